@@ -1,0 +1,38 @@
+import type { Redis } from 'ioredis';
+import type { Config } from './config';
+import { createDb, type Db } from './db';
+import { createLogger, type Logger } from './log';
+import { createQueues, createRedis, type Queues } from './queue';
+import { loadSecret } from './secret';
+
+/** What every role shares: configuration, logger, PostgreSQL, the producer side of the queues. */
+export interface Context {
+  config: Config;
+  log: Logger;
+  db: Db;
+  redis: Redis;
+  queues: Queues;
+  secret: string;
+  close(): Promise<void>;
+}
+
+export async function createContext(config: Config, log: Logger = createLogger(config.LOG_LEVEL)): Promise<Context> {
+  const db = createDb(config.DATABASE_URL);
+  const redis = createRedis(config.REDIS_URL, 'producer');
+  redis.on('error', (error) => log.warn({ err: error.message }, 'redis connection error'));
+  const queues = createQueues(redis, config.QUEUE_PREFIX);
+  const secret = await loadSecret(db, config);
+  return {
+    config,
+    log,
+    db,
+    redis,
+    queues,
+    secret,
+    async close() {
+      await queues.close();
+      redis.disconnect();
+      await db.destroy();
+    },
+  };
+}

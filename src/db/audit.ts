@@ -1,0 +1,22 @@
+import type { Db } from './index';
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from './schema';
+
+export interface AuditEntry {
+  releaseId: number | null;
+  actor: string;
+  action: string;
+  details?: Record<string, unknown>;
+}
+
+export async function recordAudit(db: Db | Transaction<Database> | Kysely<Database>, entry: AuditEntry): Promise<void> {
+  await db
+    .insertInto('audit')
+    .values({ release_id: entry.releaseId, actor: entry.actor, action: entry.action, details: JSON.stringify(entry.details ?? {}) })
+    .execute();
+}
+
+export async function releaseAudit(db: Db, releaseId: number) {
+  const rows = await db.selectFrom('audit').selectAll().where('release_id', '=', releaseId).orderBy('id').execute();
+  return rows.map((row) => ({ id: row.id, at: row.at.toISOString(), actor: row.actor, action: row.action, details: row.details }));
+}

@@ -1,0 +1,46 @@
+import { sql } from 'kysely';
+import type { Db } from './index';
+
+export function slugify(text: string): string {
+  const base = text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 60);
+  return base || 'list';
+}
+
+/** Creates a list with a unique slug (a numeric suffix settles clashes). */
+export async function createList(db: Db, name: string) {
+  const base = slugify(name);
+  for (let n = 1; ; n++) {
+    const slug = n === 1 ? base : `${base}-${n}`;
+    const row = await sql<{ id: number; name: string; slug: string }>`
+      INSERT INTO lists (name, slug) VALUES (${name}, ${slug})
+      ON CONFLICT (slug) DO NOTHING
+      RETURNING id, name, slug`.execute(db);
+    if (row.rows[0]) return row.rows[0];
+  }
+}
+
+export async function listLists(db: Db) {
+  const rows = await sql<{ id: number; name: string; slug: string; active: number }>`
+    SELECT l.id, l.name, l.slug, count(m.subscriber_id) FILTER (WHERE m.status = 'active')::int AS active
+    FROM lists l LEFT JOIN list_members m ON m.list_id = l.id
+    GROUP BY l.id ORDER BY l.name`.execute(db);
+  return rows.rows.map((r) => ({ id: r.id, name: r.name, slug: r.slug, activeSubscribers: r.active }));
+}
+
+export async function findList(db: Db, id: number) {
+  return (await db.selectFrom('lists').select(['id', 'name', 'slug']).where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+/** The ids among `ids` that name no list. */
+export async function missingLists(db: Db, ids: number[]): Promise<number[]> {
+  if (ids.length === 0) return [];
+  const found = await db.selectFrom('lists').select('id').where('id', 'in', ids).execute();
+  const present = new Set(found.map((r) => r.id));
+  return ids.filter((id) => !present.has(id));
+}

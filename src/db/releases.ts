@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db } from './index';
+import { slugify } from './lists';
+import { DELIVERY_STATES, type DeliveryState, type Release } from './schema';
+
+export interface ReleaseDraft {
+  title: string;
+  summary: string | null;
+  bodyMarkdown: string;
+  embargoAt: Date;
+  embargoTimeZone: string;
+  listIds: number[];
+}
+
+export async function createRelease(db: Db, draft: ReleaseDraft, actor: string): Promise<Release> {
+  return db.transaction().execute(async (tx) => {
+    const release = await tx
+      .insertInto('releases')
+      .values({
+        slug: `${slugify(draft.title)}-${randomBytes(3).toString('hex')}`,
+        title: draft.title,
+        summary: draft.summary,
+        body_md: draft.bodyMarkdown,
+        embargo_at: draft.embargoAt,
+        embargo_time_zone: draft.embargoTimeZone,
+        created_by: actor,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await tx
+      .insertInto('release_lists')
+      .values(draft.listIds.map((listId, position) => ({ release_id: release.id, list_id: listId, position })))
+      .execute();
+    await tx
+      .insertInto('audit')
+      .values({ release_id: release.id, actor, action: 'create', details: JSON.stringify({ embargoAfter: draft.embargoAt.toISOString() }) })
+      .execute();
+    return release;
+  });
+}
+
+export async function findRelease(db: Db, id: number): Promise<Release | null> {
+  return (await db.selectFrom('releases').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+export async function releaseListIds(db: Db, releaseId: number): Promise<number[]> {
+  const rows = await db.selectFrom('release_lists').select('list_id').where('release_id', '=', releaseId).orderBy('position').execute();
+  return rows.map((r) => r.list_id);
+}
+
+export async function deliveryCounts(db: Db, releaseId: number): Promise<Record<DeliveryState, number>> {
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('release_id', '=', releaseId)
+    .groupBy('state')
+    .execute();
+  const counts = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+  for (const row of rows) counts[row.state] = Number(row.n);
+  return counts;
+}
+
+/** The database clock: every embargo decision is taken against it, never a worker's clock. */
+export async function databaseNow(db: Db): Promise<Date> {
+  const { rows } = await sql<{ now: Date }>`SELECT now() AS now`.execute(db);
+  return rows[0]!.now;
+}

@@ -1,0 +1,136 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+type ReadOnly<T> = ColumnType<T, never, never>;
+
+export type Role = 'editor' | 'operator' | 'admin';
+export type ReleaseStatus = 'draft' | 'scheduled' | 'sending' | 'sent' | 'cancelled';
+export type DeliveryState = 'queued' | 'sending' | 'sent' | 'failed' | 'skipped' | 'cancelled';
+export const DELIVERY_STATES: DeliveryState[] = ['queued', 'sending', 'sent', 'failed', 'skipped', 'cancelled'];
+
+export interface SettingsTable {
+  key: string;
+  value: unknown;
+}
+
+export interface ApiTokensTable {
+  id: Generated<number>;
+  name: string;
+  token_hash: string;
+  role: Role;
+  created_at: Timestamp;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface ListsTable {
+  id: Generated<number>;
+  name: string;
+  slug: string;
+  created_at: Timestamp;
+}
+
+export interface SubscribersTable {
+  id: Generated<number>;
+  email: string;
+  email_key: ReadOnly<string>;
+  name: string | null;
+  outlet: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ListMembersTable {
+  list_id: number;
+  subscriber_id: number;
+  status: 'active' | 'unsubscribed';
+  subscribed_at: Timestamp;
+  unsubscribed_at: NullableTimestamp;
+}
+
+export interface SuppressionsTable {
+  email_key: string;
+  reason: string;
+  created_at: Timestamp;
+}
+
+export interface ReleasesTable {
+  id: Generated<number>;
+  slug: string;
+  title: string;
+  summary: string | null;
+  body_md: string;
+  status: Generated<ReleaseStatus>;
+  version: Generated<number>;
+  embargo_at: Timestamp;
+  embargo_time_zone: string;
+  lifted_at: NullableTimestamp;
+  fanout_done_at: NullableTimestamp;
+  first_sent_at: NullableTimestamp;
+  last_sent_at: NullableTimestamp;
+  completed_at: NullableTimestamp;
+  created_by: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ReleaseListsTable {
+  release_id: number;
+  list_id: number;
+  position: number;
+}
+
+export interface ReleaseRendersTable {
+  release_id: number;
+  version: number;
+  subject: string;
+  html: string;
+  text: string;
+  created_at: Timestamp;
+}
+
+export interface DeliveriesTable {
+  id: Generated<number>;
+  release_id: number;
+  subscriber_id: number;
+  list_id: number;
+  state: Generated<DeliveryState>;
+  not_before: Timestamp;
+  attempts: Generated<number>;
+  last_error: string | null;
+  message_id: string | null;
+  lease_until: NullableTimestamp;
+  sent_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  release_id: number | null;
+  actor: string;
+  action: string;
+  details: unknown;
+  at: Timestamp;
+}
+
+export interface Database {
+  settings: SettingsTable;
+  api_tokens: ApiTokensTable;
+  lists: ListsTable;
+  subscribers: SubscribersTable;
+  list_members: ListMembersTable;
+  suppressions: SuppressionsTable;
+  releases: ReleasesTable;
+  release_lists: ReleaseListsTable;
+  release_renders: ReleaseRendersTable;
+  deliveries: DeliveriesTable;
+  audit: AuditTable;
+}
+
+export type Release = Selectable<ReleasesTable>;
+export type NewRelease = Insertable<ReleasesTable>;
+export type Delivery = Selectable<DeliveriesTable>;
+export type List = Selectable<ListsTable>;
+export type Subscriber = Selectable<SubscribersTable>;

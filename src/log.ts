@@ -1,0 +1,13 @@
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+
+/** JSON lines on stdout; pretty when a person is watching a terminal. */
+export function createLogger(level: string, name = 'presslift'): Logger {
+  const pretty = process.stdout.isTTY && !process.env.CI;
+  return pino({
+    name,
+    level,
+    transport: pretty ? { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } : undefined,
+  });
+}

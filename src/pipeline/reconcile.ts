@@ -1,0 +1,32 @@
+import { sql } from 'kysely';
+import type { Context } from '../context';
+import { addLiftJob, liftJobId } from '../embargo/lift-jobs';
+import { requeueUnfinished } from './lift';
+
+export interface ReconcileResult {
+  liftJobs: number;
+  sendJobs: number;
+}
+
+/**
+ * Rebuilds Redis's picture from PostgreSQL, the source of truth (invariant 3): every scheduled
+ * release, and every release whose fan-out did not finish, gets its lift job; every unfinished
+ * delivery gets a send job. Running it when nothing was lost only adds harmless duplicates.
+ */
+export async function reconcile(ctx: Context): Promise<ReconcileResult> {
+  const { rows } = await sql<{ id: number; version: number; embargo_at: Date; status: string; fanout_done_at: Date | null }>`
+    SELECT id, version, embargo_at, status, fanout_done_at FROM releases
+    WHERE status = 'scheduled' OR status = 'sending'`.execute(ctx.db);
+  const result: ReconcileResult = { liftJobs: 0, sendJobs: 0 };
+  for (const release of rows) {
+    if (release.status === 'scheduled' || release.fanout_done_at === null) {
+      const existing = await ctx.queues.lift.getJob(liftJobId(release.id, release.version));
+      if (existing && (await existing.isFailed())) await existing.retry();
+      else if (!existing) await addLiftJob(ctx.queues.lift, release.id, release.version, release.embargo_at);
+      result.liftJobs += 1;
+    }
+    if (release.status === 'sending') result.sendJobs += await requeueUnfinished(ctx, release.id);
+  }
+  if (result.liftJobs + result.sendJobs > 0) ctx.log.info(result, 'reconciled queues with PostgreSQL');
+  return result;
+}

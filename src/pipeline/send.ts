@@ -1,0 +1,121 @@
+import type { Job } from 'bullmq';
+import type { Context } from '../context';
+import {
+  claimBatch, completeIfDone, noteSendTimes, recordFailed, recordSent, releaseClaims, renewLease,
+  type ClaimedDelivery, type FailureRecord, type SentRecord,
+} from '../db/deliveries';
+import { deliveryCounts, findRelease } from '../db/releases';
+import { suppress } from '../db/subscribers';
+import { classifySmtpError } from '../mail/classify';
+import { buildMessage, type MessageSettings } from '../mail/message';
+import type { Mailer } from '../mail/transport';
+import type { SendJob } from '../queue';
+import type { RenderCache } from '../render/store';
+import { GroupWriter } from './recorder';
+
+export interface SendDeps {
+  ctx: Context;
+  renders: RenderCache;
+  mailer: Mailer;
+}
+
+export interface BatchResult {
+  claimed: number;
+  sent: number;
+  failed: number;
+  retrying: number;
+}
+
+/** Thrown so BullMQ retries the job with backoff; the retry claims only the rows handed back. */
+export class RetryLater extends Error {}
+
+/**
+ * Sends one batch of deliveries. Rows are claimed atomically, each acceptance is recorded within
+ * milliseconds, permanent refusals end their delivery, and transient ones go back to the queue
+ * for BullMQ's next attempt (or fail once the attempts are spent).
+ */
+export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<BatchResult> {
+  const { db, config } = deps.ctx;
+  const { releaseId } = job.data;
+  const log = deps.ctx.log.child({ releaseId, jobId: job.id });
+
+  const claimed = await claimBatch(db, job.data.deliveryIds, config.LEASE_SECONDS);
+  if (claimed.length === 0) {
+    await finishIfDone(deps, releaseId);
+    return { claimed: 0, sent: 0, failed: 0, retrying: 0 };
+  }
+  const release = await findRelease(db, releaseId);
+  if (!release) throw new Error(`release ${releaseId} vanished while sending`);
+  const compiled = await deps.renders.get(release);
+  const settings: MessageSettings = { from: config.MAIL_FROM, publicUrl: config.PUBLIC_URL, secret: deps.ctx.secret };
+
+  const inFlight = new Set(claimed.map((d) => d.id));
+  const leaseTimer = setInterval(() => {
+    renewLease(db, [...inFlight], config.LEASE_SECONDS).catch((error) => log.warn({ err: error.message }, 'lease renewal failed'));
+  }, (config.LEASE_SECONDS * 1000) / 3);
+
+  const sent = new GroupWriter<SentRecord>((rows) => recordSent(db, rows), log);
+  const permanent: FailureRecord[] = [];
+  const transient: FailureRecord[] = [];
+  let first: Date | undefined;
+  let last: Date | undefined;
+
+  const deliver = async (delivery: ClaimedDelivery) => {
+    const message = buildMessage(compiled, { ...delivery, deliveryId: delivery.id }, settings);
+    try {
+      await deps.mailer.send(message);
+      const at = new Date();
+      first ??= at;
+      last = at;
+      sent.add({ id: delivery.id, messageId: String(message.messageId), sentAt: at });
+    } catch (error) {
+      const failure = classifySmtpError(error);
+      log.warn({ deliveryId: delivery.id, reply: failure.reply, permanent: failure.permanent }, 'SMTP refused a message');
+      (failure.permanent ? permanent : transient).push({ id: delivery.id, error: failure.reply });
+      if (failure.suppress) await suppress(db, delivery.email, failure.reply);
+    } finally {
+      inFlight.delete(delivery.id);
+    }
+  };
+
+  try {
+    await Promise.all(claimed.map(deliver));
+    await sent.flush();
+  } finally {
+    clearInterval(leaseTimer);
+  }
+  await recordFailed(db, permanent);
+  if (first && last) await noteSendTimes(db, releaseId, first, last);
+
+  const result = { claimed: claimed.length, sent: claimed.length - permanent.length - transient.length, failed: permanent.length, retrying: 0 };
+  if (transient.length > 0) {
+    const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
+    if (attemptsLeft <= 0) {
+      await recordFailed(db, transient);
+      result.failed += transient.length;
+    } else {
+      await releaseClaims(db, transient);
+      await finishIfDone(deps, releaseId);
+      throw new RetryLater(`${transient.length} of ${claimed.length} deliveries hit a temporary failure (${transient[0]!.error}); retrying`);
+    }
+  }
+  await finishIfDone(deps, releaseId);
+  return result;
+}
+
+async function finishIfDone(deps: SendDeps, releaseId: number): Promise<void> {
+  const { db, log } = deps.ctx;
+  if (!(await completeIfDone(db, releaseId))) return;
+  const release = await findRelease(db, releaseId);
+  const counts = await deliveryCounts(db, releaseId);
+  const embargoAt = release!.embargo_at.getTime();
+  log.info(
+    {
+      releaseId,
+      counts,
+      firstSendLagMs: release!.first_sent_at ? release!.first_sent_at.getTime() - embargoAt : null,
+      lastSendLagMs: release!.last_sent_at ? release!.last_sent_at.getTime() - embargoAt : null,
+    },
+    'release sent',
+  );
+}

@@ -1,0 +1,47 @@
+import { Queue, type QueueOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+
+export const LIFT_QUEUE = 'lift';
+export const SEND_QUEUE = 'send';
+
+/** Queue payloads carry ids only (invariant 4): the text of a release never reaches Redis. */
+export interface LiftJob {
+  releaseId: number;
+  version: number;
+}
+
+export interface SendJob {
+  releaseId: number;
+  deliveryIds: number[];
+}
+
+/**
+ * Workers block on Redis, so their connections must retry forever (maxRetriesPerRequest: null);
+ * producers fail fast instead, so an API request does not hang while Redis is down.
+ */
+export function createRedis(url: string, role: 'worker' | 'producer'): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: role === 'worker' ? null : 1,
+    enableOfflineQueue: role === 'worker',
+    lazyConnect: false,
+  });
+}
+
+export interface Queues {
+  lift: Queue<LiftJob>;
+  send: Queue<SendJob>;
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: Redis, prefix: string): Queues {
+  const options: QueueOptions = { connection, prefix };
+  const lift = new Queue<LiftJob>(LIFT_QUEUE, options);
+  const send = new Queue<SendJob>(SEND_QUEUE, options);
+  return {
+    lift,
+    send,
+    async close() {
+      await Promise.all([lift.close(), send.close()]);
+    },
+  };
+}

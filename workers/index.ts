@@ -1,0 +1,25 @@
+import type { Context } from '../src/context';
+import { createMailer } from '../src/mail/transport';
+import { reconcile } from '../src/pipeline/reconcile';
+import { RenderCache } from '../src/render/store';
+import { createLiftWorker } from './lift';
+import { createSendWorker } from './send';
+
+export interface RunningWorkers {
+  close(): Promise<void>;
+}
+
+/** Starts the lift and send workers of one process, after restoring any jobs Redis lost. */
+export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
+  const mailer = createMailer(ctx.config);
+  const renders = new RenderCache(ctx.db, { name: ctx.config.ORG_NAME, address: ctx.config.ORG_ADDRESS });
+  await reconcile(ctx);
+  const workers = [createLiftWorker({ ctx, renders }), createSendWorker({ ctx, renders, mailer })];
+  ctx.log.info({ mail: mailer.description, concurrency: ctx.config.SEND_CONCURRENCY }, 'workers started');
+  return {
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      mailer.close();
+    },
+  };
+}
