@@ -16,7 +16,8 @@ const schema = z.object({
   QUEUE_PREFIX: z.string().min(1).default('{presslift}'),
   SMTP_URL: z.string().url().optional(),
   MAIL_FROM: z.string().min(3).default('Presslift Newsroom <newsroom@presslift.localhost>'),
-  PUBLIC_URL: url('http://localhost:3000').transform((value) => value.replace(/\/+$/, '')),
+  /** The address journalists' unsubscribe links and the newsroom use; defaults to this machine's PORT. */
+  PUBLIC_URL: z.string().url().optional(),
   PORT: integer(3000, 0),
   HOST: z.string().default('0.0.0.0'),
   OUTBOX_DIR: z.string().default(path.resolve('outbox')),
@@ -41,7 +42,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type Config = z.infer<typeof schema>;
+export type Config = Omit<z.infer<typeof schema>, 'PUBLIC_URL'> & { PUBLIC_URL: string };
 
 export class ConfigError extends Error {}
 
@@ -53,5 +54,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const issue = result.error.issues[0]!;
     throw new ConfigError(`invalid configuration: ${issue.path.join('.')}: ${issue.message}`);
   }
-  return result.data;
+  const { PUBLIC_URL, ...rest } = result.data;
+  return { ...rest, PUBLIC_URL: (PUBLIC_URL ?? `http://localhost:${rest.PORT}`).replace(/\/+$/, '') };
 }

@@ -1,4 +1,5 @@
 import type { SendMailOptions } from 'nodemailer';
+import mimeFuncs from 'nodemailer/lib/mime-funcs';
 import type { CompiledEmail } from '../render/compile';
 import { personalise } from '../render/personalise';
 import { signUnsubscribeToken } from './unsubscribe-token';
@@ -34,6 +35,12 @@ export function unsubscribeUrl(settings: MessageSettings, subscriberId: number, 
   return `${settings.publicUrl}/unsubscribe/${signUnsubscribeToken(settings.secret, subscriberId, listId)}`;
 }
 
+/** The list's name as a header phrase: quoted when ASCII, an RFC 2047 encoded word otherwise. */
+function listPhrase(name: string): string {
+  const clean = name.replace(/["\\\r\n]/g, '');
+  return /^[\x20-\x7e]*$/.test(clean) ? `"${clean}"` : mimeFuncs.encodeWord(clean, 'Q', 0);
+}
+
 /** One recipient's message: the compiled email with their values filled in, and bulk-mail headers. */
 export function buildMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings): SendMailOptions {
   const unsubscribe = unsubscribeUrl(settings, recipient.subscriberId, recipient.listId);
@@ -51,11 +58,13 @@ export function buildMessage(compiled: CompiledEmail, recipient: Recipient, sett
     html: copy.html,
     text: copy.text,
     messageId: deliveryMessageId(recipient.releaseId, recipient.deliveryId, settings.from),
-    list: {
-      id: { url: `${recipient.listSlug}.${domain}`, comment: recipient.listName },
-      unsubscribe: { url: unsubscribe, comment: 'Unsubscribe' },
+    headers: {
+      // RFC 2919: a list's identity is a label under our domain, with its name as the phrase.
+      // Prepared, because nodemailer would otherwise encode the whole value, angle brackets included.
+      'List-Id': { prepared: true, value: `${listPhrase(recipient.listName)} <${recipient.listSlug}.${domain}>` },
+      'List-Unsubscribe': `<${unsubscribe}>`,
+      // RFC 8058: mailbox providers unsubscribe with one POST, no confirmation page.
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
     },
-    // RFC 8058: mailbox providers unsubscribe with one POST, no confirmation page.
-    headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
   };
 }

@@ -1,0 +1,24 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Context } from '../context';
+import { errorHandler } from './errors';
+import { listRoutes } from './lists';
+import { releaseRoutes } from './releases';
+
+/** The HTTP API. Logging goes through the shared pino logger; errors all take one shape. */
+export async function buildApp(ctx: Context): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log.child({ role: 'api' }) as FastifyBaseLogger,
+    bodyLimit: ctx.config.MAX_BODY_BYTES + 64 * 1024,
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: {} }),
+  );
+  // CSV imports are streamed to the parser, never buffered whole.
+  app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
+
+  app.get('/healthz', async () => ({ ok: true }));
+  listRoutes(app, ctx);
+  releaseRoutes(app, ctx);
+  return app;
+}

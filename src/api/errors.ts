@@ -1,0 +1,59 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { EmbargoInputError } from '../embargo/time';
+import { TransitionError } from '../embargo/scheduling';
+
+/** The one error shape every API answer uses: {error, message, details}. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} does not exist`);
+
+/** Validates input with a zod schema; the 400 names every field at fault. */
+export function parse<T extends z.ZodType>(schema: T, input: unknown, where = 'body'): z.infer<T> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const fields = result.error.issues.map((issue) => ({ field: issue.path.join('.') || where, message: issue.message }));
+  const first = fields[0]!;
+  throw new HttpError(400, 'invalid_input', `${first.field}: ${first.message}`, { fields });
+}
+
+const FASTIFY_CODES: Record<string, [number, string, string]> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'send application/json (or text/csv for imports)'],
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large', 'the request body is larger than allowed'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json', 'the JSON body is empty'],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json', 'the body is not valid JSON'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_body', 'the Content-Length does not match the body'],
+};
+
+export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof HttpError) {
+    return reply.status(error.status).send({ error: error.code, message: error.message, details: error.details });
+  }
+  if (error instanceof EmbargoInputError) {
+    return reply.status(400).send({ error: 'invalid_embargo', message: `${error.field}: ${error.message}`, details: { field: error.field } });
+  }
+  if (error instanceof TransitionError) {
+    return reply.status(error.status).send({ error: error.code, message: error.message, details: {} });
+  }
+  const code = (error as FastifyError).code;
+  const known = code ? FASTIFY_CODES[code] : undefined;
+  if (known) return reply.status(known[0]).send({ error: known[1], message: known[2], details: {} });
+  if (error instanceof SyntaxError) {
+    return reply.status(400).send({ error: 'invalid_json', message: 'the body is not valid JSON', details: {} });
+  }
+  const status = (error as FastifyError).statusCode;
+  if (status && status >= 400 && status < 500) {
+    return reply.status(status).send({ error: 'bad_request', message: error.message, details: {} });
+  }
+  request.log.error({ err: error }, 'request failed');
+  return reply.status(500).send({ error: 'internal', message: 'something went wrong on our side; it has been logged', details: {} });
+}

@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify';
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import type { Context } from '../context';
+import { createList, findList, listLists } from '../db/lists';
+import { findMember, upsertMembers } from '../db/subscribers';
+import { emailAddress, idParam, lineText, optionalLine } from '../fields';
+import { importCsv, ImportHeaderError } from '../subscribers/csv-import';
+import { requireRole } from './auth';
+import { HttpError, notFound, parse } from './errors';
+
+const newList = z.object({ name: lineText(120) });
+const newSubscriber = z.object({ email: emailAddress, name: optionalLine(200), outlet: optionalLine(200) });
+const listParams = z.object({ listId: idParam });
+
+export function listRoutes(app: FastifyInstance, ctx: Context) {
+  const editor = { preHandler: requireRole(ctx.db, 'editor') };
+
+  app.get('/api/lists', editor, async () => ({ items: await listLists(ctx.db) }));
+
+  app.post('/api/lists', editor, async (request, reply) => {
+    const { name } = parse(newList, request.body);
+    reply.status(201);
+    return createList(ctx.db, name);
+  });
+
+  const existingList = async (params: unknown) => {
+    const { listId } = parse(listParams, params, 'listId');
+    if (!(await findList(ctx.db, listId))) throw notFound(`list ${listId}`);
+    return listId;
+  };
+
+  app.post('/api/lists/:listId/subscribers', editor, async (request, reply) => {
+    const listId = await existingList(request.params);
+    const input = parse(newSubscriber, request.body);
+    const counts = await upsertMembers(ctx.db, listId, [input]);
+    reply.status(counts.added > 0 ? 201 : 200);
+    return findMember(ctx.db, listId, input.email);
+  });
+
+  app.post('/api/lists/:listId/subscribers/import', editor, async (request) => {
+    const listId = await existingList(request.params);
+    if (!String(request.headers['content-type'] ?? '').startsWith('text/csv')) {
+      throw new HttpError(415, 'unsupported_media_type', 'send the file with Content-Type: text/csv');
+    }
+    try {
+      return await importCsv(ctx.db, listId, request.body as Readable);
+    } catch (error) {
+      if (error instanceof ImportHeaderError) throw new HttpError(400, 'invalid_csv', error.message, { field: 'email' });
+      throw error;
+    }
+  });
+}

@@ -1,0 +1,144 @@
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import { z } from 'zod';
+import type { Context } from '../context';
+import { releaseAudit } from '../db/audit';
+import { listDeliveries } from '../db/deliveries';
+import { missingLists } from '../db/lists';
+import { createRelease, deliveryCounts, findRelease, releaseListIds } from '../db/releases';
+import { DELIVERY_STATES, type Release } from '../db/schema';
+import { scheduleRelease } from '../embargo/scheduling';
+import { resolveEmbargo, type EmbargoInput } from '../embargo/time';
+import { idParam, lineText, multilineText } from '../fields';
+import { buildMessage } from '../mail/message';
+import { compiledRelease } from '../render/store';
+import { requireRole } from './auth';
+import { HttpError, notFound, parse } from './errors';
+import { releaseView } from './views';
+
+const embargoSchema = z.union([
+  z.object({ at: z.string().min(1), timeZone: z.string().min(1).optional() }).strict(),
+  z.object({ local: z.string().min(1), timeZone: z.string().min(1), offset: z.string().optional() }).strict(),
+], { error: 'give {"at": "<ISO instant with offset>"} or {"local": "<date-time>", "timeZone": "<IANA zone>"}' });
+
+const releaseParams = z.object({ id: idParam });
+
+export function releaseRoutes(app: FastifyInstance, ctx: Context) {
+  const { config, db } = ctx;
+  const editor = { preHandler: requireRole(db, 'editor', 'operator') };
+  const newRelease = z.object({
+    title: lineText(300),
+    summary: multilineText(2000).nullable().optional().transform((v) => (v?.trim() ? v.trim() : null)),
+    body: z.string().min(1, 'must not be empty').max(config.MAX_BODY_BYTES, `must be at most ${config.MAX_BODY_BYTES} characters`),
+    embargo: embargoSchema,
+    listIds: z.array(idParam).min(1, 'choose at least one list').max(100),
+  });
+
+  /** Resolves an embargo and refuses one in the past or closer than the minimum lead. */
+  const embargoFromInput = (input: EmbargoInput) => {
+    const resolved = resolveEmbargo(input);
+    const leadSeconds = (resolved.instant.getTime() - Date.now()) / 1000;
+    if (leadSeconds < config.EMBARGO_MIN_LEAD_SECONDS) {
+      throw new HttpError(
+        400,
+        'invalid_embargo',
+        leadSeconds < 0
+          ? 'embargo: the instant is in the past; to send now, create the release and lift it'
+          : `embargo: must be at least ${config.EMBARGO_MIN_LEAD_SECONDS}s ahead; to send now, lift the release`,
+        { field: 'embargo' },
+      );
+    }
+    return resolved;
+  };
+
+  const loadRelease = async (params: unknown): Promise<Release> => {
+    const { id } = parse(releaseParams, params, 'id');
+    const release = await findRelease(db, id);
+    if (!release) throw notFound(`release ${id}`);
+    return release;
+  };
+  const view = async (release: Release) =>
+    releaseView(release, await releaseListIds(db, release.id), await deliveryCounts(db, release.id), config);
+
+  app.post('/api/releases', editor, async (request, reply) => {
+    const input = parse(newRelease, request.body);
+    const embargo = embargoFromInput(input.embargo);
+    const listIds = [...new Set(input.listIds)];
+    const missing = await missingLists(db, listIds);
+    if (missing.length > 0) {
+      throw new HttpError(400, 'invalid_input', `listIds: no list with id ${missing.join(', ')}`, { fields: [{ field: 'listIds', missing }] });
+    }
+    const release = await createRelease(
+      db,
+      { title: input.title, summary: input.summary, bodyMarkdown: input.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone, listIds },
+      request.actor!.label,
+    );
+    reply.status(201);
+    return view(release);
+  });
+
+  app.get('/api/releases', editor, async () => {
+    const rows = await db.selectFrom('releases').selectAll().orderBy('embargo_at', 'desc').limit(200).execute();
+    return { items: await Promise.all(rows.map(view)) };
+  });
+
+  app.get('/api/releases/:id', editor, async (request) => view(await loadRelease(request.params)));
+
+  app.post('/api/releases/:id/schedule', editor, async (request) => {
+    const release = await loadRelease(request.params);
+    return view(await scheduleRelease(ctx, release.id, request.actor!.label, config.EMBARGO_MIN_LEAD_SECONDS));
+  });
+
+  app.get('/api/releases/:id/audit', editor, async (request) => {
+    const release = await loadRelease(request.params);
+    return { items: await releaseAudit(db, release.id) };
+  });
+
+  const deliveryQuery = z.object({
+    state: z.enum(DELIVERY_STATES).optional(),
+    cursor: z.coerce.number().int().min(0).default(0),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  });
+  app.get('/api/releases/:id/deliveries', editor, async (request) => {
+    const release = await loadRelease(request.params);
+    const query = parse(deliveryQuery, request.query, 'query');
+    return listDeliveries(db, release.id, query.state, query.cursor, query.limit);
+  });
+
+  const previewQuery = z.object({ format: z.enum(['html', 'text']).default('html') });
+  app.get('/api/releases/:id/preview', editor, async (request, reply) => {
+    const release = await loadRelease(request.params);
+    const { format } = parse(previewQuery, request.query, 'query');
+    const compiled = await compiledRelease(db, release, { name: config.ORG_NAME, address: config.ORG_ADDRESS });
+    const message = buildMessage(compiled, await sampleRecipient(ctx, release.id), {
+      from: config.MAIL_FROM, publicUrl: config.PUBLIC_URL, secret: ctx.secret,
+    });
+    reply.header('Cache-Control', 'no-store');
+    if (format === 'text') return reply.type('text/plain; charset=utf-8').send(message.text);
+    return reply.type('text/html; charset=utf-8').send(message.html);
+  });
+}
+
+/** The first member of the release's audience, so the preview is exactly what that journalist gets. */
+async function sampleRecipient(ctx: Context, releaseId: number) {
+  const { rows } = await sql<{ subscriber_id: number; list_id: number; email: string; name: string | null; list_name: string; list_slug: string }>`
+    SELECT m.subscriber_id, m.list_id, s.email, s.name, l.name AS list_name, l.slug AS list_slug
+    FROM release_lists rl
+    JOIN list_members m ON m.list_id = rl.list_id AND m.status = 'active'
+    JOIN subscribers s ON s.id = m.subscriber_id
+    JOIN lists l ON l.id = rl.list_id
+    WHERE rl.release_id = ${releaseId}
+    ORDER BY m.subscriber_id, rl.position
+    LIMIT 1`.execute(ctx.db);
+  const row = rows[0];
+  return {
+    deliveryId: 0,
+    releaseId,
+    subscriberId: row?.subscriber_id ?? 0,
+    listId: row?.list_id ?? 0,
+    email: row?.email ?? 'journalist@example.org',
+    name: row ? row.name : 'Sample Journalist',
+    listName: row?.list_name ?? 'Sample',
+    listSlug: row?.list_slug ?? 'sample',
+  };
+}

@@ -1,0 +1,31 @@
+import type { Config } from '../config';
+import type { DeliveryState, Release } from '../db/schema';
+import { describeEmbargo } from '../embargo/time';
+
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+
+/** A release as the API shows it to staff, with its embargo in UTC, its own zone and the display zones. */
+export function releaseView(release: Release, listIds: number[], counts: Record<DeliveryState, number>, config: Config) {
+  return {
+    id: release.id,
+    slug: release.slug,
+    title: release.title,
+    summary: release.summary,
+    body: release.body_md,
+    status: release.status,
+    version: release.version,
+    listIds,
+    embargoAt: release.embargo_at.toISOString(),
+    embargoTimeZone: release.embargo_time_zone,
+    embargo: describeEmbargo(release.embargo_at, release.embargo_time_zone, config.DISPLAY_TIME_ZONES),
+    liftedAt: iso(release.lifted_at),
+    liftLagMs: release.lifted_at ? release.lifted_at.getTime() - release.embargo_at.getTime() : null,
+    firstSentAt: iso(release.first_sent_at),
+    lastSentAt: iso(release.last_sent_at),
+    completedAt: iso(release.completed_at),
+    createdBy: release.created_by,
+    createdAt: release.created_at.toISOString(),
+    updatedAt: release.updated_at.toISOString(),
+    counts,
+  };
+}

@@ -1,0 +1,110 @@
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, type Config } from './config';
+import { createContext } from './context';
+import { createApiToken, revokeApiToken } from './db/tokens';
+import { createLogger, type Logger } from './log';
+import { reconcile } from './pipeline/reconcile';
+import { bootstrapToken, prepareDatabase, run } from './roles';
+
+const STOP_TIMEOUT_MS = 30_000;
+
+function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+/** SIGTERM/SIGINT stop taking work, finish what is in flight, and exit 0 — or exit 1 past the bound. */
+function stopOnSignal(log: Logger, stop: () => Promise<void>) {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    const timer = setTimeout(() => {
+      log.error({ timeoutMs: STOP_TIMEOUT_MS }, 'graceful stop timed out');
+      process.exit(1);
+    }, STOP_TIMEOUT_MS);
+    timer.unref();
+    stop().then(
+      () => process.exit(0),
+      (error) => {
+        log.error({ err: (error as Error).message }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+async function serve(roles: { api: boolean; worker: boolean }) {
+  const config = configOrExit();
+  const log = createLogger(config.LOG_LEVEL);
+  await prepareDatabase(config, log);
+  const running = await run(config, log, roles);
+  stopOnSignal(log, running.stop);
+  if (roles.api) {
+    const token = await bootstrapToken(running.ctx);
+    if (token) {
+      console.log(`\n  Admin API token (shown once, keep it safe): ${token}\n  Try: curl -H 'Authorization: Bearer ${token}' ${config.PUBLIC_URL}/api/lists\n`);
+    }
+    log.info({ url: config.PUBLIC_URL }, 'API listening');
+  }
+  if (roles.worker && !config.SMTP_URL) log.info({ outbox: config.OUTBOX_DIR }, 'no SMTP_URL set: emails are written to the local outbox');
+}
+
+/** Runs a short command against PostgreSQL and Redis, then closes everything. */
+async function withContext<T>(fn: (ctx: Awaited<ReturnType<typeof createContext>>) => Promise<T>): Promise<void> {
+  const config = configOrExit();
+  const log = createLogger(config.LOG_LEVEL);
+  await prepareDatabase(config, log);
+  const ctx = await createContext(config, log);
+  try {
+    await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+const program = new Command('presslift').description('Embargo-aware press release distribution');
+program.command('start').description('migrate, then run the API and the workers in one process').action(() => serve({ api: true, worker: true }));
+program.command('api').description('run the HTTP API only').action(() => serve({ api: true, worker: false }));
+program.command('worker').description('run the lift and send workers only').action(() => serve({ api: false, worker: true }));
+program.command('migrate').description('create the database if needed and apply migrations').action(async () => {
+  const config = configOrExit();
+  await prepareDatabase(config, createLogger(config.LOG_LEVEL));
+});
+program.command('reconcile').description('restore lift and send jobs from PostgreSQL (after Redis lost its data)').action(() =>
+  withContext(async (ctx) => console.log(JSON.stringify(await reconcile(ctx)))),
+);
+
+const token = program.command('token').description('API tokens for automation');
+token
+  .command('create')
+  .requiredOption('--name <name>', 'what the token is for')
+  .addOption(new Option('--role <role>', 'what it may do').choices(['editor', 'operator', 'admin']).default('editor'))
+  .action((options: { name: string; role: 'editor' | 'operator' | 'admin' }) =>
+    withContext(async (ctx) => {
+      const created = await createApiToken(ctx.db, options.name, options.role);
+      console.log(`token ${created.id} (${options.role}): ${created.token}`);
+    }),
+  );
+token
+  .command('revoke')
+  .argument('<id>', 'the token id')
+  .action((id: string) =>
+    withContext(async (ctx) => {
+      const done = await revokeApiToken(ctx.db, Number(id));
+      console.log(done ? `token ${id} revoked` : `no active token ${id}`);
+      if (!done) process.exitCode = 1;
+    }),
+  );
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL_BUT_NEWLINES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** One line of text: no CR/LF or other control characters, which could forge mail headers. */
+export const lineText = (max: number) =>
+  z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`)
+    .refine((v) => !CONTROL.test(v), 'must not contain line breaks or control characters');
+
+/** Free text such as a summary: line breaks allowed, other control characters not. */
+export const multilineText = (max: number) =>
+  z.string().max(max, `must be at most ${max} characters`).refine((v) => !CONTROL_BUT_NEWLINES.test(v), 'must not contain control characters');
+
+export const emailAddress = z
+  .string()
+  .trim()
+  .max(254, 'must be at most 254 characters')
+  .refine((v) => !CONTROL.test(v), 'must not contain line breaks or control characters')
+  .pipe(z.email('must be a valid email address'));
+
+export const optionalLine = (max: number) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? null : v), lineText(max).nullable().optional())
+    .transform((v) => v ?? null);
+
+export const idParam = z.coerce.number().int('must be a whole number').positive('must be positive').max(2 ** 53);

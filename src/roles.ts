@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './api/app';
+import type { Config } from './config';
+import { createContext, type Context } from './context';
+import { createDb, ensureDatabase } from './db';
+import { migrateToLatest } from './db/migrate';
+import { createApiToken, hasAnyCredential } from './db/tokens';
+import type { Logger } from './log';
+import { startWorkers } from '../workers';
+
+/** Creates the database if needed and applies every pending migration. */
+export async function prepareDatabase(config: Config, log: Logger): Promise<void> {
+  await ensureDatabase(config.DATABASE_URL);
+  const db = createDb(config.DATABASE_URL, 1);
+  try {
+    const applied = await migrateToLatest(db);
+    if (applied.length > 0) log.info({ applied }, 'migrations applied');
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** On a database with no credentials yet, creates an admin token and returns it (shown once). */
+export async function bootstrapToken(ctx: Context): Promise<string | null> {
+  if (await hasAnyCredential(ctx.db)) return null;
+  return (await createApiToken(ctx.db, 'bootstrap-admin', 'admin')).token;
+}
+
+export interface Running {
+  ctx: Context;
+  app?: FastifyInstance;
+  stop(): Promise<void>;
+}
+
+/** Runs the API, the workers, or both in one process, with a bounded graceful stop. */
+export async function run(config: Config, log: Logger, roles: { api: boolean; worker: boolean }): Promise<Running> {
+  const ctx = await createContext(config, log);
+  const workers = roles.worker ? await startWorkers(ctx) : undefined;
+  let app: FastifyInstance | undefined;
+  if (roles.api) {
+    app = await buildApp(ctx);
+    await app.listen({ port: config.PORT, host: config.HOST });
+  }
+  return {
+    ctx,
+    app,
+    async stop() {
+      await app?.close();
+      await workers?.close();
+      await ctx.close();
+    },
+  };
+}
