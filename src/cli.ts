@@ -50,14 +50,17 @@ async function serve(roles: { api: boolean; worker: boolean }) {
   await prepareDatabase(config, log);
   const running = await run(config, log, roles);
   stopOnSignal(log, running.stop);
+  const banner: string[] = [];
   if (roles.api) {
+    log.info({ url: config.PUBLIC_URL }, 'API listening');
     const token = await bootstrapToken(running.ctx);
     if (token) {
-      console.log(`\n  Admin API token (shown once, keep it safe): ${token}\n  Try: curl -H 'Authorization: Bearer ${token}' ${config.PUBLIC_URL}/api/lists\n`);
+      banner.push(`Admin API token (shown once, keep it safe): ${token}`);
+      banner.push(`Try: curl -H 'Authorization: Bearer ${token}' ${config.PUBLIC_URL}/api/lists`);
     }
-    log.info({ url: config.PUBLIC_URL }, 'API listening');
   }
-  if (roles.worker && !config.SMTP_URL) log.info({ outbox: config.OUTBOX_DIR }, 'no SMTP_URL set: emails are written to the local outbox');
+  if (roles.worker && !config.SMTP_URL) banner.push(`No SMTP_URL set: emails are written as .eml files to ${config.OUTBOX_DIR}`);
+  if (banner.length > 0) console.log(`\n  ${banner.join('\n  ')}\n`);
 }
 
 /** Runs a short command against PostgreSQL and Redis, then closes everything. */
