@@ -7,8 +7,8 @@ import { listDeliveries } from '../db/deliveries';
 import { missingLists } from '../db/lists';
 import { createRelease, deliveryCounts, findRelease, releaseListIds } from '../db/releases';
 import { DELIVERY_STATES, type Release } from '../db/schema';
-import { scheduleRelease } from '../embargo/scheduling';
-import { resolveEmbargo, type EmbargoInput } from '../embargo/time';
+import { cancelRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../embargo/scheduling';
+import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
 import { idParam, lineText, multilineText } from '../fields';
 import { buildMessage } from '../mail/message';
 import { compiledRelease } from '../render/store';
@@ -34,21 +34,24 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     listIds: z.array(idParam).min(1, 'choose at least one list').max(100),
   });
 
+  const editedRelease = newRelease.partial().strict().refine((v) => Object.keys(v).length > 0, 'give at least one of title, summary, body, listIds, embargo');
+  const withReason = z.object({ reason: lineText(500) });
+
   /** Resolves an embargo and refuses one in the past or closer than the minimum lead. */
   const embargoFromInput = (input: EmbargoInput) => {
     const resolved = resolveEmbargo(input);
-    const leadSeconds = (resolved.instant.getTime() - Date.now()) / 1000;
-    if (leadSeconds < config.EMBARGO_MIN_LEAD_SECONDS) {
-      throw new HttpError(
-        400,
-        'invalid_embargo',
-        leadSeconds < 0
-          ? 'embargo: the instant is in the past; to send now, create the release and lift it'
-          : `embargo: must be at least ${config.EMBARGO_MIN_LEAD_SECONDS}s ahead; to send now, lift the release`,
-        { field: 'embargo' },
-      );
-    }
+    requireLead(resolved.instant, new Date(), config.EMBARGO_MIN_LEAD_SECONDS);
     return resolved;
+  };
+
+  /** The lists asked for, each once, in the order given; refuses any that does not exist. */
+  const existingLists = async (requested: number[]) => {
+    const listIds = [...new Set(requested)];
+    const missing = await missingLists(db, listIds);
+    if (missing.length > 0) {
+      throw new HttpError(400, 'invalid_input', `listIds: no list with id ${missing.join(', ')}`, { fields: [{ field: 'listIds', missing }] });
+    }
+    return listIds;
   };
 
   const loadRelease = async (params: unknown): Promise<Release> => {
@@ -63,11 +66,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
   app.post('/api/releases', editor, async (request, reply) => {
     const input = parse(newRelease, request.body);
     const embargo = embargoFromInput(input.embargo);
-    const listIds = [...new Set(input.listIds)];
-    const missing = await missingLists(db, listIds);
-    if (missing.length > 0) {
-      throw new HttpError(400, 'invalid_input', `listIds: no list with id ${missing.join(', ')}`, { fields: [{ field: 'listIds', missing }] });
-    }
+    const listIds = await existingLists(input.listIds);
     const release = await createRelease(
       db,
       { title: input.title, summary: input.summary, bodyMarkdown: input.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone, listIds },
@@ -87,6 +86,36 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
   app.post('/api/releases/:id/schedule', editor, async (request) => {
     const release = await loadRelease(request.params);
     return view(await scheduleRelease(ctx, release.id, request.actor!.label, config.EMBARGO_MIN_LEAD_SECONDS));
+  });
+
+  app.patch('/api/releases/:id', editor, async (request) => {
+    const release = await loadRelease(request.params);
+    const input = parse(editedRelease, request.body);
+    const edited = await editRelease(ctx, release.id, request.actor!.label, {
+      title: input.title,
+      summary: input.summary,
+      bodyMarkdown: input.body,
+      listIds: input.listIds && (await existingLists(input.listIds)),
+      embargo: input.embargo && resolveEmbargo(input.embargo),
+    });
+    return view(edited);
+  });
+
+  app.post('/api/releases/:id/unschedule', editor, async (request) => {
+    const release = await loadRelease(request.params);
+    return view(await unscheduleRelease(ctx, release.id, request.actor!.label));
+  });
+
+  app.post('/api/releases/:id/lift', editor, async (request) => {
+    const release = await loadRelease(request.params);
+    const { reason } = parse(withReason, request.body ?? {});
+    return view(await liftRelease(ctx, release.id, request.actor!.label, reason));
+  });
+
+  app.post('/api/releases/:id/cancel', editor, async (request) => {
+    const release = await loadRelease(request.params);
+    const { reason } = parse(withReason, request.body ?? {});
+    return view(await cancelRelease(ctx, release.id, request.actor!.label, reason));
   });
 
   app.get('/api/releases/:id/audit', editor, async (request) => {

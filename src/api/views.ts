@@ -18,8 +18,13 @@ export function releaseView(release: Release, listIds: number[], counts: Record<
     embargoAt: release.embargo_at.toISOString(),
     embargoTimeZone: release.embargo_time_zone,
     embargo: describeEmbargo(release.embargo_at, release.embargo_time_zone, config.DISPLAY_TIME_ZONES),
+    /** When staff lifted it early; the embargo above stays as planned, for the record. */
+    liftRequestedAt: iso(release.lift_requested_at),
+    sendAt: release.send_at.toISOString(),
     liftedAt: iso(release.lifted_at),
-    liftLagMs: release.lifted_at ? release.lifted_at.getTime() - release.embargo_at.getTime() : null,
+    /** How late the lift ran after the send instant (workers down, a busy queue). */
+    liftLagMs: release.lifted_at ? release.lifted_at.getTime() - release.send_at.getTime() : null,
+    cancelledAt: iso(release.cancelled_at),
     firstSentAt: iso(release.first_sent_at),
     lastSentAt: iso(release.last_sent_at),
     completedAt: iso(release.completed_at),

@@ -1,6 +1,6 @@
 import type { Db } from './index';
 import type { Kysely, Transaction } from 'kysely';
-import type { Database } from './schema';
+import type { Database, Release } from './schema';
 
 export interface AuditEntry {
   releaseId: number | null;
@@ -14,6 +14,17 @@ export async function recordAudit(db: Db | Transaction<Database> | Kysely<Databa
     .insertInto('audit')
     .values({ release_id: entry.releaseId, actor: entry.actor, action: entry.action, details: JSON.stringify(entry.details ?? {}) })
     .execute();
+}
+
+/** The embargo before and after a change, as every lifecycle entry records it (before is null at creation). */
+export function embargoAudit(before: Release | null, after: Release) {
+  return {
+    embargoBefore: before?.embargo_at.toISOString() ?? null,
+    embargoAfter: after.embargo_at.toISOString(),
+    timeZone: after.embargo_time_zone,
+    sendAt: after.send_at.toISOString(),
+    version: after.version,
+  };
 }
 
 export async function releaseAudit(db: Db, releaseId: number) {

@@ -145,7 +145,12 @@ export async function releaseClaims(db: Db, released: FailureRecord[]): Promise<
   await moveSending(db, released, 'queued');
 }
 
-async function moveSending(db: Db, rows: FailureRecord[], to: 'failed' | 'queued'): Promise<void> {
+/** Ends claimed deliveries of a cancelled release that were never handed to SMTP. */
+export async function recordCancelled(db: Db, ids: number[]): Promise<void> {
+  await moveSending(db, ids.map((id) => ({ id, error: CANCELLED })), 'cancelled');
+}
+
+async function moveSending(db: Db, rows: FailureRecord[], to: 'failed' | 'queued' | 'cancelled'): Promise<void> {
   if (rows.length === 0) return;
   await sql`
     UPDATE deliveries d
@@ -174,6 +179,22 @@ export async function completeIfDone(db: Db, releaseId: number): Promise<boolean
       AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.release_id = r.id AND d.state IN ('queued', 'sending'))
     RETURNING r.id`.execute(db);
   return rows.length > 0;
+}
+
+const CANCELLED = 'release cancelled before this message was sent';
+
+/**
+ * Cancels the deliveries of a cancelled release that no live worker holds: waiting rows, and rows
+ * whose worker died (lease expired). Rows under a live lease are left to their send worker, which
+ * stops between messages when it sees the cancellation. Does nothing unless the release is cancelled.
+ */
+export async function cancelWaiting(db: Db, releaseId: number): Promise<number> {
+  const result = await sql`
+    UPDATE deliveries d SET state = 'cancelled', last_error = ${CANCELLED}, lease_until = NULL, updated_at = now()
+    FROM releases r
+    WHERE r.id = ${releaseId} AND r.status = 'cancelled' AND d.release_id = r.id
+      AND (d.state = 'queued' OR (d.state = 'sending' AND d.lease_until < now()))`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
 }
 
 /** Deliveries of a release still waiting, or held under an expired lease, in id order from a cursor. */

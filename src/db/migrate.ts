@@ -1,10 +1,12 @@
 import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Db } from './index';
 import * as init from './migrations/001_init';
+import * as lifecycle from './migrations/002_lifecycle';
 
 /** Migrations are listed here, in order, so they work the same from source and from a bundle. */
 const migrations: Record<string, Migration> = {
   '001_init': init,
+  '002_lifecycle': lifecycle,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from './index';
+import { embargoAudit, recordAudit } from './audit';
 import { slugify } from './lists';
 import { DELIVERY_STATES, type DeliveryState, type Release } from './schema';
 
@@ -28,16 +29,19 @@ export async function createRelease(db: Db, draft: ReleaseDraft, actor: string):
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await tx
-      .insertInto('release_lists')
-      .values(draft.listIds.map((listId, position) => ({ release_id: release.id, list_id: listId, position })))
-      .execute();
-    await tx
-      .insertInto('audit')
-      .values({ release_id: release.id, actor, action: 'create', details: JSON.stringify({ embargoAfter: draft.embargoAt.toISOString() }) })
-      .execute();
+    await replaceReleaseLists(tx, release.id, draft.listIds);
+    await recordAudit(tx, { releaseId: release.id, actor, action: 'create', details: embargoAudit(null, release) });
     return release;
   });
+}
+
+/** Sets a release's lists, in the order given (someone on several is addressed through the first). */
+export async function replaceReleaseLists(db: Db, releaseId: number, listIds: number[]): Promise<void> {
+  await db.deleteFrom('release_lists').where('release_id', '=', releaseId).execute();
+  await db
+    .insertInto('release_lists')
+    .values(listIds.map((listId, position) => ({ release_id: releaseId, list_id: listId, position })))
+    .execute();
 }
 
 export async function findRelease(db: Db, id: number): Promise<Release | null> {

@@ -65,6 +65,11 @@ export interface ReleasesTable {
   version: Generated<number>;
   embargo_at: Timestamp;
   embargo_time_zone: string;
+  /** When staff asked to lift before the embargo; the embargo itself is kept for the record. */
+  lift_requested_at: NullableTimestamp;
+  /** The effective send instant: the embargo, or an earlier requested lift (a generated column). */
+  send_at: ReadOnly<Date>;
+  cancelled_at: NullableTimestamp;
   lifted_at: NullableTimestamp;
   fanout_done_at: NullableTimestamp;
   first_sent_at: NullableTimestamp;

@@ -52,6 +52,55 @@ export function localCandidates(local: string, zone: string): DateTime[] {
   return found.sort((a, b) => a.toMillis() - b.toMillis());
 }
 
+/**
+ * The wall-clock times a spring-forward gap skips, found by bisecting the day around the local
+ * time for the instant the offset changes: e.g. from 02:00 (EST) to 03:00 (EDT).
+ */
+function springForwardAround(local: string, zone: string) {
+  const asUtc = DateTime.fromISO(local, { zone: 'utc' }).toMillis();
+  let before = asUtc - 86_400_000;
+  let after = asUtc + 86_400_000;
+  const offsetBefore = DateTime.fromMillis(before, { zone }).offset;
+  while (after - before > 60_000) {
+    const middle = Math.floor((before + after) / 2);
+    if (DateTime.fromMillis(middle, { zone }).offset === offsetBefore) before = middle;
+    else after = middle;
+  }
+  const oldSide = DateTime.fromMillis(after, { zone: 'utc' }).plus({ minutes: offsetBefore }).startOf('minute');
+  const newSide = DateTime.fromMillis(after, { zone });
+  return {
+    from: oldSide.toFormat('HH:mm'),
+    to: newSide.startOf('minute').toFormat('HH:mm'),
+    fromAbbreviation: abbreviation(DateTime.fromMillis(before, { zone })),
+    toAbbreviation: abbreviation(newSide),
+  };
+}
+
+/**
+ * The zone's usual abbreviation (EDT, BST, CEST, IST, AEDT). Intl knows each only in some English
+ * locales and otherwise answers "GMT+1", so the first locale that names it wins.
+ */
+const ABBREVIATION_LOCALES = ['en-US', 'en-GB', 'en-IN', 'en-AU'];
+function abbreviation(dt: DateTime): string {
+  const names = ABBREVIATION_LOCALES.map((locale) => dt.setLocale(locale).toFormat('ZZZZ'));
+  return names.find((name) => !/^GMT[+-]/.test(name)) ?? names[0]!;
+}
+
+/**
+ * Refuses an embargo in the past or closer than the minimum lead, judged by the clock given
+ * (PostgreSQL's wherever a transaction is open): lift is the way to send now.
+ */
+export function requireLead(instant: Date, now: Date, minLeadSeconds: number): void {
+  const leadSeconds = (instant.getTime() - now.getTime()) / 1000;
+  if (leadSeconds >= minLeadSeconds) return;
+  throw new EmbargoInputError(
+    'embargo',
+    leadSeconds < 0
+      ? 'the instant is in the past; to send now, lift the release'
+      : `must be at least ${minLeadSeconds}s ahead; to send now, lift the release`,
+  );
+}
+
 /** Turns staff input into one instant and the zone the release is written in, or refuses it plainly. */
 export function resolveEmbargo(input: EmbargoInput): ResolvedEmbargo {
   if ('at' in input) {
@@ -70,11 +119,10 @@ export function resolveEmbargo(input: EmbargoInput): ResolvedEmbargo {
   }
   const candidates = localCandidates(input.local, input.timeZone);
   if (candidates.length === 0) {
-    const before = DateTime.fromISO(input.local, { zone: 'utc' }).minus({ hours: 3 });
-    const gapStart = DateTime.fromMillis(before.toMillis(), { zone: input.timeZone });
+    const gap = springForwardAround(input.local, input.timeZone);
     throw new EmbargoInputError(
       'embargo.local',
-      `${input.local} does not exist in ${input.timeZone}: the clocks spring forward that night (offset ${offsetText(gapStart.offset)} to ${offsetText(DateTime.fromISO(input.local, { zone: input.timeZone }).offset)}); choose a time outside the gap`,
+      `${input.local} does not exist in ${input.timeZone}: the clocks spring forward from ${gap.from} to ${gap.to} that night (${gap.fromAbbreviation} to ${gap.toAbbreviation}); choose a time outside the gap`,
     );
   }
   if (input.offset !== undefined) {
@@ -86,7 +134,7 @@ export function resolveEmbargo(input: EmbargoInput): ResolvedEmbargo {
     return { instant: chosen.toJSDate(), timeZone: input.timeZone };
   }
   if (candidates.length > 1) {
-    const names = candidates.map((c) => `${c.toFormat("yyyy-MM-dd'T'HH:mm")}${offsetText(c.offset)} (${c.toFormat('ZZZZ')})`);
+    const names = candidates.map((c) => `${c.toFormat("yyyy-MM-dd'T'HH:mm")}${offsetText(c.offset)} (${abbreviation(c)})`);
     throw new EmbargoInputError(
       'embargo.local',
       `${input.local} happens twice in ${input.timeZone} as the clocks fall back: ${names.join(' or ')}; give embargo.offset to choose one`,
@@ -107,13 +155,13 @@ export interface ZonedTime {
 
 export function inZone(instant: Date, zone: string): ZonedTime {
   const dt = DateTime.fromJSDate(instant, { zone }).setLocale('en-GB');
-  const abbreviation = DateTime.fromJSDate(instant, { zone }).setLocale('en-US').toFormat('ZZZZ');
+  const name = abbreviation(dt);
   return {
     timeZone: zone,
     local: dt.toISO({ suppressMilliseconds: true })!,
-    abbreviation,
+    abbreviation: name,
     offset: offsetText(dt.offset),
-    text: `${dt.toFormat('HH:mm')} ${abbreviation}, ${dt.toFormat('cccc d LLLL yyyy')}`,
+    text: `${dt.toFormat('HH:mm')} ${name}, ${dt.toFormat('cccc d LLLL yyyy')}`,
   };
 }
 

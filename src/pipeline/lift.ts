@@ -1,7 +1,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import { sql } from 'kysely';
 import type { Context } from '../context';
-import { completeIfDone, freezeAudienceChunk, unfinishedDeliveryIds } from '../db/deliveries';
+import { cancelWaiting, completeIfDone, freezeAudienceChunk, unfinishedDeliveryIds } from '../db/deliveries';
 import { databaseNow, deliveryCounts, findRelease } from '../db/releases';
 import type { LiftJob } from '../queue';
 import type { RenderCache } from '../render/store';
@@ -12,7 +12,10 @@ export interface LiftDeps {
   renders: RenderCache;
 }
 
-export type LiftOutcome = 'stale' | 'not-scheduled' | 'lifted';
+/** A lift this long after its instant is logged as a warning. */
+const LATE_LIFT_MS = 5_000;
+
+export type LiftOutcome = 'stale' | 'not-scheduled' | 'lifted' | 'cancelled';
 
 /**
  * Lifts the embargo of one release version: freezes its audience into delivery rows and queues
@@ -34,8 +37,9 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
     return 'not-scheduled';
   }
 
-  // Invariant 1: this process's clock may run fast, so the embargo is judged by PostgreSQL's.
-  const remainingMs = release.embargo_at.getTime() - (await databaseNow(db)).getTime();
+  // Invariant 1: this process's clock may run fast, so the send instant (the embargo, or an
+  // earlier lift staff asked for) is judged by PostgreSQL's.
+  const remainingMs = release.send_at.getTime() - (await databaseNow(db)).getTime();
   if (release.status === 'scheduled' && remainingMs > 0) {
     log.warn({ remainingMs }, 'lift job fired before the embargo by the database clock; delaying it');
     await job.moveToDelayed(Date.now() + remainingMs, token);
@@ -48,14 +52,16 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   const { rows } = await sql<{ lifted_at: Date }>`
     UPDATE releases SET status = 'sending', lifted_at = coalesce(lifted_at, now()), updated_at = now()
     WHERE id = ${releaseId} AND version = ${version} AND status IN ('scheduled', 'sending') AND fanout_done_at IS NULL
-      AND embargo_at <= now()
+      AND send_at <= now()
     RETURNING lifted_at`.execute(db);
   const liftedAt = rows[0]?.lifted_at;
   if (!liftedAt) {
     log.info('release changed while lifting; nothing to do');
     return 'stale';
   }
-  log.info({ lagMs: liftedAt.getTime() - release.embargo_at.getTime() }, 'embargo lifted; freezing the audience');
+  // Late is never lost, but it is worth a warning: no worker was running, or the queue was stuck.
+  const lagMs = liftedAt.getTime() - release.send_at.getTime();
+  log[lagMs > LATE_LIFT_MS ? 'warn' : 'info']({ lagMs }, lagMs > LATE_LIFT_MS ? 'embargo lifted late; freezing the audience' : 'embargo lifted; freezing the audience');
 
   let cursor = 0;
   let jobs = 0;
@@ -68,7 +74,12 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   // A lift that crashed half-way created rows whose send jobs may be lost: queue them again.
   if (resuming) jobs += await requeueUnfinished(deps.ctx, releaseId);
 
-  await db.updateTable('releases').set({ fanout_done_at: new Date() }).where('id', '=', releaseId).where('status', '=', 'sending').execute();
+  const finished = await db.updateTable('releases').set({ fanout_done_at: new Date() }).where('id', '=', releaseId).where('status', '=', 'sending').executeTakeFirst();
+  if (finished.numUpdatedRows === 0n) {
+    // Cancelled during fan-out: the rows frozen after the cancellation are cancelled now.
+    log.info({ cancelled: await cancelWaiting(db, releaseId) }, 'release cancelled while its audience was frozen');
+    return 'cancelled';
+  }
   const counts = await deliveryCounts(db, releaseId);
   log.info({ counts, sendJobs: jobs, fanoutMs: Date.now() - liftedAt.getTime() }, 'audience frozen and send jobs queued');
   if (await completeIfDone(db, releaseId)) log.info({ counts }, 'release sent (nothing to deliver)');

@@ -14,15 +14,15 @@ export interface ReconcileResult {
  * delivery gets a send job. Running it when nothing was lost only adds harmless duplicates.
  */
 export async function reconcile(ctx: Context): Promise<ReconcileResult> {
-  const { rows } = await sql<{ id: number; version: number; embargo_at: Date; status: string; fanout_done_at: Date | null }>`
-    SELECT id, version, embargo_at, status, fanout_done_at FROM releases
+  const { rows } = await sql<{ id: number; version: number; send_at: Date; status: string; fanout_done_at: Date | null }>`
+    SELECT id, version, send_at, status, fanout_done_at FROM releases
     WHERE status = 'scheduled' OR status = 'sending'`.execute(ctx.db);
   const result: ReconcileResult = { liftJobs: 0, sendJobs: 0 };
   for (const release of rows) {
     if (release.status === 'scheduled' || release.fanout_done_at === null) {
       const existing = await ctx.queues.lift.getJob(liftJobId(release.id, release.version));
       if (existing && (await existing.isFailed())) await existing.retry();
-      else if (!existing) await addLiftJob(ctx.queues.lift, release.id, release.version, release.embargo_at);
+      else if (!existing) await addLiftJob(ctx.queues.lift, release.id, release.version, release.send_at);
       result.liftJobs += 1;
     }
     if (release.status === 'sending') result.sendJobs += await requeueUnfinished(ctx, release.id);

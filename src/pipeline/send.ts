@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context';
 import {
-  claimBatch, completeIfDone, noteSendTimes, recordFailed, recordSent, releaseClaims, renewLease,
+  cancelWaiting, claimBatch, completeIfDone, noteSendTimes, recordCancelled, recordFailed, recordSent, releaseClaims, renewLease,
   type ClaimedDelivery, type FailureRecord, type SentRecord,
 } from '../db/deliveries';
 import { deliveryCounts, findRelease } from '../db/releases';
@@ -11,6 +11,7 @@ import { buildMessage, type MessageSettings } from '../mail/message';
 import type { Mailer } from '../mail/transport';
 import type { SendJob } from '../queue';
 import type { RenderCache } from '../render/store';
+import { cancellationWatch } from './cancellation';
 import { GroupWriter } from './recorder';
 
 export interface SendDeps {
@@ -59,8 +60,15 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   const transient: FailureRecord[] = [];
   let first: Date | undefined;
   let last: Date | undefined;
+  const cancelled = cancellationWatch(db, releaseId);
+  const notHanded: number[] = [];
 
   const deliver = async (delivery: ClaimedDelivery) => {
+    // A cancellation stops the batch between messages: what was not handed to SMTP is cancelled.
+    if (await cancelled()) {
+      notHanded.push(delivery.id);
+      return;
+    }
     const message = buildMessage(compiled, { ...delivery, deliveryId: delivery.id }, settings);
     try {
       await deps.mailer.send(message);
@@ -79,15 +87,23 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   };
 
   try {
-    await Promise.all(claimed.map(deliver));
+    // One message per SMTP connection at a time, so messages wait here, where a cancellation can
+    // still stop them, rather than in the transport's queue, where it cannot.
+    const pending = claimed.values();
+    const lane = async () => {
+      for (const delivery of pending) await deliver(delivery);
+    };
+    await Promise.all(Array.from({ length: Math.min(claimed.length, config.SMTP_POOL_SIZE) }, lane));
     await sent.flush();
   } finally {
     clearInterval(leaseTimer);
   }
+  await recordCancelled(db, notHanded);
+  if (notHanded.length > 0) log.info({ cancelled: notHanded.length }, 'release cancelled; the rest of the batch was not sent');
   await recordFailed(db, permanent);
   if (first && last) await noteSendTimes(db, releaseId, first, last);
 
-  const result = { claimed: claimed.length, sent: claimed.length - permanent.length - transient.length, failed: permanent.length, retrying: 0 };
+  const result = { claimed: claimed.length, sent: claimed.length - notHanded.length - permanent.length - transient.length, failed: permanent.length, retrying: 0 };
   if (transient.length > 0) {
     const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
     if (attemptsLeft <= 0) {
@@ -103,18 +119,22 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   return result;
 }
 
+/** Completes a release whose last delivery ended, or, for a cancelled one, ends what is left waiting. */
 async function finishIfDone(deps: SendDeps, releaseId: number): Promise<void> {
   const { db, log } = deps.ctx;
-  if (!(await completeIfDone(db, releaseId))) return;
+  if (!(await completeIfDone(db, releaseId))) {
+    await cancelWaiting(db, releaseId);
+    return;
+  }
   const release = await findRelease(db, releaseId);
   const counts = await deliveryCounts(db, releaseId);
-  const embargoAt = release!.embargo_at.getTime();
+  const sendAt = release!.send_at.getTime();
   log.info(
     {
       releaseId,
       counts,
-      firstSendLagMs: release!.first_sent_at ? release!.first_sent_at.getTime() - embargoAt : null,
-      lastSendLagMs: release!.last_sent_at ? release!.last_sent_at.getTime() - embargoAt : null,
+      firstSendLagMs: release!.first_sent_at ? release!.first_sent_at.getTime() - sendAt : null,
+      lastSendLagMs: release!.last_sent_at ? release!.last_sent_at.getTime() - sendAt : null,
     },
     'release sent',
   );
