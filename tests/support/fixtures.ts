@@ -1,4 +1,4 @@
-import type { Harness } from './harness';
+import { waitUntil, type Harness } from './harness';
 
 export interface Person {
   email: string;
@@ -49,4 +49,12 @@ export async function scheduleIn(h: Harness, listIds: number[], ms: number, extr
 
 export async function releaseStatus(h: Harness, id: number) {
   return (await h.api('GET', `/api/releases/${id}`)).json;
+}
+
+/** Waits until a release reaches a status, and returns it as the API shows it. */
+export async function releaseReaches(h: Harness, id: number, status: string, timeoutMs = 30_000) {
+  return waitUntil(async () => {
+    const release = await releaseStatus(h, id);
+    return release.status === status && release;
+  }, timeoutMs, `release ${id} ${status}`);
 }

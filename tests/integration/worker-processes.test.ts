@@ -1,0 +1,85 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
+import { createHarness, type Harness } from '../support/harness';
+import { killProcess, startWorkerProcess, type PressliftProcess } from '../support/processes';
+import { startSmtp, type TestSmtp } from '../support/smtp';
+
+// Real worker processes (`presslift worker`), so clocks and restarts are those of a process.
+const FAST_CLOCK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../support/fast-clock.mjs');
+
+let h: Harness;
+let smtp: TestSmtp;
+let running: PressliftProcess[] = [];
+
+beforeAll(async () => {
+  smtp = await startSmtp();
+  h = await createHarness({ SMTP_URL: smtp.url });
+});
+afterEach(async () => {
+  await Promise.all(running.map(killProcess));
+  running = [];
+  smtp.messages.length = 0;
+});
+afterAll(async () => {
+  await h?.close();
+  await smtp?.close();
+});
+
+const worker = async (env: Record<string, string> = {}) => {
+  const started = await startWorkerProcess({ ...h.env, SMTP_URL: smtp.url, LOG_LEVEL: 'info', ...env }, 30_000);
+  running.push(started);
+  return started;
+};
+const people = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => ({ email: `${prefix}${i}@example.org` }));
+const sortedRecipients = () => smtp.messages.map((m) => m.to[0]).sort();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('worker processes and the embargo', () => {
+  it('a worker whose clock runs 4 s fast sends nothing before the embargo as PostgreSQL reads it', async () => {
+    const fast = await worker({ NODE_OPTIONS: `--import=${FAST_CLOCK}`, CLOCK_SKEW_MS: '4000' });
+    const list = await listWith(h, 'Skewed', people('skew', 3));
+    const { id, embargoAt } = await scheduleIn(h, [list], 2500);
+
+    await releaseReaches(h, id, 'sent');
+    expect(sortedRecipients()).toEqual(['skew0@example.org', 'skew1@example.org', 'skew2@example.org']);
+    for (const message of smtp.messages) expect(message.startedAt).toBeGreaterThanOrEqual(embargoAt.getTime());
+    // The skew was real: the fast clock fired the lift early, and PostgreSQL's clock held it back.
+    const heldBack = await fast.waitForLog('lift job fired before the embargo by the database clock; delaying it', 1000);
+    expect(heldBack.remainingMs).toBeGreaterThan(1000);
+  });
+
+  it('two worker processes share the work: every recipient once, none early', async () => {
+    await Promise.all([worker({ SEND_BATCH_SIZE: '1' }), worker({ SEND_BATCH_SIZE: '1' })]);
+    const list = await listWith(h, 'Pair', people('pair', 6));
+    const { id, embargoAt } = await scheduleIn(h, [list], 2000);
+
+    const release = await releaseReaches(h, id, 'sent');
+    expect(release.counts).toMatchObject({ sent: 6, queued: 0, sending: 0, failed: 0 });
+    await sleep(500); // a duplicate would arrive now
+    expect(sortedRecipients()).toEqual(people('pair', 6).map((p) => p.email).sort());
+    for (const message of smtp.messages) expect(message.startedAt).toBeGreaterThanOrEqual(embargoAt.getTime());
+  });
+
+  it('an embargo that passes while no worker runs is sent once a worker restarts, with the lag logged and shown', async () => {
+    const first = await worker();
+    const list = await listWith(h, 'Late', people('late', 3));
+    const { id, embargoAt } = await scheduleIn(h, [list], 1500);
+    first.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    await sleep(Math.max(0, embargoAt.getTime() + 1500 - Date.now()));
+    expect(smtp.messages).toHaveLength(0);
+    expect((await h.api('GET', `/api/releases/${id}`)).json.status).toBe('scheduled');
+
+    const restartedAt = Date.now();
+    const second = await worker();
+    const release = await releaseReaches(h, id, 'sent');
+    expect(sortedRecipients()).toEqual(['late0@example.org', 'late1@example.org', 'late2@example.org']);
+    for (const message of smtp.messages) expect(message.startedAt).toBeGreaterThanOrEqual(restartedAt);
+    expect(release.liftLagMs).toBeGreaterThanOrEqual(1500);
+    const lifted = await second.waitForLog(/^embargo lifted/, 1000);
+    expect(lifted).toMatchObject({ releaseId: id, lagMs: release.liftLagMs });
+  });
+});
