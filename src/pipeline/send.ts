@@ -87,13 +87,13 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   };
 
   try {
-    // One message per SMTP connection at a time, so messages wait here, where a cancellation can
-    // still stop them, rather than in the transport's queue, where it cannot.
+    // Two messages per SMTP connection at a time (one in hand, one waiting, so no connection idles):
+    // the rest wait here, where a cancellation can still stop them, not in the transport's queue.
     const pending = claimed.values();
     const lane = async () => {
       for (const delivery of pending) await deliver(delivery);
     };
-    await Promise.all(Array.from({ length: Math.min(claimed.length, config.SMTP_POOL_SIZE) }, lane));
+    await Promise.all(Array.from({ length: Math.min(claimed.length, config.SMTP_POOL_SIZE * 2) }, lane));
     await sent.flush();
   } finally {
     clearInterval(leaseTimer);
