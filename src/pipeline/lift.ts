@@ -61,7 +61,8 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   }
   // Late is never lost, but it is worth a warning: no worker was running, or the queue was stuck.
   const lagMs = liftedAt.getTime() - release.send_at.getTime();
-  log[lagMs > LATE_LIFT_MS ? 'warn' : 'info']({ lagMs }, lagMs > LATE_LIFT_MS ? 'embargo lifted late; freezing the audience' : 'embargo lifted; freezing the audience');
+  const late = lagMs > LATE_LIFT_MS;
+  log[late ? 'warn' : 'info']({ lagMs }, `embargo lifted${late ? ' late' : ''}; freezing the audience`);
 
   let cursor = 0;
   let jobs = 0;
