@@ -164,10 +164,16 @@ describe('edits that are refused whole', () => {
       expect(answer.json).toMatchObject({ error: 'invalid_embargo', details: { field } });
       expect(answer.json.message).toMatch(message);
     }
-    for (const [body, field] of [[{}, 'body'], [{ status: 'sent' }, 'body'], [{ title: '' }, 'title'], [{ listIds: [424242] }, 'listIds']] as const) {
+    const fieldCases: Array<[unknown, RegExp]> = [
+      [{}, /give at least one of title/],
+      [{ status: 'sent' }, /"status"/],
+      [{ title: '' }, /^title:/],
+      [{ listIds: [424242] }, /^listIds: .*424242/],
+    ];
+    for (const [body, message] of fieldCases) {
       const answer = await h.api('PATCH', `/api/releases/${draft.id}`, body);
       expect(answer.status).toBe(400);
-      expect(answer.json.message.startsWith(field === 'body' ? '' : `${field}:`)).toBe(true);
+      expect(answer.json.message).toMatch(message);
     }
     const unchanged = await releaseStatus(h, draft.id);
     expect(unchanged).toMatchObject({ version: 1, title: draft.title, embargoAt: draft.embargoAt });
