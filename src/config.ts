@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -37,6 +38,23 @@ const schema = z.object({
   MAX_BODY_BYTES: integer(1_000_000),
   ORG_NAME: z.string().min(1).default('Presslift Newsroom'),
   ORG_ADDRESS: z.string().default('1 Example Street, Springfield'),
+  /** An https image shown at the top of every email (about 240×60 px reads well). */
+  ORG_LOGO_URL: z.string().url().optional(),
+  /** The press office answering replies, unless a release names its own contact. */
+  PRESS_CONTACT_NAME: z.string().min(1).default('Press Office'),
+  PRESS_CONTACT_EMAIL: z.string().email().optional(),
+  PRESS_CONTACT_PHONE: z.string().optional(),
+  /** Address of the relay's inbound unsubscribe handling, offered as the mailto in List-Unsubscribe. */
+  UNSUBSCRIBE_MAILTO: z.string().email().optional(),
+  /** Sender id for Gmail's feedback loop: Feedback-ID becomes <release>:<list>:<this>. */
+  FEEDBACK_ID: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash, underscore').optional(),
+  /** DKIM signing happens when the domain, the selector and a key (inline PEM or a file) are set. */
+  DKIM_DOMAIN: z.string().min(1).optional(),
+  DKIM_SELECTOR: z.string().min(1).optional(),
+  DKIM_PRIVATE_KEY: z.string().min(1).optional(),
+  DKIM_PRIVATE_KEY_FILE: z.string().min(1).optional(),
+  /** Largest file a release may carry. */
+  MAX_ATTACHMENT_BYTES: integer(10_000_000),
   /** Signs unsubscribe tokens; when unset, a random key is created once and kept in PostgreSQL. */
   SECRET_KEY: z.string().min(32).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -55,5 +73,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${issue.path.join('.')}: ${issue.message}`);
   }
   const { PUBLIC_URL, ...rest } = result.data;
-  return { ...rest, PUBLIC_URL: (PUBLIC_URL ?? `http://localhost:${rest.PORT}`).replace(/\/+$/, '') };
+  return { ...rest, DKIM_PRIVATE_KEY: dkimKey(rest), PUBLIC_URL: (PUBLIC_URL ?? `http://localhost:${rest.PORT}`).replace(/\/+$/, '') };
+}
+
+/** DKIM is all or nothing: a half-configured signer would send unsigned mail that looks signed to staff. */
+function dkimKey(config: z.infer<typeof schema>): string | undefined {
+  const { DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY, DKIM_PRIVATE_KEY_FILE } = config;
+  if (!DKIM_DOMAIN && !DKIM_SELECTOR && !DKIM_PRIVATE_KEY && !DKIM_PRIVATE_KEY_FILE) return undefined;
+  if (!DKIM_DOMAIN || !DKIM_SELECTOR || !(DKIM_PRIVATE_KEY || DKIM_PRIVATE_KEY_FILE)) {
+    throw new ConfigError('invalid configuration: DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY (or DKIM_PRIVATE_KEY_FILE) go together');
+  }
+  if (DKIM_PRIVATE_KEY) return DKIM_PRIVATE_KEY;
+  try {
+    return readFileSync(DKIM_PRIVATE_KEY_FILE!, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`invalid configuration: DKIM_PRIVATE_KEY_FILE: ${(error as Error).message}`);
+  }
 }

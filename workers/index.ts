@@ -1,6 +1,7 @@
 import type { Context } from '../src/context';
 import { createMailer } from '../src/mail/transport';
 import { reconcile } from '../src/pipeline/reconcile';
+import { organisation } from '../src/render/organisation';
 import { RenderCache } from '../src/render/store';
 import { createLiftWorker } from './lift';
 import { createSendWorker } from './send';
@@ -12,7 +13,7 @@ export interface RunningWorkers {
 /** Starts the lift and send workers of one process, after restoring any jobs Redis lost. */
 export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
   const mailer = createMailer(ctx.config);
-  const renders = new RenderCache(ctx.db, { name: ctx.config.ORG_NAME, address: ctx.config.ORG_ADDRESS });
+  const renders = new RenderCache(ctx.db, organisation(ctx.config));
   await reconcile(ctx);
   const workers = [createLiftWorker({ ctx, renders }), createSendWorker({ ctx, renders, mailer })];
   ctx.log.info({ mail: mailer.description, concurrency: ctx.config.SEND_CONCURRENCY }, 'workers started');

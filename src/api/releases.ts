@@ -9,8 +9,9 @@ import { createRelease, deliveryCounts, findRelease, releaseListIds } from '../d
 import { DELIVERY_STATES, type Release } from '../db/schema';
 import { cancelRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../embargo/scheduling';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
-import { idParam, lineText, multilineText } from '../fields';
-import { buildMessage } from '../mail/message';
+import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
+import { buildMessage, messageSettings } from '../mail/message';
+import { organisation } from '../render/organisation';
 import { compiledRelease } from '../render/store';
 import { requireRole } from './auth';
 import { HttpError, notFound, parse } from './errors';
@@ -32,6 +33,8 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     body: z.string().min(1, 'must not be empty').max(config.MAX_BODY_BYTES, `must be at most ${config.MAX_BODY_BYTES} characters`),
     embargo: embargoSchema,
     listIds: z.array(idParam).min(1, 'choose at least one list').max(100),
+    /** The press officer journalists reply to; each field left out falls back to the press office. */
+    contact: z.object({ name: optionalLine(200), email: emailAddress.nullable().optional(), phone: optionalLine(60) }).strict().optional(),
   });
 
   const editedRelease = newRelease.partial().strict().refine((v) => Object.keys(v).length > 0, 'give at least one of title, summary, body, listIds, embargo');
@@ -69,7 +72,10 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     const listIds = await existingLists(input.listIds);
     const release = await createRelease(
       db,
-      { title: input.title, summary: input.summary, bodyMarkdown: input.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone, listIds },
+      {
+        title: input.title, summary: input.summary, bodyMarkdown: input.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone, listIds,
+        contact: { name: input.contact?.name ?? null, email: input.contact?.email ?? null, phone: input.contact?.phone ?? null },
+      },
       request.actor!.label,
     );
     reply.status(201);
@@ -138,10 +144,8 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
   app.get('/api/releases/:id/preview', editor, async (request, reply) => {
     const release = await loadRelease(request.params);
     const { format } = parse(previewQuery, request.query, 'query');
-    const compiled = await compiledRelease(db, release, { name: config.ORG_NAME, address: config.ORG_ADDRESS });
-    const message = buildMessage(compiled, await sampleRecipient(ctx, release.id), {
-      from: config.MAIL_FROM, publicUrl: config.PUBLIC_URL, secret: ctx.secret,
-    });
+    const compiled = await compiledRelease(db, release, organisation(config));
+    const message = buildMessage(compiled, await sampleRecipient(ctx, release.id), messageSettings(config, ctx.secret));
     reply.header('Cache-Control', 'no-store');
     if (format === 'text') return reply.type('text/plain; charset=utf-8').send(message.text);
     return reply.type('text/html; charset=utf-8').send(message.html);

@@ -15,6 +15,7 @@ export function releaseView(release: Release, listIds: number[], counts: Record<
     status: release.status,
     version: release.version,
     listIds,
+    contact: { name: release.contact_name, email: release.contact_email, phone: release.contact_phone },
     embargoAt: release.embargo_at.toISOString(),
     embargoTimeZone: release.embargo_time_zone,
     embargo: describeEmbargo(release.embargo_at, release.embargo_time_zone, config.DISPLAY_TIME_ZONES),

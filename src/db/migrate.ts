@@ -2,11 +2,13 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { Db } from './index';
 import * as init from './migrations/001_init';
 import * as lifecycle from './migrations/002_lifecycle';
+import * as journalists from './migrations/004_journalists';
 
 /** Migrations are listed here, in order, so they work the same from source and from a bundle. */
 const migrations: Record<string, Migration> = {
   '001_init': init,
   '002_lifecycle': lifecycle,
+  '004_journalists': journalists,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -12,6 +12,7 @@ export interface ReleaseDraft {
   embargoAt: Date;
   embargoTimeZone: string;
   listIds: number[];
+  contact: { name: string | null; email: string | null; phone: string | null };
 }
 
 export async function createRelease(db: Db, draft: ReleaseDraft, actor: string): Promise<Release> {
@@ -26,6 +27,9 @@ export async function createRelease(db: Db, draft: ReleaseDraft, actor: string):
         embargo_at: draft.embargoAt,
         embargo_time_zone: draft.embargoTimeZone,
         created_by: actor,
+        contact_name: draft.contact.name,
+        contact_email: draft.contact.email,
+        contact_phone: draft.contact.phone,
       })
       .returningAll()
       .executeTakeFirstOrThrow();

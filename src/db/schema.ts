@@ -78,6 +78,19 @@ export interface ReleasesTable {
   created_by: string;
   created_at: Timestamp;
   updated_at: Timestamp;
+  contact_name: string | null;
+  contact_email: string | null;
+  contact_phone: string | null;
+}
+
+export interface ReleaseAttachmentsTable {
+  id: Generated<number>;
+  release_id: number;
+  filename: string;
+  content_type: string;
+  size: number;
+  data: Buffer;
+  created_at: Timestamp;
 }
 
 export interface ReleaseListsTable {
@@ -92,6 +105,8 @@ export interface ReleaseRendersTable {
   subject: string;
   html: string;
   text: string;
+  reply_to_name: string | null;
+  reply_to_address: string | null;
   created_at: Timestamp;
 }
 
@@ -130,6 +145,7 @@ export interface Database {
   releases: ReleasesTable;
   release_lists: ReleaseListsTable;
   release_renders: ReleaseRendersTable;
+  release_attachments: ReleaseAttachmentsTable;
   deliveries: DeliveriesTable;
   audit: AuditTable;
 }

@@ -1,5 +1,6 @@
 import type { SendMailOptions } from 'nodemailer';
 import mimeFuncs from 'nodemailer/lib/mime-funcs';
+import type { Config } from '../config';
 import type { CompiledEmail } from '../render/compile';
 import { personalise } from '../render/personalise';
 import { signUnsubscribeToken } from './unsubscribe-token';
@@ -15,10 +16,21 @@ export interface Recipient {
   listSlug: string;
 }
 
+export interface DkimKey {
+  domainName: string;
+  keySelector: string;
+  privateKey: string;
+}
+
 export interface MessageSettings {
   from: string;
   publicUrl: string;
   secret: string;
+  /** The relay's inbound address that processes unsubscribe mails (the mailto of List-Unsubscribe). */
+  unsubscribeMailbox: string;
+  /** Gmail feedback-loop sender id; no Feedback-ID header without it. */
+  feedbackId: string | null;
+  dkim: DkimKey | null;
 }
 
 export function senderDomain(from: string): string {
@@ -26,13 +38,22 @@ export function senderDomain(from: string): string {
   return match ? match[1]!.toLowerCase() : 'presslift.localhost';
 }
 
+export function messageSettings(config: Config, secret: string): MessageSettings {
+  return {
+    from: config.MAIL_FROM,
+    publicUrl: config.PUBLIC_URL,
+    secret,
+    unsubscribeMailbox: config.UNSUBSCRIBE_MAILTO ?? `unsubscribe@${senderDomain(config.MAIL_FROM)}`,
+    feedbackId: config.FEEDBACK_ID ?? null,
+    dkim: config.DKIM_PRIVATE_KEY
+      ? { domainName: config.DKIM_DOMAIN!, keySelector: config.DKIM_SELECTOR!, privateKey: config.DKIM_PRIVATE_KEY }
+      : null,
+  };
+}
+
 /** Deterministic per delivery, so a resend after an unrecorded acceptance carries the same id (invariant 2). */
 export function deliveryMessageId(releaseId: number, deliveryId: number, from: string): string {
   return `<release-${releaseId}.delivery-${deliveryId}@${senderDomain(from)}>`;
-}
-
-export function unsubscribeUrl(settings: MessageSettings, subscriberId: number, listId: number): string {
-  return `${settings.publicUrl}/unsubscribe/${signUnsubscribeToken(settings.secret, subscriberId, listId)}`;
 }
 
 /** The list's name as a header phrase: quoted when ASCII, an RFC 2047 encoded word otherwise. */
@@ -41,9 +62,25 @@ function listPhrase(name: string): string {
   return /^[\x20-\x7e]*$/.test(clean) ? `"${clean}"` : mimeFuncs.encodeWord(clean, 'Q', 0);
 }
 
-/** One recipient's message: the compiled email with their values filled in, and bulk-mail headers. */
-export function buildMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings): SendMailOptions {
-  const unsubscribe = unsubscribeUrl(settings, recipient.subscriberId, recipient.listId);
+// nodemailer's default list (RFC 6376 §5.4.1) plus List-Unsubscribe-Post, which it leaves out:
+// an unsigned one-click header could be added in transit, and Gmail and Yahoo require it signed.
+const DKIM_SIGNED_HEADERS = [
+  'From', 'Sender', 'Reply-To', 'Subject', 'Date', 'Message-ID', 'To', 'Cc', 'MIME-Version', 'Content-Type',
+  'Content-Transfer-Encoding', 'In-Reply-To', 'References', 'List-Id', 'List-Unsubscribe', 'List-Unsubscribe-Post', 'Feedback-ID',
+].join(':');
+
+export interface MessageOptions {
+  /** A staff test copy: "[TEST]" subject and its own Message-ID, so it is never taken for a delivery. */
+  test?: boolean;
+}
+
+/**
+ * One recipient's message: the compiled email with their values filled in, and the headers the
+ * big mailbox providers require of bulk senders. The one place that decides a message's headers.
+ */
+export function buildMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): SendMailOptions {
+  const token = signUnsubscribeToken(settings.secret, recipient.subscriberId, recipient.listId);
+  const unsubscribe = `${settings.publicUrl}/unsubscribe/${token}`;
   const copy = personalise(compiled, {
     name: recipient.name ?? 'colleague',
     email: recipient.email,
@@ -51,20 +88,27 @@ export function buildMessage(compiled: CompiledEmail, recipient: Recipient, sett
     unsubscribe_url: unsubscribe,
   });
   const domain = senderDomain(settings.from);
+  const headers: SendMailOptions['headers'] = {
+    // RFC 2919: a list's identity is a label under our domain, with its name as the phrase.
+    // Prepared, because nodemailer would otherwise encode the whole value, angle brackets included.
+    'List-Id': { prepared: true, value: `${listPhrase(recipient.listName)} <${recipient.listSlug}.${domain}>` },
+    // RFC 2369: the https link first (what RFC 8058 one-click uses), the mailbox as a fallback.
+    'List-Unsubscribe': { prepared: true, value: `<${unsubscribe}>, <mailto:${settings.unsubscribeMailbox}?subject=unsubscribe%20${token}>` },
+    // RFC 8058: mailbox providers unsubscribe with one POST, no confirmation page.
+    'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+  };
+  if (settings.feedbackId) headers['Feedback-ID'] = `${recipient.releaseId}:${recipient.listId}:release:${settings.feedbackId}`;
   return {
     from: settings.from,
     to: recipient.name ? { name: recipient.name, address: recipient.email } : recipient.email,
-    subject: copy.subject,
+    ...(compiled.replyTo ? { replyTo: compiled.replyTo } : {}),
+    subject: options.test ? `[TEST] ${copy.subject}` : copy.subject,
     html: copy.html,
     text: copy.text,
-    messageId: deliveryMessageId(recipient.releaseId, recipient.deliveryId, settings.from),
-    headers: {
-      // RFC 2919: a list's identity is a label under our domain, with its name as the phrase.
-      // Prepared, because nodemailer would otherwise encode the whole value, angle brackets included.
-      'List-Id': { prepared: true, value: `${listPhrase(recipient.listName)} <${recipient.listSlug}.${domain}>` },
-      'List-Unsubscribe': `<${unsubscribe}>`,
-      // RFC 8058: mailbox providers unsubscribe with one POST, no confirmation page.
-      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
-    },
+    messageId: options.test
+      ? `<release-${recipient.releaseId}.test-${Date.now().toString(36)}@${domain}>`
+      : deliveryMessageId(recipient.releaseId, recipient.deliveryId, settings.from),
+    headers,
+    ...(settings.dkim ? { dkim: { ...settings.dkim, headerFieldNames: DKIM_SIGNED_HEADERS } } : {}),
   };
 }

@@ -7,7 +7,7 @@ import {
 import { deliveryCounts, findRelease } from '../db/releases';
 import { suppress } from '../db/subscribers';
 import { classifySmtpError } from '../mail/classify';
-import { buildMessage, type MessageSettings } from '../mail/message';
+import { buildMessage, messageSettings } from '../mail/message';
 import type { Mailer } from '../mail/transport';
 import type { SendJob } from '../queue';
 import type { RenderCache } from '../render/store';
@@ -48,7 +48,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   const release = await findRelease(db, releaseId);
   if (!release) throw new Error(`release ${releaseId} vanished while sending`);
   const compiled = await deps.renders.get(release);
-  const settings: MessageSettings = { from: config.MAIL_FROM, publicUrl: config.PUBLIC_URL, secret: deps.ctx.secret };
+  const settings = messageSettings(config, deps.ctx.secret);
 
   const inFlight = new Set(claimed.map((d) => d.id));
   const leaseTimer = setInterval(() => {

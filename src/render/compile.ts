@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import mjml2html from 'mjml';
 import Mustache from 'mustache';
+import { DateTime } from 'luxon';
 import { embargoPhrase } from '../embargo/time';
 import { htmlToText, markdownToHtml } from './markdown';
+import type { Organisation, PressContact } from './organisation';
 
 /** Per-recipient values, filled in after the one MJML compile of a release version. */
 export const SLOTS = ['name', 'email', 'list_name', 'unsubscribe_url'] as const;
@@ -15,6 +17,12 @@ const CLOSE = '\uE001';
 export const SLOT_PATTERN = /\uE000([a-z_]+)\uE001/g;
 const slotMark = (slot: Slot) => `${OPEN}${slot}${CLOSE}`;
 
+export interface AttachmentLink {
+  filename: string;
+  url: string;
+  size: number;
+}
+
 export interface EmailContent {
   title: string;
   summary: string | null;
@@ -23,11 +31,9 @@ export interface EmailContent {
   embargoTimeZone: string;
   /** Shows the embargo line while the release is still under embargo. */
   showEmbargoLine: boolean;
-}
-
-export interface Organisation {
-  name: string;
-  address: string;
+  /** The release's own contact, each empty field filled from the organisation's press office. */
+  contact: PressContact;
+  attachments: AttachmentLink[];
 }
 
 /** A release version's email with its recipient slots still open. */
@@ -35,6 +41,8 @@ export interface CompiledEmail {
   subject: string;
   html: string;
   text: string;
+  /** Replies go to the press contact, not to the sending address. */
+  replyTo: { name: string; address: string } | null;
 }
 
 const templateDir = new URL('../../templates/', import.meta.url);
@@ -59,21 +67,58 @@ export function mjmlCompileCount(): number {
   return compiles;
 }
 
+const PARTIALS = ['header', 'banner', 'article', 'attachments', 'contact', 'footer'] as const;
+async function partials(): Promise<Record<string, string>> {
+  const sources = await Promise.all(PARTIALS.map((name) => template(`partials/${name}.mjml`)));
+  return Object.fromEntries(PARTIALS.map((name, i) => [name, sources[i]!]));
+}
+
+/** "2.4 MB", "312 KB": sizes as a reader scans them next to a download link. */
+export function sizeLabel(bytes: number): string {
+  if (bytes >= 1_000_000) return `${(bytes / 1_000_000).toFixed(1)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1000))} KB`;
+}
+
+function banner(content: EmailContent) {
+  if (!content.showEmbargoLine) return null;
+  return {
+    headline: `Embargoed until ${embargoPhrase(content.embargoAt, content.embargoTimeZone)}`,
+    terms: null,
+    background: '#fff4e5',
+    accent: '#d97706',
+    color: '#7a4100',
+  };
+}
+
 export async function compileEmail(content: EmailContent, org: Organisation): Promise<CompiledEmail> {
   const bodyHtml = markdownToHtml(stripSlotMarks(content.bodyMarkdown));
+  const contact = {
+    name: stripSlotMarks(content.contact.name),
+    email: content.contact.email,
+    phone: content.contact.phone ? stripSlotMarks(content.contact.phone) : null,
+    phoneDial: content.contact.phone?.replace(/[^+\d]/g, '') ?? null,
+  };
   const view = {
     org,
     title: stripSlotMarks(content.title),
     summary: content.summary ? stripSlotMarks(content.summary) : null,
-    embargoLine: content.showEmbargoLine ? `Embargoed until ${embargoPhrase(content.embargoAt, content.embargoTimeZone)}` : null,
+    dateline: DateTime.fromJSDate(content.embargoAt, { zone: content.embargoTimeZone }).setLocale('en-GB').toFormat('d LLLL yyyy'),
+    banner: banner(content),
+    contact,
+    attachments: content.attachments.map((a) => ({ filename: stripSlotMarks(a.filename), url: a.url, sizeLabel: sizeLabel(a.size) })),
     recipient: Object.fromEntries(SLOTS.map((slot) => [slot, slotMark(slot)])),
   };
 
-  const mjmlSource = Mustache.render(await template('release.mjml'), { ...view, bodyHtml });
+  const mjmlSource = Mustache.render(await template('release.mjml'), { ...view, bodyHtml }, await partials());
   compiles += 1;
   const result = await mjml2html(mjmlSource, { validationLevel: 'strict', keepComments: false });
   const text = Mustache.render(await template('release.txt'), { ...view, bodyText: htmlToText(bodyHtml) }, {}, {
     escape: (value: string) => value,
   });
-  return { subject: view.title, html: result.html, text: text.replace(/\n{3,}/g, '\n\n').trim() + '\n' };
+  return {
+    subject: view.title,
+    html: result.html,
+    text: text.replace(/\n{3,}/g, '\n\n').trim() + '\n',
+    replyTo: contact.email ? { name: contact.name, address: contact.email } : null,
+  };
 }

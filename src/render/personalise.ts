@@ -14,6 +14,7 @@ function fill(template: string, values: RecipientValues, escape: (value: string)
 /** One recipient's copy: HTML slots escaped for HTML, text and subject left as they are. */
 export function personalise(compiled: CompiledEmail, values: RecipientValues): CompiledEmail {
   return {
+    ...compiled,
     subject: fill(compiled.subject, values, (v) => v),
     html: fill(compiled.html, values, escapeHtml),
     text: fill(compiled.text, values, (v) => v),

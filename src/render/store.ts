@@ -1,10 +1,16 @@
 import type { Db } from '../db';
+import { attachmentLinks } from '../db/attachments';
 import type { Release } from '../db/schema';
-import { compileEmail, type CompiledEmail, type Organisation } from './compile';
+import { compileEmail, type CompiledEmail, type EmailContent } from './compile';
+import type { Organisation } from './organisation';
 
-type RenderSource = Pick<Release, 'id' | 'version' | 'title' | 'summary' | 'body_md' | 'embargo_at' | 'embargo_time_zone'>;
+type RenderSource = Pick<
+  Release,
+  'id' | 'slug' | 'version' | 'title' | 'summary' | 'body_md' | 'embargo_at' | 'embargo_time_zone' | 'contact_name' | 'contact_email' | 'contact_phone'
+>;
 
-export function emailContent(release: RenderSource) {
+/** What the email of a release shows, with the press office filling in what the release leaves out. */
+export async function emailContent(db: Db, release: RenderSource, org: Organisation): Promise<EmailContent> {
   return {
     title: release.title,
     summary: release.summary,
@@ -12,6 +18,12 @@ export function emailContent(release: RenderSource) {
     embargoAt: release.embargo_at,
     embargoTimeZone: release.embargo_time_zone,
     showEmbargoLine: true,
+    contact: {
+      name: release.contact_name ?? org.contact.name,
+      email: release.contact_email ?? org.contact.email,
+      phone: release.contact_phone ?? org.contact.phone,
+    },
+    attachments: await attachmentLinks(db, release, org.publicUrl),
   };
 }
 
@@ -22,15 +34,19 @@ export function emailContent(release: RenderSource) {
 export async function compiledRelease(db: Db, release: RenderSource, org: Organisation): Promise<CompiledEmail> {
   const stored = await db
     .selectFrom('release_renders')
-    .select(['subject', 'html', 'text'])
+    .select(['subject', 'html', 'text', 'reply_to_name', 'reply_to_address'])
     .where('release_id', '=', release.id)
     .where('version', '=', release.version)
     .executeTakeFirst();
-  if (stored) return stored;
-  const compiled = await compileEmail(emailContent(release), org);
+  if (stored) {
+    const { reply_to_name, reply_to_address, ...parts } = stored;
+    return { ...parts, replyTo: reply_to_address ? { name: reply_to_name ?? '', address: reply_to_address } : null };
+  }
+  const compiled = await compileEmail(await emailContent(db, release, org), org);
+  const { replyTo, ...parts } = compiled;
   await db
     .insertInto('release_renders')
-    .values({ release_id: release.id, version: release.version, ...compiled })
+    .values({ release_id: release.id, version: release.version, ...parts, reply_to_name: replyTo?.name ?? null, reply_to_address: replyTo?.address ?? null })
     .onConflict((oc) => oc.columns(['release_id', 'version']).doNothing())
     .execute();
   return compiled;

@@ -1,0 +1,69 @@
+import { sql } from 'kysely';
+import type { Db } from './index';
+import { publiclyLifted } from './newsroom';
+import type { Release } from './schema';
+
+export interface NewAttachment {
+  filename: string;
+  contentType: string;
+  data: Buffer;
+}
+
+export type AttachmentSummary = { id: number; filename: string; contentType: string; size: number };
+
+/** Where a file is served; the newsroom answers 404 for it until the release is lifted. */
+export function attachmentUrl(publicUrl: string, slug: string, id: number, filename: string): string {
+  return `${publicUrl}/releases/${slug}/files/${id}/${encodeURIComponent(filename)}`;
+}
+
+/**
+ * Adds a file to a draft release and bumps its version, so no compiled email or lift job made
+ * before the file existed is used again. Returns null when the release is no longer a draft.
+ */
+export async function addAttachment(db: Db, releaseId: number, file: NewAttachment): Promise<AttachmentSummary | null> {
+  return db.transaction().execute(async (tx) => {
+    const bumped = await tx
+      .updateTable('releases')
+      .set({ version: sql`version + 1`, updated_at: new Date() })
+      .where('id', '=', releaseId)
+      .where('status', '=', 'draft')
+      .returning('id')
+      .executeTakeFirst();
+    if (!bumped) return null;
+    const row = await tx
+      .insertInto('release_attachments')
+      .values({ release_id: releaseId, filename: file.filename, content_type: file.contentType, size: file.data.length, data: file.data })
+      .returning(['id', 'filename', 'content_type', 'size'])
+      .executeTakeFirstOrThrow();
+    return { id: row.id, filename: row.filename, contentType: row.content_type, size: row.size };
+  });
+}
+
+export async function listAttachments(db: Db, releaseId: number): Promise<AttachmentSummary[]> {
+  const rows = await db
+    .selectFrom('release_attachments')
+    .select(['id', 'filename', 'content_type', 'size'])
+    .where('release_id', '=', releaseId)
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({ id: r.id, filename: r.filename, contentType: r.content_type, size: r.size }));
+}
+
+/** The links an email shows for a release's files. */
+export async function attachmentLinks(db: Db, release: Pick<Release, 'id' | 'slug'>, publicUrl: string) {
+  const files = await listAttachments(db, release.id);
+  return files.map((f) => ({ filename: f.filename, size: f.size, url: attachmentUrl(publicUrl, release.slug, f.id, f.filename) }));
+}
+
+/** A file of a lifted release, or null — the same null for an embargoed release as for no file at all. */
+export async function publicAttachment(db: Db, slug: string, id: number) {
+  const row = await db
+    .selectFrom('release_attachments as a')
+    .innerJoin('releases as r', 'r.id', 'a.release_id')
+    .select(['a.filename', 'a.content_type', 'a.data'])
+    .where('r.slug', '=', slug)
+    .where('a.id', '=', id)
+    .where(publiclyLifted)
+    .executeTakeFirst();
+  return row ?? null;
+}

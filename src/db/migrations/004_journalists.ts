@@ -1,0 +1,29 @@
+import { sql, type Kysely } from 'kysely';
+
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    -- The press contact a release names; empty fields fall back to the organisation's defaults.
+    ALTER TABLE releases
+      ADD COLUMN contact_name text,
+      ADD COLUMN contact_email text,
+      ADD COLUMN contact_phone text;
+
+    -- Files a release carries. Emails link to them rather than attach them, so every copy of a
+    -- release shares one small MIME body; they are served publicly only once the release is lifted.
+    CREATE TABLE release_attachments (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      release_id bigint NOT NULL REFERENCES releases ON DELETE CASCADE,
+      filename text NOT NULL,
+      content_type text NOT NULL,
+      size integer NOT NULL,
+      data bytea NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX release_attachments_release ON release_attachments (release_id, id);
+
+    -- Replies to a release go to its press contact.
+    ALTER TABLE release_renders
+      ADD COLUMN reply_to_name text,
+      ADD COLUMN reply_to_address text;
+  `.execute(db);
+}

@@ -1,0 +1,32 @@
+import { sql } from 'kysely';
+import type { Db } from './index';
+
+/**
+ * The one test of whether the public may see a release (invariant 4): its lift has happened and
+ * the embargo has passed by PostgreSQL's clock. Cancelled releases stay hidden.
+ */
+export const publiclyLifted = sql<boolean>`(r.lifted_at IS NOT NULL AND r.embargo_at <= now() AND r.status IN ('sending', 'sent'))`;
+
+export interface PublicRelease {
+  id: number;
+  slug: string;
+  title: string;
+  summary: string | null;
+  body_md: string;
+  embargo_at: Date;
+  embargo_time_zone: string;
+  lifted_at: Date;
+}
+
+const columns = ['r.id', 'r.slug', 'r.title', 'r.summary', 'r.body_md', 'r.embargo_at', 'r.embargo_time_zone', 'r.lifted_at'] as const;
+
+/** Lifted releases, newest first. */
+export async function liftedReleases(db: Db, limit: number): Promise<PublicRelease[]> {
+  const rows = await db.selectFrom('releases as r').select(columns).where(publiclyLifted).orderBy('r.embargo_at', 'desc').limit(limit).execute();
+  return rows as PublicRelease[];
+}
+
+export async function liftedRelease(db: Db, slug: string): Promise<PublicRelease | null> {
+  const row = await db.selectFrom('releases as r').select(columns).where('r.slug', '=', slug).where(publiclyLifted).executeTakeFirst();
+  return (row as PublicRelease | undefined) ?? null;
+}
