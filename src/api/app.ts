@@ -3,6 +3,7 @@ import type { Context } from '../context';
 import { errorHandler } from './errors';
 import { listRoutes } from './lists';
 import { releaseRoutes } from './releases';
+import { unsubscribeRoutes } from './unsubscribe';
 
 /** The HTTP API. Logging goes through the shared pino logger; errors all take one shape. */
 export async function buildApp(ctx: Context): Promise<FastifyInstance> {
@@ -20,5 +21,6 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   app.get('/healthz', async () => ({ ok: true }));
   listRoutes(app, ctx);
   releaseRoutes(app, ctx);
+  unsubscribeRoutes(app, ctx);
   return app;
 }

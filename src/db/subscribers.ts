@@ -73,3 +73,41 @@ export async function suppress(db: Db, email: string, reason: string): Promise<v
   await sql`INSERT INTO suppressions (email_key, reason) VALUES (lower(${email}), ${reason})
             ON CONFLICT (email_key) DO NOTHING`.execute(db);
 }
+
+export interface Membership {
+  email: string;
+  listName: string;
+  status: 'active' | 'unsubscribed';
+  suppressed: boolean;
+}
+
+/** A subscriber's membership of one list, as an unsubscribe page shows it; null when there is none. */
+export async function findMembership(db: Db, subscriberId: number, listId: number): Promise<Membership | null> {
+  const { rows } = await sql<{ email: string; list_name: string; status: 'active' | 'unsubscribed'; suppressed: boolean }>`
+    SELECT s.email, l.name AS list_name, m.status,
+           EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key) AS suppressed
+    FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id JOIN lists l ON l.id = m.list_id
+    WHERE m.subscriber_id = ${subscriberId} AND m.list_id = ${listId}`.execute(db);
+  const row = rows[0];
+  return row ? { email: row.email, listName: row.list_name, status: row.status, suppressed: row.suppressed } : null;
+}
+
+/**
+ * Ends a membership at once. Deliveries already queued for it are skipped when claimed, because
+ * the claim re-reads the membership (invariant 5). Idempotent: a second click changes nothing.
+ */
+export async function unsubscribe(db: Db, subscriberId: number, listId: number): Promise<void> {
+  await sql`UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now()
+            WHERE subscriber_id = ${subscriberId} AND list_id = ${listId} AND status = 'active'`.execute(db);
+}
+
+/** The subscriber's own choice to come back; a suppressed address stays off every list (invariant 7). */
+export async function resubscribe(db: Db, subscriberId: number, listId: number): Promise<boolean> {
+  const { rows } = await sql<{ subscriber_id: number }>`
+    UPDATE list_members m SET status = 'active', unsubscribed_at = NULL, subscribed_at = now()
+    FROM subscribers s
+    WHERE m.subscriber_id = ${subscriberId} AND m.list_id = ${listId} AND s.id = m.subscriber_id
+      AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key)
+    RETURNING m.subscriber_id`.execute(db);
+  return rows.length > 0;
+}
