@@ -1,7 +1,9 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Context } from '../context';
+import { attachmentRoutes } from './attachments';
 import { errorHandler } from './errors';
 import { listRoutes } from './lists';
+import { newsroomRoutes } from './newsroom';
 import { releaseRoutes } from './releases';
 import { unsubscribeRoutes } from './unsubscribe';
 
@@ -21,6 +23,8 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   app.get('/healthz', async () => ({ ok: true }));
   listRoutes(app, ctx);
   releaseRoutes(app, ctx);
+  attachmentRoutes(app, ctx);
   unsubscribeRoutes(app, ctx);
+  newsroomRoutes(app, ctx);
   return app;
 }

@@ -16,9 +16,15 @@ export interface PublicRelease {
   embargo_at: Date;
   embargo_time_zone: string;
   lifted_at: Date;
+  contact_name: string | null;
+  contact_email: string | null;
+  contact_phone: string | null;
 }
 
-const columns = ['r.id', 'r.slug', 'r.title', 'r.summary', 'r.body_md', 'r.embargo_at', 'r.embargo_time_zone', 'r.lifted_at'] as const;
+const columns = [
+  'r.id', 'r.slug', 'r.title', 'r.summary', 'r.body_md', 'r.embargo_at', 'r.embargo_time_zone', 'r.lifted_at',
+  'r.contact_name', 'r.contact_email', 'r.contact_phone',
+] as const;
 
 /** Lifted releases, newest first. */
 export async function liftedReleases(db: Db, limit: number): Promise<PublicRelease[]> {

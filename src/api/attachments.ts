@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Context } from '../context';
+import { addAttachment, attachmentUrl, listAttachments } from '../db/attachments';
+import { findRelease } from '../db/releases';
+import { idParam, lineText } from '../fields';
+import { requireRole } from './auth';
+import { HttpError, notFound, parse } from './errors';
+
+const uploadQuery = z.object({
+  filename: lineText(200).refine((v) => !/[\\/]/.test(v), 'must not contain slashes'),
+});
+const releaseParams = z.object({ id: idParam });
+
+/**
+ * Files a release carries: uploaded as the raw request body (`?filename=`, Content-Type the
+ * file's type) while the release is a draft, stored in PostgreSQL and linked from the email.
+ */
+export function attachmentRoutes(app: FastifyInstance, ctx: Context) {
+  const { db, config } = ctx;
+  const editor = { preHandler: requireRole(db, 'editor', 'operator') };
+
+  app.register(async (scope) => {
+    // Any file type is a body here, read whole up to the configured size; the rest of the API keeps JSON.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.MAX_ATTACHMENT_BYTES }, (_request, body, done) => done(null, body));
+
+    scope.post('/api/releases/:id/attachments', editor, async (request, reply) => {
+      const { id } = parse(releaseParams, request.params, 'id');
+      const { filename } = parse(uploadQuery, request.query, 'query');
+      // Fastify has already refused a malformed Content-Type with 415.
+      const contentType = String(request.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
+      const data = request.body;
+      if (!Buffer.isBuffer(data) || data.length === 0) throw new HttpError(400, 'invalid_input', 'body: the file is empty', { field: 'body' });
+      const release = await findRelease(db, id);
+      if (!release) throw notFound(`release ${id}`);
+      const added = await addAttachment(db, id, { filename, contentType, data });
+      if (!added) throw new HttpError(409, 'conflict', `release ${id} is ${release.status}; files can be added only to a draft`);
+      reply.status(201);
+      return { ...added, url: attachmentUrl(config.PUBLIC_URL, release.slug, added.id, added.filename) };
+    });
+  });
+
+  app.get('/api/releases/:id/attachments', editor, async (request) => {
+    const { id } = parse(releaseParams, request.params, 'id');
+    const release = await findRelease(db, id);
+    if (!release) throw notFound(`release ${id}`);
+    const files = await listAttachments(db, id);
+    return { items: files.map((f) => ({ ...f, url: attachmentUrl(config.PUBLIC_URL, release.slug, f.id, f.filename) })) };
+  });
+}

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRelease, listWith, releaseStatus } from '../support/fixtures';
+import { createHarness, waitUntil, type Harness } from '../support/harness';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await createHarness({ MAX_ATTACHMENT_BYTES: '50000', ORG_NAME: 'Northbridge Institute' });
+  await h.startWorkers();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+/** What anyone on the internet can fetch: no token, no cookie. */
+const publicGet = (url: string) => h.app.inject({ method: 'GET', url });
+const upload = (id: number, filename: string, body: Buffer | string, type = 'application/pdf') =>
+  h.api('POST', `/api/releases/${id}/attachments?filename=${encodeURIComponent(filename)}`, body as string, { 'content-type': type });
+
+describe('the public newsroom', () => {
+  it('shows nothing of an embargoed release before the instant, and all of it after', async () => {
+    const list = await listWith(h, 'Newsroom desk', [{ email: 'ada@example.org' }]);
+    const secrets = { title: 'Falcon probe finds water on Callisto', summary: 'Quietly-guarded-summary-7741', body: 'zebra-lantern-4242 ocean under the ice' };
+    const embargoAt = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000);
+    const release = await createRelease(h, [list], embargoAt, { ...secrets });
+    const pdf = Buffer.from('%PDF-1.4\nattachment-secret-9090\n%%EOF');
+    const file = await upload(release.id, 'Callisto findings.pdf', pdf);
+    expect(file.status).toBe(201);
+    expect(file.json.url).toBe(`https://news.example.org/releases/${release.slug}/files/${file.json.id}/Callisto%20findings.pdf`);
+    expect((await h.api('POST', `/api/releases/${release.id}/schedule`)).status).toBe(200);
+    // The email links the file rather than attaching it.
+    expect((await h.api('GET', `/api/releases/${release.id}/preview?format=text`)).body).toContain(file.json.url);
+    const filePath = new URL(file.json.url).pathname;
+
+    const unknownPage = await publicGet('/releases/no-such-release-000000');
+    const unknownFile = await publicGet(`/releases/no-such-release-000000/files/${file.json.id}/x.pdf`);
+    expect(unknownPage.statusCode).toBe(404);
+    const urls = ['/releases', '/releases/feed.xml', `/releases/${release.slug}`, filePath];
+    const leaks = (text: string) => [secrets.title, secrets.summary, 'zebra-lantern-4242', 'attachment-secret-9090', release.slug].filter((s) => text.includes(s));
+
+    let checks = 0;
+    while (Date.now() < embargoAt.getTime() - 250) {
+      for (const url of urls) {
+        const answer = await publicGet(url);
+        expect(leaks(answer.body), `${url} before the lift`).toEqual([]);
+        if (url === `/releases/${release.slug}`) {
+          expect(answer.statusCode).toBe(404);
+          expect(answer.body).toBe(unknownPage.body);
+          expect(answer.headers['content-type']).toBe(unknownPage.headers['content-type']);
+          expect(answer.headers['cache-control']).toBe(unknownPage.headers['cache-control']);
+        }
+        if (url === filePath) expect([answer.statusCode, answer.body]).toEqual([404, unknownFile.body]);
+      }
+      checks += 1;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(checks).toBeGreaterThan(2);
+
+    await waitUntil(async () => (await releaseStatus(h, release.id)).status === 'sent', 30_000, 'release sent');
+    const index = await publicGet('/releases');
+    expect(index.body).toContain(secrets.title);
+    expect(index.body).toContain(`href="/releases/${release.slug}"`);
+    const page = await publicGet(`/releases/${release.slug}`);
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain(secrets.title);
+    expect(page.body).toContain('zebra-lantern-4242');
+    expect(page.body).toContain(`href="/releases/${release.slug}/files/${file.json.id}/Callisto%20findings.pdf"`);
+    const feed = await publicGet('/releases/feed.xml');
+    expect(feed.headers['content-type']).toContain('application/atom+xml');
+    expect(feed.body).toContain(`<title>${secrets.title}</title>`);
+    expect(feed.body).toContain(`<id>https://news.example.org/releases/${release.slug}</id>`);
+    const served = await publicGet(filePath);
+    expect(served.statusCode).toBe(200);
+    expect(served.headers['content-type']).toBe('application/pdf');
+    expect(served.rawPayload.equals(pdf)).toBe(true);
+  });
+
+  it('refuses a file that is empty, too large, oddly named, or added after scheduling', async () => {
+    const list = await listWith(h, 'Files desk', [{ email: 'grace@example.org' }]);
+    const release = await createRelease(h, [list], new Date(Date.now() + 3_600_000));
+    const empty = await upload(release.id, 'empty.pdf', '');
+    expect([empty.status, empty.json.error]).toEqual([400, 'invalid_input']);
+    expect(empty.json.message).toContain('body');
+    expect((await upload(release.id, 'big.pdf', Buffer.alloc(60_000, 1))).status).toBe(413);
+    const slashed = await upload(release.id, '../etc/passwd', 'x');
+    expect([slashed.status, slashed.json.message]).toEqual([400, expect.stringContaining('filename')]);
+    expect((await upload(release.id, 'notes.txt', 'x', 'not a type')).status).toBe(415);
+    expect((await h.api('POST', `/api/releases/${release.id}/schedule`)).status).toBe(200);
+    expect((await upload(release.id, 'late.pdf', 'x')).status).toBe(409);
+    expect((await h.api('GET', `/api/releases/${release.id}/attachments`)).json.items).toEqual([]);
+  });
+});
