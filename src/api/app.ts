@@ -5,6 +5,7 @@ import { errorHandler } from './errors';
 import { listRoutes } from './lists';
 import { newsroomRoutes } from './newsroom';
 import { releaseRoutes } from './releases';
+import { testSendRoutes } from './test-send';
 import { unsubscribeRoutes } from './unsubscribe';
 
 /** The HTTP API. Logging goes through the shared pino logger; errors all take one shape. */
@@ -24,6 +25,7 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   listRoutes(app, ctx);
   releaseRoutes(app, ctx);
   attachmentRoutes(app, ctx);
+  testSendRoutes(app, ctx);
   unsubscribeRoutes(app, ctx);
   newsroomRoutes(app, ctx);
   return app;

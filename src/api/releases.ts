@@ -153,7 +153,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
 }
 
 /** The first member of the release's audience, so the preview is exactly what that journalist gets. */
-async function sampleRecipient(ctx: Context, releaseId: number) {
+export async function sampleRecipient(ctx: Context, releaseId: number) {
   const { rows } = await sql<{ subscriber_id: number; list_id: number; email: string; name: string | null; list_name: string; list_slug: string }>`
     SELECT m.subscriber_id, m.list_id, s.email, s.name, l.name AS list_name, l.slug AS list_slug
     FROM release_lists rl

@@ -85,6 +85,32 @@ describe('the message a journalist receives', () => {
   });
 });
 
+describe('a test send', () => {
+  it('sends one [TEST] copy to a staff address and touches no delivery', async () => {
+    smtp.messages.length = 0;
+    const list = await listWith(h, 'Test desk', [{ email: 'reader@example.org', name: 'Real Reader' }]);
+    const { id } = await scheduleIn(h, [list], 3_600_000);
+    const bad = await h.api('POST', `/api/releases/${id}/test-send`, { email: 'not-an-address' });
+    expect([bad.status, bad.json.error, bad.json.message]).toEqual([400, 'invalid_input', expect.stringContaining('email')]);
+
+    const sent = await h.api('POST', `/api/releases/${id}/test-send`, { email: 'editor@news.example.org' });
+    expect(sent.status).toBe(200);
+    const [copy] = await smtp.waitFor(1);
+    expect(copy!.to).toEqual(['editor@news.example.org']);
+    expect(copy!.mail.subject).toBe('[TEST] Quantum sensor maps brain activity');
+    expect(copy!.mail.messageId).toMatch(new RegExp(`^<release-${id}\\.test-`));
+    expect((await verify(copy!.raw)).status.result).toBe('pass');
+    // Its unsubscribe link names no journalist: following it unsubscribes nobody.
+    const link = /^List-Unsubscribe: <https:\/\/news\.example\.org(\/unsubscribe\/[^>]+)>/im.exec(copy!.raw)![1]!;
+    expect((await visit('POST', link, 'List-Unsubscribe=One-Click')).statusCode).toBe(404);
+
+    const release = await releaseStatus(h, id);
+    expect(release.status).toBe('scheduled');
+    expect(Object.values(release.counts).every((n) => n === 0)).toBe(true);
+    expect(await h.ctx.db.selectFrom('deliveries').select('id').where('release_id', '=', id).execute()).toEqual([]);
+  });
+});
+
 describe('one-click unsubscribe', () => {
   it('asks on GET, unsubscribes on a bare RFC 8058 POST, and offers a signed way back', async () => {
     const list = await listWith(h, 'Health desk', [{ email: 'grace@example.org', name: 'Grace Hopper' }]);
