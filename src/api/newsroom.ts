@@ -8,7 +8,7 @@ import { idParam } from '../fields';
 import { sizeLabel } from '../render/compile';
 import { markdownToHtml } from '../render/markdown';
 import { organisation } from '../render/organisation';
-import { escapeHtml } from '../render/personalise';
+import { escapeHtml } from '../render/escape';
 import { publicPage, sendNotFound, sendPage, siteOf } from './public-page';
 
 const FEED_SIZE = 50;

@@ -3,7 +3,7 @@ import type { Context } from '../context';
 import { recordAudit } from '../db/audit';
 import { findMembership, resubscribe, unsubscribe, type Membership } from '../db/subscribers';
 import { signUnsubscribeToken, verifyUnsubscribeToken, type TokenPurpose } from '../mail/unsubscribe-token';
-import { escapeHtml } from '../render/personalise';
+import { escapeHtml } from '../render/escape';
 import { publicPage, sendNotFound, sendPage, siteOf } from './public-page';
 
 /**

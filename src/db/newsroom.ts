@@ -2,10 +2,11 @@ import { sql } from 'kysely';
 import type { Db } from './index';
 
 /**
- * The one test of whether the public may see a release (invariant 4): its lift has happened and
- * the embargo has passed by PostgreSQL's clock. Cancelled releases stay hidden.
+ * The one test of whether the public may see a release (invariant 4): the lift worker has lifted
+ * it, which it does only once the send instant has passed by PostgreSQL's clock. Cancelled
+ * releases stay hidden.
  */
-export const publiclyLifted = sql<boolean>`(r.lifted_at IS NOT NULL AND r.embargo_at <= now() AND r.status IN ('sending', 'sent'))`;
+export const publiclyLifted = sql<boolean>`(r.lifted_at IS NOT NULL AND r.status IN ('sending', 'sent'))`;
 
 export interface PublicRelease {
   id: number;

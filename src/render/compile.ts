@@ -5,6 +5,7 @@ import { DateTime } from 'luxon';
 import { embargoPhrase } from '../embargo/time';
 import { htmlToText, markdownToHtml } from './markdown';
 import type { Organisation, PressContact } from './organisation';
+import { escapeHtml } from './escape';
 
 /** Per-recipient values, filled in after the one MJML compile of a release version. */
 export const SLOTS = ['name', 'email', 'list_name', 'unsubscribe_url'] as const;
@@ -109,7 +110,8 @@ export async function compileEmail(content: EmailContent, org: Organisation): Pr
     recipient: Object.fromEntries(SLOTS.map((slot) => [slot, slotMark(slot)])),
   };
 
-  const mjmlSource = Mustache.render(await template('release.mjml'), { ...view, bodyHtml }, await partials());
+  // Mustache's own escaping also rewrites "/" and "=", which would garble every URL in the source.
+  const mjmlSource = Mustache.render(await template('release.mjml'), { ...view, bodyHtml }, await partials(), { escape: escapeHtml });
   compiles += 1;
   const result = await mjml2html(mjmlSource, { validationLevel: 'strict', keepComments: false });
   const text = Mustache.render(await template('release.txt'), { ...view, bodyText: htmlToText(bodyHtml) }, {}, {

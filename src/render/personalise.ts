@@ -1,11 +1,8 @@
 import { SLOT_PATTERN, type CompiledEmail, type Slot } from './compile';
+import { escapeHtml } from './escape';
 
 export type RecipientValues = Record<Slot, string>;
 
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch]!);
-}
 
 function fill(template: string, values: RecipientValues, escape: (value: string) => string): string {
   return template.replace(SLOT_PATTERN, (_, slot: string) => escape(values[slot as Slot] ?? ''));

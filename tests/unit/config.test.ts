@@ -20,4 +20,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SMTP_URL: 'not a url' })).toThrow(/SMTP_URL/);
     expect(() => loadConfig({ SECRET_KEY: 'short' })).toThrow(/SECRET_KEY/);
   });
+
+  it('takes DKIM all or nothing, the key inline or from a file', () => {
+    expect(loadConfig({}).DKIM_PRIVATE_KEY).toBeUndefined();
+    expect(() => loadConfig({ DKIM_DOMAIN: 'example.org' })).toThrow(/DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY/);
+    const dkim = { DKIM_DOMAIN: 'example.org', DKIM_SELECTOR: 's1' };
+    expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY: 'PEM' }).DKIM_PRIVATE_KEY).toBe('PEM');
+    expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY_FILE: 'package.json' }).DKIM_PRIVATE_KEY).toContain('"presslift"');
+    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY_FILE: '/no/such/key.pem' })).toThrow(/^invalid configuration: DKIM_PRIVATE_KEY_FILE: /);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileEmail, mjmlCompileCount } from '../../src/render/compile';
+import { compileEmail, mjmlCompileCount, sizeLabel } from '../../src/render/compile';
 import { personalise } from '../../src/render/personalise';
 import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../src/mail/unsubscribe-token';
 
@@ -10,8 +10,10 @@ const content = {
   embargoAt: new Date('2019-10-18T04:01:00Z'),
   embargoTimeZone: 'America/New_York',
   showEmbargoLine: true,
+  contact: { name: 'Press <Office>', email: 'press@x.org', phone: null },
+  attachments: [{ filename: 'a&b.pdf', url: 'https://x.org/releases/r/files/1/a%26b.pdf', size: 1_234_567 }],
 };
-const org = { name: 'Org', address: '1 Street' };
+const org = { name: 'Org', address: '1 Street', logoUrl: null, publicUrl: 'https://x.org', contact: { name: 'Desk', email: null, phone: null } };
 
 describe('compileEmail and personalise', () => {
   it('compiles once and fills each recipient in, escaped for HTML', async () => {
@@ -27,6 +29,18 @@ describe('compileEmail and personalise', () => {
     expect(copy.html).toContain('Embargoed until 00:01 EDT, Friday 18 October 2019 (04:01 UTC)');
     expect(copy.html).not.toMatch(/<script|javascript:|onclick/);
     expect(copy.html).not.toMatch(/[\uE000\uE001]/);
+    expect(copy.html).toContain('Press &lt;Office&gt;');
+    expect(copy.html).toContain('<a href="https://x.org/releases/r/files/1/a%26b.pdf">a&amp;b.pdf</a>');
+    expect(copy.text).toContain('- a&b.pdf (1.2 MB): https://x.org/releases/r/files/1/a%26b.pdf');
+    expect(compiled.replyTo).toEqual({ name: 'Press <Office>', address: 'press@x.org' });
+  });
+
+  it('leaves out the embargo banner, the downloads and the reply address when there are none', async () => {
+    const compiled = await compileEmail({ ...content, showEmbargoLine: false, attachments: [], contact: { name: 'Desk', email: null, phone: null } }, org);
+    expect(compiled.html).not.toContain('Embargoed');
+    expect(compiled.html).not.toContain('Downloads');
+    expect(compiled.text).not.toContain('Downloads');
+    expect(compiled.replyTo).toBeNull();
   });
 
   it('does not let staff text forge a recipient slot', async () => {
@@ -44,5 +58,17 @@ describe('unsubscribe tokens', () => {
     expect(verifyUnsubscribeToken('k'.repeat(32), token.replace(/^41\./, '42.'))).toBeNull();
     expect(verifyUnsubscribeToken('other'.repeat(8), token)).toBeNull();
     expect(verifyUnsubscribeToken('k'.repeat(32), 'garbage')).toBeNull();
+  });
+
+  it('serve only the purpose they were signed for', () => {
+    const back = signUnsubscribeToken('k'.repeat(32), 41, 7, 'resubscribe');
+    expect(verifyUnsubscribeToken('k'.repeat(32), back, 'resubscribe')).toEqual({ subscriberId: 41, listId: 7 });
+    expect(verifyUnsubscribeToken('k'.repeat(32), back)).toBeNull();
+  });
+});
+
+describe('sizeLabel', () => {
+  it('reads like a download list', () => {
+    expect([sizeLabel(12), sizeLabel(312_000), sizeLabel(2_400_000)]).toEqual(['1 KB', '312 KB', '2.4 MB']);
   });
 });
