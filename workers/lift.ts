@@ -1,10 +1,14 @@
-import { Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
+import { processAdvance } from '../src/pipeline/advance';
 import { createRedis, LIFT_QUEUE, type LiftJob } from '../src/queue';
 import { processLift, type LiftDeps } from '../src/pipeline/lift';
 
 export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
   const { config, log } = deps.ctx;
-  const worker = new Worker<LiftJob>(LIFT_QUEUE, (job, token) => processLift(deps, job, token), {
+  // One queue, two phases: the advance copies for vetted journalists, then the lift itself.
+  const process = (job: Job<LiftJob>, token?: string) =>
+    job.data.phase === 'advance' ? processAdvance(deps, job, token) : processLift(deps, job, token);
+  const worker = new Worker<LiftJob>(LIFT_QUEUE, process, {
     connection: createRedis(config.REDIS_URL, 'worker'),
     prefix: config.QUEUE_PREFIX,
     concurrency: 2,

@@ -35,6 +35,11 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     listIds: z.array(idParam).min(1, 'choose at least one list').max(100),
     /** The press officer journalists reply to; each field left out falls back to the press office. */
     contact: z.object({ name: optionalLine(200), email: emailAddress.nullable().optional(), phone: optionalLine(60) }).strict().optional(),
+    /** Lists of vetted journalists who receive an embargoed copy leadSeconds before the embargo. */
+    advance: z.object({
+      listIds: z.array(idParam).min(1, 'choose at least one advance list').max(100),
+      leadSeconds: z.number().int('must be a whole number of seconds').min(1, 'must be at least 1').max(30 * 86_400, 'must be at most 30 days'),
+    }).strict().optional(),
   });
 
   const editedRelease = newRelease.partial().strict().refine((v) => Object.keys(v).length > 0, 'give at least one of title, summary, body, listIds, embargo');
@@ -48,13 +53,24 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
   };
 
   /** The lists asked for, each once, in the order given; refuses any that does not exist. */
-  const existingLists = async (requested: number[]) => {
+  const existingLists = async (requested: number[], field = 'listIds') => {
     const listIds = [...new Set(requested)];
     const missing = await missingLists(db, listIds);
     if (missing.length > 0) {
-      throw new HttpError(400, 'invalid_input', `listIds: no list with id ${missing.join(', ')}`, { fields: [{ field: 'listIds', missing }] });
+      throw new HttpError(400, 'invalid_input', `${field}: no list with id ${missing.join(', ')}`, { fields: [{ field, missing }] });
     }
     return listIds;
+  };
+
+  /** Advance lists are separate from the lift lists, and their copies must be due after now. */
+  const requireAdvanceBefore = (embargoAt: Date, advance: { listIds: number[]; leadSeconds: number }, listIds: number[]) => {
+    const both = advance.listIds.filter((id) => listIds.includes(id));
+    if (both.length > 0) {
+      throw new HttpError(400, 'invalid_input', `advance.listIds: list ${both.join(', ')} is already a lift list; a list is one or the other`, { fields: [{ field: 'advance.listIds' }] });
+    }
+    if ((embargoAt.getTime() - advance.leadSeconds * 1000 - Date.now()) / 1000 < config.EMBARGO_MIN_LEAD_SECONDS) {
+      throw new HttpError(400, 'invalid_input', 'advance.leadSeconds: the advance copies would be due too soon or in the past; shorten the lead', { fields: [{ field: 'advance.leadSeconds' }] });
+    }
   };
 
   const loadRelease = async (params: unknown): Promise<Release> => {
@@ -64,17 +80,20 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     return release;
   };
   const view = async (release: Release) =>
-    releaseView(release, await releaseListIds(db, release.id), await deliveryCounts(db, release.id), config);
+    releaseView(release, await releaseListIds(db, release.id), await deliveryCounts(db, release.id), config, await releaseListIds(db, release.id, true));
 
   app.post('/api/releases', editor, async (request, reply) => {
     const input = parse(newRelease, request.body);
     const embargo = embargoFromInput(input.embargo);
     const listIds = await existingLists(input.listIds);
+    const advance = input.advance && { listIds: await existingLists(input.advance.listIds, 'advance.listIds'), leadSeconds: input.advance.leadSeconds };
+    if (advance) requireAdvanceBefore(embargo.instant, advance, listIds);
     const release = await createRelease(
       db,
       {
         title: input.title, summary: input.summary, bodyMarkdown: input.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone, listIds,
         contact: { name: input.contact?.name ?? null, email: input.contact?.email ?? null, phone: input.contact?.phone ?? null },
+        advance: advance ?? null,
       },
       request.actor!.label,
     );
@@ -140,11 +159,11 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     return listDeliveries(db, release.id, query.state, query.cursor, query.limit);
   });
 
-  const previewQuery = z.object({ format: z.enum(['html', 'text']).default('html') });
+  const previewQuery = z.object({ format: z.enum(['html', 'text']).default('html'), phase: z.enum(['lift', 'advance']).default('lift') });
   app.get('/api/releases/:id/preview', editor, async (request, reply) => {
     const release = await loadRelease(request.params);
-    const { format } = parse(previewQuery, request.query, 'query');
-    const compiled = await compiledRelease(db, release, organisation(config));
+    const { format, phase } = parse(previewQuery, request.query, 'query');
+    const compiled = await compiledRelease(db, release, organisation(config), phase);
     const message = buildMessage(compiled, await sampleRecipient(ctx, release.id), messageSettings(config, ctx.secret));
     reply.header('Cache-Control', 'no-store');
     if (format === 'text') return reply.type('text/plain; charset=utf-8').send(message.text);

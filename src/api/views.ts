@@ -1,11 +1,12 @@
 import type { Config } from '../config';
 import type { DeliveryState, Release } from '../db/schema';
+import { advanceAt as advanceSendAt } from '../embargo/lift-jobs';
 import { describeEmbargo } from '../embargo/time';
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;
 
 /** A release as the API shows it to staff, with its embargo in UTC, its own zone and the display zones. */
-export function releaseView(release: Release, listIds: number[], counts: Record<DeliveryState, number>, config: Config) {
+export function releaseView(release: Release, listIds: number[], counts: Record<DeliveryState, number>, config: Config, advanceListIds: number[] = []) {
   return {
     id: release.id,
     slug: release.slug,
@@ -16,6 +17,14 @@ export function releaseView(release: Release, listIds: number[], counts: Record<
     version: release.version,
     listIds,
     contact: { name: release.contact_name, email: release.contact_email, phone: release.contact_phone },
+    advance: release.advance_lead_seconds ? {
+      listIds: advanceListIds,
+      leadSeconds: release.advance_lead_seconds,
+      /** Null once staff lift the release early: everyone then gets the ordinary copy. */
+      at: iso(advanceSendAt(release)),
+      /** Set once the first advance copy is out: from then on the text is in journalists' hands. */
+      sentAt: iso(release.advance_sent_at),
+    } : null,
     embargoAt: release.embargo_at.toISOString(),
     embargoTimeZone: release.embargo_time_zone,
     embargo: describeEmbargo(release.embargo_at, release.embargo_time_zone, config.DISPLAY_TIME_ZONES),

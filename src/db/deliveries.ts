@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './index';
-import type { DeliveryState } from './schema';
+import type { DeliveryState, Phase } from './schema';
 
 export interface FrozenChunk {
   /** Subscriber id to continue after; null when the audience is exhausted. */
@@ -16,6 +16,9 @@ export interface FrozenChunk {
  * range scan and never holds the audience in memory. ON CONFLICT makes a re-run of the lift add
  * nothing twice (invariant 2). Suppressed addresses get a row in state skipped, so the report says
  * why they were not mailed.
+ * The advance phase freezes only the advance lists. The lift phase freezes every list of the
+ * release, so whoever already has an advance copy is left out by the conflict (invariant 7), and an
+ * advance-list member without one (a late joiner, or a lift before the advance time) gets the lift copy.
  */
 export async function freezeAudienceChunk(
   db: Db,
@@ -23,6 +26,7 @@ export async function freezeAudienceChunk(
   notBefore: Date,
   afterSubscriberId: number,
   chunkSize: number,
+  phase: Phase = 'lift',
 ): Promise<FrozenChunk> {
   const { rows } = await sql<{ last_subscriber: number | null; queued_ids: number[] }>`
     WITH audience AS (
@@ -30,12 +34,13 @@ export async function freezeAudienceChunk(
       FROM release_lists rl
       JOIN list_members m ON m.list_id = rl.list_id AND m.status = 'active'
       WHERE rl.release_id = ${releaseId} AND m.subscriber_id > ${afterSubscriberId}
-      ORDER BY m.subscriber_id, rl.position
+        AND (${phase} = 'lift' OR rl.advance)
+      ORDER BY m.subscriber_id, rl.advance, rl.position
       LIMIT ${chunkSize}
     ),
     inserted AS (
-      INSERT INTO deliveries (release_id, subscriber_id, list_id, not_before, state, last_error)
-      SELECT ${releaseId}, a.subscriber_id, a.list_id, ${notBefore},
+      INSERT INTO deliveries (release_id, subscriber_id, list_id, phase, not_before, state, last_error)
+      SELECT ${releaseId}, a.subscriber_id, a.list_id, ${phase}, ${notBefore},
              CASE WHEN x.email_key IS NULL THEN 'queued' ELSE 'skipped' END,
              CASE WHEN x.email_key IS NULL THEN NULL ELSE 'suppressed: ' || x.reason END
       FROM audience a
@@ -59,6 +64,7 @@ export interface ClaimedDelivery {
   name: string | null;
   listName: string;
   listSlug: string;
+  phase: Phase;
 }
 
 /**
@@ -66,12 +72,13 @@ export interface ClaimedDelivery {
  * state, so two workers never both win a row; a row whose lease expired (its worker died) can be
  * taken again. Recipients who unsubscribed or were suppressed since fan-out become skipped here,
  * the last moment before the message would leave (invariant 5). Rows whose send instant has not
- * come by PostgreSQL's clock are left alone (invariant 1).
+ * come by PostgreSQL's clock are left alone (invariant 1). Advance copies leave while the release
+ * is still scheduled; lift copies only once it is sending.
  */
 export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): Promise<ClaimedDelivery[]> {
   if (ids.length === 0) return [];
   const { rows } = await sql<{
-    id: number; release_id: number; subscriber_id: number; list_id: number; state: DeliveryState;
+    id: number; release_id: number; subscriber_id: number; list_id: number; state: DeliveryState; phase: Phase;
     email: string; name: string | null; list_name: string; list_slug: string;
   }>`
     WITH candidates AS (
@@ -79,7 +86,8 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
              CASE WHEN x.email_key IS NOT NULL THEN 'suppressed: ' || x.reason
                   WHEN m.status IS DISTINCT FROM 'active' THEN 'unsubscribed before sending' END AS skip_reason
       FROM deliveries d
-      JOIN releases r ON r.id = d.release_id AND r.status = 'sending'
+      JOIN releases r ON r.id = d.release_id
+        AND (r.status = 'sending' OR (d.phase = 'advance' AND r.status = 'scheduled'))
       JOIN subscribers s ON s.id = d.subscriber_id
       JOIN lists l ON l.id = d.list_id
       LEFT JOIN list_members m ON m.list_id = d.list_id AND m.subscriber_id = d.subscriber_id
@@ -97,12 +105,12 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
         updated_at = now()
     FROM candidates c
     WHERE d.id = c.id
-    RETURNING d.id, d.release_id, d.subscriber_id, d.list_id, d.state, c.email, c.name, c.list_name, c.list_slug`.execute(db);
+    RETURNING d.id, d.release_id, d.subscriber_id, d.list_id, d.state, d.phase, c.email, c.name, c.list_name, c.list_slug`.execute(db);
   return rows
     .filter((r) => r.state === 'sending')
     .map((r) => ({
       id: r.id, releaseId: r.release_id, subscriberId: r.subscriber_id, listId: r.list_id,
-      email: r.email, name: r.name, listName: r.list_name, listSlug: r.list_slug,
+      email: r.email, name: r.name, listName: r.list_name, listSlug: r.list_slug, phase: r.phase,
     }));
 }
 
@@ -159,8 +167,15 @@ async function moveSending(db: Db, rows: FailureRecord[], to: 'failed' | 'queued
     WHERE d.id = v.id AND d.state = 'sending'`.execute(db);
 }
 
-/** Notes when the first and the latest copies of a release were accepted. */
-export async function noteSendTimes(db: Db, releaseId: number, first: Date, last: Date): Promise<void> {
+/**
+ * Notes when the first and the latest copies of a release were accepted; for advance copies, when
+ * the first one was (the release shows that an advance copy is out).
+ */
+export async function noteSendTimes(db: Db, releaseId: number, phase: Phase, first: Date, last: Date): Promise<void> {
+  if (phase === 'advance') {
+    await sql`UPDATE releases SET advance_sent_at = least(coalesce(advance_sent_at, ${first}), ${first}) WHERE id = ${releaseId}`.execute(db);
+    return;
+  }
   await sql`
     UPDATE releases
     SET first_sent_at = least(coalesce(first_sent_at, ${first}), ${first}),
@@ -209,7 +224,7 @@ export async function unfinishedDeliveryIds(db: Db, releaseId: number, afterId: 
 
 export interface DeliveryPage {
   items: Array<{
-    id: number; email: string; name: string | null; list: string; state: DeliveryState; attempts: number;
+    id: number; email: string; name: string | null; list: string; phase: Phase; state: DeliveryState; attempts: number;
     lastError: string | null; messageId: string | null; sentAt: string | null;
   }>;
   nextCursor: string | null;
@@ -222,7 +237,7 @@ export async function listDeliveries(
     .selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
     .innerJoin('lists as l', 'l.id', 'd.list_id')
-    .select(['d.id', 's.email', 's.name', 'l.name as list', 'd.state', 'd.attempts', 'd.last_error', 'd.message_id', 'd.sent_at'])
+    .select(['d.id', 's.email', 's.name', 'l.name as list', 'd.phase', 'd.state', 'd.attempts', 'd.last_error', 'd.message_id', 'd.sent_at'])
     .where('d.release_id', '=', releaseId)
     .where('d.id', '>', afterId)
     .orderBy('d.id')
@@ -232,7 +247,7 @@ export async function listDeliveries(
   const page = rows.slice(0, limit);
   return {
     items: page.map((r) => ({
-      id: r.id, email: r.email, name: r.name, list: r.list, state: r.state, attempts: r.attempts,
+      id: r.id, email: r.email, name: r.name, list: r.list, phase: r.phase, state: r.state, attempts: r.attempts,
       lastError: r.last_error, messageId: r.message_id, sentAt: r.sent_at?.toISOString() ?? null,
     })),
     nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,

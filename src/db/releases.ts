@@ -13,6 +13,8 @@ export interface ReleaseDraft {
   embargoTimeZone: string;
   listIds: number[];
   contact: { name: string | null; email: string | null; phone: string | null };
+  /** Vetted journalists' lists, sent an embargoed advance copy `leadSeconds` before the embargo. */
+  advance: { listIds: number[]; leadSeconds: number } | null;
 }
 
 export async function createRelease(db: Db, draft: ReleaseDraft, actor: string): Promise<Release> {
@@ -30,21 +32,27 @@ export async function createRelease(db: Db, draft: ReleaseDraft, actor: string):
         contact_name: draft.contact.name,
         contact_email: draft.contact.email,
         contact_phone: draft.contact.phone,
+        advance_lead_seconds: draft.advance?.leadSeconds ?? null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
     await replaceReleaseLists(tx, release.id, draft.listIds);
+    if (draft.advance) await replaceReleaseLists(tx, release.id, draft.advance.listIds, true);
     await recordAudit(tx, { releaseId: release.id, actor, action: 'create', details: embargoAudit(null, release) });
     return release;
   });
 }
 
-/** Sets a release's lists, in the order given (someone on several is addressed through the first). */
-export async function replaceReleaseLists(db: Db, releaseId: number, listIds: number[]): Promise<void> {
-  await db.deleteFrom('release_lists').where('release_id', '=', releaseId).execute();
+/**
+ * Sets a release's lift lists, or (advance) its advance lists, in the order given (someone on
+ * several is addressed through the first); the other kind is left as it is.
+ */
+export async function replaceReleaseLists(db: Db, releaseId: number, listIds: number[], advance = false): Promise<void> {
+  await db.deleteFrom('release_lists').where('release_id', '=', releaseId).where('advance', '=', advance).execute();
+  if (listIds.length === 0) return;
   await db
     .insertInto('release_lists')
-    .values(listIds.map((listId, position) => ({ release_id: releaseId, list_id: listId, position })))
+    .values(listIds.map((listId, position) => ({ release_id: releaseId, list_id: listId, position, advance })))
     .execute();
 }
 
@@ -52,8 +60,15 @@ export async function findRelease(db: Db, id: number): Promise<Release | null> {
   return (await db.selectFrom('releases').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
 }
 
-export async function releaseListIds(db: Db, releaseId: number): Promise<number[]> {
-  const rows = await db.selectFrom('release_lists').select('list_id').where('release_id', '=', releaseId).orderBy('position').execute();
+/** The lists a release is sent to at its lift, or (advance) ahead of it. */
+export async function releaseListIds(db: Db, releaseId: number, advance = false): Promise<number[]> {
+  const rows = await db
+    .selectFrom('release_lists')
+    .select('list_id')
+    .where('release_id', '=', releaseId)
+    .where('advance', '=', advance)
+    .orderBy('position')
+    .execute();
   return rows.map((r) => r.list_id);
 }
 

@@ -8,6 +8,8 @@ export type Role = 'editor' | 'operator' | 'admin';
 export type ReleaseStatus = 'draft' | 'scheduled' | 'sending' | 'sent' | 'cancelled';
 export type DeliveryState = 'queued' | 'sending' | 'sent' | 'failed' | 'skipped' | 'cancelled';
 export const DELIVERY_STATES: DeliveryState[] = ['queued', 'sending', 'sent', 'failed', 'skipped', 'cancelled'];
+/** Advance copies go to vetted journalists before the lift, marked as embargoed; the rest at the lift. */
+export type Phase = 'advance' | 'lift';
 
 export interface SettingsTable {
   key: string;
@@ -81,6 +83,10 @@ export interface ReleasesTable {
   contact_name: string | null;
   contact_email: string | null;
   contact_phone: string | null;
+  /** Advance lists receive the release this long before the embargo; moving the embargo moves both. */
+  advance_lead_seconds: number | null;
+  /** When the first advance copy was accepted by the relay. */
+  advance_sent_at: NullableTimestamp;
 }
 
 export interface ReleaseAttachmentsTable {
@@ -97,6 +103,7 @@ export interface ReleaseListsTable {
   release_id: number;
   list_id: number;
   position: number;
+  advance: Generated<boolean>;
 }
 
 export interface ReleaseRendersTable {
@@ -107,6 +114,7 @@ export interface ReleaseRendersTable {
   text: string;
   reply_to_name: string | null;
   reply_to_address: string | null;
+  phase: Generated<Phase>;
   created_at: Timestamp;
 }
 
@@ -115,6 +123,7 @@ export interface DeliveriesTable {
   release_id: number;
   subscriber_id: number;
   list_id: number;
+  phase: Generated<Phase>;
   state: Generated<DeliveryState>;
   not_before: Timestamp;
   attempts: Generated<number>;

@@ -1,21 +1,22 @@
 import type { Queue } from 'bullmq';
+import type { Phase, Release } from '../db/schema';
 import type { LiftJob } from '../queue';
 
-/** One lift job per release version: re-adding the same version is a no-op, a new version gets a new job. */
-export function liftJobId(releaseId: number, version: number): string {
-  return `lift-${releaseId}-v${version}`;
+/** One lift job per release version and phase: re-adding it is a no-op, a new version gets a new job. */
+export function liftJobId(releaseId: number, version: number, phase: Phase = 'lift'): string {
+  return `${phase}-${releaseId}-v${version}`;
 }
 
 /**
  * Puts the lift job for a release version in the queue, delayed until its instant by this
  * process's clock. That clock may be wrong: the lift worker re-checks against PostgreSQL.
  */
-export async function addLiftJob(queue: Queue<LiftJob>, releaseId: number, version: number, instant: Date): Promise<void> {
+export async function addLiftJob(queue: Queue<LiftJob>, releaseId: number, version: number, instant: Date, phase: Phase = 'lift'): Promise<void> {
   await queue.add(
     'lift',
-    { releaseId, version },
+    phase === 'lift' ? { releaseId, version } : { releaseId, version, phase },
     {
-      jobId: liftJobId(releaseId, version),
+      jobId: liftJobId(releaseId, version, phase),
       delay: Math.max(0, instant.getTime() - Date.now()),
       attempts: 25,
       backoff: { type: 'exponential', delay: 1000 },
@@ -25,7 +26,25 @@ export async function addLiftJob(queue: Queue<LiftJob>, releaseId: number, versi
   );
 }
 
-/** Removes a version's lift job if it is still waiting; one that already runs is made stale by the version bump. */
+/** Removes a version's lift jobs (both phases) if still waiting; one that already runs is made stale by the version bump. */
 export async function removeLiftJob(queue: Queue<LiftJob>, releaseId: number, version: number): Promise<void> {
-  await queue.remove(liftJobId(releaseId, version)).catch(() => 0);
+  for (const phase of ['advance', 'lift'] as const) await queue.remove(liftJobId(releaseId, version, phase)).catch(() => 0);
+}
+
+/**
+ * When a release's advance copies may leave: a fixed lead before its embargo. Never when it has no
+ * advance lists, or when staff lifted it early: then everyone gets the ordinary copy at once.
+ */
+export function advanceAt(release: Pick<Release, 'embargo_at' | 'advance_lead_seconds' | 'lift_requested_at'>): Date | null {
+  if (!release.advance_lead_seconds || release.lift_requested_at) return null;
+  return new Date(release.embargo_at.getTime() - release.advance_lead_seconds * 1000);
+}
+
+/** The jobs a scheduled release version needs: its lift, and its advance send if it has advance lists. */
+export async function addReleaseJobs(
+  queue: Queue<LiftJob>, release: Pick<Release, 'id' | 'version' | 'send_at' | 'embargo_at' | 'advance_lead_seconds' | 'lift_requested_at'>,
+): Promise<void> {
+  await addLiftJob(queue, release.id, release.version, release.send_at);
+  const advance = advanceAt(release);
+  if (advance) await addLiftJob(queue, release.id, release.version, advance, 'advance');
 }

@@ -4,7 +4,7 @@ import { embargoAudit, recordAudit } from '../db/audit';
 import { cancelWaiting } from '../db/deliveries';
 import { databaseNow, replaceReleaseLists } from '../db/releases';
 import type { Database, Release, ReleaseStatus } from '../db/schema';
-import { addLiftJob, removeLiftJob } from './lift-jobs';
+import { addReleaseJobs, removeLiftJob } from './lift-jobs';
 import { requireLead } from './time';
 
 /**
@@ -87,7 +87,7 @@ async function syncLiftJob(ctx: Context, before: Release, after: Release): Promi
   if (hadJob) await removeLiftJob(ctx.queues.lift, before.id, before.version);
   if (!needsJob) return;
   try {
-    await addLiftJob(ctx.queues.lift, after.id, after.version, after.send_at);
+    await addReleaseJobs(ctx.queues.lift, after);
   } catch (error) {
     await ctx.db.transaction().execute(async (tx) => {
       const reverted = await tx

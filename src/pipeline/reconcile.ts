@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Context } from '../context';
-import { addLiftJob, liftJobId } from '../embargo/lift-jobs';
+import { addLiftJob, advanceAt, liftJobId } from '../embargo/lift-jobs';
 import { requeueUnfinished } from './lift';
 
 export interface ReconcileResult {
@@ -14,8 +14,8 @@ export interface ReconcileResult {
  * delivery gets a send job. Running it when nothing was lost only adds harmless duplicates.
  */
 export async function reconcile(ctx: Context): Promise<ReconcileResult> {
-  const { rows } = await sql<{ id: number; version: number; send_at: Date; status: string; fanout_done_at: Date | null }>`
-    SELECT id, version, send_at, status, fanout_done_at FROM releases
+  const { rows } = await sql<{ id: number; version: number; send_at: Date; embargo_at: Date; advance_lead_seconds: number | null; lift_requested_at: Date | null; status: string; fanout_done_at: Date | null }>`
+    SELECT id, version, send_at, embargo_at, advance_lead_seconds, lift_requested_at, status, fanout_done_at FROM releases
     WHERE status = 'scheduled' OR status = 'sending'`.execute(ctx.db);
   const result: ReconcileResult = { liftJobs: 0, sendJobs: 0 };
   for (const release of rows) {
@@ -23,6 +23,12 @@ export async function reconcile(ctx: Context): Promise<ReconcileResult> {
       const existing = await ctx.queues.lift.getJob(liftJobId(release.id, release.version));
       if (existing && (await existing.isFailed())) await existing.retry();
       else if (!existing) await addLiftJob(ctx.queues.lift, release.id, release.version, release.send_at);
+      result.liftJobs += 1;
+    }
+    // A re-run advance send adds no copy twice: its deliveries are unique per recipient.
+    const advance = advanceAt(release);
+    if (release.status === 'scheduled' && advance && !(await ctx.queues.lift.getJob(liftJobId(release.id, release.version, 'advance')))) {
+      await addLiftJob(ctx.queues.lift, release.id, release.version, advance, 'advance');
       result.liftJobs += 1;
     }
     if (release.status === 'sending') result.sendJobs += await requeueUnfinished(ctx, release.id);

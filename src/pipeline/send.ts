@@ -5,6 +5,7 @@ import {
   type ClaimedDelivery, type FailureRecord, type SentRecord,
 } from '../db/deliveries';
 import { deliveryCounts, findRelease } from '../db/releases';
+import type { Phase } from '../db/schema';
 import { suppress } from '../db/subscribers';
 import { classifySmtpError } from '../mail/classify';
 import { buildMessage, messageSettings } from '../mail/message';
@@ -47,7 +48,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   }
   const release = await findRelease(db, releaseId);
   if (!release) throw new Error(`release ${releaseId} vanished while sending`);
-  const compiled = await deps.renders.get(release);
+  const compiled = (phase: Phase) => deps.renders.get(release, phase);
   const settings = messageSettings(config, deps.ctx.secret);
 
   const inFlight = new Set(claimed.map((d) => d.id));
@@ -58,8 +59,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   const sent = new GroupWriter<SentRecord>((rows) => recordSent(db, rows), log);
   const permanent: FailureRecord[] = [];
   const transient: FailureRecord[] = [];
-  let first: Date | undefined;
-  let last: Date | undefined;
+  const times: Record<Phase, { first?: Date; last?: Date }> = { advance: {}, lift: {} };
   const cancelled = cancellationWatch(db, releaseId);
   const notHanded: number[] = [];
 
@@ -69,12 +69,12 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
       notHanded.push(delivery.id);
       return;
     }
-    const message = buildMessage(compiled, { ...delivery, deliveryId: delivery.id }, settings);
+    const message = buildMessage(await compiled(delivery.phase), { ...delivery, deliveryId: delivery.id }, settings);
     try {
       await deps.mailer.send(message);
       const at = new Date();
-      first ??= at;
-      last = at;
+      times[delivery.phase].first ??= at;
+      times[delivery.phase].last = at;
       sent.add({ id: delivery.id, messageId: String(message.messageId), sentAt: at });
     } catch (error) {
       const failure = classifySmtpError(error);
@@ -101,7 +101,9 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   await recordCancelled(db, notHanded);
   if (notHanded.length > 0) log.info({ cancelled: notHanded.length }, 'release cancelled; the rest of the batch was not sent');
   await recordFailed(db, permanent);
-  if (first && last) await noteSendTimes(db, releaseId, first, last);
+  for (const [phase, { first, last }] of Object.entries(times) as Array<[Phase, { first?: Date; last?: Date }]>) {
+    if (first && last) await noteSendTimes(db, releaseId, phase, first, last);
+  }
 
   const result = { claimed: claimed.length, sent: claimed.length - notHanded.length - permanent.length - transient.length, failed: permanent.length, retrying: 0 };
   if (transient.length > 0) {

@@ -1,5 +1,6 @@
 import { Queue, type QueueOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import type { Phase } from '../db/schema';
 
 export const LIFT_QUEUE = 'lift';
 export const SEND_QUEUE = 'send';
@@ -8,6 +9,8 @@ export const SEND_QUEUE = 'send';
 export interface LiftJob {
   releaseId: number;
   version: number;
+  /** Which send the job releases: the advance copies, or (when absent) the lift itself. */
+  phase?: Phase;
 }
 
 export interface SendJob {

@@ -4,6 +4,7 @@ import Mustache from 'mustache';
 import { DateTime } from 'luxon';
 import { embargoPhrase } from '../embargo/time';
 import { htmlToText, markdownToHtml } from './markdown';
+import type { Phase } from '../db/schema';
 import type { Organisation, PressContact } from './organisation';
 import { escapeHtml } from './escape';
 
@@ -30,8 +31,8 @@ export interface EmailContent {
   bodyMarkdown: string;
   embargoAt: Date;
   embargoTimeZone: string;
-  /** Shows the embargo line while the release is still under embargo. */
-  showEmbargoLine: boolean;
+  /** An advance copy carries the embargo marking in its subject and banner; a lift copy none. */
+  phase: Phase;
   /** The release's own contact, each empty field filled from the organisation's press office. */
   contact: PressContact;
   attachments: AttachmentLink[];
@@ -80,11 +81,18 @@ export function sizeLabel(bytes: number): string {
   return `${Math.max(1, Math.round(bytes / 1000))} KB`;
 }
 
+/** The words every advance copy carries, in its subject and at the top of its body. */
+export function embargoMarking(embargoAt: Date, timeZone: string): string {
+  return `EMBARGOED — NOT FOR PUBLICATION UNTIL ${embargoPhrase(embargoAt, timeZone)}`;
+}
+
 function banner(content: EmailContent) {
-  if (!content.showEmbargoLine) return null;
+  if (content.phase !== 'advance') return null;
   return {
-    headline: `Embargoed until ${embargoPhrase(content.embargoAt, content.embargoTimeZone)}`,
-    terms: null,
+    headline: embargoMarking(content.embargoAt, content.embargoTimeZone),
+    terms:
+      'This advance copy is sent to you in confidence under embargo. Do not publish, broadcast or post it, ' +
+      'or share it beyond your newsroom, before that time.',
     background: '#fff4e5',
     accent: '#d97706',
     color: '#7a4100',
@@ -118,7 +126,7 @@ export async function compileEmail(content: EmailContent, org: Organisation): Pr
     escape: (value: string) => value,
   });
   return {
-    subject: view.title,
+    subject: content.phase === 'advance' ? `${embargoMarking(content.embargoAt, content.embargoTimeZone)}: ${view.title}` : view.title,
     html: result.html,
     text: text.replace(/\n{3,}/g, '\n\n').trim() + '\n',
     replyTo: contact.email ? { name: contact.name, address: contact.email } : null,

@@ -1,6 +1,6 @@
 import type { Db } from '../db';
 import { attachmentLinks } from '../db/attachments';
-import type { Release } from '../db/schema';
+import type { Phase, Release } from '../db/schema';
 import { compileEmail, type CompiledEmail, type EmailContent } from './compile';
 import type { Organisation } from './organisation';
 
@@ -10,14 +10,14 @@ type RenderSource = Pick<
 >;
 
 /** What the email of a release shows, with the press office filling in what the release leaves out. */
-export async function emailContent(db: Db, release: RenderSource, org: Organisation): Promise<EmailContent> {
+export async function emailContent(db: Db, release: RenderSource, org: Organisation, phase: Phase): Promise<EmailContent> {
   return {
     title: release.title,
     summary: release.summary,
     bodyMarkdown: release.body_md,
     embargoAt: release.embargo_at,
     embargoTimeZone: release.embargo_time_zone,
-    showEmbargoLine: true,
+    phase,
     contact: {
       name: release.contact_name ?? org.contact.name,
       email: release.contact_email ?? org.contact.email,
@@ -28,31 +28,32 @@ export async function emailContent(db: Db, release: RenderSource, org: Organisat
 }
 
 /**
- * The compiled email of a release version, compiled by MJML once for every worker: the first
- * caller stores it in PostgreSQL, later callers (any process) read it back.
+ * The compiled email of a release version and phase, compiled by MJML once for every worker: the
+ * first caller stores it in PostgreSQL, later callers (any process) read it back.
  */
-export async function compiledRelease(db: Db, release: RenderSource, org: Organisation): Promise<CompiledEmail> {
+export async function compiledRelease(db: Db, release: RenderSource, org: Organisation, phase: Phase = 'lift'): Promise<CompiledEmail> {
   const stored = await db
     .selectFrom('release_renders')
     .select(['subject', 'html', 'text', 'reply_to_name', 'reply_to_address'])
     .where('release_id', '=', release.id)
     .where('version', '=', release.version)
+    .where('phase', '=', phase)
     .executeTakeFirst();
   if (stored) {
     const { reply_to_name, reply_to_address, ...parts } = stored;
     return { ...parts, replyTo: reply_to_address ? { name: reply_to_name ?? '', address: reply_to_address } : null };
   }
-  const compiled = await compileEmail(await emailContent(db, release, org), org);
+  const compiled = await compileEmail(await emailContent(db, release, org, phase), org);
   const { replyTo, ...parts } = compiled;
   await db
     .insertInto('release_renders')
-    .values({ release_id: release.id, version: release.version, ...parts, reply_to_name: replyTo?.name ?? null, reply_to_address: replyTo?.address ?? null })
-    .onConflict((oc) => oc.columns(['release_id', 'version']).doNothing())
+    .values({ release_id: release.id, version: release.version, phase, ...parts, reply_to_name: replyTo?.name ?? null, reply_to_address: replyTo?.address ?? null })
+    .onConflict((oc) => oc.columns(['release_id', 'version', 'phase']).doNothing())
     .execute();
   return compiled;
 }
 
-/** An in-process cache in front of compiledRelease, keyed by release version. */
+/** An in-process cache in front of compiledRelease, keyed by release version and phase. */
 export class RenderCache {
   private readonly entries = new Map<string, Promise<CompiledEmail>>();
 
@@ -61,11 +62,11 @@ export class RenderCache {
     private readonly org: Organisation,
   ) {}
 
-  get(release: RenderSource): Promise<CompiledEmail> {
-    const key = `${release.id}:${release.version}`;
+  get(release: RenderSource, phase: Phase = 'lift'): Promise<CompiledEmail> {
+    const key = `${release.id}:${release.version}:${phase}`;
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = compiledRelease(this.db, release, this.org);
+      entry = compiledRelease(this.db, release, this.org, phase);
       entry.catch(() => this.entries.delete(key));
       this.entries.set(key, entry);
       if (this.entries.size > 50) this.entries.delete(this.entries.keys().next().value!);

@@ -49,7 +49,8 @@ describe('the release email', () => {
 
   it('reads in a plain-text client, with every link spelled out', () => {
     expect(text).toContain('Quantum sensor maps brain activity');
-    expect(text).toMatch(/Embargoed until 00:01 EDT, Friday 18 October 2030/);
+    expect(text).toContain('EMBARGOED — NOT FOR PUBLICATION UNTIL 00:01 EDT, Friday 18 October 2030 (04:01 UTC)');
+    expect(text).toContain('Do not publish, broadcast or post it');
     expect(text).toContain('Dear Zoë Müller,');
     expect(text).toContain('- okafor-et-al-2030-quantum-magnetometry.pdf (2.4 MB): https://news.example.org/releases/quantum/files/1/');
     expect(text).toMatch(/Media contact\nDr\. Lena Fischer, Media Relations\nlena\.fischer@example\.org\n\+1 \(617\) 555-0142/);

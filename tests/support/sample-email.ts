@@ -36,7 +36,7 @@ export const sampleContent: EmailContent = {
   ].join('\n'),
   embargoAt: new Date('2030-10-18T04:01:00Z'),
   embargoTimeZone: 'America/New_York',
-  showEmbargoLine: true,
+  phase: 'advance',
   contact: { name: 'Dr. Lena Fischer, Media Relations', email: 'lena.fischer@example.org', phone: '+1 (617) 555-0142' },
   attachments: [
     { filename: 'okafor-et-al-2030-quantum-magnetometry.pdf', url: 'https://news.example.org/releases/quantum/files/1/okafor-et-al-2030-quantum-magnetometry.pdf', size: 2_400_000 },

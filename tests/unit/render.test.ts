@@ -9,7 +9,7 @@ const content = {
   bodyMarkdown: 'Hello **world** <script>alert(1)</script> <a href="javascript:alert(2)">x</a> <b onclick="x()">b</b>',
   embargoAt: new Date('2019-10-18T04:01:00Z'),
   embargoTimeZone: 'America/New_York',
-  showEmbargoLine: true,
+  phase: 'advance' as const,
   contact: { name: 'Press <Office>', email: 'press@x.org', phone: null },
   attachments: [{ filename: 'a&b.pdf', url: 'https://x.org/releases/r/files/1/a%26b.pdf', size: 1_234_567 }],
 };
@@ -26,7 +26,8 @@ describe('compileEmail and personalise', () => {
     expect(copy.text).toContain('Dear <b>Eve</b> & "Co",');
     expect(copy.text).toContain('Unsubscribe: https://x.org/u/1?a=1&b=2');
     expect(copy.html).toContain('Results &lt;embargoed&gt; &amp; more');
-    expect(copy.html).toContain('Embargoed until 00:01 EDT, Friday 18 October 2019 (04:01 UTC)');
+    expect(copy.html).toContain('EMBARGOED — NOT FOR PUBLICATION UNTIL 00:01 EDT, Friday 18 October 2019 (04:01 UTC)');
+    expect(copy.subject).toBe('EMBARGOED — NOT FOR PUBLICATION UNTIL 00:01 EDT, Friday 18 October 2019 (04:01 UTC): Results <embargoed> & more');
     expect(copy.html).not.toMatch(/<script|javascript:|onclick/);
     expect(copy.html).not.toMatch(/[\uE000\uE001]/);
     expect(copy.html).toContain('Press &lt;Office&gt;');
@@ -36,15 +37,16 @@ describe('compileEmail and personalise', () => {
   });
 
   it('leaves out the embargo banner, the downloads and the reply address when there are none', async () => {
-    const compiled = await compileEmail({ ...content, showEmbargoLine: false, attachments: [], contact: { name: 'Desk', email: null, phone: null } }, org);
-    expect(compiled.html).not.toContain('Embargoed');
+    const compiled = await compileEmail({ ...content, phase: 'lift', attachments: [], contact: { name: 'Desk', email: null, phone: null } }, org);
+    expect(compiled.html).not.toContain('NOT FOR PUBLICATION');
+    expect(compiled.subject).toBe(content.title);
     expect(compiled.html).not.toContain('Downloads');
     expect(compiled.text).not.toContain('Downloads');
     expect(compiled.replyTo).toBeNull();
   });
 
   it('does not let staff text forge a recipient slot', async () => {
-    const compiled = await compileEmail({ ...content, title: 'Hi \uE000email\uE001', bodyMarkdown: 'x \uE000unsubscribe_url\uE001' }, org);
+    const compiled = await compileEmail({ ...content, phase: 'lift', title: 'Hi \uE000email\uE001', bodyMarkdown: 'x \uE000unsubscribe_url\uE001' }, org);
     const copy = personalise(compiled, { name: 'A', email: 'secret@x.org', list_name: 'L', unsubscribe_url: 'https://u' });
     expect(copy.subject).toBe('Hi email');
     expect(copy.html).not.toContain('secret@x.org');

@@ -25,5 +25,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ALTER TABLE release_renders
       ADD COLUMN reply_to_name text,
       ADD COLUMN reply_to_address text;
+
+    -- Advance copies: vetted journalists' lists receive the release a fixed lead before the
+    -- embargo (kept as a lead, so moving the embargo moves the advance send too), marked as
+    -- embargoed. Each phase has its own compiled email and its own deliveries; a recipient has one
+    -- delivery per release whatever the phase (invariant 2), the advance one when on both kinds of list.
+    ALTER TABLE releases
+      ADD COLUMN advance_lead_seconds integer CHECK (advance_lead_seconds > 0),
+      ADD COLUMN advance_sent_at timestamptz;
+    ALTER TABLE release_lists ADD COLUMN advance boolean NOT NULL DEFAULT false;
+    ALTER TABLE deliveries ADD COLUMN phase text NOT NULL DEFAULT 'lift' CHECK (phase IN ('advance', 'lift'));
+    ALTER TABLE release_renders ADD COLUMN phase text NOT NULL DEFAULT 'lift' CHECK (phase IN ('advance', 'lift'));
+    ALTER TABLE release_renders DROP CONSTRAINT release_renders_pkey, ADD PRIMARY KEY (release_id, version, phase);
   `.execute(db);
 }

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRelease, listWith, releaseStatus } from '../support/fixtures';
+import { createHarness, waitUntil, type Harness } from '../support/harness';
+import { startSmtp, type TestSmtp } from '../support/smtp';
+
+let h: Harness;
+let smtp: TestSmtp;
+
+beforeAll(async () => {
+  smtp = await startSmtp();
+  h = await createHarness({ SMTP_URL: smtp.url });
+  await h.startWorkers();
+});
+afterAll(async () => {
+  await h?.close();
+  await smtp?.close();
+});
+
+const MARK = 'EMBARGOED — NOT FOR PUBLICATION UNTIL';
+
+describe('advance copies under embargo', () => {
+  it('reach vetted journalists at the advance time, marked, and everyone else at the lift, unmarked, once each', async () => {
+    smtp.messages.length = 0;
+    const vetted = await listWith(h, 'Vetted science writers', [
+      { email: 'ada@example.org', name: 'Ada Lovelace' },
+      { email: 'zoe@example.org', name: 'Zoë Müller' },
+    ]);
+    const general = await listWith(h, 'Science desk', [
+      { email: 'grace@example.org', name: 'Grace Hopper' },
+      { email: 'zoe@example.org', name: 'Zoë Müller' },
+    ]);
+    const embargoAt = new Date(Math.ceil((Date.now() + 6000) / 1000) * 1000);
+    const created = await createRelease(h, [general], embargoAt, { advance: { listIds: [vetted], leadSeconds: 3 } });
+    const advanceAt = new Date(embargoAt.getTime() - 3000);
+    expect(created.advance).toEqual({ listIds: [vetted], leadSeconds: 3, at: advanceAt.toISOString(), sentAt: null });
+    expect(created.listIds).toEqual([general]);
+    expect((await h.api('POST', `/api/releases/${created.id}/schedule`)).status).toBe(200);
+    expect((await h.api('GET', `/api/releases/${created.id}/preview?phase=advance&format=text`)).body).toContain(MARK);
+
+    // Advance copies are out and noted on the release, which is still embargoed.
+    const noted = await waitUntil(async () => {
+      const r = await releaseStatus(h, created.id);
+      return r.advance.sentAt && r;
+    }, 30_000, 'advance copies sent');
+    expect(new Date(noted.advance.sentAt).getTime()).toBeGreaterThanOrEqual(advanceAt.getTime());
+    // Advance copies are no lift: the public newsroom still knows nothing of the release.
+    expect((await h.app.inject({ method: 'GET', url: `/releases/${created.slug}` })).statusCode).toBe(404);
+    // Someone who joins the vetted list after the advance send gets the ordinary copy at the lift.
+    await h.api('POST', `/api/lists/${vetted}/subscribers`, { email: 'late@example.org', name: 'Late Joiner' });
+
+    await waitUntil(async () => (await releaseStatus(h, created.id)).status === 'sent', 30_000, 'release sent');
+    const received = smtp.messages
+      .map((m) => ({ to: m.to[0], advance: m.mail.subject!.startsWith(MARK), at: m.startedAt, subject: m.mail.subject!, html: m.mail.html || '', text: m.mail.text! }))
+      .sort((a, b) => a.to!.localeCompare(b.to!));
+    // Who received which version: Zoë, on both kinds of list, only the advance copy (invariant 7).
+    expect(received.map((r) => [r.to, r.advance ? 'advance' : 'lift'])).toEqual([
+      ['ada@example.org', 'advance'],
+      ['grace@example.org', 'lift'],
+      ['late@example.org', 'lift'],
+      ['zoe@example.org', 'advance'],
+    ]);
+    // And when: no copy before its send instant.
+    for (const r of received) expect(r.at).toBeGreaterThanOrEqual((r.advance ? advanceAt : embargoAt).getTime());
+
+    const advance = received.find((r) => r.to === 'zoe@example.org')!;
+    expect(advance.subject).toMatch(/^EMBARGOED — NOT FOR PUBLICATION UNTIL .+ \(\d\d:\d\d UTC\): Quantum sensor maps brain activity$/);
+    expect(advance.html).toContain(MARK);
+    expect(advance.text).toContain('Do not publish, broadcast or post it');
+    const lift = received.find((r) => r.to === 'grace@example.org')!;
+    expect(lift.subject).toBe('Quantum sensor maps brain activity');
+    expect(lift.html).not.toMatch(/embargo/i);
+
+    const deliveries = (await h.api('GET', `/api/releases/${created.id}/deliveries`)).json.items;
+    expect(deliveries.map((d: { email: string; phase: string; list: string; state: string }) => [d.email, d.phase, d.list, d.state]).sort()).toEqual([
+      ['ada@example.org', 'advance', 'Vetted science writers', 'sent'],
+      ['grace@example.org', 'lift', 'Science desk', 'sent'],
+      ['late@example.org', 'lift', 'Vetted science writers', 'sent'],
+      ['zoe@example.org', 'advance', 'Vetted science writers', 'sent'],
+    ]);
+  });
+
+  it('refuses an advance list that is also a lift list, and an advance time already past', async () => {
+    const list = await listWith(h, 'Overlap', [{ email: 'x@example.org' }]);
+    const other = await listWith(h, 'Other', [{ email: 'y@example.org' }]);
+    const at = new Date(Date.now() + 60_000).toISOString();
+    const base = { title: 'T', body: 'B', embargo: { at }, listIds: [list] };
+    const same = await h.api('POST', '/api/releases', { ...base, advance: { listIds: [list], leadSeconds: 10 } });
+    expect([same.status, same.json.message]).toEqual([400, expect.stringContaining('advance.listIds')]);
+    const late = await h.api('POST', '/api/releases', { ...base, advance: { listIds: [other], leadSeconds: 3600 } });
+    expect([late.status, late.json.message]).toEqual([400, expect.stringContaining('advance.leadSeconds')]);
+    const bad = await h.api('POST', '/api/releases', { ...base, advance: { listIds: [other], leadSeconds: 1.5 } });
+    expect([bad.status, bad.json.message]).toEqual([400, expect.stringContaining('advance.leadSeconds')]);
+  });
+});
