@@ -46,6 +46,6 @@ export function attachmentRoutes(app: FastifyInstance, ctx: Context) {
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
     const files = await listAttachments(db, id);
-    return { items: files.map((f) => ({ ...f, url: attachmentUrl(config.PUBLIC_URL, release.slug, f.id, f.filename) })) };
+    return { items: files.map(({ accessKey: _, ...f }) => ({ ...f, url: attachmentUrl(config.PUBLIC_URL, release.slug, f.id, f.filename) })) };
   });
 }

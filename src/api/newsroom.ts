@@ -86,14 +86,17 @@ ${files.length ? `<h3>Downloads</h3><ul>${files.map((f) => `<li><a href="${escap
   });
 
   const fileParams = z.object({ slug: z.string(), id: idParam, filename: z.string() });
+  const fileQuery = z.object({ key: z.string().max(100).optional() });
   app.get('/releases/:slug/files/:id/:filename', async (request, reply) => {
     const params = fileParams.safeParse(request.params);
-    const file = params.success ? await publicAttachment(db, params.data.slug, params.data.id) : null;
+    const query = fileQuery.safeParse(request.query);
+    const file = params.success && query.success ? await publicAttachment(db, params.data.slug, params.data.id, query.data.key) : null;
     if (!file) return sendNotFound(reply, site);
     // Staff upload these: never let one run as a page of this site.
     const inline = /^(image\/(png|jpeg|gif|webp)|application\/pdf)$/.test(file.content_type);
     return reply
-      .header('Cache-Control', PUBLIC_CACHE)
+      // A keyed link may be fetched under embargo: no shared cache may keep it.
+      .header('Cache-Control', query.data?.key ? 'private, no-store' : PUBLIC_CACHE)
       .header('X-Content-Type-Options', 'nosniff')
       .header('Content-Security-Policy', "default-src 'none'; sandbox")
       .header('Content-Disposition', `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(file.filename)}`)

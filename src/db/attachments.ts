@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from './index';
 import { publiclyLifted } from './newsroom';
@@ -11,9 +12,12 @@ export interface NewAttachment {
 
 export type AttachmentSummary = { id: number; filename: string; contentType: string; size: number };
 
-/** Where a file is served; the newsroom answers 404 for it until the release is lifted. */
-export function attachmentUrl(publicUrl: string, slug: string, id: number, filename: string): string {
-  return `${publicUrl}/releases/${slug}/files/${id}/${encodeURIComponent(filename)}`;
+/**
+ * Where a file is served; the newsroom answers 404 for it until the release is lifted, unless the
+ * URL carries the file's access key, as the links in advance copies do.
+ */
+export function attachmentUrl(publicUrl: string, slug: string, id: number, filename: string, accessKey?: string): string {
+  return `${publicUrl}/releases/${slug}/files/${id}/${encodeURIComponent(filename)}${accessKey ? `?key=${accessKey}` : ''}`;
 }
 
 /**
@@ -32,38 +36,48 @@ export async function addAttachment(db: Db, releaseId: number, file: NewAttachme
     if (!bumped) return null;
     const row = await tx
       .insertInto('release_attachments')
-      .values({ release_id: releaseId, filename: file.filename, content_type: file.contentType, size: file.data.length, data: file.data })
+      .values({
+        release_id: releaseId, filename: file.filename, content_type: file.contentType, size: file.data.length, data: file.data,
+        access_key: randomBytes(16).toString('base64url'),
+      })
       .returning(['id', 'filename', 'content_type', 'size'])
       .executeTakeFirstOrThrow();
     return { id: row.id, filename: row.filename, contentType: row.content_type, size: row.size };
   });
 }
 
-export async function listAttachments(db: Db, releaseId: number): Promise<AttachmentSummary[]> {
+export async function listAttachments(db: Db, releaseId: number): Promise<Array<AttachmentSummary & { accessKey: string }>> {
   const rows = await db
     .selectFrom('release_attachments')
-    .select(['id', 'filename', 'content_type', 'size'])
+    .select(['id', 'filename', 'content_type', 'size', 'access_key'])
     .where('release_id', '=', releaseId)
     .orderBy('id')
     .execute();
-  return rows.map((r) => ({ id: r.id, filename: r.filename, contentType: r.content_type, size: r.size }));
+  return rows.map((r) => ({ id: r.id, filename: r.filename, contentType: r.content_type, size: r.size, accessKey: r.access_key }));
 }
 
-/** The links an email shows for a release's files. */
-export async function attachmentLinks(db: Db, release: Pick<Release, 'id' | 'slug'>, publicUrl: string) {
+/** The links an email shows for a release's files; an advance copy's links work before the lift. */
+export async function attachmentLinks(db: Db, release: Pick<Release, 'id' | 'slug'>, publicUrl: string, beforeLift = false) {
   const files = await listAttachments(db, release.id);
-  return files.map((f) => ({ filename: f.filename, size: f.size, url: attachmentUrl(publicUrl, release.slug, f.id, f.filename) }));
+  return files.map((f) => ({
+    filename: f.filename,
+    size: f.size,
+    url: attachmentUrl(publicUrl, release.slug, f.id, f.filename, beforeLift ? f.accessKey : undefined),
+  }));
 }
 
-/** A file of a lifted release, or null — the same null for an embargoed release as for no file at all. */
-export async function publicAttachment(db: Db, slug: string, id: number) {
+/**
+ * A file of a lifted release, or one whose access key is given; otherwise null — the same null for
+ * an embargoed release as for no file at all.
+ */
+export async function publicAttachment(db: Db, slug: string, id: number, accessKey: string | undefined) {
   const row = await db
     .selectFrom('release_attachments as a')
     .innerJoin('releases as r', 'r.id', 'a.release_id')
     .select(['a.filename', 'a.content_type', 'a.data'])
     .where('r.slug', '=', slug)
     .where('a.id', '=', id)
-    .where(publiclyLifted)
+    .where((eb) => eb.or([publiclyLifted, eb('a.access_key', '=', accessKey ?? '')]))
     .executeTakeFirst();
   return row ?? null;
 }

@@ -96,6 +96,7 @@ export interface ReleaseAttachmentsTable {
   content_type: string;
   size: number;
   data: Buffer;
+  access_key: string;
   created_at: Timestamp;
 }
 

@@ -23,7 +23,7 @@ export async function emailContent(db: Db, release: RenderSource, org: Organisat
       email: release.contact_email ?? org.contact.email,
       phone: release.contact_phone ?? org.contact.phone,
     },
-    attachments: await attachmentLinks(db, release, org.publicUrl),
+    attachments: await attachmentLinks(db, release, org.publicUrl, phase === 'advance'),
   };
 }
 

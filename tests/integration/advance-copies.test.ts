@@ -34,6 +34,8 @@ describe('advance copies under embargo', () => {
     const advanceAt = new Date(embargoAt.getTime() - 3000);
     expect(created.advance).toEqual({ listIds: [vetted], leadSeconds: 3, at: advanceAt.toISOString(), sentAt: null });
     expect(created.listIds).toEqual([general]);
+    const file = await h.api('POST', `/api/releases/${created.id}/attachments?filename=study.pdf`, '%PDF-1.4 advance', { 'content-type': 'application/pdf' });
+    expect(file.status).toBe(201);
     expect((await h.api('POST', `/api/releases/${created.id}/schedule`)).status).toBe(200);
     expect((await h.api('GET', `/api/releases/${created.id}/preview?phase=advance&format=text`)).body).toContain(MARK);
 
@@ -43,8 +45,16 @@ describe('advance copies under embargo', () => {
       return r.advance.sentAt && r;
     }, 30_000, 'advance copies sent');
     expect(new Date(noted.advance.sentAt).getTime()).toBeGreaterThanOrEqual(advanceAt.getTime());
-    // Advance copies are no lift: the public newsroom still knows nothing of the release.
-    expect((await h.app.inject({ method: 'GET', url: `/releases/${created.slug}` })).statusCode).toBe(404);
+    // Advance copies are no lift: the public newsroom still knows nothing of the release, but the
+    // file link in an advance copy works for its reader.
+    const publicGet = (url: string) => h.app.inject({ method: 'GET', url });
+    expect((await publicGet(`/releases/${created.slug}`)).statusCode).toBe(404);
+    const advanceHtml = smtp.messages.find((m) => m.to[0] === 'ada@example.org')!.mail.html as string;
+    const keyed = new URL(/href="(https:\/\/news\.example\.org\/releases\/[^"]+\?key=[^"]+)"/.exec(advanceHtml)![1]!.replace(/&amp;/g, '&'));
+    const early = await publicGet(keyed.pathname + keyed.search);
+    expect([early.statusCode, early.body, early.headers['cache-control']]).toEqual([200, '%PDF-1.4 advance', 'private, no-store']);
+    expect((await publicGet(keyed.pathname)).statusCode).toBe(404);
+    expect((await publicGet(`${keyed.pathname}?key=guess`)).statusCode).toBe(404);
     // Someone who joins the vetted list after the advance send gets the ordinary copy at the lift.
     await h.api('POST', `/api/lists/${vetted}/subscribers`, { email: 'late@example.org', name: 'Late Joiner' });
 
@@ -69,6 +79,7 @@ describe('advance copies under embargo', () => {
     const lift = received.find((r) => r.to === 'grace@example.org')!;
     expect(lift.subject).toBe('Quantum sensor maps brain activity');
     expect(lift.html).not.toMatch(/embargo/i);
+    expect(lift.html).toContain(`href="https://news.example.org/releases/${created.slug}/files/${file.json.id}/study.pdf"`);
 
     const deliveries = (await h.api('GET', `/api/releases/${created.id}/deliveries`)).json.items;
     expect(deliveries.map((d: { email: string; phase: string; list: string; state: string }) => [d.email, d.phase, d.list, d.state]).sort()).toEqual([

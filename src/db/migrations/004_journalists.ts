@@ -17,6 +17,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       content_type text NOT NULL,
       size integer NOT NULL,
       data bytea NOT NULL,
+      -- Lets advance-copy readers fetch the file before the lift; everyone else waits for the lift.
+      access_key text NOT NULL,
       created_at timestamptz NOT NULL DEFAULT now()
     );
     CREATE INDEX release_attachments_release ON release_attachments (release_id, id);
