@@ -98,6 +98,8 @@ describe('a test send', () => {
     const [copy] = await smtp.waitFor(1);
     expect(copy!.to).toEqual(['editor@news.example.org']);
     expect(copy!.mail.subject).toBe('[TEST] Quantum sensor maps brain activity');
+    // This release names no contact: replies go to the configured press office.
+    expect(copy!.mail.replyTo?.value[0]?.address).toBe('press@news.example.org');
     expect(copy!.mail.messageId).toMatch(new RegExp(`^<release-${id}\\.test-`));
     expect((await verify(copy!.raw)).status.result).toBe('pass');
     // Its unsubscribe link names no journalist: following it unsubscribes nobody.
