@@ -12,7 +12,8 @@ import { requireRole } from './auth';
 import { HttpError, notFound, parse } from './errors';
 import { sampleRecipient } from './releases';
 
-const testSendBody = z.object({ email: emailAddress }).strict();
+/** `phase: "advance"` sends the embargo-marked copy that advance lists receive. */
+const testSendBody = z.object({ email: emailAddress, phase: z.enum(['lift', 'advance']).default('lift') }).strict();
 const releaseParams = z.object({ id: idParam });
 
 /**
@@ -26,11 +27,11 @@ export function testSendRoutes(app: FastifyInstance, ctx: Context) {
 
   app.post('/api/releases/:id/test-send', { preHandler: requireRole(db, 'editor', 'operator') }, async (request) => {
     const { id } = parse(releaseParams, request.params, 'id');
-    const { email } = parse(testSendBody, request.body);
+    const { email, phase } = parse(testSendBody, request.body);
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
     const sample = await sampleRecipient(ctx, id);
-    const compiled = await compiledRelease(db, release, organisation(config));
+    const compiled = await compiledRelease(db, release, organisation(config), phase);
     const message = buildMessage(
       compiled,
       { ...sample, deliveryId: 0, subscriberId: 0, listId: 0, email, name: null },
@@ -40,7 +41,7 @@ export function testSendRoutes(app: FastifyInstance, ctx: Context) {
     mailer ??= createMailer(config);
     try {
       const outcome = await mailer.send(message);
-      await recordAudit(db, { releaseId: id, actor: request.actor!.label, action: 'test-send', details: { to: email, version: release.version } });
+      await recordAudit(db, { releaseId: id, actor: request.actor!.label, action: 'test-send', details: { to: email, version: release.version, phase } });
       return { sent: true, to: email, messageId: outcome.messageId, response: outcome.response };
     } catch (error) {
       throw new HttpError(502, 'relay_refused', `the mail relay did not take the test copy: ${(error as Error).message}`, { field: 'email' });

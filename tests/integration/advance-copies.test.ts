@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { liftJobId } from '../../src/embargo/lift-jobs';
+import { reconcile } from '../../src/pipeline/reconcile';
 import { createRelease, listWith, releaseStatus } from '../support/fixtures';
 import { createHarness, waitUntil, type Harness } from '../support/harness';
 import { startSmtp, type TestSmtp } from '../support/smtp';
@@ -88,6 +90,23 @@ describe('advance copies under embargo', () => {
       ['late@example.org', 'lift', 'Vetted science writers', 'sent'],
       ['zoe@example.org', 'advance', 'Vetted science writers', 'sent'],
     ]);
+  });
+
+  it('has its advance job restored from PostgreSQL when Redis loses it', async () => {
+    const vetted = await listWith(h, 'Vetted for reconcile', [{ email: 'r@example.org' }]);
+    const general = await listWith(h, 'General for reconcile', [{ email: 's@example.org' }]);
+    const release = await createRelease(h, [general], new Date(Date.now() + 3_600_000), { advance: { listIds: [vetted], leadSeconds: 600 } });
+    expect((await h.api('POST', `/api/releases/${release.id}/schedule`)).status).toBe(200);
+    const jobIds = [liftJobId(release.id, 1), liftJobId(release.id, 1, 'advance')];
+    const delays = async () => Promise.all(jobIds.map(async (jobId) => (await h.ctx.queues.lift.getJob(jobId))?.opts.delay));
+    const planned = await delays();
+    expect(planned.every((delay) => typeof delay === 'number')).toBe(true);
+    expect(planned[0]! - planned[1]!).toBeGreaterThan(590_000); // the advance job fires ten minutes earlier
+
+    for (const jobId of jobIds) await h.ctx.queues.lift.remove(jobId);
+    expect(await delays()).toEqual([undefined, undefined]);
+    await reconcile(h.ctx);
+    expect((await delays()).every((delay) => typeof delay === 'number')).toBe(true);
   });
 
   it('refuses an advance list that is also a lift list, and an advance time already past', async () => {

@@ -106,6 +106,11 @@ describe('a test send', () => {
     const link = /^List-Unsubscribe: <https:\/\/news\.example\.org(\/unsubscribe\/[^>]+)>/im.exec(copy!.raw)![1]!;
     expect((await visit('POST', link, 'List-Unsubscribe=One-Click')).statusCode).toBe(404);
 
+    smtp.messages.length = 0;
+    expect((await h.api('POST', `/api/releases/${id}/test-send`, { email: 'editor@news.example.org', phase: 'advance' })).status).toBe(200);
+    const [advance] = await smtp.waitFor(1);
+    expect(advance!.mail.subject).toMatch(/^\[TEST\] EMBARGOED — NOT FOR PUBLICATION UNTIL .*: Quantum sensor maps brain activity$/);
+
     const release = await releaseStatus(h, id);
     expect(release.status).toBe('scheduled');
     expect(Object.values(release.counts).every((n) => n === 0)).toBe(true);
