@@ -39,10 +39,10 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     advance: z.object({
       listIds: z.array(idParam).min(1, 'choose at least one advance list').max(100),
       leadSeconds: z.number().int('must be a whole number of seconds').min(1, 'must be at least 1').max(30 * 86_400, 'must be at most 30 days'),
-    }).strict().optional(),
+    }).strict().nullable().optional(),
   });
 
-  const editedRelease = newRelease.partial().strict().refine((v) => Object.keys(v).length > 0, 'give at least one of title, summary, body, listIds, embargo');
+  const editedRelease = newRelease.partial().strict().refine((v) => Object.keys(v).length > 0, 'give at least one of title, summary, body, listIds, embargo, contact, advance');
   const withReason = z.object({ reason: lineText(500) });
 
   /** Resolves an embargo and refuses one in the past or closer than the minimum lead. */
@@ -62,12 +62,17 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     return listIds;
   };
 
-  /** Advance lists are separate from the lift lists, and their copies must be due after now. */
-  const requireAdvanceBefore = (embargoAt: Date, advance: { listIds: number[]; leadSeconds: number }, listIds: number[]) => {
-    const both = advance.listIds.filter((id) => listIds.includes(id));
+  /** A list is an advance list or a lift list, never both. */
+  const requireSeparateLists = (advanceListIds: number[], listIds: number[]) => {
+    const both = advanceListIds.filter((id) => listIds.includes(id));
     if (both.length > 0) {
       throw new HttpError(400, 'invalid_input', `advance.listIds: list ${both.join(', ')} is already a lift list; a list is one or the other`, { fields: [{ field: 'advance.listIds' }] });
     }
+  };
+
+  /** Advance lists are separate from the lift lists, and their copies must be due after now. */
+  const requireAdvanceBefore = (embargoAt: Date, advance: { listIds: number[]; leadSeconds: number }, listIds: number[]) => {
+    requireSeparateLists(advance.listIds, listIds);
     if ((embargoAt.getTime() - advance.leadSeconds * 1000 - Date.now()) / 1000 < config.EMBARGO_MIN_LEAD_SECONDS) {
       throw new HttpError(400, 'invalid_input', 'advance.leadSeconds: the advance copies would be due too soon or in the past; shorten the lead', { fields: [{ field: 'advance.leadSeconds' }] });
     }
@@ -116,12 +121,20 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
   app.patch('/api/releases/:id', editor, async (request) => {
     const release = await loadRelease(request.params);
     const input = parse(editedRelease, request.body);
+    const listIds = input.listIds && (await existingLists(input.listIds));
+    const embargo = input.embargo && resolveEmbargo(input.embargo);
+    const advance = input.advance && { listIds: await existingLists(input.advance.listIds, 'advance.listIds'), leadSeconds: input.advance.leadSeconds };
+    // A new advance send must be due after now; moving the embargo of one already sent is fine.
+    if (advance) requireAdvanceBefore(embargo?.instant ?? release.embargo_at, advance, listIds ?? (await releaseListIds(db, release.id)));
+    else if (listIds && input.advance !== null) requireSeparateLists(await releaseListIds(db, release.id, true), listIds);
     const edited = await editRelease(ctx, release.id, request.actor!.label, {
       title: input.title,
       summary: input.summary,
       bodyMarkdown: input.body,
-      listIds: input.listIds && (await existingLists(input.listIds)),
-      embargo: input.embargo && resolveEmbargo(input.embargo),
+      listIds,
+      embargo,
+      contact: input.contact && { name: input.contact.name ?? null, email: input.contact.email ?? null, phone: input.contact.phone ?? null },
+      advance,
     });
     return view(edited);
   });

@@ -39,6 +39,9 @@ export interface ReleaseChanges {
   bodyMarkdown?: string;
   listIds?: number[];
   embargo?: EmbargoChoice;
+  contact?: { name: string | null; email: string | null; phone: string | null };
+  /** null removes the advance lists. */
+  advance?: { listIds: number[]; leadSeconds: number } | null;
 }
 
 interface Applied {
@@ -136,6 +139,7 @@ export async function editRelease(ctx: Context, releaseId: number, actor: string
     async (tx, current) => {
       if (changes.embargo) await requireLeadByDatabase(tx, changes.embargo.instant, ctx.config.EMBARGO_MIN_LEAD_SECONDS);
       if (changes.listIds) await replaceReleaseLists(tx, releaseId, changes.listIds);
+      if (changes.advance !== undefined) await replaceReleaseLists(tx, releaseId, changes.advance?.listIds ?? [], true);
       const release = await releaseUpdate(tx, releaseId)
         .set({
           ...bumpVersion,
@@ -143,6 +147,8 @@ export async function editRelease(ctx: Context, releaseId: number, actor: string
           ...(changes.summary !== undefined && { summary: changes.summary }),
           ...(changes.bodyMarkdown !== undefined && { body_md: changes.bodyMarkdown }),
           ...(changes.embargo && { embargo_at: changes.embargo.instant, embargo_time_zone: changes.embargo.timeZone }),
+          ...(changes.contact && { contact_name: changes.contact.name, contact_email: changes.contact.email, contact_phone: changes.contact.phone }),
+          ...(changes.advance !== undefined && { advance_lead_seconds: changes.advance?.leadSeconds ?? null }),
         })
         .returningAll()
         .executeTakeFirstOrThrow();

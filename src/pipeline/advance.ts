@@ -23,7 +23,7 @@ export async function processAdvance(deps: LiftDeps, job: Job<LiftJob>, token?: 
   const release = await findRelease(db, releaseId);
   const instant = release && advanceAt(release);
   if (!release || release.version !== version || !instant) {
-    log.info('advance job is for a superseded version; nothing to do');
+    log.info('advance job is for a superseded version, or this version sends no advance copies; nothing to do');
     return 'stale';
   }
   // Once lifted, whoever has no advance copy gets the lift copy instead.

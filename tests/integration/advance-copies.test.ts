@@ -92,6 +92,59 @@ describe('advance copies under embargo', () => {
     ]);
   });
 
+  it('moves with the embargo: a later embargo sends nothing at the old advance time, and both sends at the new times', async () => {
+    smtp.messages.length = 0;
+    const vetted = await listWith(h, 'Vetted movers', [{ email: 'mover-a@example.org' }]);
+    const general = await listWith(h, 'General movers', [{ email: 'mover-b@example.org' }]);
+    const firstEmbargo = new Date(Math.ceil((Date.now() + 5000) / 1000) * 1000);
+    const created = await createRelease(h, [general], firstEmbargo, { advance: { listIds: [vetted], leadSeconds: 2 } });
+    expect((await h.api('POST', `/api/releases/${created.id}/schedule`)).status).toBe(200);
+    const embargoAt = new Date(firstEmbargo.getTime() + 4000);
+    const moved = await h.api('PATCH', `/api/releases/${created.id}`, { embargo: { at: embargoAt.toISOString() } });
+    expect(moved.status).toBe(200);
+    const advanceAt = new Date(embargoAt.getTime() - 2000);
+    expect(moved.json.advance.at).toBe(advanceAt.toISOString());
+
+    await waitUntil(async () => (await releaseStatus(h, created.id)).status === 'sent', 30_000, 'release sent');
+    const got = smtp.messages.map((m) => ({ to: m.to[0], at: m.startedAt, advance: m.mail.subject!.startsWith(MARK) }));
+    expect(got.map((m) => [m.to, m.advance]).sort()).toEqual([['mover-a@example.org', true], ['mover-b@example.org', false]]);
+    for (const m of got) expect(m.at).toBeGreaterThanOrEqual((m.advance ? advanceAt : embargoAt).getTime());
+  });
+
+  it('gives everyone the ordinary copy when staff lift the release before its advance time', async () => {
+    smtp.messages.length = 0;
+    const vetted = await listWith(h, 'Vetted early lift', [{ email: 'early-a@example.org' }]);
+    const general = await listWith(h, 'General early lift', [{ email: 'early-b@example.org' }]);
+    const release = await createRelease(h, [general], new Date(Date.now() + 3_600_000), { advance: { listIds: [vetted], leadSeconds: 600 } });
+    expect((await h.api('POST', `/api/releases/${release.id}/schedule`)).status).toBe(200);
+    const lifted = await h.api('POST', `/api/releases/${release.id}/lift`, { reason: 'the journal published early' });
+    expect([lifted.status, lifted.json.advance.at]).toEqual([200, null]);
+    await waitUntil(async () => (await releaseStatus(h, release.id)).status === 'sent', 30_000, 'release sent');
+    expect(smtp.messages.map((m) => [m.to[0], m.mail.subject]).sort()).toEqual([
+      ['early-a@example.org', 'Quantum sensor maps brain activity'],
+      ['early-b@example.org', 'Quantum sensor maps brain activity'],
+    ]);
+  });
+
+  it('edits its contact and advance lists, and refuses a list that would be both kinds', async () => {
+    const vetted = await listWith(h, 'Vetted edits', [{ email: 'e1@example.org' }]);
+    const general = await listWith(h, 'General edits', [{ email: 'e2@example.org' }]);
+    const release = await createRelease(h, [general], new Date(Date.now() + 3_600_000));
+    expect(release.advance).toBeNull();
+    const edited = await h.api('PATCH', `/api/releases/${release.id}`, {
+      contact: { name: 'Lena Fischer', email: 'lena@example.org' },
+      advance: { listIds: [vetted], leadSeconds: 600 },
+    });
+    expect(edited.status).toBe(200);
+    expect(edited.json.contact).toEqual({ name: 'Lena Fischer', email: 'lena@example.org', phone: null });
+    expect(edited.json.advance).toMatchObject({ listIds: [vetted], leadSeconds: 600, sentAt: null });
+    expect(edited.json.listIds).toEqual([general]);
+    const both = await h.api('PATCH', `/api/releases/${release.id}`, { listIds: [general, vetted] });
+    expect([both.status, both.json.message]).toEqual([400, expect.stringContaining('advance.listIds')]);
+    const removed = await h.api('PATCH', `/api/releases/${release.id}`, { advance: null });
+    expect([removed.status, removed.json.advance]).toEqual([200, null]);
+  });
+
   it('has its advance job restored from PostgreSQL when Redis loses it', async () => {
     const vetted = await listWith(h, 'Vetted for reconcile', [{ email: 'r@example.org' }]);
     const general = await listWith(h, 'General for reconcile', [{ email: 's@example.org' }]);
