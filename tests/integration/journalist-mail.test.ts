@@ -1,10 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token';
 import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { waitUntil } from '../support/harness';
+import { useSmtpHarness } from '../support/smtp-harness';
 
 const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const publicKeyBase64 = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
@@ -16,49 +16,37 @@ async function dnsStub(name: string, type: string) {
 }
 const verify = async (raw: string) => (await dkimVerify(Buffer.from(raw), { resolver: dnsStub as never })).results[0]!;
 
-let h: Harness;
-let smtp: TestSmtp;
-
-beforeAll(async () => {
-  smtp = await startSmtp();
-  h = await createHarness({
-    SMTP_URL: smtp.url,
-    SEND_BATCH_SIZE: '1',
-    SEND_CONCURRENCY: '1',
-    MAIL_FROM: 'Northbridge Newsroom <newsroom@news.example.org>',
-    FEEDBACK_ID: 'northbridge',
-    PRESS_CONTACT_EMAIL: 'press@news.example.org',
-    DKIM_DOMAIN: 'news.example.org',
-    DKIM_SELECTOR: 'pl2030',
-    DKIM_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-  });
-  await h.startWorkers();
-});
-afterAll(async () => {
-  await h?.close();
-  await smtp?.close();
+const t = useSmtpHarness({
+  SEND_BATCH_SIZE: '1',
+  SEND_CONCURRENCY: '1',
+  MAIL_FROM: 'Northbridge Newsroom <newsroom@news.example.org>',
+  FEEDBACK_ID: 'northbridge',
+  PRESS_CONTACT_EMAIL: 'press@news.example.org',
+  DKIM_DOMAIN: 'news.example.org',
+  DKIM_SELECTOR: 'pl2030',
+  DKIM_PRIVATE_KEY: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
 });
 
 const sentRelease = (id: number) =>
   waitUntil(async () => {
-    const r = await releaseStatus(h, id);
+    const r = await releaseStatus(t.h, id);
     return r.status === 'sent' && r;
   }, 30_000, 'release sent');
 
 /** Calls a public URL as a journalist's browser or mailbox provider would: no token, no cookie. */
 const visit = (method: 'GET' | 'POST', path: string, body?: string, contentType = 'application/x-www-form-urlencoded') =>
-  h.app.inject({ method, url: path, ...(body === undefined ? {} : { payload: body, headers: { 'content-type': contentType } }) });
+  t.h.app.inject({ method, url: path, ...(body === undefined ? {} : { payload: body, headers: { 'content-type': contentType } }) });
 
 const subscriberId = async (email: string) =>
-  (await h.ctx.db.selectFrom('subscribers').select('id').where('email_key', '=', email.toLowerCase()).executeTakeFirstOrThrow()).id;
+  (await t.h.ctx.db.selectFrom('subscribers').select('id').where('email_key', '=', email.toLowerCase()).executeTakeFirstOrThrow()).id;
 
 describe('the message a journalist receives', () => {
   it('carries the bulk-sender headers, signed with DKIM over both List-Unsubscribe headers', async () => {
-    smtp.messages.length = 0;
-    const list = await listWith(h, 'Science desk', [{ email: 'ada@example.org', name: 'Ada Lovelace' }]);
-    const { id } = await scheduleIn(h, [list], 1500, { contact: { name: 'Lena Fischer', email: 'lena@news.example.org', phone: '+1 617 555 0142' } });
+    t.smtp.messages.length = 0;
+    const list = await listWith(t.h, 'Science desk', [{ email: 'ada@example.org', name: 'Ada Lovelace' }]);
+    const { id } = await scheduleIn(t.h, [list], 1500, { contact: { name: 'Lena Fischer', email: 'lena@news.example.org', phone: '+1 617 555 0142' } });
     await sentRelease(id);
-    const [message] = await smtp.waitFor(1);
+    const [message] = await t.smtp.waitFor(1);
     const raw = message!.raw;
 
     expect(raw).toMatch(/^List-Id: "Science desk" <science-desk\.news\.example\.org>\r?$/im);
@@ -87,15 +75,15 @@ describe('the message a journalist receives', () => {
 
 describe('a test send', () => {
   it('sends one [TEST] copy to a staff address and touches no delivery', async () => {
-    smtp.messages.length = 0;
-    const list = await listWith(h, 'Test desk', [{ email: 'reader@example.org', name: 'Real Reader' }]);
-    const { id } = await scheduleIn(h, [list], 3_600_000);
-    const bad = await h.api('POST', `/api/releases/${id}/test-send`, { email: 'not-an-address' });
+    t.smtp.messages.length = 0;
+    const list = await listWith(t.h, 'Test desk', [{ email: 'reader@example.org', name: 'Real Reader' }]);
+    const { id } = await scheduleIn(t.h, [list], 3_600_000);
+    const bad = await t.h.api('POST', `/api/releases/${id}/test-send`, { email: 'not-an-address' });
     expect([bad.status, bad.json.error, bad.json.message]).toEqual([400, 'invalid_input', expect.stringContaining('email')]);
 
-    const sent = await h.api('POST', `/api/releases/${id}/test-send`, { email: 'editor@news.example.org' });
+    const sent = await t.h.api('POST', `/api/releases/${id}/test-send`, { email: 'editor@news.example.org' });
     expect(sent.status).toBe(200);
-    const [copy] = await smtp.waitFor(1);
+    const [copy] = await t.smtp.waitFor(1);
     expect(copy!.to).toEqual(['editor@news.example.org']);
     expect(copy!.mail.subject).toBe('[TEST] Quantum sensor maps brain activity');
     // This release names no contact: replies go to the configured press office.
@@ -106,23 +94,23 @@ describe('a test send', () => {
     const link = /^List-Unsubscribe: <https:\/\/news\.example\.org(\/unsubscribe\/[^>]+)>/im.exec(copy!.raw)![1]!;
     expect((await visit('POST', link, 'List-Unsubscribe=One-Click')).statusCode).toBe(404);
 
-    smtp.messages.length = 0;
-    expect((await h.api('POST', `/api/releases/${id}/test-send`, { email: 'editor@news.example.org', phase: 'advance' })).status).toBe(200);
-    const [advance] = await smtp.waitFor(1);
+    t.smtp.messages.length = 0;
+    expect((await t.h.api('POST', `/api/releases/${id}/test-send`, { email: 'editor@news.example.org', phase: 'advance' })).status).toBe(200);
+    const [advance] = await t.smtp.waitFor(1);
     expect(advance!.mail.subject).toMatch(/^\[TEST\] EMBARGOED — NOT FOR PUBLICATION UNTIL .*: Quantum sensor maps brain activity$/);
 
-    const release = await releaseStatus(h, id);
+    const release = await releaseStatus(t.h, id);
     expect(release.status).toBe('scheduled');
     expect(Object.values(release.counts).every((n) => n === 0)).toBe(true);
-    expect(await h.ctx.db.selectFrom('deliveries').select('id').where('release_id', '=', id).execute()).toEqual([]);
+    expect(await t.h.ctx.db.selectFrom('deliveries').select('id').where('release_id', '=', id).execute()).toEqual([]);
   });
 });
 
 describe('one-click unsubscribe', () => {
   it('asks on GET, unsubscribes on a bare RFC 8058 POST, and offers a signed way back', async () => {
-    const list = await listWith(h, 'Health desk', [{ email: 'grace@example.org', name: 'Grace Hopper' }]);
+    const list = await listWith(t.h, 'Health desk', [{ email: 'grace@example.org', name: 'Grace Hopper' }]);
     const grace = await subscriberId('grace@example.org');
-    const path = `/unsubscribe/${signUnsubscribeToken(h.ctx.secret, grace, list)}`;
+    const path = `/unsubscribe/${signUnsubscribeToken(t.h.ctx.secret, grace, list)}`;
 
     const confirm = await visit('GET', path);
     expect(confirm.statusCode).toBe(200);
@@ -130,7 +118,7 @@ describe('one-click unsubscribe', () => {
     expect(confirm.body).toMatch(/<form method="post" action="\/unsubscribe\/[^"]+">/);
     expect(confirm.headers['referrer-policy']).toBe('no-referrer');
     const status = async () =>
-      (await h.ctx.db.selectFrom('list_members').select('status').where('subscriber_id', '=', grace).where('list_id', '=', list).executeTakeFirstOrThrow()).status;
+      (await t.h.ctx.db.selectFrom('list_members').select('status').where('subscriber_id', '=', grace).where('list_id', '=', list).executeTakeFirstOrThrow()).status;
     expect(await status()).toBe('active'); // a GET (a link scanner) changes nothing
 
     const done = await visit('POST', path, 'List-Unsubscribe=One-Click');
@@ -147,15 +135,15 @@ describe('one-click unsubscribe', () => {
   });
 
   it('answers a forged or unknown token with the same 404 as any missing page', async () => {
-    const list = await listWith(h, 'Forgery', [{ email: 'eve@example.org' }]);
+    const list = await listWith(t.h, 'Forgery', [{ email: 'eve@example.org' }]);
     const eve = await subscriberId('eve@example.org');
-    const real = signUnsubscribeToken(h.ctx.secret, eve, list);
+    const real = signUnsubscribeToken(t.h.ctx.secret, eve, list);
     const unknown = await visit('GET', '/unsubscribe/nothing-here');
     expect(unknown.statusCode).toBe(404);
     for (const forged of [
       `${eve + 1}.${list}.${real.split('.')[2]}`, // someone else's id under Eve's MAC
       signUnsubscribeToken('another-secret-another-secret-0000', eve, list),
-      signUnsubscribeToken(h.ctx.secret, 999_999, list), // signed, but no such membership
+      signUnsubscribeToken(t.h.ctx.secret, 999_999, list), // signed, but no such membership
     ]) {
       for (const method of ['GET', 'POST'] as const) {
         const answer = await visit(method, `/unsubscribe/${forged}`, method === 'POST' ? 'List-Unsubscribe=One-Click' : undefined);
@@ -166,26 +154,26 @@ describe('one-click unsubscribe', () => {
   });
 
   it('is honoured for a delivery already queued behind a slow send', async () => {
-    smtp.messages.length = 0;
-    const list = await listWith(h, 'Queue desk', [{ email: 'first@example.org' }, { email: 'second@example.org' }]);
+    t.smtp.messages.length = 0;
+    const list = await listWith(t.h, 'Queue desk', [{ email: 'first@example.org' }, { email: 'second@example.org' }]);
     const second = await subscriberId('second@example.org');
-    smtp.delayMs = 1500; // the first message is held at the relay; the second waits its turn (one at a time)
+    t.smtp.delayMs = 1500; // the first message is held at the relay; the second waits its turn (one at a time)
     try {
-      const { id } = await scheduleIn(h, [list], 1200);
-      await waitUntil(async () => smtp.attempts.has('first@example.org'), 30_000, 'first message at the relay');
-      const queued = await h.api('GET', `/api/releases/${id}/deliveries?state=queued`);
+      const { id } = await scheduleIn(t.h, [list], 1200);
+      await waitUntil(async () => t.smtp.attempts.has('first@example.org'), 30_000, 'first message at the relay');
+      const queued = await t.h.api('GET', `/api/releases/${id}/deliveries?state=queued`);
       expect(queued.json.items.map((d: { email: string }) => d.email)).toEqual(['second@example.org']);
 
-      const path = `/unsubscribe/${signUnsubscribeToken(h.ctx.secret, second, list)}`;
+      const path = `/unsubscribe/${signUnsubscribeToken(t.h.ctx.secret, second, list)}`;
       expect((await visit('POST', path, '--x\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--x--', 'multipart/form-data; boundary=x')).statusCode).toBe(200);
 
       const release = await sentRelease(id);
       expect(release.counts).toMatchObject({ sent: 1, skipped: 1 });
-      expect(smtp.messages.map((m) => m.to[0])).toEqual(['first@example.org']);
-      const skipped = (await h.api('GET', `/api/releases/${id}/deliveries?state=skipped`)).json.items;
+      expect(t.smtp.messages.map((m) => m.to[0])).toEqual(['first@example.org']);
+      const skipped = (await t.h.api('GET', `/api/releases/${id}/deliveries?state=skipped`)).json.items;
       expect(skipped).toEqual([expect.objectContaining({ email: 'second@example.org', lastError: 'unsubscribed before sending' })]);
     } finally {
-      smtp.delayMs = 0;
+      t.smtp.delayMs = 0;
     }
   });
 });
