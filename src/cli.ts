@@ -1,8 +1,13 @@
-import { Command, Option } from 'commander';
+import { userInfo } from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createContext } from './context';
 import { createApiToken, revokeApiToken } from './db/tokens';
+import { TransitionError } from './embargo/scheduling';
 import { createLogger, type Logger } from './log';
+import { pauseSending, resumeSending } from './ops/pause';
+import { retryFailedDeliveries } from './ops/retry';
+import { formatStatus, operatorStatus } from './ops/status';
 import { reconcile } from './pipeline/reconcile';
 import { bootstrapToken, prepareDatabase, run } from './roles';
 
@@ -63,6 +68,15 @@ async function serve(roles: { api: boolean; worker: boolean }) {
   if (banner.length > 0) console.log(`\n  ${banner.join('\n  ')}\n`);
 }
 
+/** How the audit log names a person at the terminal. */
+const operatorName = () => `cli:${process.env.USER ?? userInfo().username}`;
+
+function positiveId(flag: string, value: string): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new InvalidArgumentError(`${flag} must be a positive whole number`);
+  return id;
+}
+
 /** Runs a short command against PostgreSQL and Redis, then closes everything. */
 async function withContext<T>(fn: (ctx: Awaited<ReturnType<typeof createContext>>) => Promise<T>): Promise<void> {
   const config = configOrExit();
@@ -71,6 +85,11 @@ async function withContext<T>(fn: (ctx: Awaited<ReturnType<typeof createContext>
   const ctx = await createContext(config, log);
   try {
     await fn(ctx);
+  } catch (error) {
+    // A refused transition (unknown release, wrong status) is the operator's answer, not a crash.
+    if (!(error instanceof TransitionError)) throw error;
+    console.error(error.message);
+    process.exitCode = 1;
   } finally {
     await ctx.close();
   }
@@ -87,6 +106,42 @@ program.command('migrate').description('create the database if needed and apply 
 program.command('reconcile').description('restore lift and send jobs from PostgreSQL (after Redis lost its data)').action(() =>
   withContext(async (ctx) => console.log(JSON.stringify(await reconcile(ctx)))),
 );
+
+program.command('pause').description('emergency stop: no worker starts a lift or send job until resume').action(() =>
+  withContext(async (ctx) => {
+    await pauseSending(ctx, operatorName());
+    console.log('sending paused on every worker (batches already running finish); `presslift resume` to continue');
+  }),
+);
+program.command('resume').description('resume sending after pause; lifts that passed meanwhile go out now, late').action(() =>
+  withContext(async (ctx) => {
+    await resumeSending(ctx, operatorName());
+    console.log('sending resumed');
+  }),
+);
+program
+  .command('status')
+  .description('queues, workers seen, releases sending or due in the next 24 hours')
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) =>
+    withContext(async (ctx) => {
+      const status = await operatorStatus(ctx);
+      console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+    }),
+  );
+program
+  .command('deliveries')
+  .description('act on the deliveries of a release')
+  .command('retry')
+  .description('queue a release\'s failed deliveries again')
+  .requiredOption('--release <id>', 'the release id', (value) => positiveId('--release', value))
+  .addOption(new Option('--state <state>', 'which deliveries to retry').choices(['failed']).default('failed'))
+  .action((options: { release: number }) =>
+    withContext(async (ctx) => {
+      const result = await retryFailedDeliveries(ctx, options.release, operatorName());
+      console.log(`release ${result.releaseId}: ${result.retried} failed deliveries queued again in ${result.sendJobs} send jobs`);
+    }),
+  );
 
 const token = program.command('token').description('API tokens for automation');
 token

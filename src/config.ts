@@ -57,6 +57,10 @@ const schema = z.object({
   MAX_ATTACHMENT_BYTES: integer(10_000_000),
   /** Signs unsubscribe tokens; when unset, a random key is created once and kept in PostgreSQL. */
   SECRET_KEY: z.string().min(32).optional(),
+  /** Bearer token that GET /metrics on the API port accepts (operator and admin API tokens work too). */
+  METRICS_TOKEN: z.string().min(16).optional(),
+  /** When set, every role also serves /metrics, /healthz and /readyz, unauthenticated, on this port. */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config';
 import { createDb, type Db } from './db';
 import { createLogger, type Logger } from './log';
+import { createMetrics, type Metrics } from './ops/metrics';
 import { createQueues, createRedis, type Queues } from './queue';
 import { loadSecret } from './secret';
 
@@ -12,6 +13,7 @@ export interface Context {
   db: Db;
   redis: Redis;
   queues: Queues;
+  metrics: Metrics;
   secret: string;
   close(): Promise<void>;
 }
@@ -28,6 +30,7 @@ export async function createContext(config: Config, log: Logger = createLogger(c
     db,
     redis,
     queues,
+    metrics: createMetrics(db, queues),
     secret,
     async close() {
       await queues.close();

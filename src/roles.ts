@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app';
+import { startProbeServer } from './api/probes';
 import type { Config } from './config';
 import { createContext, type Context } from './context';
 import { createDb, ensureDatabase } from './db';
@@ -41,12 +42,14 @@ export async function run(config: Config, log: Logger, roles: { api: boolean; wo
     app = await buildApp(ctx);
     await app.listen({ port: config.PORT, host: config.HOST });
   }
+  const probes = config.METRICS_PORT ? await startProbeServer(ctx, config.METRICS_PORT, config.HOST) : undefined;
   return {
     ctx,
     app,
     async stop() {
       await app?.close();
       await workers?.close();
+      await probes?.close();
       await ctx.close();
     },
   };

@@ -1,6 +1,6 @@
 import { Worker, type Job } from 'bullmq';
 import { processAdvance } from '../src/pipeline/advance';
-import { createRedis, LIFT_QUEUE, type LiftJob } from '../src/queue';
+import { createRedis, WORKER_NAME, LIFT_QUEUE, type LiftJob } from '../src/queue';
 import { processLift, type LiftDeps } from '../src/pipeline/lift';
 
 export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
@@ -11,9 +11,15 @@ export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
   const worker = new Worker<LiftJob>(LIFT_QUEUE, process, {
     connection: createRedis(config.REDIS_URL, 'worker'),
     prefix: config.QUEUE_PREFIX,
+    name: WORKER_NAME,
     concurrency: 2,
   });
-  worker.on('failed', (job, error) => log.error({ releaseId: job?.data.releaseId, jobId: job?.id, err: error.message }, 'lift failed'));
+  worker.on('failed', (job, error) => {
+    const attemptsLeft = (job?.opts.attempts ?? 1) - (job?.attemptsMade ?? 0);
+    const ids = { releaseId: job?.data.releaseId, version: job?.data.version, phase: job?.data.phase, jobId: job?.id, attempt: job?.attemptsMade };
+    if (attemptsLeft > 0) log.warn({ ...ids, attemptsLeft, err: error.message }, 'lift failed; it will be retried');
+    else log.error({ ...ids, err: error.message }, 'lift failed for good; the release stays unsent until `presslift reconcile`');
+  });
   worker.on('error', (error) => log.error({ err: error.message }, 'lift worker error'));
   return worker;
 }

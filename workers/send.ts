@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { createRedis, SEND_QUEUE, type SendJob } from '../src/queue';
+import { createRedis, WORKER_NAME, SEND_QUEUE, type SendJob } from '../src/queue';
 import { processSend, RetryLater, type SendDeps } from '../src/pipeline/send';
 
 export function createSendWorker(deps: SendDeps): Worker<SendJob> {
@@ -7,6 +7,7 @@ export function createSendWorker(deps: SendDeps): Worker<SendJob> {
   const worker = new Worker<SendJob>(SEND_QUEUE, (job) => processSend(deps, job), {
     connection: createRedis(config.REDIS_URL, 'worker'),
     prefix: config.QUEUE_PREFIX,
+    name: WORKER_NAME,
     concurrency: config.SEND_CONCURRENCY,
     ...(config.SEND_RATE_PER_SECOND > 0
       ? { limiter: { max: Math.max(1, Math.round(config.SEND_RATE_PER_SECOND / config.SEND_BATCH_SIZE)), duration: 1000 } }

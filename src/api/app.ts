@@ -4,6 +4,9 @@ import { attachmentRoutes } from './attachments';
 import { errorHandler } from './errors';
 import { listRoutes } from './lists';
 import { newsroomRoutes } from './newsroom';
+import { opsRoutes } from './ops';
+import { probeRoutes } from './probes';
+import { queueBoardRoutes } from './queue-board';
 import { releaseRoutes } from './releases';
 import { testSendRoutes } from './test-send';
 import { unsubscribeRoutes } from './unsubscribe';
@@ -21,12 +24,14 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   // CSV imports are streamed to the parser, never buffered whole.
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
-  app.get('/healthz', async () => ({ ok: true }));
+  probeRoutes(app, ctx, true);
   listRoutes(app, ctx);
   releaseRoutes(app, ctx);
   attachmentRoutes(app, ctx);
   testSendRoutes(app, ctx);
   unsubscribeRoutes(app, ctx);
   newsroomRoutes(app, ctx);
+  opsRoutes(app, ctx);
+  queueBoardRoutes(app, ctx);
   return app;
 }

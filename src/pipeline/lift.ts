@@ -82,7 +82,7 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
     return 'cancelled';
   }
   const counts = await deliveryCounts(db, releaseId);
-  log.info({ counts, sendJobs: jobs, fanoutMs: Date.now() - liftedAt.getTime() }, 'audience frozen and send jobs queued');
+  log.info({ counts, sendJobs: jobs, lagMs, fanoutMs: Date.now() - liftedAt.getTime() }, 'audience frozen and send jobs queued');
   if (await completeIfDone(db, releaseId)) log.info({ counts }, 'release sent (nothing to deliver)');
   return 'lifted';
 }

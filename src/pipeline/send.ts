@@ -70,13 +70,16 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
       return;
     }
     const message = buildMessage(await compiled(delivery.phase), { ...delivery, deliveryId: delivery.id }, settings);
+    const timer = deps.ctx.metrics.smtpSendSeconds.startTimer();
     try {
       await deps.mailer.send(message);
+      timer({ outcome: 'sent' });
       const at = new Date();
       times[delivery.phase].first ??= at;
       times[delivery.phase].last = at;
       sent.add({ id: delivery.id, messageId: String(message.messageId), sentAt: at });
     } catch (error) {
+      timer({ outcome: 'refused' });
       const failure = classifySmtpError(error);
       log.warn({ deliveryId: delivery.id, reply: failure.reply, permanent: failure.permanent }, 'SMTP refused a message');
       (failure.permanent ? permanent : transient).push({ id: delivery.id, error: failure.reply });
@@ -121,23 +124,32 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   return result;
 }
 
-/** Completes a release whose last delivery ended, or, for a cancelled one, ends what is left waiting. */
+/**
+ * Completes a release whose last delivery ended, with its one summary line and its lag histograms
+ * (observed once, by the worker that finishes it); for a cancelled one, ends what is left waiting.
+ */
 async function finishIfDone(deps: SendDeps, releaseId: number): Promise<void> {
-  const { db, log } = deps.ctx;
+  const { db, log, metrics } = deps.ctx;
   if (!(await completeIfDone(db, releaseId))) {
     await cancelWaiting(db, releaseId);
     return;
   }
-  const release = await findRelease(db, releaseId);
+  const release = (await findRelease(db, releaseId))!;
   const counts = await deliveryCounts(db, releaseId);
-  const sendAt = release!.send_at.getTime();
-  log.info(
-    {
-      releaseId,
-      counts,
-      firstSendLagMs: release!.first_sent_at ? release!.first_sent_at.getTime() - sendAt : null,
-      lastSendLagMs: release!.last_sent_at ? release!.last_sent_at.getTime() - sendAt : null,
-    },
-    'release sent',
-  );
+  const sinceInstant = (at: Date | null) => (at ? at.getTime() - release.send_at.getTime() : null);
+  const firstSendLagMs = sinceInstant(release.first_sent_at);
+  const lastSendLagMs = sinceInstant(release.last_sent_at);
+  if (firstSendLagMs !== null) metrics.firstSendLagSeconds.observe(firstSendLagMs / 1000);
+  if (lastSendLagMs !== null) metrics.lastSendLagSeconds.observe(lastSendLagMs / 1000);
+  const summary = {
+    releaseId,
+    version: release.version,
+    counts,
+    liftLagMs: sinceInstant(release.lifted_at),
+    firstSendLagMs,
+    lastSendLagMs,
+    durationMs: release.lifted_at && release.completed_at ? release.completed_at.getTime() - release.lifted_at.getTime() : null,
+  };
+  if (counts.failed > 0) log.warn(summary, 'release sent with failed deliveries');
+  else log.info(summary, 'release sent');
 }

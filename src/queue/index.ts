@@ -1,9 +1,13 @@
+import { hostname } from 'node:os';
 import { Queue, type QueueOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Phase } from '../db/schema';
 
 export const LIFT_QUEUE = 'lift';
 export const SEND_QUEUE = 'send';
+
+/** How this process's workers name themselves to Redis: `presslift status` lists them, and each job records it (processedBy). */
+export const WORKER_NAME = `${hostname()}:${process.pid}`;
 
 /** Queue payloads carry ids only (invariant 4): the text of a release never reaches Redis. */
 export interface LiftJob {

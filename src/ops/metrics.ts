@@ -1,0 +1,97 @@
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Db } from '../db';
+import { DELIVERY_STATES, type ReleaseStatus } from '../db/schema';
+import type { Queues } from '../queue';
+import { sendingPaused } from './pause';
+
+const RELEASE_STATUSES: ReleaseStatus[] = ['draft', 'scheduled', 'sending', 'sent', 'cancelled'];
+// BullMQ 6 keeps a paused queue's jobs in 'waiting' (the pause is a flag), so there is no paused count.
+export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
+
+/** One process's Prometheus registry, and the histograms the pipeline observes. Labels are ids or states, never text. */
+export interface Metrics {
+  registry: Registry;
+  /** How long one SMTP hand-off took, by outcome. */
+  smtpSendSeconds: Histogram<'outcome'>;
+  /** Embargo instant → first accepted copy, observed once per release by the worker that completes it. */
+  firstSendLagSeconds: Histogram;
+  /** Embargo instant → last accepted copy. */
+  lastSendLagSeconds: Histogram;
+}
+
+/**
+ * Process metrics and histograms are this process's own. Deliveries, releases and queue depths
+ * are cluster-wide: they are read from PostgreSQL and Redis at scrape time, so every process
+ * reports the same numbers (aggregate them with max(), not sum()).
+ */
+export function createMetrics(db: Db, queues: Queues): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'presslift_' });
+  const registers = [registry];
+
+  new Gauge({
+    name: 'presslift_deliveries',
+    help: 'Deliveries by state, across all releases (from PostgreSQL)',
+    labelNames: ['state'],
+    registers,
+    async collect() {
+      const rows = await db.selectFrom('deliveries').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
+      for (const state of DELIVERY_STATES) this.set({ state }, Number(rows.find((r) => r.state === state)?.n ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'presslift_releases',
+    help: 'Releases by status (from PostgreSQL)',
+    labelNames: ['status'],
+    registers,
+    async collect() {
+      const rows = await db.selectFrom('releases').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+      for (const status of RELEASE_STATUSES) this.set({ status }, Number(rows.find((r) => r.status === status)?.n ?? 0));
+    },
+  });
+  new Gauge({
+    name: 'presslift_queue_jobs',
+    help: 'BullMQ jobs by queue and state (from Redis)',
+    labelNames: ['queue', 'state'],
+    registers,
+    async collect() {
+      for (const queue of [queues.lift, queues.send]) {
+        const counts = await queue.getJobCounts(...QUEUE_STATES);
+        for (const state of QUEUE_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
+      }
+    },
+  });
+  new Gauge({
+    name: 'presslift_sending_paused',
+    help: '1 while an operator has paused all sending (from PostgreSQL)',
+    registers,
+    async collect() {
+      this.set((await sendingPaused(db)) ? 1 : 0);
+    },
+  });
+
+  // Lags run from milliseconds (warm lift) to hours (a pause held through an embargo).
+  const lagBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 14_400];
+  return {
+    registry,
+    smtpSendSeconds: new Histogram({
+      name: 'presslift_smtp_send_duration_seconds',
+      help: 'Time to hand one message to the SMTP relay, by outcome (sent, refused)',
+      labelNames: ['outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    firstSendLagSeconds: new Histogram({
+      name: 'presslift_lift_first_send_lag_seconds',
+      help: 'Per release: embargo instant to the first accepted copy',
+      buckets: lagBuckets,
+      registers,
+    }),
+    lastSendLagSeconds: new Histogram({
+      name: 'presslift_lift_last_send_lag_seconds',
+      help: 'Per release: embargo instant to the last accepted copy',
+      buckets: lagBuckets,
+      registers,
+    }),
+  };
+}

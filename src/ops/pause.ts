@@ -1,0 +1,65 @@
+import { sql } from 'kysely';
+import type { Context } from '../context';
+import type { Db } from '../db';
+import { recordAudit } from '../db/audit';
+import type { Queues } from '../queue';
+
+const SETTING = 'sending_paused';
+
+export interface PauseState {
+  paused: boolean;
+  /** Who paused or resumed last, and when (ISO). */
+  by: string | null;
+  at: string | null;
+}
+
+/** The emergency stop as PostgreSQL remembers it; Redis's own flag may be lost with Redis. */
+export async function pauseState(db: Db): Promise<PauseState> {
+  const row = await db.selectFrom('settings').select('value').where('key', '=', SETTING).executeTakeFirst();
+  return (row?.value as PauseState | undefined) ?? { paused: false, by: null, at: null };
+}
+
+export async function sendingPaused(db: Db): Promise<boolean> {
+  return (await pauseState(db)).paused;
+}
+
+/**
+ * Emergency stop. BullMQ's queue pause is global: no worker anywhere takes a new lift or send job,
+ * while batches already running finish and are recorded. Nothing is dropped: delayed lift jobs
+ * whose instant passes wait in the paused queue and run, late, on resume. The flag is kept in
+ * PostgreSQL first, so a worker that starts later, or reconcile after Redis lost its data, pauses again.
+ */
+export async function pauseSending(ctx: Context, actor: string): Promise<PauseState> {
+  const state = await setPauseState(ctx.db, true, actor);
+  await pauseQueues(ctx.queues);
+  ctx.log.warn({ actor }, 'sending paused: no lift or send job starts until resumed');
+  return state;
+}
+
+export async function resumeSending(ctx: Context, actor: string): Promise<PauseState> {
+  const state = await setPauseState(ctx.db, false, actor);
+  await Promise.all([ctx.queues.lift.resume(), ctx.queues.send.resume()]);
+  ctx.log.warn({ actor }, 'sending resumed');
+  return state;
+}
+
+/** Makes Redis agree with PostgreSQL's flag (a worker starting, or reconcile). */
+export async function applyPauseState(ctx: Context): Promise<boolean> {
+  const paused = await sendingPaused(ctx.db);
+  if (paused) await pauseQueues(ctx.queues);
+  return paused;
+}
+
+async function pauseQueues(queues: Queues): Promise<void> {
+  await Promise.all([queues.lift.pause(), queues.send.pause()]);
+}
+
+async function setPauseState(db: Db, paused: boolean, by: string): Promise<PauseState> {
+  const state: PauseState = { paused, by, at: new Date().toISOString() };
+  await db.transaction().execute(async (tx) => {
+    await sql`INSERT INTO settings (key, value) VALUES (${SETTING}, ${JSON.stringify(state)}::jsonb)
+              ON CONFLICT (key) DO UPDATE SET value = excluded.value`.execute(tx);
+    await recordAudit(tx, { releaseId: null, actor: by, action: paused ? 'pause-sending' : 'resume-sending' });
+  });
+  return state;
+}

@@ -1,0 +1,62 @@
+import { sql } from 'kysely';
+import type { Context } from '../context';
+import type { DeliveryState, ReleaseStatus } from '../db/schema';
+import { QUEUE_STATES } from './metrics';
+import { pauseState, type PauseState } from './pause';
+
+export interface OperatorStatus {
+  sending: PauseState;
+  queues: Record<string, { paused: boolean; workers: string[] } & Record<(typeof QUEUE_STATES)[number], number>>;
+  /** Releases sending now, or scheduled within the next 24 hours (or overdue, e.g. held by a pause); ids only. */
+  releases: Array<{ id: number; status: ReleaseStatus; embargoAt: string; liftLagMs: number | null; counts: Partial<Record<DeliveryState, number>> }>;
+}
+
+/** What an operator checks first: is sending paused, how deep are the queues, who works, what is due. */
+export async function operatorStatus(ctx: Context): Promise<OperatorStatus> {
+  const queues: OperatorStatus['queues'] = {};
+  for (const queue of [ctx.queues.lift, ctx.queues.send]) {
+    const [counts, paused, workers] = await Promise.all([queue.getJobCounts(...QUEUE_STATES), queue.isPaused(), queue.getWorkers()]);
+    queues[queue.name] = {
+      ...(Object.fromEntries(QUEUE_STATES.map((state) => [state, counts[state] ?? 0])) as Record<(typeof QUEUE_STATES)[number], number>),
+      paused,
+      // A worker's client name ends with ":w:<host>:<pid>" (WORKER_NAME).
+      workers: workers.map((w) => (w.rawname ?? '').split(':w:')[1] ?? w.addr ?? 'unknown').sort(),
+    };
+  }
+  const { rows } = await sql<{ id: number; status: ReleaseStatus; embargo_at: Date; lifted_at: Date | null; counts: Record<DeliveryState, number> | null }>`
+    SELECT r.id, r.status, r.embargo_at, r.lifted_at,
+           (SELECT jsonb_object_agg(state, n) FROM (SELECT state, count(*)::int AS n FROM deliveries d WHERE d.release_id = r.id GROUP BY state) c) AS counts
+    FROM releases r
+    WHERE r.status = 'sending' OR (r.status = 'scheduled' AND r.embargo_at < now() + interval '24 hours')
+    ORDER BY r.embargo_at`.execute(ctx.db);
+  return {
+    sending: await pauseState(ctx.db),
+    queues,
+    releases: rows.map((r) => ({
+      id: r.id,
+      status: r.status,
+      embargoAt: r.embargo_at.toISOString(),
+      liftLagMs: r.lifted_at ? r.lifted_at.getTime() - r.embargo_at.getTime() : null,
+      counts: r.counts ?? {},
+    })),
+  };
+}
+
+/** The status as a few aligned lines for a terminal. */
+export function formatStatus(status: OperatorStatus): string {
+  const lines: string[] = [];
+  const { sending } = status;
+  lines.push(sending.paused ? `SENDING PAUSED by ${sending.by} at ${sending.at} — \`presslift resume\` to continue` : 'sending: running');
+  lines.push('', 'queue  waiting  delayed  active  failed  paused  workers');
+  for (const [name, q] of Object.entries(status.queues)) {
+    const cells = [name.padEnd(5), q.waiting, q.delayed, q.active, q.failed].map((v) => String(v).padStart(7));
+    lines.push(`${cells.join('  ')}  ${String(q.paused).padStart(6)}  ${q.workers.length}: ${q.workers.join(', ') || 'none'}`);
+  }
+  lines.push('', status.releases.length > 0 ? 'releases sending or due within 24 h:' : 'no release sending or due within 24 h');
+  for (const r of status.releases) {
+    const counts = Object.entries(r.counts).map(([state, n]) => `${state} ${n}`).join(', ') || 'no deliveries yet';
+    const lag = r.liftLagMs === null ? '' : `, lifted ${(r.liftLagMs / 1000).toFixed(1)} s after the embargo`;
+    lines.push(`  #${r.id} ${r.status} embargo ${r.embargoAt}${lag}: ${counts}`);
+  }
+  return lines.join('\n');
+}
