@@ -126,7 +126,7 @@ program
   .action((options: { json?: boolean }) =>
     withContext(async (ctx) => {
       const status = await operatorStatus(ctx);
-      console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+      console.log(options.json ? JSON.stringify(status) : formatStatus(status));
     }),
   );
 program

@@ -11,6 +11,9 @@ export function createDb(databaseUrl: string, poolSize = 10): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
   // An idle client whose server went away emits 'error'; the pool replaces it, so only note it.
   pool.on('error', () => {});
+  // A client checked out when the server goes away emits 'error' too, and with no listener that
+  // kills the process. Its query is rejected anyway and the pool discards it on release.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -44,6 +44,9 @@ export function createQueues(connection: Redis, prefix: string): Queues {
   const options: QueueOptions = { connection, prefix };
   const lift = new Queue<LiftJob>(LIFT_QUEUE, options);
   const send = new Queue<SendJob>(SEND_QUEUE, options);
+  // Each queue re-emits its connection's errors (printing them when nobody listens); the owner of
+  // the shared connection already logs them once.
+  for (const queue of [lift, send]) queue.on('error', () => {});
   return {
     lift,
     send,

@@ -1,0 +1,86 @@
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app';
+import { loadConfig } from '../../src/config';
+import { createContext, type Context } from '../../src/context';
+import { createLogger } from '../../src/log';
+import { createHarness, waitUntil, type Harness } from '../support/harness';
+import { startTcpProxy, type TcpProxy } from '../support/proxy';
+
+// The process under test reaches Redis and PostgreSQL only through proxies the test can cut,
+// so the shared services stay untouched.
+let h: Harness;
+let redisProxy: TcpProxy;
+let postgresProxy: TcpProxy;
+let ctx: Context;
+let app: FastifyInstance;
+
+const through = (url: string, proxy: TcpProxy) => {
+  const proxied = new URL(url);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String(proxy.port);
+  return proxied.toString();
+};
+
+beforeAll(async () => {
+  h = await createHarness();
+  redisProxy = await startTcpProxy(Number(new URL(h.config.REDIS_URL).port || 6379));
+  postgresProxy = await startTcpProxy(Number(new URL(h.config.DATABASE_URL).port || 5432));
+  const config = loadConfig({ ...h.env, REDIS_URL: through(h.config.REDIS_URL, redisProxy), DATABASE_URL: through(h.config.DATABASE_URL, postgresProxy) });
+  ctx = await createContext(config, createLogger('silent'));
+  app = await buildApp(ctx);
+});
+afterAll(async () => {
+  await redisProxy?.restore();
+  await postgresProxy?.restore();
+  await app?.close();
+  await ctx?.close();
+  await redisProxy?.close();
+  await postgresProxy?.close();
+  await h?.close();
+});
+
+const readyz = async () => {
+  const response = await app.inject({ method: 'GET', url: '/readyz' });
+  return { status: response.statusCode, body: response.json() };
+};
+const becomes = (status: number, what: string) =>
+  waitUntil(async () => {
+    const answer = await readyz();
+    return answer.status === status && answer;
+  }, 30_000, what);
+
+describe('/healthz and /readyz', () => {
+  it('are ready while Redis and PostgreSQL answer and migrations are current', async () => {
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect(await readyz()).toEqual({ status: 200, body: { ready: true, checks: { redis: 'ok', postgres: 'ok', migrations: 'ok' } } });
+  });
+
+  it('fail while Redis is unreachable and recover by themselves', async () => {
+    await redisProxy.cut();
+    const down = await becomes(503, 'readyz to fail without Redis');
+    expect(down.body.checks).toMatchObject({ postgres: 'ok', migrations: 'ok' });
+    expect(down.body.checks.redis).not.toBe('ok');
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    await redisProxy.restore();
+    await becomes(200, 'readyz to recover with Redis');
+  });
+
+  it('fail while PostgreSQL is unreachable and recover by themselves', async () => {
+    await postgresProxy.cut();
+    const down = await becomes(503, 'readyz to fail without PostgreSQL');
+    expect(down.body.checks.redis).toBe('ok');
+    expect(down.body.checks.postgres).not.toBe('ok');
+    await postgresProxy.restore();
+    await becomes(200, 'readyz to recover with PostgreSQL');
+  });
+
+  it('fail while a migration is pending', async () => {
+    // As if this build shipped a migration the database has not had yet.
+    await sql`DELETE FROM kysely_migration WHERE name = (SELECT max(name) FROM kysely_migration)`.execute(h.ctx.db);
+    const pending = await readyz();
+    expect(pending.status).toBe(503);
+    expect(pending.body.checks.migrations).toMatch(/pending migrations/);
+  });
+});
