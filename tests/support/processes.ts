@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -80,4 +81,22 @@ export async function killProcess(proc: PressliftProcess | undefined): Promise<v
   if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
   proc.kill('SIGKILL');
   await proc.exited;
+}
+
+/** Runs a short CLI command (e.g. `pause`) to its end; rejects unless it exits 0. */
+export async function runPresslift(args: string[], env: Record<string, string>): Promise<PressliftProcess> {
+  const command = spawnPresslift(args, env);
+  const code = await command.exited;
+  if (code !== 0) throw new Error(`presslift ${args.join(' ')} exited ${code}:\n${command.tail()}`);
+  return command;
+}
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
