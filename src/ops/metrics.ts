@@ -29,26 +29,24 @@ export function createMetrics(db: Db, queues: Queues): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'presslift_' });
   const registers = [registry];
 
-  new Gauge({
-    name: 'presslift_deliveries',
-    help: 'Deliveries by state, across all releases (from PostgreSQL)',
-    labelNames: ['state'],
-    registers,
-    async collect() {
-      const rows = await db.selectFrom('deliveries').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
-      for (const state of DELIVERY_STATES) this.set({ state }, Number(rows.find((r) => r.state === state)?.n ?? 0));
-    },
-  });
-  new Gauge({
-    name: 'presslift_releases',
-    help: 'Releases by status (from PostgreSQL)',
-    labelNames: ['status'],
-    registers,
-    async collect() {
-      const rows = await db.selectFrom('releases').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
-      for (const status of RELEASE_STATUSES) this.set({ status }, Number(rows.find((r) => r.status === status)?.n ?? 0));
-    },
-  });
+  /** A gauge of row counts by one column, with every known value present (0 when there is none). */
+  const countsGauge = <T extends string>(name: string, help: string, label: string, values: readonly T[], count: () => Promise<Array<{ key: T; n: number }>>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [label],
+      registers,
+      async collect() {
+        const rows = await count();
+        for (const value of values) this.set({ [label]: value }, Number(rows.find((r) => r.key === value)?.n ?? 0));
+      },
+    });
+  countsGauge('presslift_deliveries', 'Deliveries by state, across all releases (from PostgreSQL)', 'state', DELIVERY_STATES, () =>
+    db.selectFrom('deliveries').select(['state as key', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute(),
+  );
+  countsGauge('presslift_releases', 'Releases by status (from PostgreSQL)', 'status', RELEASE_STATUSES, () =>
+    db.selectFrom('releases').select(['status as key', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute(),
+  );
   new Gauge({
     name: 'presslift_queue_jobs',
     help: 'BullMQ jobs by queue and state (from Redis)',
