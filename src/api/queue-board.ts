@@ -30,7 +30,7 @@ function mountBoard(app: FastifyInstance, ctx: Context, basePath: string, role: 
   createBullBoard({
     queues: [ctx.queues.lift, ctx.queues.send].map((queue) => new BullMQAdapter(queue, { readOnlyMode })),
     serverAdapter: adapter,
-    options: { uiConfig: { boardTitle: readOnlyMode ? 'Presslift queues (read-only)' : 'Presslift queues' } },
+    options: { uiConfig: { boardTitle: readOnlyMode ? 'Presslift (view)' : 'Presslift queues' } },
   });
   const guard = requireRole(ctx.db, role);
   app.register(async (scope) => {
