@@ -47,11 +47,12 @@ export function formatStatus(status: OperatorStatus): string {
   const lines: string[] = [];
   const { sending } = status;
   lines.push(sending.paused ? `SENDING PAUSED by ${sending.by} at ${sending.at} — \`presslift resume\` to continue` : 'sending: running');
-  lines.push('', 'queue  waiting  delayed  active  failed  paused  workers');
+  const table = [['queue', ...QUEUE_STATES, 'paused', 'workers']];
   for (const [name, q] of Object.entries(status.queues)) {
-    const cells = [name.padEnd(5), q.waiting, q.delayed, q.active, q.failed].map((v) => String(v).padStart(7));
-    lines.push(`${cells.join('  ')}  ${String(q.paused).padStart(6)}  ${q.workers.length}: ${q.workers.join(', ') || 'none'}`);
+    table.push([name, ...QUEUE_STATES.map((state) => String(q[state])), q.paused ? 'yes' : 'no', `${q.workers.length}: ${q.workers.join(', ') || 'none'}`]);
   }
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  lines.push('', ...table.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()));
   lines.push('', status.releases.length > 0 ? 'releases sending or due within 24 h:' : 'no release sending or due within 24 h');
   for (const r of status.releases) {
     const counts = Object.entries(r.counts).map(([state, n]) => `${state} ${n}`).join(', ') || 'no deliveries yet';
