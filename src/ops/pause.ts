@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Context } from '../context';
 import type { Db } from '../db';
 import { recordAudit } from '../db/audit';
+import { TransitionError } from '../embargo/scheduling';
 import type { Queues } from '../queue';
 
 const SETTING = 'sending_paused';
@@ -31,16 +32,29 @@ export async function sendingPaused(db: Db): Promise<boolean> {
  */
 export async function pauseSending(ctx: Context, actor: string): Promise<PauseState> {
   const state = await setPauseState(ctx.db, true, actor);
-  await pauseQueues(ctx.queues);
+  await inRedis('pause', () => pauseQueues(ctx.queues));
   ctx.log.warn({ actor }, 'sending paused: no lift or send job starts until resumed');
   return state;
 }
 
 export async function resumeSending(ctx: Context, actor: string): Promise<PauseState> {
   const state = await setPauseState(ctx.db, false, actor);
-  await Promise.all([ctx.queues.lift.resume(), ctx.queues.send.resume()]);
+  await inRedis('resume', () => Promise.all([ctx.queues.lift.resume(), ctx.queues.send.resume()]));
   ctx.log.warn({ actor }, 'sending resumed');
   return state;
+}
+
+/** PostgreSQL already holds the new flag; a Redis that does not answer is reported, so the operator repeats it. */
+async function inRedis(what: 'pause' | 'resume', apply: () => Promise<unknown>): Promise<void> {
+  try {
+    await apply();
+  } catch (error) {
+    throw new TransitionError(
+      503,
+      'queue_unavailable',
+      `the ${what} is recorded in PostgreSQL, but Redis did not take it (${(error as Error).message}); repeat it once Redis answers`,
+    );
+  }
 }
 
 /** Makes Redis agree with PostgreSQL's flag (a worker starting, or reconcile). */

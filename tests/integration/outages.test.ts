@@ -75,7 +75,25 @@ describe('/healthz and /readyz', () => {
     await postgresProxy.restore();
     await becomes(200, 'readyz to recover with PostgreSQL');
   });
+});
 
+describe('the emergency stop while Redis is unreachable', () => {
+  it('keeps the pause in PostgreSQL and answers 503 so the operator repeats it', async () => {
+    await redisProxy.cut();
+    await becomes(503, 'Redis to be seen as down');
+    const response = await app.inject({ method: 'POST', url: '/api/ops/pause', headers: { authorization: `Bearer ${h.token}` } });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toMatchObject({ error: 'queue_unavailable', message: expect.stringMatching(/recorded in PostgreSQL.*repeat it/) });
+    expect((await h.ctx.db.selectFrom('settings').select('value').where('key', '=', 'sending_paused').executeTakeFirstOrThrow()).value).toMatchObject({ paused: true });
+
+    await redisProxy.restore();
+    await becomes(200, 'Redis to be back');
+    expect((await app.inject({ method: 'POST', url: '/api/ops/pause', headers: { authorization: `Bearer ${h.token}` } })).statusCode).toBe(200);
+    expect(await h.ctx.queues.send.isPaused()).toBe(true);
+  });
+});
+
+describe('/readyz and migrations', () => {
   it('fail while a migration is pending', async () => {
     // As if this build shipped a migration the database has not had yet.
     await sql`DELETE FROM kysely_migration WHERE name = (SELECT max(name) FROM kysely_migration)`.execute(h.ctx.db);
