@@ -3,7 +3,7 @@ import { createApiToken } from '../../src/db/tokens';
 import { WORKER_NAME } from '../../src/queue';
 import { createHarness, waitUntil, type Harness } from '../support/harness';
 import { startSmtp, type TestSmtp } from '../support/smtp';
-import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
+import { listWith, releaseReaches, releaseStatus, scheduleIn } from '../support/fixtures';
 
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
 let h: Harness;
@@ -25,10 +25,7 @@ afterAll(async () => {
 
 const as = (token: string | undefined) => (token ? { authorization: `Bearer ${token}` } : { authorization: '' });
 const get = (url: string, token?: string) => h.app.inject({ method: 'GET', url, headers: as(token) });
-const sent = (id: number) => waitUntil(async () => {
-  const r = await releaseStatus(h, id);
-  return r.status === 'sent' && r;
-}, 30_000, `release ${id} sent`);
+const sent = (id: number) => releaseReaches(h, id, 'sent');
 
 describe('the queue dashboard', () => {
   const title = 'Zanzibar flamingo census embargoed';
