@@ -110,7 +110,7 @@ program.command('reconcile').description('restore lift and send jobs from Postgr
 program.command('pause').description('emergency stop: no worker starts a lift or send job until resume').action(() =>
   withContext(async (ctx) => {
     await pauseSending(ctx, operatorName());
-    console.log('sending paused on every worker (batches already running finish); `presslift resume` to continue');
+    console.log('sending paused on every worker (running batches stop before their next message); `presslift resume` to continue');
   }),
 );
 program.command('resume').description('resume sending after pause; lifts that passed meanwhile go out now, late').action(() =>

@@ -25,8 +25,8 @@ export async function sendingPaused(db: Db): Promise<boolean> {
 }
 
 /**
- * Emergency stop. BullMQ's queue pause is global: no worker anywhere takes a new lift or send job,
- * while batches already running finish and are recorded. Nothing is dropped: delayed lift jobs
+ * Emergency stop. BullMQ's queue pause is global: no worker anywhere takes a new lift or send job;
+ * running batches see the flag (haltWatch) and queue their unsent rows again. Nothing is dropped: delayed lift jobs
  * whose instant passes wait in the paused queue and run, late, on resume. The flag is kept in
  * PostgreSQL first, so a worker that starts later, or reconcile after Redis lost its data, pauses again.
  */

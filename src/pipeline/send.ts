@@ -12,7 +12,8 @@ import { buildMessage, messageSettings } from '../mail/message';
 import type { Mailer } from '../mail/transport';
 import type { SendJob } from '../queue';
 import type { RenderCache } from '../render/store';
-import { cancellationWatch } from './cancellation';
+import { haltWatch, type Halt } from './halt';
+import { enqueueSends } from './enqueue';
 import { GroupWriter } from './recorder';
 
 export interface SendDeps {
@@ -60,12 +61,16 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   const permanent: FailureRecord[] = [];
   const transient: FailureRecord[] = [];
   const times: Record<Phase, { first?: Date; last?: Date }> = { advance: {}, lift: {} };
-  const cancelled = cancellationWatch(db, releaseId);
+  const halt = haltWatch(db, releaseId);
+  let haltedBy: Halt = null;
   const notHanded: number[] = [];
 
   const deliver = async (delivery: ClaimedDelivery) => {
-    // A cancellation stops the batch between messages: what was not handed to SMTP is cancelled.
-    if (await cancelled()) {
+    // A cancellation or a pause stops the batch between messages; what was not handed to SMTP is
+    // cancelled, or goes back to the queue to be sent on resume.
+    const reason = await halt();
+    if (reason) {
+      haltedBy = reason;
       notHanded.push(delivery.id);
       return;
     }
@@ -101,8 +106,16 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   } finally {
     clearInterval(leaseTimer);
   }
-  await recordCancelled(db, notHanded);
-  if (notHanded.length > 0) log.info({ cancelled: notHanded.length }, 'release cancelled; the rest of the batch was not sent');
+  if (haltedBy === 'cancelled') {
+    await recordCancelled(db, notHanded);
+    log.info({ cancelled: notHanded.length }, 'release cancelled; the rest of the batch was not sent');
+  } else if (notHanded.length > 0) {
+    // The queue is paused, so the new job waits for resume; were Redis to refuse it, the rows are
+    // queued under a sending release, which reconcile restores.
+    await releaseClaims(db, notHanded.map((id) => ({ id, error: 'held back: sending was paused' })));
+    await enqueueSends(deps.ctx.queues.send, config, releaseId, notHanded);
+    log.warn({ held: notHanded.length }, 'sending paused; the rest of the batch goes back to the queue');
+  }
   await recordFailed(db, permanent);
   for (const [phase, { first, last }] of Object.entries(times) as Array<[Phase, { first?: Date; last?: Date }]>) {
     if (first && last) await noteSendTimes(db, releaseId, phase, first, last);

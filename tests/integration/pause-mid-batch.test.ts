@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliveryCounts } from '../../src/db/releases';
+import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures';
+import { createHarness, waitUntil, type Harness } from '../support/harness';
+import { startSmtp, type TestSmtp } from '../support/smtp';
+
+// One large batch on one slow SMTP connection, so a pause lands in the middle of it.
+let h: Harness;
+let smtp: TestSmtp;
+
+beforeAll(async () => {
+  smtp = await startSmtp();
+  h = await createHarness({ SMTP_URL: smtp.url, SEND_BATCH_SIZE: '50', SMTP_POOL_SIZE: '1' });
+  await h.startWorkers();
+});
+afterAll(async () => {
+  await h?.close();
+  await smtp?.close();
+});
+
+describe('the emergency stop during a batch', () => {
+  it('stops the batch between messages, queues the rest, and sends each of them once on resume', async () => {
+    smtp.delayMs = 200;
+    const list = await listOfSize(h, 'Big batch', 50);
+    const { id } = await scheduleIn(h, [list], 2000);
+    await smtp.waitFor(3, 30_000);
+    expect((await h.api('POST', '/api/ops/pause')).status).toBe(200);
+
+    // The batch ends early: nothing left in flight, the unsent rows queued again, a job waiting.
+    const held = await waitUntil(async () => {
+      const counts = await deliveryCounts(h.ctx.db, id);
+      return counts.sending === 0 && counts;
+    }, 30_000, 'the batch to let go of its rows');
+    expect(held.sent).toBe(smtp.messages.length);
+    expect(held.sent).toBeLessThan(50);
+    expect(held.queued).toBe(50 - held.sent);
+    expect(await h.ctx.queues.send.getJobCounts('waiting')).toEqual({ waiting: 1 });
+    const sentWhilePaused = smtp.messages.length;
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(smtp.messages).toHaveLength(sentWhilePaused);
+
+    smtp.delayMs = 0;
+    expect((await h.api('POST', '/api/ops/resume')).status).toBe(200);
+    const release = await releaseReaches(h, id, 'sent');
+    expect(release.counts).toMatchObject({ sent: 50, queued: 0, sending: 0, failed: 0 });
+    const recipients = smtp.messages.map((m) => m.to[0]);
+    expect(recipients).toHaveLength(50);
+    expect(new Set(recipients).size).toBe(50);
+  });
+});
