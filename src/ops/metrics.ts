@@ -13,9 +13,9 @@ export interface Metrics {
   registry: Registry;
   /** How long one SMTP hand-off took, by outcome. */
   smtpSendSeconds: Histogram<'outcome'>;
-  /** Embargo instant → first accepted copy, observed once per release by the worker that completes it. */
+  /** Send instant (the embargo, or an earlier lift) → first accepted copy, observed once per release by the worker that completes it. */
   firstSendLagSeconds: Histogram;
-  /** Embargo instant → last accepted copy. */
+  /** Send instant → last accepted copy. */
   lastSendLagSeconds: Histogram;
 }
 
@@ -81,13 +81,13 @@ export function createMetrics(db: Db, queues: Queues): Metrics {
     }),
     firstSendLagSeconds: new Histogram({
       name: 'presslift_lift_first_send_lag_seconds',
-      help: 'Per release: embargo instant to the first accepted copy',
+      help: 'Per release: send instant (embargo, or an earlier lift) to the first accepted copy',
       buckets: lagBuckets,
       registers,
     }),
     lastSendLagSeconds: new Histogram({
       name: 'presslift_lift_last_send_lag_seconds',
-      help: 'Per release: embargo instant to the last accepted copy',
+      help: 'Per release: send instant (embargo, or an earlier lift) to the last accepted copy',
       buckets: lagBuckets,
       registers,
     }),
