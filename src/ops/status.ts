@@ -7,8 +7,8 @@ import { pauseState, type PauseState } from './pause';
 export interface OperatorStatus {
   sending: PauseState;
   queues: Record<string, { paused: boolean; workers: string[] } & Record<(typeof QUEUE_STATES)[number], number>>;
-  /** Releases sending now, or scheduled within the next 24 hours (or overdue, e.g. held by a pause); ids only. */
-  releases: Array<{ id: number; status: ReleaseStatus; embargoAt: string; liftLagMs: number | null; counts: Partial<Record<DeliveryState, number>> }>;
+  /** Releases sending now, or due to send (embargo, or an earlier lift) within 24 hours or overdue, e.g. held by a pause; ids only. */
+  releases: Array<{ id: number; status: ReleaseStatus; sendAt: string; liftLagMs: number | null; counts: Partial<Record<DeliveryState, number>> }>;
 }
 
 /** What an operator checks first: is sending paused, how deep are the queues, who works, what is due. */
@@ -23,20 +23,20 @@ export async function operatorStatus(ctx: Context): Promise<OperatorStatus> {
       workers: workers.map((w) => (w.rawname ?? '').split(':w:')[1] ?? w.addr ?? 'unknown').sort(),
     };
   }
-  const { rows } = await sql<{ id: number; status: ReleaseStatus; embargo_at: Date; lifted_at: Date | null; counts: Record<DeliveryState, number> | null }>`
-    SELECT r.id, r.status, r.embargo_at, r.lifted_at,
+  const { rows } = await sql<{ id: number; status: ReleaseStatus; send_at: Date; lifted_at: Date | null; counts: Record<DeliveryState, number> | null }>`
+    SELECT r.id, r.status, r.send_at, r.lifted_at,
            (SELECT jsonb_object_agg(state, n) FROM (SELECT state, count(*)::int AS n FROM deliveries d WHERE d.release_id = r.id GROUP BY state) c) AS counts
     FROM releases r
-    WHERE r.status = 'sending' OR (r.status = 'scheduled' AND r.embargo_at < now() + interval '24 hours')
-    ORDER BY r.embargo_at`.execute(ctx.db);
+    WHERE r.status = 'sending' OR (r.status = 'scheduled' AND r.send_at < now() + interval '24 hours')
+    ORDER BY r.send_at`.execute(ctx.db);
   return {
     sending: await pauseState(ctx.db),
     queues,
     releases: rows.map((r) => ({
       id: r.id,
       status: r.status,
-      embargoAt: r.embargo_at.toISOString(),
-      liftLagMs: r.lifted_at ? r.lifted_at.getTime() - r.embargo_at.getTime() : null,
+      sendAt: r.send_at.toISOString(),
+      liftLagMs: r.lifted_at ? r.lifted_at.getTime() - r.send_at.getTime() : null,
       counts: r.counts ?? {},
     })),
   };
@@ -56,8 +56,8 @@ export function formatStatus(status: OperatorStatus): string {
   lines.push('', status.releases.length > 0 ? 'releases sending or due within 24 h:' : 'no release sending or due within 24 h');
   for (const r of status.releases) {
     const counts = Object.entries(r.counts).map(([state, n]) => `${state} ${n}`).join(', ') || 'no deliveries yet';
-    const lag = r.liftLagMs === null ? '' : `, lifted ${(r.liftLagMs / 1000).toFixed(1)} s after the embargo`;
-    lines.push(`  #${r.id} ${r.status} embargo ${r.embargoAt}${lag}: ${counts}`);
+    const lag = r.liftLagMs === null ? '' : `, lifted ${(r.liftLagMs / 1000).toFixed(1)} s late`;
+    lines.push(`  #${r.id} ${r.status}, sends at ${r.sendAt}${lag}: ${counts}`);
   }
   return lines.join('\n');
 }

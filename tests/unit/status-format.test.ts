@@ -8,8 +8,8 @@ const status = (paused: boolean): OperatorStatus => ({
     send: { waiting: 1200, delayed: 0, active: 8, failed: 1, paused, workers: [] },
   },
   releases: [
-    { id: 4, status: 'sending', embargoAt: '2026-11-29T05:00:00.000Z', liftLagMs: 2500, counts: { sent: 10, queued: 5 } },
-    { id: 7, status: 'scheduled', embargoAt: '2026-11-29T09:00:00.000Z', liftLagMs: null, counts: {} },
+    { id: 4, status: 'sending', sendAt: '2026-11-29T05:00:00.000Z', liftLagMs: 2500, counts: { sent: 10, queued: 5 } },
+    { id: 7, status: 'scheduled', sendAt: '2026-11-29T09:00:00.000Z', liftLagMs: null, counts: {} },
   ],
 });
 
@@ -26,7 +26,7 @@ describe('presslift status as text', () => {
       'lift   0        3        0       0       no      2: a:1, b:2',
       'send   1200     0        8       1       no      0: none',
     ]);
-    expect(lines).toContain('  #4 sending embargo 2026-11-29T05:00:00.000Z, lifted 2.5 s after the embargo: sent 10, queued 5');
-    expect(lines).toContain('  #7 scheduled embargo 2026-11-29T09:00:00.000Z: no deliveries yet');
+    expect(lines).toContain('  #4 sending, sends at 2026-11-29T05:00:00.000Z, lifted 2.5 s late: sent 10, queued 5');
+    expect(lines).toContain('  #7 scheduled, sends at 2026-11-29T09:00:00.000Z: no deliveries yet');
   });
 });
