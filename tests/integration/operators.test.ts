@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../../src/db/tokens';
 import { WORKER_NAME } from '../../src/queue';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { waitUntil, type Harness } from '../support/harness';
+import type { TestSmtp } from '../support/smtp';
+import { useSmtpHarness } from '../support/smtp-harness';
 import { listWith, releaseReaches, releaseStatus, scheduleIn } from '../support/fixtures';
 
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
@@ -11,16 +12,11 @@ let smtp: TestSmtp;
 let operatorToken: string;
 let editorToken: string;
 
+const setup = useSmtpHarness({ SEND_BATCH_SIZE: '2', METRICS_TOKEN });
 beforeAll(async () => {
-  smtp = await startSmtp();
-  h = await createHarness({ SMTP_URL: smtp.url, SEND_BATCH_SIZE: '2', METRICS_TOKEN });
-  await h.startWorkers();
+  ({ h, smtp } = setup);
   operatorToken = (await createApiToken(h.ctx.db, 'night-operator', 'operator')).token;
   editorToken = (await createApiToken(h.ctx.db, 'desk-editor', 'editor')).token;
-});
-afterAll(async () => {
-  await h?.close();
-  await smtp?.close();
 });
 
 const as = (token: string | undefined) => (token ? { authorization: `Bearer ${token}` } : { authorization: '' });

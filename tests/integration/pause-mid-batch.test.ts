@@ -1,25 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { deliveryCounts } from '../../src/db/releases';
 import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { waitUntil } from '../support/harness';
+import { useSmtpHarness } from '../support/smtp-harness';
 
 // One large batch on one slow SMTP connection, so a pause lands in the middle of it.
-let h: Harness;
-let smtp: TestSmtp;
-
-beforeAll(async () => {
-  smtp = await startSmtp();
-  h = await createHarness({ SMTP_URL: smtp.url, SEND_BATCH_SIZE: '50', SMTP_POOL_SIZE: '1' });
-  await h.startWorkers();
-});
-afterAll(async () => {
-  await h?.close();
-  await smtp?.close();
-});
+const setup = useSmtpHarness({ SEND_BATCH_SIZE: '50', SMTP_POOL_SIZE: '1' });
 
 describe('the emergency stop during a batch', () => {
   it('stops the batch between messages, queues the rest, and sends each of them once on resume', async () => {
+    const { h, smtp } = setup;
     smtp.delayMs = 200;
     const list = await listOfSize(h, 'Big batch', 50);
     const { id } = await scheduleIn(h, [list], 2000);
