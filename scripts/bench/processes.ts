@@ -1,0 +1,105 @@
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+export interface Arrival {
+  messageId: string;
+  to: string;
+  startedAt: number;
+  acceptedAt: number;
+  bytes: number;
+}
+
+export interface Sink {
+  url: string;
+  report(): Promise<Arrival[]>;
+  reset(): Promise<void>;
+  stop(): void;
+}
+
+function reply<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { type: string }) => {
+      if (message.type !== type) return;
+      child.off('message', onMessage);
+      resolve(message as T);
+    };
+    child.on('message', onMessage);
+  });
+}
+
+export async function startSink(): Promise<Sink> {
+  const child = fork(path.join(root, 'scripts/bench/sink.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const { port } = await reply<{ port: number }>(child, 'listening');
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    async report() {
+      const answer = reply<{ arrivals: Arrival[] }>(child, 'report');
+      child.send({ type: 'report' });
+      return (await answer).arrivals;
+    },
+    async reset() {
+      const answer = reply(child, 'reset');
+      child.send({ type: 'reset' });
+      await answer;
+    },
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+export interface WorkerProcess {
+  pid: number;
+  /** Resident memory now, in MB (from /proc). */
+  rssMb(): number;
+  /** The process's peak resident memory so far (VmHWM), in MB. */
+  peakRssMb(): number;
+  stop(): Promise<void>;
+}
+
+function procStatusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A real `presslift worker` process; resolves once it logged that its workers started. */
+export async function startWorker(env: Record<string, string>, logFile: string, cpuProfDir?: string): Promise<WorkerProcess> {
+  const nodeArgs = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/presslift.js', 'worker'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = createWriteStream(logFile);
+  child.stderr!.pipe(log);
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      if (seen !== 'ready') {
+        seen += chunk.toString();
+        if (seen.includes('"workers started"')) {
+          seen = 'ready';
+          resolve();
+        }
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`worker exited with ${code} before starting; see ${logFile}`)));
+  });
+  const pid = child.pid!;
+  return {
+    pid,
+    rssMb: () => procStatusMb(pid, 'VmRSS'),
+    peakRssMb: () => procStatusMb(pid, 'VmHWM'),
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
