@@ -1,4 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import type { Config } from '../config';
@@ -20,9 +21,49 @@ export function createMailer(config: Config): Mailer {
   return config.SMTP_URL ? smtpMailer(config, config.SMTP_URL) : outboxMailer(config.OUTBOX_DIR);
 }
 
+/**
+ * nodemailer's `getSocket` hook: a plain TCP connection with Nagle's algorithm off. SMTP is a
+ * dialogue of small writes (the end of DATA, then the next MAIL FROM); with Nagle on, each waits
+ * for the relay's delayed ACK, about 40 ms a message per connection.
+ */
+export function noDelaySocket(
+  options: { host?: string; port?: number; connectionTimeout?: number },
+  callback: (error: Error | null, socket?: { connection: net.Socket }) => void,
+): void {
+  const socket = net.connect({ host: options.host, port: options.port ?? 25, noDelay: true });
+  const timer = setTimeout(() => socket.destroy(new Error(`connection to ${options.host}:${options.port} timed out`)), options.connectionTimeout ?? 30_000);
+  const onError = (error: Error) => {
+    clearTimeout(timer);
+    callback(error);
+  };
+  socket.once('error', onError);
+  socket.once('connect', () => {
+    clearTimeout(timer);
+    socket.off('error', onError);
+    callback(null, { connection: socket });
+  });
+}
+
+/**
+ * The relay's address and credentials as nodemailer options. Not passed as `url`: given a url,
+ * createTransport keeps only what the url says and silently drops every other option (pool,
+ * timeouts, maxRequeues), leaving one new connection per message.
+ */
+export function relayOptions(smtpUrl: string) {
+  const url = new URL(smtpUrl);
+  const secure = url.protocol === 'smtps:';
+  return {
+    host: url.hostname,
+    port: Number(url.port) || (secure ? 465 : 25),
+    secure,
+    ...(url.username ? { auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } } : {}),
+  };
+}
+
 function smtpMailer(config: Config, smtpUrl: string): Mailer {
+  const relay = relayOptions(smtpUrl);
   const transporter: Transporter = nodemailer.createTransport({
-    url: smtpUrl,
+    ...relay,
     pool: true,
     maxConnections: config.SMTP_POOL_SIZE,
     maxMessages: Infinity,
@@ -33,10 +74,10 @@ function smtpMailer(config: Config, smtpUrl: string): Mailer {
     socketTimeout: config.SMTP_TIMEOUT_MS,
     disableFileAccess: true,
     disableUrlAccess: true,
+    getSocket: noDelaySocket,
   } as nodemailer.TransportOptions);
-  const { hostname, port } = new URL(smtpUrl);
   return {
-    description: `SMTP relay ${hostname}:${port || 25}`,
+    description: `SMTP relay ${relay.host}:${relay.port}`,
     async send(message) {
       const info = await transporter.sendMail(message);
       return { messageId: info.messageId, response: info.response };
