@@ -16,8 +16,9 @@ import { createContext, type Context } from '../src/context';
 import { dropDatabase } from '../src/db';
 import { createRelease, findRelease } from '../src/db/releases';
 import { createLogger } from '../src/log';
-import { buildMessage } from '../src/mail/message';
+import { buildMessage, messageSettings } from '../src/mail/message';
 import { scheduleRelease } from '../src/embargo/scheduling';
+import { organisation } from '../src/render/organisation';
 import { compiledRelease } from '../src/render/store';
 import { prepareDatabase } from '../src/roles';
 import { measureCeiling } from './bench/ceiling';
@@ -82,7 +83,7 @@ async function oneRun(ctx: Context, listId: number, sink: Awaited<ReturnType<typ
   const { rows } = await sql<{ at: Date }>`SELECT date_trunc('second', now()) + make_interval(secs => ${Math.ceil(Number(args['lead-ms']) / 1000) + 1}) AS at`.execute(ctx.db);
   const release = await createRelease(
     ctx.db,
-    { title: `Bench release ${run + 1}`, summary: 'A benchmark of the lift.', bodyMarkdown: benchBody(), embargoAt: rows[0]!.at, embargoTimeZone: 'Europe/London', listIds: [listId] },
+    { title: `Bench release ${run + 1}`, summary: 'A benchmark of the lift.', bodyMarkdown: benchBody(), embargoAt: rows[0]!.at, embargoTimeZone: 'Europe/London', listIds: [listId], contact: { name: null, email: null, phone: null }, advance: null },
     'bench',
   );
   await scheduleRelease(ctx, release.id, 'bench', 1);
@@ -139,11 +140,11 @@ async function main() {
 
     // The ceiling runs after the workers have stopped, so it has the machine they had.
     const sample = await findRelease(ctx.db, figures[0]!.release_id);
-    const compiled = await compiledRelease(ctx.db, sample!, { name: config.ORG_NAME, address: config.ORG_ADDRESS });
+    const compiled = await compiledRelease(ctx.db, sample!, organisation(config), 'lift');
     const message = buildMessage(
       compiled,
       { deliveryId: 1, releaseId: sample!.id, subscriberId: 1, listId, email: 'ceiling@bench.example.org', name: 'Zoë Müller', listName: 'Bench Correspondents', listSlug: 'bench-correspondents' },
-      { from: config.MAIL_FROM, publicUrl: config.PUBLIC_URL, secret: ctx.secret },
+      messageSettings(config, ctx.secret),
     );
     await sink.reset();
     const ceiling = await measureCeiling(sink.url, message, recipients, config.SMTP_POOL_SIZE);

@@ -10,7 +10,8 @@ import { DELIVERY_STATES, type Release } from '../db/schema';
 import { cancelRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../embargo/scheduling';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
 import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
-import { buildMessage, messageSettings } from '../mail/message';
+import { messageSettings, recipientValues } from '../mail/message';
+import { personalise } from '../render/personalise';
 import { organisation } from '../render/organisation';
 import { compiledRelease } from '../render/store';
 import { requireRole } from './auth';
@@ -177,10 +178,11 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     const release = await loadRelease(request.params);
     const { format, phase } = parse(previewQuery, request.query, 'query');
     const compiled = await compiledRelease(db, release, organisation(config), phase);
-    const message = buildMessage(compiled, await sampleRecipient(ctx, release.id), messageSettings(config, ctx.secret));
+    // The very values buildMessage fills in (tests/unit/mime-parts.test.ts proves the sent parts match).
+    const copy = personalise(compiled, recipientValues(await sampleRecipient(ctx, release.id), messageSettings(config, ctx.secret)));
     reply.header('Cache-Control', 'no-store');
-    if (format === 'text') return reply.type('text/plain; charset=utf-8').send(message.text);
-    return reply.type('text/html; charset=utf-8').send(message.html);
+    if (format === 'text') return reply.type('text/plain; charset=utf-8').send(copy.text);
+    return reply.type('text/html; charset=utf-8').send(copy.html);
   });
 }
 

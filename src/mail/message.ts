@@ -2,7 +2,8 @@ import type { SendMailOptions } from 'nodemailer';
 import mimeFuncs from 'nodemailer/lib/mime-funcs';
 import type { Config } from '../config';
 import type { CompiledEmail } from '../render/compile';
-import { personalise } from '../render/personalise';
+import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
+import { mimeParts } from './body';
 import { signUnsubscribeToken } from './unsubscribe-token';
 
 export interface Recipient {
@@ -74,19 +75,28 @@ export interface MessageOptions {
   test?: boolean;
 }
 
+const unsubscribeToken = (recipient: Recipient, settings: MessageSettings) =>
+  signUnsubscribeToken(settings.secret, recipient.subscriberId, recipient.listId);
+
+/** What fills a recipient's slots; the preview shows the compiled email filled with exactly these. */
+export function recipientValues(recipient: Recipient, settings: MessageSettings, token = unsubscribeToken(recipient, settings)): RecipientValues {
+  return {
+    name: recipient.name ?? 'colleague',
+    email: recipient.email,
+    list_name: recipient.listName,
+    unsubscribe_url: `${settings.publicUrl}/unsubscribe/${token}`,
+  };
+}
+
 /**
  * One recipient's message: the compiled email with their values filled in, and the headers the
  * big mailbox providers require of bulk senders. The one place that decides a message's headers.
  */
 export function buildMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): SendMailOptions {
-  const token = signUnsubscribeToken(settings.secret, recipient.subscriberId, recipient.listId);
-  const unsubscribe = `${settings.publicUrl}/unsubscribe/${token}`;
-  const copy = personalise(compiled, {
-    name: recipient.name ?? 'colleague',
-    email: recipient.email,
-    list_name: recipient.listName,
-    unsubscribe_url: unsubscribe,
-  });
+  const token = unsubscribeToken(recipient, settings);
+  const values = recipientValues(recipient, settings, token);
+  const unsubscribe = values.unsubscribe_url;
+  const subject = fill(compiled.subject, values, SLOT_ESCAPES.subject);
   const domain = senderDomain(settings.from);
   const headers: SendMailOptions['headers'] = {
     // RFC 2919: a list's identity is a label under our domain, with its name as the phrase.
@@ -102,9 +112,9 @@ export function buildMessage(compiled: CompiledEmail, recipient: Recipient, sett
     from: settings.from,
     to: recipient.name ? { name: recipient.name, address: recipient.email } : recipient.email,
     ...(compiled.replyTo ? { replyTo: compiled.replyTo } : {}),
-    subject: options.test ? `[TEST] ${copy.subject}` : copy.subject,
-    html: copy.html,
-    text: copy.text,
+    subject: options.test ? `[TEST] ${subject}` : subject,
+    // The body parts come pre-built as MIME: nodemailer composes only the headers (and signs, with DKIM).
+    ...mimeParts(compiled, values),
     messageId: options.test
       ? `<release-${recipient.releaseId}.test-${Date.now().toString(36)}@${domain}>`
       : deliveryMessageId(recipient.releaseId, recipient.deliveryId, settings.from),

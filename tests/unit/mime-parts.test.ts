@@ -1,0 +1,95 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { dkimVerify } from 'mailauth/lib/dkim/verify';
+import type { SendMailOptions } from 'nodemailer';
+import nodemailer from 'nodemailer';
+import { describe, expect, it } from 'vitest';
+import { buildMessage, recipientValues, type MessageSettings, type Recipient } from '../../src/mail/message';
+import { personalise } from '../../src/render/personalise';
+import { compileSample } from '../support/sample-email';
+
+const settings: MessageSettings = {
+  from: 'Presslift Newsroom <newsroom@news.example.org>',
+  // A long public address makes the signed unsubscribe URL far longer than a 76-character line.
+  publicUrl: 'https://newsroom.example.org/very/long/path/to/the/press/office/of/the/institute/for/advanced/studies',
+  secret: 's'.repeat(40),
+  unsubscribeMailbox: 'unsubscribe@news.example.org',
+  feedbackId: 'northbridge',
+  dkim: null,
+};
+const compiled = compileSample({ phase: 'lift', title: 'Résultats: 양자 센서 maps the brain' });
+
+function recipient(name: string | null, id: number): Recipient {
+  return { deliveryId: id, releaseId: 7, subscriberId: id, listId: 3, email: `reader${id}@example.org`, name, listName: 'Wissenschaft & Technik', listSlug: 'science' };
+}
+
+// Composes (and, with DKIM, signs) as the SMTP transport does, into memory.
+const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+
+async function compose(message: SendMailOptions): Promise<{ parsed: ParsedMail; raw: string }> {
+  // One boundary for both paths, so that headers compare equal (nodemailer picks a random one).
+  const raw = (await composer.sendMail({ ...message, baseBoundary: 'fixed' } as SendMailOptions)).message.toString('utf8');
+  return { parsed: await simpleParser(raw), raw };
+}
+
+/** The same message as nodemailer composes it from whole strings (the path the pre-built parts replace). */
+async function composedByNodemailer(r: Recipient, with_: MessageSettings = settings): Promise<SendMailOptions> {
+  const copy = personalise(await compiled, recipientValues(r, with_));
+  return { ...buildMessage(await compiled, r, with_), html: copy.html, text: copy.text };
+}
+
+const headersWithoutDate = (parsed: ParsedMail) => parsed.headerLines.filter((h) => h.key !== 'date').map((h) => h.line);
+
+describe('pre-built MIME body parts', () => {
+  const names = ['이정민', 'Zoë Müller', 'Ann "The Quill" <b>O\'Neil</b> & Co', `Dr ${'Verylongname '.repeat(8)}= end `, null];
+
+  it.each(names.map((name, i) => [name, i + 1] as const))('parse exactly as nodemailer composing the whole message would, for %s', async (name, id) => {
+    const fast = await compose(buildMessage(await compiled, recipient(name, id), settings));
+    const reference = await compose(await composedByNodemailer(recipient(name, id)));
+    expect(fast.parsed.html).toBe(reference.parsed.html);
+    expect(fast.parsed.text).toBe(reference.parsed.text);
+    expect(fast.parsed.subject).toBe(reference.parsed.subject);
+    expect(headersWithoutDate(fast.parsed)).toEqual(headersWithoutDate(reference.parsed));
+    expect(fast.parsed.to).toEqual(reference.parsed.to);
+  });
+
+  it('escapes each value for its part and keeps every line within 76 characters', async () => {
+    const r = recipient('<script>alert(1)</script> & 이정민', 9);
+    const { parsed, raw } = await compose(buildMessage(await compiled, r, settings));
+    expect(parsed.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; 이정민');
+    expect(parsed.html).not.toContain('<script>');
+    expect(parsed.text).toContain('<script>alert(1)</script> & 이정민');
+    const unsubscribe = recipientValues(r, settings).unsubscribe_url;
+    expect(unsubscribe.length).toBeGreaterThan(76);
+    expect(parsed.text).toContain(unsubscribe);
+    expect(parsed.html).toContain(`href="${unsubscribe}"`);
+    const body = raw.slice(raw.indexOf('\r\n\r\n'));
+    for (const line of body.split('\r\n')) expect(line.length).toBeLessThanOrEqual(76);
+    expect(raw).toMatch(/Content-Type: text\/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable/);
+  });
+
+  it("gives each recipient their own values, never another's", async () => {
+    const first = await compose(buildMessage(await compiled, recipient('Zoë Müller', 1), settings));
+    const second = await compose(buildMessage(await compiled, recipient('이정민', 2), settings));
+    expect(first.parsed.html).toContain('Zoë Müller');
+    expect(first.parsed.html).not.toContain('이정민');
+    expect(second.parsed.text).toContain('이정민');
+    expect(second.parsed.text).not.toContain('Zoë Müller');
+    expect(second.parsed.text).not.toContain('reader1@example.org');
+  });
+
+  it('is DKIM-signed after personalisation, so the signature covers each recipient\'s body', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const signed = { ...settings, dkim: { domainName: 'news.example.org', keySelector: 'pl', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() } };
+    const resolver = async (name: string, type: string) => {
+      if (type === 'TXT' && name === 'pl._domainkey.news.example.org') return [[`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`]];
+      throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+    };
+    const { raw } = await compose(buildMessage(await compiled, recipient('이정민', 4), signed));
+    const verdict = (await dkimVerify(Buffer.from(raw), { resolver: resolver as never })).results[0]!;
+    expect(verdict.status.result).toBe('pass');
+    const tampered = raw.replace('=EC=9D=B4=EC=A0=95=EB=AF=BC', '=EC=9D=B4=EC=A0=95=EB=AF=BD');
+    expect(tampered).not.toBe(raw);
+    expect((await dkimVerify(Buffer.from(tampered), { resolver: resolver as never })).results[0]!.status.result).not.toBe('pass');
+  });
+});
