@@ -8,8 +8,16 @@ export function liftJobId(releaseId: number, version: number, phase: Phase = 'li
 }
 
 /**
- * Puts the lift job for a release version in the queue, delayed until its instant by this
- * process's clock. That clock may be wrong: the lift worker re-checks against PostgreSQL.
+ * How long before its instant a lift job fires: the lift worker prepares what may be prepared
+ * (the compiled email, its MIME parts, database connections) and then waits for the instant by
+ * PostgreSQL's clock, so the lift starts on time instead of after a queue delay and an MJML compile.
+ */
+export const LIFT_PREPARE_MS = 1500;
+
+/**
+ * Puts the lift job for a release version in the queue, delayed until its instant (for the lift
+ * phase, shortly before it) by this process's clock. That clock may be wrong: the lift worker
+ * re-checks against PostgreSQL.
  */
 export async function addLiftJob(queue: Queue<LiftJob>, releaseId: number, version: number, instant: Date, phase: Phase = 'lift'): Promise<void> {
   await queue.add(
@@ -17,7 +25,7 @@ export async function addLiftJob(queue: Queue<LiftJob>, releaseId: number, versi
     phase === 'lift' ? { releaseId, version } : { releaseId, version, phase },
     {
       jobId: liftJobId(releaseId, version, phase),
-      delay: Math.max(0, instant.getTime() - Date.now()),
+      delay: Math.max(0, instant.getTime() - (phase === 'lift' ? LIFT_PREPARE_MS : 0) - Date.now()),
       attempts: 25,
       backoff: { type: 'exponential', delay: 1000 },
       removeOnComplete: { age: 7 * 86_400 },

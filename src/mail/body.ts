@@ -55,12 +55,18 @@ function personalisePart(part: PartTemplate, values: RecipientValues): RawPart {
 
 const prepared = new WeakMap<CompiledEmail, { html: PartTemplate; text: PartTemplate }>();
 
-/** One recipient's body parts, as nodemailer `raw` parts; the shared encoding is done once per compiled email. */
-export function mimeParts(compiled: CompiledEmail, values: RecipientValues): MimeParts {
+/** Encodes the shared lines of a compiled email's parts, once per compiled email in this process. */
+export function prepareMimeParts(compiled: CompiledEmail): { html: PartTemplate; text: PartTemplate } {
   let parts = prepared.get(compiled);
   if (!parts) {
     parts = { html: partTemplate('text/html', compiled.html, SLOT_ESCAPES.html), text: partTemplate('text/plain', compiled.text, SLOT_ESCAPES.text) };
     prepared.set(compiled, parts);
   }
+  return parts;
+}
+
+/** One recipient's body parts, as nodemailer `raw` parts. */
+export function mimeParts(compiled: CompiledEmail, values: RecipientValues): MimeParts {
+  const parts = prepareMimeParts(compiled);
   return { html: personalisePart(parts.html, values), text: personalisePart(parts.text, values) };
 }

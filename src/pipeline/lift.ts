@@ -1,8 +1,11 @@
 import { DelayedError, type Job } from 'bullmq';
 import { sql } from 'kysely';
 import type { Context } from '../context';
+import type { Db } from '../db';
 import { cancelWaiting, completeIfDone, freezeAudienceChunk, unfinishedDeliveryIds } from '../db/deliveries';
 import { databaseNow, deliveryCounts, findRelease } from '../db/releases';
+import { LIFT_PREPARE_MS } from '../embargo/lift-jobs';
+import { prepareMimeParts } from '../mail/body';
 import type { LiftJob } from '../queue';
 import type { RenderCache } from '../render/store';
 import { enqueueSends } from './enqueue';
@@ -40,14 +43,19 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   // Invariant 1: this process's clock may run fast, so the send instant (the embargo, or an
   // earlier lift staff asked for) is judged by PostgreSQL's.
   const remainingMs = release.send_at.getTime() - (await databaseNow(db)).getTime();
-  if (release.status === 'scheduled' && remainingMs > 0) {
-    log.warn({ remainingMs }, 'lift job fired before the embargo by the database clock; delaying it');
-    await job.moveToDelayed(Date.now() + remainingMs, token);
+  if (release.status === 'scheduled' && remainingMs > LIFT_PREPARE_MS) {
+    log.warn({ remainingMs }, 'lift job fired early by the database clock; delaying it');
+    await job.moveToDelayed(Date.now() + remainingMs - LIFT_PREPARE_MS, token);
     throw new DelayedError();
   }
 
   // Compile before lifting, so every send worker finds the email ready (one MJML compile a version).
-  await deps.renders.get(release);
+  // The job fires shortly before the instant for this: the preparation is off the lift's clock.
+  prepareMimeParts(await deps.renders.get(release));
+  if (release.status === 'scheduled') {
+    await warmDatabasePool(db, config.SEND_CONCURRENCY + 1);
+    await untilInstant(db, release.send_at);
+  }
 
   const { rows } = await sql<{ lifted_at: Date }>`
     UPDATE releases SET status = 'sending', lifted_at = coalesce(lifted_at, now()), updated_at = now()
@@ -66,11 +74,15 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
 
   let cursor = 0;
   let jobs = 0;
+  // The first chunk is one send batch, so the first send job is queued milliseconds after the
+  // lift; chunks then double up to the configured size, which keeps the fan-out's round trips few.
+  let chunkSize = Math.min(config.SEND_BATCH_SIZE, config.FANOUT_CHUNK_SIZE);
   for (;;) {
-    const chunk = await freezeAudienceChunk(db, releaseId, liftedAt, cursor, config.FANOUT_CHUNK_SIZE);
+    const chunk = await freezeAudienceChunk(db, releaseId, liftedAt, cursor, chunkSize);
     jobs += await enqueueSends(queues.send, config, releaseId, chunk.queuedIds);
     if (chunk.nextCursor === null) break;
     cursor = chunk.nextCursor;
+    chunkSize = Math.min(chunkSize * 2, config.FANOUT_CHUNK_SIZE);
   }
   // A lift that crashed half-way created rows whose send jobs may be lost: queue them again.
   if (resuming) jobs += await requeueUnfinished(deps.ctx, releaseId);
@@ -85,6 +97,23 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   log.info({ counts, sendJobs: jobs, lagMs, fanoutMs: Date.now() - liftedAt.getTime() }, 'audience frozen and send jobs queued');
   if (await completeIfDone(db, releaseId)) log.info({ counts }, 'release sent (nothing to deliver)');
   return 'lifted';
+}
+
+/**
+ * Waits until PostgreSQL's clock reaches the instant. Sleeps most of the way, then checks again:
+ * the lift's own UPDATE re-checks `send_at <= now()`, so this only decides how punctual it is.
+ */
+async function untilInstant(db: Db, instant: Date): Promise<void> {
+  for (;;) {
+    const remainingMs = instant.getTime() - (await databaseNow(db)).getTime();
+    if (remainingMs <= 0) return;
+    await new Promise((resolve) => setTimeout(resolve, remainingMs));
+  }
+}
+
+/** Opens the pool's connections now (idle ones are closed after seconds), not during the lift. */
+async function warmDatabasePool(db: Db, connections: number): Promise<void> {
+  await Promise.all(Array.from({ length: connections }, () => sql`SELECT pg_sleep(0.01)`.execute(db)));
 }
 
 /** Queues a send job for every delivery of a release that is waiting or stuck under an expired lease. */
