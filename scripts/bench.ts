@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '1' },
     'lead-ms': { type: 'string', default: '3000' },
     'cpu-prof': { type: 'string' },
+    /** Adds the workers' summed RSS once a second during the runs, to show memory flat during fan-out. */
+    'rss-timeline': { type: 'boolean', default: false },
   },
 });
 const recipients = Number(args.recipients);
@@ -127,8 +129,12 @@ async function main() {
       workers.push(await startWorker(env, `${scratch}/worker-${i}.log`, args['cpu-prof']));
     }
     let peakDuringRuns = 0;
+    const timeline: number[] = [];
+    let ticks = 0;
     const sampler = setInterval(() => {
-      peakDuringRuns = Math.max(peakDuringRuns, ...workers.map((w) => w.rssMb()));
+      const rss = workers.map((w) => w.rssMb());
+      peakDuringRuns = Math.max(peakDuringRuns, ...rss);
+      if (++ticks % 10 === 0) timeline.push(round(Math.max(...rss)));
     }, 100);
     const idleRss = Math.max(...workers.map((w) => w.rssMb()));
 
@@ -170,6 +176,7 @@ async function main() {
         ceiling_msgs_per_s: round(ceiling.msgsPerS),
         ceiling_ratio: round(msgsPerS / ceiling.msgsPerS, 2),
         seed_ms: round(seedMs),
+        ...(args['rss-timeline'] ? { rss_mb_timeline: timeline } : {}),
       }),
     );
   } finally {

@@ -25,6 +25,8 @@ export interface TestSmtp {
   /** Accept DATA and then never answer (a hung relay). */
   hang: boolean;
   attempts: Map<string, number>;
+  /** How many connections clients have opened. */
+  connections: number;
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
   close(): Promise<void>;
 }
@@ -40,6 +42,7 @@ export async function startSmtp(): Promise<TestSmtp> {
     delayMs: 0,
     hang: false,
     attempts: new Map(),
+    connections: 0,
     async waitFor(count, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (state.messages.length < count) {
@@ -56,6 +59,10 @@ export async function startSmtp(): Promise<TestSmtp> {
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     size: 50 * 1024 * 1024,
+    onConnect(_session, callback) {
+      state.connections += 1;
+      callback();
+    },
     onMailFrom(_address, session, callback) {
       starts.set(session, Date.now());
       callback();
