@@ -95,13 +95,16 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   };
 
   try {
-    // Two messages per SMTP connection at a time (one in hand, one waiting, so no connection idles):
-    // the rest wait here, where a cancellation can still stop them, not in the transport's queue.
+    // Two messages per SMTP connection at a time (one in hand, one waiting, so no connection idles),
+    // counted across the worker's concurrent batches: the rest wait here, where a cancellation can
+    // still stop them and no message is built before its turn (built early, they outlive the young
+    // generation and fill the heap).
     const pending = claimed.values();
     const lane = async () => {
       for (const delivery of pending) await deliver(delivery);
     };
-    await Promise.all(Array.from({ length: Math.min(claimed.length, config.SMTP_POOL_SIZE * 2) }, lane));
+    const lanes = Math.ceil((config.SMTP_POOL_SIZE * 2) / config.SEND_CONCURRENCY);
+    await Promise.all(Array.from({ length: Math.min(claimed.length, lanes) }, lane));
     await sent.flush();
   } finally {
     clearInterval(leaseTimer);
