@@ -67,9 +67,15 @@ function procStatusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
-/** A real `presslift worker` process; resolves once it logged that its workers started. */
+/** The node flags of `npm run worker` (its heap cap), so the bench runs workers as deployed. */
+function workerNodeFlags(): string[] {
+  const scripts = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  return scripts.worker!.split(/\s+/).filter((arg) => arg.startsWith('--'));
+}
+
+/** A real `presslift worker` process, started as `npm run worker` does; resolves once its workers started. */
 export async function startWorker(env: Record<string, string>, logFile: string, cpuProfDir?: string): Promise<WorkerProcess> {
-  const nodeArgs = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
+  const nodeArgs = [...workerNodeFlags(), ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])];
   const child = spawn(process.execPath, [...nodeArgs, 'bin/presslift.js', 'worker'], {
     cwd: root,
     env: { ...process.env, ...env },
