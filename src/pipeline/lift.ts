@@ -44,7 +44,7 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   // earlier lift staff asked for) is judged by PostgreSQL's.
   const remainingMs = release.send_at.getTime() - (await databaseNow(db)).getTime();
   if (release.status === 'scheduled' && remainingMs > LIFT_PREPARE_MS) {
-    log.warn({ remainingMs }, 'lift job fired early by the database clock; delaying it');
+    log.warn({ remainingMs }, 'lift job fired before the embargo by the database clock; delaying it');
     await job.moveToDelayed(Date.now() + remainingMs - LIFT_PREPARE_MS, token);
     throw new DelayedError();
   }
