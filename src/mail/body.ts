@@ -1,6 +1,6 @@
+import type Mail from 'nodemailer/lib/mailer';
 import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
 import { SLOT_PATTERN, type CompiledEmail } from '../render/compile';
-import type Mail from 'nodemailer/lib/mailer';
 import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
 
 /**

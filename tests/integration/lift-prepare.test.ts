@@ -1,24 +1,14 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { databaseNow } from '../../src/db/releases';
 import { LIFT_PREPARE_MS } from '../../src/embargo/lift-jobs';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
 import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { waitUntil } from '../support/harness';
+import { useSmtpHarness } from '../support/smtp-harness';
 
-let h: Harness;
-let smtp: TestSmtp;
-
-beforeAll(async () => {
-  smtp = await startSmtp();
-  h = await createHarness({ SMTP_URL: smtp.url });
-  await h.startWorkers();
-});
-afterAll(async () => {
-  await h?.close();
-  await smtp?.close();
-});
+const t = useSmtpHarness();
 
 it('compiles the email before the instant, but lifts and sends only from the instant on', async () => {
+  const { h, smtp } = t;
   const list = await listWith(h, 'Prepared desk', [{ email: 'ada@example.org', name: 'Ada' }, { email: 'jm@example.kr', name: '이정민' }]);
   // The lift job fires LIFT_PREPARE_MS before the instant; a compile takes far less than that.
   const { id, embargoAt } = await scheduleIn(h, [list], LIFT_PREPARE_MS + 2000);
