@@ -9,7 +9,12 @@ import { pauseSending, resumeSending } from './ops/pause';
 import { retryFailedDeliveries } from './ops/retry';
 import { formatStatus, operatorStatus } from './ops/status';
 import { reconcile } from './pipeline/reconcile';
-import { bootstrapToken, prepareDatabase, run } from './roles';
+import { bootstrapToken, prepareDatabase, run, setupLink } from './roles';
+import { readPassword } from './auth/prompt';
+import { hashPassword, MIN_PASSWORD_LENGTH } from './auth/password';
+import { AccountExistsError, createAccount } from './db/accounts';
+import { recordAudit } from './db/audit';
+import { emailAddress } from './fields';
 
 const STOP_TIMEOUT_MS = 30_000;
 
@@ -62,6 +67,11 @@ async function serve(roles: { api: boolean; worker: boolean }) {
     if (token) {
       banner.push(`Admin API token (shown once, keep it safe): ${token}`);
       banner.push(`Try: curl -H 'Authorization: Bearer ${token}' ${config.PUBLIC_URL}/api/lists`);
+    }
+    const link = await setupLink(running.ctx);
+    if (link) {
+      banner.push('No staff account yet. Open this one-time link (valid 24 hours, works once) to create the first administrator:');
+      banner.push(link);
     }
   }
   if (roles.worker && !config.SMTP_URL) banner.push(`No SMTP_URL set: emails are written as .eml files to ${config.OUTBOX_DIR}`);
@@ -165,4 +175,35 @@ token
     }),
   );
 
-await program.parseAsync(process.argv);
+const user = program.command('user').description('staff accounts for the console');
+user
+  .command('create')
+  .requiredOption('--email <email>', 'their sign-in address')
+  .addOption(new Option('--role <role>', 'what they may do').choices(['editor', 'operator', 'admin']).default('editor'))
+  .addOption(new Option('--password <password>', 'for scripts; otherwise PRESSLIFT_PASSWORD or a prompt').env('PRESSLIFT_PASSWORD'))
+  .action((options: { email: string; role: 'editor' | 'operator' | 'admin'; password?: string }) =>
+    withContext(async (ctx) => {
+      const email = emailAddress.safeParse(options.email);
+      if (!email.success) throw new UsageError(`--email: ${email.error.issues[0]!.message}`);
+      const password = options.password ?? (await readPassword(`Password for ${email.data}: `));
+      if (password.length < MIN_PASSWORD_LENGTH) throw new UsageError(`the password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+      try {
+        const { id } = await createAccount(ctx.db, email.data, options.role, await hashPassword(password));
+        await recordAudit(ctx.db, { releaseId: null, actor: 'cli', action: 'account.create', details: { id, email: email.data, role: options.role } });
+        console.log(`account ${id} (${options.role}): ${email.data}`);
+      } catch (error) {
+        if (error instanceof AccountExistsError) throw new UsageError(error.message);
+        throw error;
+      }
+    }),
+  );
+
+class UsageError extends Error {}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  console.error(error.message);
+  process.exitCode = 1;
+}

@@ -61,6 +61,8 @@ const schema = z.object({
   METRICS_TOKEN: z.string().min(16).optional(),
   /** When set, every role also serves /metrics, /healthz and /readyz, unauthenticated, on this port. */
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** How long a console sign-in lasts before the person must sign in again. */
+  SESSION_HOURS: integer(12),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

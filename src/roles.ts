@@ -5,6 +5,8 @@ import type { Config } from './config';
 import { createContext, type Context } from './context';
 import { createDb, ensureDatabase } from './db';
 import { migrateToLatest } from './db/migrate';
+import { createSetupToken } from './auth/setup-link';
+import { hasAnyAccount } from './db/accounts';
 import { createApiToken, hasAnyCredential } from './db/tokens';
 import type { Logger } from './log';
 import { startWorkers } from '../workers';
@@ -25,6 +27,12 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
 export async function bootstrapToken(ctx: Context): Promise<string | null> {
   if (await hasAnyCredential(ctx.db)) return null;
   return (await createApiToken(ctx.db, 'bootstrap-admin', 'admin')).token;
+}
+
+/** On a database with no staff account yet, a one-time link for the first admin to set a password. */
+export async function setupLink(ctx: Context): Promise<string | null> {
+  if (await hasAnyAccount(ctx.db)) return null;
+  return `${ctx.config.PUBLIC_URL}/console/setup?token=${createSetupToken(ctx.secret)}`;
 }
 
 export interface Running {

@@ -1,5 +1,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Context } from '../context';
+import { consoleRoutes } from '../console';
+import { registerSecurity } from '../console/security';
+import { accountRoutes } from './accounts';
 import { attachmentRoutes } from './attachments';
 import { errorHandler } from './errors';
 import { listRoutes } from './lists';
@@ -8,10 +11,11 @@ import { opsRoutes } from './ops';
 import { probeRoutes } from './probes';
 import { queueBoardRoutes } from './queue-board';
 import { releaseRoutes } from './releases';
+import { suppressionRoutes } from './suppressions';
 import { testSendRoutes } from './test-send';
 import { unsubscribeRoutes } from './unsubscribe';
 
-/** The HTTP API. Logging goes through the shared pino logger; errors all take one shape. */
+/** The HTTP API and the staff console. Logging goes through the shared pino logger; errors all take one shape. */
 export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log.child({ role: 'api' }) as FastifyBaseLogger,
@@ -24,6 +28,8 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   // CSV imports are streamed to the parser, never buffered whole.
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
+  await registerSecurity(app, ctx);
+
   probeRoutes(app, ctx, true);
   listRoutes(app, ctx);
   releaseRoutes(app, ctx);
@@ -33,5 +39,8 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   newsroomRoutes(app, ctx);
   opsRoutes(app, ctx);
   queueBoardRoutes(app, ctx);
+  suppressionRoutes(app, ctx);
+  accountRoutes(app, ctx);
+  await consoleRoutes(app, ctx);
   return app;
 }

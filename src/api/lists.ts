@@ -3,7 +3,8 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { Context } from '../context';
 import { createList, findList, listLists } from '../db/lists';
-import { findMember, upsertMembers } from '../db/subscribers';
+import { recordAudit } from '../db/audit';
+import { findMember, removeMember, upsertMembers } from '../db/subscribers';
 import { emailAddress, idParam, lineText, optionalLine } from '../fields';
 import { importCsv, ImportHeaderError } from '../subscribers/csv-import';
 import { requireRole } from './auth';
@@ -12,6 +13,7 @@ import { HttpError, notFound, parse } from './errors';
 const newList = z.object({ name: lineText(120) });
 const newSubscriber = z.object({ email: emailAddress, name: optionalLine(200), outlet: optionalLine(200) });
 const listParams = z.object({ listId: idParam });
+const memberParams = z.object({ listId: idParam, subscriberId: idParam });
 
 export function listRoutes(app: FastifyInstance, ctx: Context) {
   const editor = { preHandler: requireRole(ctx.db, 'editor') };
@@ -36,6 +38,15 @@ export function listRoutes(app: FastifyInstance, ctx: Context) {
     const counts = await upsertMembers(ctx.db, listId, [input]);
     reply.status(counts.added > 0 ? 201 : 200);
     return findMember(ctx.db, listId, input.email);
+  });
+
+  // Staff remove an active member; an unsubscribed membership is kept, so consent sticks (invariant 7).
+  app.delete('/api/lists/:listId/subscribers/:subscriberId', editor, async (request) => {
+    const { listId, subscriberId } = parse(memberParams, request.params, 'params');
+    const removed = await removeMember(ctx.db, listId, subscriberId);
+    if (!removed) throw notFound(`active subscriber ${subscriberId} of list ${listId}`);
+    await recordAudit(ctx.db, { releaseId: null, actor: request.actor!.label, action: 'member.remove', details: { listId, subscriberId } });
+    return { listId, subscriberId, removed: true };
   });
 
   app.post('/api/lists/:listId/subscribers/import', editor, async (request) => {

@@ -3,12 +3,14 @@ import type { Db } from './index';
 import * as init from './migrations/001_init';
 import * as lifecycle from './migrations/002_lifecycle';
 import * as journalists from './migrations/004_journalists';
+import * as accounts from './migrations/005_accounts';
 
 /** Migrations are listed here, in order, so they work the same from source and from a bundle. */
 const migrations: Record<string, Migration> = {
   '001_init': init,
   '002_lifecycle': lifecycle,
   '004_journalists': journalists,
+  '005_accounts': accounts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

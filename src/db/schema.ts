@@ -26,6 +26,25 @@ export interface ApiTokensTable {
   revoked_at: NullableTimestamp;
 }
 
+export interface AccountsTable {
+  id: Generated<number>;
+  email: string;
+  email_key: ReadOnly<string>;
+  password_hash: string;
+  role: Role;
+  created_at: Timestamp;
+  last_login_at: NullableTimestamp;
+  disabled_at: NullableTimestamp;
+}
+
+export interface SessionsTable {
+  token_hash: string;
+  account_id: number;
+  csrf_token: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface ListsTable {
   id: Generated<number>;
   name: string;
@@ -148,6 +167,8 @@ export interface AuditTable {
 export interface Database {
   settings: SettingsTable;
   api_tokens: ApiTokensTable;
+  accounts: AccountsTable;
+  sessions: SessionsTable;
   lists: ListsTable;
   subscribers: SubscribersTable;
   list_members: ListMembersTable;

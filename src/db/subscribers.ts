@@ -111,3 +111,11 @@ export async function resubscribe(db: Db, subscriberId: number, listId: number):
     RETURNING m.subscriber_id`.execute(db);
   return rows.length > 0;
 }
+
+/** Takes an active member off a list; false when there was no such active membership. */
+export async function removeMember(db: Db, listId: number, subscriberId: number): Promise<boolean> {
+  const result = await db.deleteFrom('list_members')
+    .where('list_id', '=', listId).where('subscriber_id', '=', subscriberId).where('status', '=', 'active')
+    .executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}

@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Context } from '../context';
+import { accountPages } from './pages/accounts';
+import { editorPages } from './pages/editor';
+import { listPages } from './pages/lists';
+import { releasePages } from './pages/releases';
+import { sessionRoutes } from './session-routes';
+
+const ASSETS: Record<string, string> = {
+  'console.css': 'text/css; charset=utf-8',
+  'console.js': 'text/javascript; charset=utf-8',
+  'editor.js': 'text/javascript; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
+};
+
+/** The console's static files, read once: a handful of small files need no static-file server. */
+function assetRoutes(app: FastifyInstance) {
+  const files = new Map(Object.keys(ASSETS).map((name) => [name, readFileSync(new URL(`./assets/${name}`, import.meta.url))]));
+  app.get<{ Params: { name: string } }>('/assets/:name', async (request, reply) => {
+    const file = files.get(request.params.name);
+    if (!file) return reply.callNotFound();
+    return reply.type(ASSETS[request.params.name]!).header('Cache-Control', 'public, max-age=300').send(file);
+  });
+}
+
+/** The staff console: server-rendered pages under /console, its assets under /assets. */
+export function consoleRoutes(app: FastifyInstance, ctx: Context) {
+  assetRoutes(app);
+  app.get('/', async (_request, reply) => reply.redirect('/console/releases'));
+  sessionRoutes(app, ctx);
+  releasePages(app, ctx);
+  editorPages(app, ctx);
+  listPages(app, ctx);
+  accountPages(app, ctx);
+}

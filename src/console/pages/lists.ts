@@ -1,0 +1,112 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { notFound, parse } from '../../api/errors';
+import type { Context } from '../../context';
+import { findList, listLists } from '../../db/lists';
+import { dateTime, formError } from '../components';
+import { pageFor } from '../guard';
+import { html } from '../html';
+import { page } from '../layout';
+import { listMembers, suppressionRows } from '../queries';
+
+const listParams = z.object({ id: z.coerce.number().int().positive() });
+const searchQuery = z.object({ q: z.string().max(200).default('') });
+
+export function listPages(app: FastifyInstance, ctx: Context) {
+  const { db } = ctx;
+  const editor = { preHandler: pageFor(db, 'editor') };
+
+  app.get('/console/lists', editor, async (request, reply) => {
+    const lists = await listLists(db);
+    const body = html`
+<div class="page-head"><div><h1>Lists</h1><p class="muted">Who receives what. Addresses that unsubscribed or are suppressed are never re-added.</p></div></div>
+<div class="grid-2-1">
+  <section class="card">
+    ${lists.length === 0 ? html`<p class="muted">No lists yet.</p>` : html`<table class="table">
+      <thead><tr><th>List</th><th class="num">Active journalists</th><th>List-Id label</th></tr></thead>
+      <tbody>${lists.map((l) => html`<tr><td><a class="title-link" href="/console/lists/${l.id}">${l.name}</a></td><td class="num">${l.activeSubscribers.toLocaleString('en-US')}</td><td><code>${l.slug}</code></td></tr>`)}</tbody>
+    </table>`}
+  </section>
+  <section class="card">
+    <h2>New list</h2>
+    <form class="api-form stack" data-method="POST" data-action="/api/lists" data-then="/console/lists/{id}">
+      <label>Name<input name="name" required maxlength="120" placeholder="Science desk"></label>
+      ${formError}
+      <button class="primary" type="submit">Create list</button>
+    </form>
+  </section>
+</div>`;
+    return reply.type('text/html').send(page(request.actor!, 'lists', 'Lists', body));
+  });
+
+  app.get('/console/lists/:id', editor, async (request, reply) => {
+    const { id } = parse(listParams, request.params, 'id');
+    const list = await findList(db, id);
+    if (!list) throw notFound(`list ${id}`);
+    const { q } = parse(searchQuery, request.query, 'query');
+    const members = await listMembers(db, id, q.trim());
+    const body = html`
+<div class="page-head"><div><p class="crumbs"><a href="/console/lists">Lists</a> / ${list.slug}</p><h1>${list.name}</h1></div></div>
+<div class="grid-2-1">
+  <section class="card">
+    <form class="search" method="get" action="/console/lists/${id}">
+      <input type="search" name="q" value="${q}" placeholder="Search address, name or outlet" aria-label="Search subscribers">
+      <button class="plain" type="submit">Search</button>
+    </form>
+    ${members.length === 0 ? html`<p class="muted">${q ? 'Nobody matches.' : 'Nobody on this list yet: add someone or import a CSV.'}</p>` : html`
+    <table class="table compact" data-members>
+      <thead><tr><th>Address</th><th>Name</th><th>Outlet</th><th>Status</th><th>Since</th><th></th></tr></thead>
+      <tbody>${members.map((m) => html`<tr><td>${m.email}</td><td>${m.name ?? ''}</td><td>${m.outlet ?? ''}</td>
+        <td><span class="pill pill-${m.status}">${m.status}</span></td><td>${dateTime(m.subscribedAt)}</td>
+        <td>${m.status === 'active' ? html`<form class="api-form inline" data-method="DELETE" data-action="/api/lists/${id}/subscribers/${m.id}" data-then="reload" data-confirm-text="Remove ${m.email} from ${list.name}? They will not receive future releases sent to this list."><button class="link danger" type="submit">Remove</button>${formError}</form>` : ''}</td></tr>`)}</tbody>
+    </table>
+    ${members.length === 200 ? html`<p class="muted small">Showing the first 200; search to narrow down.</p>` : ''}`}
+  </section>
+  <div class="stack">
+    <section class="card">
+      <h2>Add a journalist</h2>
+      <form class="api-form stack" data-method="POST" data-action="/api/lists/${id}/subscribers" data-then="reload">
+        <label>Email<input type="email" name="email" required></label>
+        <label>Name<input name="name" maxlength="200"></label>
+        <label>Outlet<input name="outlet" maxlength="200"></label>
+        ${formError}
+        <button class="primary" type="submit">Add</button>
+      </form>
+    </section>
+    <section class="card">
+      <h2>Import CSV</h2>
+      <p class="muted small">A header row with <code>email</code>, and optionally <code>name</code> and <code>outlet</code>. Good rows are added; each bad line is listed below.</p>
+      <form class="stack" data-csv-import="/api/lists/${id}/subscribers/import">
+        <input type="file" name="file" accept=".csv,text/csv" required>
+        ${formError}
+        <button class="primary" type="submit">Import</button>
+      </form>
+      <div class="import-report" data-import-report hidden></div>
+    </section>
+  </div>
+</div>`;
+    return reply.type('text/html').send(page(request.actor!, 'lists', list.name, body));
+  });
+
+  app.get('/console/suppressions', editor, async (request, reply) => {
+    const rows = await suppressionRows(db);
+    const body = html`
+<div class="page-head"><div><h1>Suppression list</h1><p class="muted">Hard bounces, complaints and requests: these addresses are never mailed, on any list.</p></div></div>
+<div class="grid-2-1">
+  <section class="card">${rows.length === 0 ? html`<p class="muted">Nobody is suppressed.</p>` : html`
+    <table class="table compact"><thead><tr><th>Address</th><th>Reason</th><th>Since</th></tr></thead>
+    <tbody>${rows.map((r) => html`<tr><td>${r.email_key}</td><td>${r.reason}</td><td>${dateTime(r.created_at)}</td></tr>`)}</tbody></table>`}
+  </section>
+  <section class="card">
+    <h2>Suppress an address</h2>
+    <form class="api-form stack" data-method="POST" data-action="/api/suppressions" data-then="reload">
+      <label>Email<input type="email" name="email" required></label>
+      <label>Reason<input name="reason" maxlength="200" value="asked not to be contacted"></label>
+      ${formError}
+      <button class="danger" type="submit">Suppress</button>
+    </form>
+  </section>
+</div>`;
+    return reply.type('text/html').send(page(request.actor!, 'suppressions', 'Suppressions', body));
+  });
+}

@@ -1,0 +1,48 @@
+import { sql } from 'kysely';
+import type { Context } from '../context';
+import { resolveEmbargo, type EmbargoInput } from '../embargo/time';
+import { buildMessage, type Recipient } from '../mail/message';
+import { compileEmail } from '../render/compile';
+
+export interface DraftContent {
+  title: string;
+  summary: string | null;
+  body: string;
+  embargo: EmbargoInput;
+  listIds: number[];
+}
+
+/** The first journalist of the chosen lists, so the preview shows a real name and list. */
+async function sampleRecipient(ctx: Context, listIds: number[]): Promise<Recipient> {
+  const { rows } = await sql<{ subscriber_id: number; list_id: number; email: string; name: string | null; list_name: string; list_slug: string }>`
+    SELECT m.subscriber_id, m.list_id, s.email, s.name, l.name AS list_name, l.slug AS list_slug
+    FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id JOIN lists l ON l.id = m.list_id
+    WHERE m.list_id = ANY(${listIds}::bigint[]) AND m.status = 'active'
+    ORDER BY array_position(${listIds}::bigint[], m.list_id), m.subscriber_id
+    LIMIT 1`.execute(ctx.db);
+  const row = rows[0];
+  return row
+    ? { deliveryId: 0, releaseId: 0, subscriberId: row.subscriber_id, listId: row.list_id, email: row.email, name: row.name, listName: row.list_name, listSlug: row.list_slug }
+    : { deliveryId: 0, releaseId: 0, subscriberId: 0, listId: 0, email: 'journalist@example.org', name: 'Sample Journalist', listName: 'Sample list', listSlug: 'sample' };
+}
+
+/**
+ * The email a draft would send, rendered by the same template and personalisation as the real
+ * send. An embargo that does not resolve yet (being typed) shows as now, so the preview never fails.
+ */
+export async function previewHtml(ctx: Context, draft: DraftContent): Promise<string> {
+  let embargo = { instant: new Date(), timeZone: 'UTC' };
+  try {
+    embargo = resolveEmbargo(draft.embargo);
+  } catch {
+    // The embargo check beside the picker explains what is wrong with it.
+  }
+  const compiled = await compileEmail(
+    { title: draft.title, summary: draft.summary, bodyMarkdown: draft.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone, showEmbargoLine: true },
+    { name: ctx.config.ORG_NAME, address: ctx.config.ORG_ADDRESS },
+  );
+  const message = buildMessage(compiled, await sampleRecipient(ctx, draft.listIds), {
+    from: ctx.config.MAIL_FROM, publicUrl: ctx.config.PUBLIC_URL, secret: ctx.secret,
+  });
+  return String(message.html);
+}

@@ -1,0 +1,48 @@
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance } from 'fastify';
+import type { Context } from '../context';
+
+/** Scripts and styles come only from /assets; nothing inline, nothing from elsewhere. */
+const CONSOLE_CSP = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  fontSrc: ["'self'"],
+  connectSrc: ["'self'"],
+  frameSrc: ["'self'"],
+  frameAncestors: ["'self'"],
+  formAction: ["'self'"],
+  baseUri: ["'none'"],
+  objectSrc: ["'none'"],
+};
+
+/**
+ * The policy of an email preview document: the email's own inline styles and remote images may
+ * load, nothing may run, and the sandbox gives it an opaque origin even though we serve it.
+ */
+export const PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; font-src https: data:; frame-ancestors 'self'; sandbox";
+
+/** Cookies, form bodies, security headers and the rate limiter the sign-in form uses. */
+export async function registerSecurity(app: FastifyInstance, ctx: Context): Promise<void> {
+  const https = ctx.config.PUBLIC_URL.startsWith('https:');
+  await app.register(cookie);
+  await app.register(formbody);
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { ...CONSOLE_CSP, ...(https ? { upgradeInsecureRequests: [] } : {}) },
+    },
+    hsts: https ? { maxAge: 180 * 86_400 } : false,
+    referrerPolicy: { policy: 'same-origin' },
+  });
+  await app.register(rateLimit, {
+    global: false,
+    redis: ctx.redis,
+    // Per installation and per test harness, next to the queues.
+    nameSpace: `${ctx.config.QUEUE_PREFIX}:rate-limit:`,
+  });
+}

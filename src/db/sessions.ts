@@ -1,0 +1,47 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db } from './index';
+import type { Role } from './schema';
+
+const hash = (token: string) => createHash('sha256').update(token).digest('hex');
+
+export interface Session {
+  accountId: number;
+  email: string;
+  role: Role;
+  csrfToken: string;
+  expiresAt: Date;
+}
+
+/** Starts a session; the cookie value is returned once and only its hash is stored. */
+export async function createSession(db: Db, accountId: number, hours: number): Promise<{ token: string; expiresAt: Date }> {
+  const token = randomBytes(32).toString('base64url');
+  const row = await sql<{ expires_at: Date }>`
+    WITH started AS (
+      INSERT INTO sessions (token_hash, account_id, csrf_token, expires_at)
+      VALUES (${hash(token)}, ${accountId}, ${randomBytes(32).toString('base64url')}, now() + make_interval(hours => ${hours}))
+      RETURNING expires_at
+    ), noted AS (
+      UPDATE accounts SET last_login_at = now() WHERE id = ${accountId}
+    )
+    SELECT expires_at FROM started`.execute(db);
+  return { token, expiresAt: row.rows[0]!.expires_at };
+}
+
+/** The live session a cookie names: unexpired, of an account that is not disabled. */
+export async function findSession(db: Db, token: string): Promise<Session | null> {
+  const row = await db
+    .selectFrom('sessions as s')
+    .innerJoin('accounts as a', 'a.id', 's.account_id')
+    .select(['a.id', 'a.email', 'a.role', 's.csrf_token', 's.expires_at'])
+    .where('s.token_hash', '=', hash(token))
+    .where('s.expires_at', '>', sql<Date>`now()`)
+    .where('a.disabled_at', 'is', null)
+    .executeTakeFirst();
+  return row ? { accountId: row.id, email: row.email, role: row.role, csrfToken: row.csrf_token, expiresAt: row.expires_at } : null;
+}
+
+export async function endSession(db: Db, token: string): Promise<void> {
+  // Expired sessions of anyone are swept on the way: sign-outs are frequent enough to keep the table small.
+  await sql`DELETE FROM sessions WHERE token_hash = ${hash(token)} OR expires_at < now()`.execute(db);
+}

@@ -1,0 +1,168 @@
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Browser, Page } from 'playwright-core';
+import { DateTime } from 'luxon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/auth/password';
+import { createAccount } from '../../src/db/accounts';
+import { launchChromium } from '../support/browser';
+import { createHarness, type Harness } from '../support/harness';
+import { startSmtp, type TestSmtp } from '../support/smtp';
+
+const SHOTS = 'test-output/screenshots';
+const PASSWORD = 'correct horse battery';
+
+let h: Harness;
+let smtp: TestSmtp;
+let browser: Browser;
+let base: string;
+let admin: Page;
+
+async function signIn(page: Page, email: string) {
+  await page.goto(`${base}/console/login`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/console\/releases$/);
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/console-${name}.png`, fullPage: true });
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  smtp = await startSmtp();
+  // http, so the session cookie is not Secure and Chromium keeps it on 127.0.0.1.
+  h = await createHarness({ SMTP_URL: smtp.url, PUBLIC_URL: 'http://localhost:3000' });
+  await h.startWorkers();
+  for (const [email, role] of [['press@example.org', 'admin'], ['writer@example.org', 'editor']] as const) {
+    await createAccount(h.ctx.db, email, role, await hashPassword(PASSWORD));
+  }
+  await h.app.listen({ port: 0, host: '127.0.0.1' });
+  base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
+  browser = await launchChromium();
+  admin = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+  await smtp?.close();
+});
+
+describe('the staff console in a browser', () => {
+  it('signs in, builds a list from a CSV, writes and previews a release, schedules it and watches it go out', async () => {
+    await admin.goto(`${base}/`);
+    await admin.waitForURL(/\/console\/login/);
+    await shot(admin, 'login');
+    await signIn(admin, 'press@example.org');
+
+    // A list, filled from a CSV with one bad line.
+    await admin.goto(`${base}/console/lists`);
+    await admin.getByLabel('Name').fill('Science desk');
+    await admin.getByRole('button', { name: 'Create list' }).click();
+    await admin.waitForURL(/\/console\/lists\/\d+$/);
+    const csv = 'email,name,outlet\nada@example.org,Ada Lovelace,The Engine\nzoe@example.org,Zoë Müller,Die Zeitung\nnot-an-address,Nobody,\njm@example.kr,이정민,Hankyoreh\n';
+    await admin.locator('input[type=file]').setInputFiles({ name: 'journalists.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await admin.getByRole('button', { name: 'Import' }).click();
+    await expect.poll(() => admin.locator('[data-import-report]').innerText()).toContain('Line 4: email: must be a valid email address');
+    expect(await admin.locator('[data-import-report]').innerText()).toContain('3 added');
+    await admin.getByRole('link', { name: 'Show the updated list' }).click();
+    await expect.poll(() => admin.locator('[data-members] tbody tr').count()).toBe(3);
+    await shot(admin, 'list');
+
+    // The editor: the preview shows the email as sent, the embargo check shows the instant.
+    await admin.goto(`${base}/console/releases/new`);
+    const title = 'Quantum sensor maps brain activity';
+    await admin.getByLabel('Headline', { exact: true }).fill(title);
+    await admin.getByLabel(/^Summary/).fill('A new sensor reads neurons without surgery.');
+    await admin.getByLabel(/^Body/).fill('## Findings\n\nThe **sensor** works at room temperature.\n\n- fast\n- cheap\n\n<script>alert(1)</script>');
+    await admin.getByLabel(/Science desk/).check();
+    await admin.getByLabel('Time zone').selectOption('UTC');
+    // A few seconds ahead, in UTC, to the second.
+    const embargo = DateTime.utc().plus({ seconds: 12 }).startOf('second');
+    await admin.getByLabel('Date').fill(embargo.toFormat('yyyy-MM-dd'));
+    await admin.getByLabel('Time', { exact: true }).fill(embargo.toFormat('HH:mm:ss'));
+    const preview = admin.frameLocator('iframe[name=preview-frame]');
+    await expect.poll(() => preview.locator('body').innerText(), { timeout: 15_000 }).toContain(title);
+    expect(await preview.locator('body').innerText()).toContain('Dear Ada Lovelace,');
+    expect(await preview.locator('script').count()).toBe(0);
+    await expect.poll(() => admin.locator('[data-embargo-check]').innerText()).toContain(`${embargo.toFormat('yyyy-MM-dd HH:mm:ss')} UTC`);
+    await expect.poll(() => admin.locator('[data-audience]').innerText()).toBe('3 journalists on the chosen lists');
+    await admin.getByRole('button', { name: 'Phone 375 px' }).click();
+    await expect.poll(() => admin.locator('iframe[name=preview-frame]').evaluate((f) => f.getBoundingClientRect().width)).toBe(375);
+    await shot(admin, 'editor');
+
+    await admin.getByRole('button', { name: 'Schedule…' }).click();
+    const message = admin.locator('#dialog-schedule [data-confirm-message]');
+    await expect.poll(() => message.innerText()).toBe(`3 journalists will receive this at ${embargo.toFormat('HH:mm')} UTC ${embargo.setLocale('en-GB').toFormat('ccc d LLL')}.`);
+    await shot(admin, 'confirm');
+    await admin.getByRole('button', { name: 'Confirm' }).click();
+    await admin.waitForURL(/\/console\/releases\/\d+$/);
+    const releaseId = Number(admin.url().split('/').pop());
+    expect(await admin.locator('[data-status-badge]').first().innerText()).toMatch(/scheduled/i);
+
+    // The report page follows the release on its own until it is sent.
+    await expect.poll(() => admin.locator('h1 + p [data-status-badge]').innerText(), { timeout: 60_000, intervals: [500] }).toMatch(/^sent$/i);
+    await shot(admin, 'report');
+    const received = await smtp.waitFor(3);
+    expect(received.map((m) => m.to[0]).sort()).toEqual(['ada@example.org', 'jm@example.kr', 'zoe@example.org']);
+    for (const m of received) {
+      expect(m.mail.subject).toBe(title);
+      expect(m.startedAt).toBeGreaterThanOrEqual(embargo.toMillis());
+    }
+    expect(await admin.locator('[data-count="sent"]').first().innerText()).toBe('3');
+
+    // The audit trail names the account that did each thing.
+    const audit = (await h.api('GET', `/api/releases/${releaseId}/audit`)).json.items;
+    expect(audit.filter((a: { action: string }) => ['create', 'schedule'].includes(a.action)).map((a: { actor: string }) => a.actor))
+      .toEqual(['account:press@example.org', 'account:press@example.org']);
+
+    await admin.goto(`${base}/console/releases`);
+    expect(await admin.locator(`[data-release-row="${releaseId}"] [data-status-badge]`).innerText()).toMatch(/sent/i);
+    await shot(admin, 'releases');
+    await admin.goto(`${base}/console/accounts`);
+    await shot(admin, 'accounts');
+  });
+
+  it('refuses a state-changing request that carries the session cookie but no CSRF token', async () => {
+    const attempt = (withToken: boolean) =>
+      admin.evaluate(async (withToken) => {
+        const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')!.content;
+        const response = await fetch('/api/lists', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(withToken ? { 'x-csrf-token': token } : {}) },
+          body: JSON.stringify({ name: 'Forged' }),
+        });
+        return { status: response.status, body: await response.json() };
+      }, withToken);
+    const forged = await attempt(false);
+    expect(forged).toMatchObject({ status: 403, body: { error: 'csrf_invalid' } });
+    expect((await attempt(true)).status).toBe(201);
+    // A form post from elsewhere (no _csrf field) is refused too.
+    const form = await admin.request.post(`${base}/api/suppressions`, { form: { email: 'x@example.org' } });
+    expect(form.status()).toBe(403);
+  });
+
+  it('keeps an editor out of operator and admin pages', async () => {
+    const context = await browser.newContext();
+    try {
+      const editor = await context.newPage();
+      await signIn(editor, 'writer@example.org');
+      expect(await editor.locator('nav').innerText()).not.toContain('Accounts');
+      const accounts = await editor.goto(`${base}/console/accounts`);
+      expect(accounts!.status()).toBe(403);
+      expect(await editor.locator('h1').innerText()).toBe('Not allowed');
+      await editor.goto(`${base}/console/releases`);
+      const calls = await editor.evaluate(async () => {
+        const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')!.content;
+        const post = (url: string) => fetch(url, { method: 'POST', headers: { 'x-csrf-token': token, 'content-type': 'application/json' }, body: '{}' })
+          .then(async (r) => ({ status: r.status, error: (await r.json()).error }));
+        return { retry: await post('/api/releases/1/retry-failed'), tokens: await post('/api/tokens'), accounts: await fetch('/api/accounts').then((r) => r.status) };
+      });
+      // Refused for the role, not for a missing CSRF token.
+      expect(calls).toEqual({ retry: { status: 403, error: 'forbidden' }, tokens: { status: 403, error: 'forbidden' }, accounts: 403 });
+    } finally {
+      await context.close();
+    }
+  });
+});
