@@ -134,7 +134,7 @@ ${error ? html`<p class="alert alert-error" role="alert">${error}</p>` : ''}
 <form method="post" action="/console/setup" class="stack">
   <input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="token" value="${token}">
   <label>Your email<input type="email" name="email" value="${email}" autocomplete="username" required></label>
-  <label>Password <span class="muted">(at least ${MIN_PASSWORD_LENGTH} characters)</span><input type="password" name="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" required></label>
+  <label><span>Password <span class="muted">· at least ${MIN_PASSWORD_LENGTH} characters</span></span><input type="password" name="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" required></label>
   <label>Password again<input type="password" name="confirm" autocomplete="new-password" required></label>
   <button class="primary" type="submit">Create administrator</button>
 </form>`);

@@ -47,7 +47,8 @@
       return;
     }
     const { embargo: e, leadSeconds, minLeadSeconds, recipients } = result.json;
-    check.append(line(`${e.local.text} · ${e.utc.replace('T', ' ').slice(0, 19)} UTC`, 'instant'));
+    check.append(line(e.local.text, 'instant'));
+    check.append(line(`${e.utc.replace('T', ' ').slice(0, 19)} UTC · offset ${e.local.offset}`, 'muted small'));
     const zones = document.createElement('ul');
     for (const z of e.displayZones) zones.append(Object.assign(document.createElement('li'), { textContent: `${z.timeZone.split('/').pop().replace(/_/g, ' ')}: ${z.text}` }));
     zones.append(Object.assign(document.createElement('li'), { textContent: `You: ${new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' }).format(new Date(e.utc))}` }));

@@ -33,7 +33,7 @@ export function accountPages(app: FastifyInstance, ctx: Context) {
     <form class="api-form stack" data-method="POST" data-action="/api/accounts" data-then="reload">
       <label>Email<input type="email" name="email" required autocomplete="off"></label>
       <label>Role${roleSelect}</label>
-      <label>Initial password <span class="muted">(${MIN_PASSWORD_LENGTH}+ characters; share it privately)</span><input type="password" name="password" minlength="${MIN_PASSWORD_LENGTH}" required autocomplete="new-password"></label>
+      <label><span>Initial password <span class="muted">· ${MIN_PASSWORD_LENGTH}+ characters, share it privately</span></span><input type="password" name="password" minlength="${MIN_PASSWORD_LENGTH}" required autocomplete="new-password"></label>
       ${formError}
       <button class="primary" type="submit">Create account</button>
     </form>

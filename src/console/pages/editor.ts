@@ -70,8 +70,8 @@ export function editorPages(app: FastifyInstance, ctx: Context) {
 <div class="editor">
 <form id="release-form" class="card stack" data-release-id="${release?.id ?? ''}" data-release-status="${release?.status ?? 'new'}" novalidate>
   <label>Headline<input name="title" value="${release?.title ?? ''}" maxlength="300" required placeholder="New sensor maps brain activity without surgery"></label>
-  <label>Summary <span class="muted">(optional, shown under the headline)</span><textarea name="summary" rows="2" maxlength="2000">${release?.summary ?? ''}</textarea></label>
-  <label>Body <span class="muted">(Markdown)</span><textarea name="body" class="mono" rows="16" required>${release?.body_md ?? ''}</textarea></label>
+  <label><span>Summary <span class="muted">· optional, shown under the headline</span></span><textarea name="summary" rows="2" maxlength="2000">${release?.summary ?? ''}</textarea></label>
+  <label><span>Body <span class="muted">· Markdown</span></span><textarea name="body" class="mono" rows="16" required>${release?.body_md ?? ''}</textarea></label>
 
   <fieldset class="embargo">
     <legend>Embargo</legend>
@@ -79,8 +79,11 @@ export function editorPages(app: FastifyInstance, ctx: Context) {
       <label>Date<input type="date" name="date" value="${local.toFormat('yyyy-MM-dd')}" required></label>
       <label>Time<input type="time" name="time" step="1" value="${local.toFormat('HH:mm:ss')}" required></label>
       <label class="grow">Time zone<select name="timeZone">${zones.map((z) => html`<option ${z === zone ? html`selected` : ''}>${z}</option>`)}</select></label>
-      <label>Offset <span class="muted">(repeated hour only)</span><input name="offset" placeholder="-04:00" pattern="[+-][0-9]{2}:[0-9]{2}" size="7"></label>
     </div>
+    <details class="offset">
+      <summary>Time falls in the hour the clocks go back?</summary>
+      <label><span>UTC offset <span class="muted">· picks one of the two, e.g. -04:00 or -05:00</span></span><input name="offset" placeholder="-04:00" pattern="[+-][0-9]{2}:[0-9]{2}" size="8"></label>
+    </details>
     <div class="embargo-check" data-embargo-check aria-live="polite"></div>
   </fieldset>
 

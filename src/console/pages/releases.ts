@@ -91,7 +91,7 @@ ${rows.length === 0
   <div class="card stat">
     <h3>Embargo</h3>
     <div class="big">${embargo.local.text}</div>
-    <div class="muted small">${embargo.utc.replace('T', ' ').slice(0, 16)} UTC · your time <span data-viewer-time="${embargo.utc}"></span></div>
+    <div class="muted small">${embargo.utc.replace('T', ' ').slice(0, 16)} UTC · <span data-viewer-time="${embargo.utc}"></span></div>
     <ul class="zones">${embargo.displayZones.map((z) => html`<li><span>${z.timeZone.split('/').pop()!.replace(/_/g, ' ')}</span> ${z.text}</li>`)}</ul>
   </div>
   <div class="card stat">
