@@ -102,7 +102,7 @@ describe('the staff console in a browser', () => {
     expect(await admin.locator('[data-status-badge]').first().innerText()).toMatch(/scheduled/i);
 
     // The report page follows the release on its own until it is sent.
-    await expect.poll(() => admin.locator('h1 + p [data-status-badge]').innerText(), { timeout: 60_000, intervals: [500] }).toMatch(/^sent$/i);
+    await expect.poll(() => admin.locator('h1 + p [data-status-badge]').innerText(), { timeout: 60_000, interval: 500 }).toMatch(/^sent$/i);
     await shot(admin, 'report');
     const received = await smtp.waitFor(3);
     expect(received.map((m) => m.to[0]).sort()).toEqual(['ada@example.org', 'jm@example.kr', 'zoe@example.org']);
@@ -125,16 +125,16 @@ describe('the staff console in a browser', () => {
   });
 
   it('refuses a state-changing request that carries the session cookie but no CSRF token', async () => {
+    const csrf = (await admin.locator('meta[name="csrf-token"]').getAttribute('content'))!;
     const attempt = (withToken: boolean) =>
-      admin.evaluate(async (withToken) => {
-        const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')!.content;
+      admin.evaluate(async ({ withToken, token }) => {
         const response = await fetch('/api/lists', {
           method: 'POST',
           headers: { 'content-type': 'application/json', ...(withToken ? { 'x-csrf-token': token } : {}) },
           body: JSON.stringify({ name: 'Forged' }),
         });
-        return { status: response.status, body: await response.json() };
-      }, withToken);
+        return { status: response.status, body: (await response.json()) as unknown };
+      }, { withToken, token: csrf });
     const forged = await attempt(false);
     expect(forged).toMatchObject({ status: 403, body: { error: 'csrf_invalid' } });
     expect((await attempt(true)).status).toBe(201);
@@ -153,12 +153,12 @@ describe('the staff console in a browser', () => {
       expect(accounts!.status()).toBe(403);
       expect(await editor.locator('h1').innerText()).toBe('Not allowed');
       await editor.goto(`${base}/console/releases`);
-      const calls = await editor.evaluate(async () => {
-        const token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')!.content;
+      const csrf = (await editor.locator('meta[name="csrf-token"]').getAttribute('content'))!;
+      const calls = await editor.evaluate(async (token) => {
         const post = (url: string) => fetch(url, { method: 'POST', headers: { 'x-csrf-token': token, 'content-type': 'application/json' }, body: '{}' })
-          .then(async (r) => ({ status: r.status, error: (await r.json()).error }));
+          .then(async (r) => ({ status: r.status, error: ((await r.json()) as { error: string }).error }));
         return { retry: await post('/api/releases/1/retry-failed'), tokens: await post('/api/tokens'), accounts: await fetch('/api/accounts').then((r) => r.status) };
-      });
+      }, csrf);
       // Refused for the role, not for a missing CSRF token.
       expect(calls).toEqual({ retry: { status: 403, error: 'forbidden' }, tokens: { status: 403, error: 'forbidden' }, accounts: 403 });
     } finally {
