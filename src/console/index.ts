@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
 import type { Context } from '../context';
 import { accountPages } from './pages/accounts';
@@ -24,13 +25,19 @@ function assetRoutes(app: FastifyInstance) {
   });
 }
 
-/** The staff console: server-rendered pages under /console, its assets under /assets. */
-export function consoleRoutes(app: FastifyInstance, ctx: Context) {
-  assetRoutes(app);
-  app.get('/', async (_request, reply) => reply.redirect('/console/releases'));
-  sessionRoutes(app, ctx);
-  releasePages(app, ctx);
-  editorPages(app, ctx);
-  listPages(app, ctx);
-  accountPages(app, ctx);
+/**
+ * The staff console: server-rendered pages under /console, its assets under /assets. Its own
+ * scope parses HTML form posts (sign-in, sign-out, setup, preview); the JSON API stays JSON-only.
+ */
+export async function consoleRoutes(app: FastifyInstance, ctx: Context) {
+  await app.register(async (scope) => {
+    await scope.register(formbody);
+    assetRoutes(scope);
+    scope.get('/', async (_request, reply) => reply.redirect('/console/releases'));
+    sessionRoutes(scope, ctx);
+    releasePages(scope, ctx);
+    editorPages(scope, ctx);
+    listPages(scope, ctx);
+    accountPages(scope, ctx);
+  });
 }

@@ -1,5 +1,4 @@
 import cookie from '@fastify/cookie';
-import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
@@ -26,11 +25,10 @@ const CONSOLE_CSP = {
  */
 export const PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; font-src https: data:; frame-ancestors 'self'; sandbox";
 
-/** Cookies, form bodies, security headers and the rate limiter the sign-in form uses. */
+/** Cookies, security headers and the rate limiter the sign-in form uses, for every route. */
 export async function registerSecurity(app: FastifyInstance, ctx: Context): Promise<void> {
   const https = ctx.config.PUBLIC_URL.startsWith('https:');
   await app.register(cookie);
-  await app.register(formbody);
   await app.register(helmet, {
     contentSecurityPolicy: {
       useDefaults: false,

@@ -138,9 +138,10 @@ describe('the staff console in a browser', () => {
     const forged = await attempt(false);
     expect(forged).toMatchObject({ status: 403, body: { error: 'csrf_invalid' } });
     expect((await attempt(true)).status).toBe(201);
-    // A form post from elsewhere (no _csrf field) is refused too.
-    const form = await admin.request.post(`${base}/api/suppressions`, { form: { email: 'x@example.org' } });
+    // An HTML form post with the cookie but without the _csrf field is refused too.
+    const form = await admin.request.post(`${base}/console/preview`, { form: { title: 'x', body: 'y' } });
     expect(form.status()).toBe(403);
+    expect(await form.json()).toMatchObject({ error: 'csrf_invalid' });
   });
 
   it('keeps an editor out of operator and admin pages', async () => {
