@@ -61,13 +61,14 @@ describe('the staff console in a browser', () => {
     await admin.getByLabel('Name').fill('Science desk');
     await admin.getByRole('button', { name: 'Create list' }).click();
     await admin.waitForURL(/\/console\/lists\/\d+$/);
-    const csv = 'email,name,outlet\nada@example.org,Ada Lovelace,The Engine\nzoe@example.org,Zoë Müller,Die Zeitung\nnot-an-address,Nobody,\njm@example.kr,이정민,Hankyoreh\n';
+    const csv = 'email,name,outlet\nada@example.org,Ada Lovelace,The Engine\nzoe@example.org,Zoë Müller,Die Zeitung\nnot-an-address,Nobody,\n'
+      + 'jm@example.kr,이정민,Hankyoreh\nfull@example.org,Full Mailbox,Daily Planet\n';
     await admin.locator('input[type=file]').setInputFiles({ name: 'journalists.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
     await admin.getByRole('button', { name: 'Import' }).click();
     await expect.poll(() => admin.locator('[data-import-report]').innerText()).toContain('Line 4: email: must be a valid email address');
-    expect(await admin.locator('[data-import-report]').innerText()).toContain('3 added');
+    expect(await admin.locator('[data-import-report]').innerText()).toContain('4 added');
     await admin.getByRole('link', { name: 'Show the updated list' }).click();
-    await expect.poll(() => admin.locator('[data-members] tbody tr').count()).toBe(3);
+    await expect.poll(() => admin.locator('[data-members] tbody tr').count()).toBe(4);
     await shot(admin, 'list');
 
     // The editor: the preview shows the email as sent, the embargo check shows the instant.
@@ -87,14 +88,16 @@ describe('the staff console in a browser', () => {
     expect(await preview.locator('body').innerText()).toContain('Dear Ada Lovelace,');
     expect(await preview.locator('script').count()).toBe(0);
     await expect.poll(() => admin.locator('[data-embargo-check]').innerText()).toContain(`${embargo.toFormat('yyyy-MM-dd HH:mm:ss')} UTC · offset +00:00`);
-    await expect.poll(() => admin.locator('[data-audience]').innerText()).toBe('3 journalists on the chosen lists');
+    await expect.poll(() => admin.locator('[data-audience]').innerText()).toBe('4 journalists on the chosen lists');
     await admin.getByRole('button', { name: 'Phone 375 px' }).click();
     await expect.poll(() => admin.locator('iframe[name=preview-frame]').evaluate((f) => f.getBoundingClientRect().width)).toBe(375);
     await shot(admin, 'editor');
 
+    // One mailbox is full: its delivery fails with the server's reply, to be retried from the report.
+    smtp.respond = (rcpt) => (rcpt === 'full@example.org' ? { code: 552, message: '5.2.2 mailbox full' } : undefined);
     await admin.getByRole('button', { name: 'Schedule…' }).click();
     const message = admin.locator('#dialog-schedule [data-confirm-message]');
-    await expect.poll(() => message.innerText()).toBe(`3 journalists will receive this at ${embargo.toFormat('HH:mm')} UTC ${embargo.setLocale('en-GB').toFormat('ccc d LLL')}.`);
+    await expect.poll(() => message.innerText()).toBe(`4 journalists will receive this at ${embargo.toFormat('HH:mm')} UTC ${embargo.setLocale('en-GB').toFormat('ccc d LLL')}.`);
     await shot(admin, 'confirm', false);
     await admin.getByRole('button', { name: 'Confirm' }).click();
     await admin.waitForURL(/\/console\/releases\/\d+$/);
@@ -103,6 +106,9 @@ describe('the staff console in a browser', () => {
 
     // The report page follows the release on its own until it is sent.
     await expect.poll(() => admin.locator('h1 + p [data-status-badge]').innerText(), { timeout: 60_000, interval: 500 }).toMatch(/^sent$/i);
+    expect(await admin.locator('[data-count="failed"]').innerText()).toBe('1');
+    expect(await admin.locator('.reply').innerText()).toContain('5.2.2 mailbox full');
+    await expect.poll(() => admin.frameLocator('iframe[name=preview-frame]').locator('body').innerText(), { timeout: 15_000 }).toContain(title);
     await shot(admin, 'report');
     const received = await smtp.waitFor(3);
     expect(received.map((m) => m.to[0]).sort()).toEqual(['ada@example.org', 'jm@example.kr', 'zoe@example.org']);
@@ -110,12 +116,21 @@ describe('the staff console in a browser', () => {
       expect(m.mail.subject).toBe(title);
       expect(m.startedAt).toBeGreaterThanOrEqual(embargo.toMillis());
     }
-    expect(await admin.locator('[data-count="sent"]').first().innerText()).toBe('3');
+
+    // The mailbox was emptied: retry the failure from the report.
+    smtp.respond = undefined;
+    await admin.getByRole('button', { name: 'Retry 1 failed' }).click();
+    expect(await admin.locator('#dialog-retry [data-confirm-message]').innerText()).toMatch(/^1 failed delivery is queued again/);
+    await admin.locator('#dialog-retry button[type=submit]').click();
+    await expect.poll(() => admin.locator('[data-count="sent"]').first().innerText(), { timeout: 60_000, interval: 500 }).toBe('4');
+    await expect.poll(() => admin.locator('h1 + p [data-status-badge]').innerText(), { timeout: 30_000, interval: 500 }).toMatch(/^sent$/i);
+    expect((await smtp.waitFor(4)).filter((m) => m.to[0] === 'full@example.org')).toHaveLength(1);
 
     // The audit trail names the account that did each thing.
     const audit = (await h.api('GET', `/api/releases/${releaseId}/audit`)).json.items;
     expect(audit.filter((a: { action: string }) => ['create', 'schedule'].includes(a.action)).map((a: { actor: string }) => a.actor))
       .toEqual(['account:press@example.org', 'account:press@example.org']);
+    expect(audit.at(-1)).toMatchObject({ actor: 'account:press@example.org', action: 'retry-failed' });
 
     await admin.goto(`${base}/console/releases`);
     expect(await admin.locator(`[data-release-row="${releaseId}"] [data-status-badge]`).innerText()).toMatch(/sent/i);

@@ -56,10 +56,9 @@ function tickCountdowns() {
   }
 }
 
-// --- Widths are set from data attributes: the CSP allows no inline styles -------------------
+// --- Bar widths are set from data attributes: the CSP allows no inline styles ---------------
 function applyWidths(root = document) {
   for (const el of root.querySelectorAll('.seg[data-width]')) el.style.width = `${el.dataset.width}%`;
-  for (const el of root.querySelectorAll('iframe[data-width]')) el.style.width = `${el.dataset.width}px`;
 }
 
 // --- Dialogs ---------------------------------------------------------------------------------
@@ -178,6 +177,7 @@ function watchReleaseList() {
     if (result?.ok) {
       const byId = new Map(result.json.items.map((r) => [String(r.id), r]));
       if (rows.some((row) => byId.get(row.dataset.releaseRow)?.status !== row.dataset.releaseStatus)) return location.reload();
+      for (const row of rows) setCounts(row, byId.get(row.dataset.releaseRow));
     }
     setTimeout(poll, 3000);
   };

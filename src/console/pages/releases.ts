@@ -56,7 +56,7 @@ ${rows.length === 0
   <td>${countdown(r.embargoAt, r.status)}</td>
   <td>${r.total > 0
     ? html`${progressBar({ sent: r.sent, failed: r.failed, skipped: r.skipped, cancelled: r.total - r.sent - r.failed - r.skipped - r.waiting, waiting: r.waiting, queued: 0, sending: 0 }, r.total)}
-      <div class="small muted">${r.sent.toLocaleString('en-US')} of ${r.total.toLocaleString('en-US')} sent${r.failed ? html` · <span class="text-failed">${r.failed} failed</span>` : ''}</div>`
+      <div class="small muted"><span data-count="sent">${r.sent.toLocaleString('en-US')}</span> of <span data-count="total">${r.total.toLocaleString('en-US')}</span> sent${r.failed ? html` · <span class="text-failed">${r.failed} failed</span>` : ''}</div>`
     : html`<span class="muted small">not lifted</span>`}</td>
 </tr>`)}</tbody></table>`}`;
     return reply.type('text/html').send(page(request.actor!, 'releases', 'Releases', body));
@@ -82,7 +82,7 @@ ${rows.length === 0
   <div>
     <p class="crumbs"><a href="/console/releases">Releases</a> / #${release.id}</p>
     <h1>${release.title}</h1>
-    <p class="muted">${statusBadge(release.status)} · ${lists.map((l) => l.name).join(', ')} · by ${release.created_by}</p>
+    <p class="muted">${statusBadge(release.status)} · ${lists.map((l) => l.name).join(', ')} · by ${release.created_by.replace(/^account:/, "")}</p>
   </div>
   <div class="actions">${actions}</div>
 </div>
@@ -121,7 +121,7 @@ ${rows.length === 0
     <input type="hidden" name="timeZone" value="${release.embargo_time_zone}">
     <input type="hidden" name="listIds" value="${listIds.join(',')}">
   </form>
-  <div class="preview-stage"><iframe name="preview-frame" class="preview-frame" data-width="640" sandbox title="Email preview"></iframe></div>
+  <div class="preview-stage"><iframe name="preview-frame" class="preview-frame" width="640" height="680" sandbox title="Email preview"></iframe></div>
 </section>
 
 <section class="card">
