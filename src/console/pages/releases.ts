@@ -82,7 +82,7 @@ ${rows.length === 0
   <div>
     <p class="crumbs"><a href="/console/releases">Releases</a> / #${release.id}</p>
     <h1>${release.title}</h1>
-    <p class="muted">${statusBadge(release.status)} · ${lists.map((l) => l.name).join(', ')} · by ${release.created_by.replace(/^account:/, "")}</p>
+    <p class="muted">${statusBadge(release.status)} · ${lists.map((l) => l.name).join(', ')} · by ${release.created_by.replace(/^account:/, '')}</p>
   </div>
   <div class="actions">${actions}</div>
 </div>
