@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
+import { errorHandler, HttpError } from '../api/errors';
 import type { Context } from '../context';
+import { html } from './html';
+import { bare } from './layout';
 import { accountPages } from './pages/accounts';
 import { editorPages } from './pages/editor';
 import { listPages } from './pages/lists';
@@ -32,6 +35,15 @@ function assetRoutes(app: FastifyInstance) {
 export async function consoleRoutes(app: FastifyInstance, ctx: Context) {
   await app.register(async (scope) => {
     await scope.register(formbody);
+    // A page that cannot be shown answers with a page; everything else keeps the API's error shape.
+    scope.setErrorHandler((error, request, reply) => {
+      const wantsPage = request.method === 'GET' && String(request.headers.accept ?? '').includes('text/html');
+      if (!wantsPage || !(error instanceof HttpError)) return errorHandler(error as Error, request, reply);
+      return reply.status(error.status).type('text/html').send(bare('Not available', html`
+<h1>${error.status === 404 ? 'Not found' : 'Not available'}</h1>
+<p class="alert alert-error" role="alert">${error.message}.</p>
+<p><a href="/console/releases">Back to releases</a></p>`));
+    });
     assetRoutes(scope);
     scope.get('/', async (_request, reply) => reply.redirect('/console/releases'));
     sessionRoutes(scope, ctx);

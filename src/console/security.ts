@@ -40,6 +40,8 @@ export async function registerSecurity(app: FastifyInstance, ctx: Context): Prom
   await app.register(rateLimit, {
     global: false,
     redis: ctx.redis,
+    // If Redis is unreachable, sign-in still works (unlimited) rather than locking every person out.
+    skipOnError: true,
     // Per installation and per test harness, next to the queues.
     nameSpace: `${ctx.config.QUEUE_PREFIX}:rate-limit:`,
   });

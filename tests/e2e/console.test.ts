@@ -168,6 +168,9 @@ describe('the staff console in a browser', () => {
       const accounts = await editor.goto(`${base}/console/accounts`);
       expect(accounts!.status()).toBe(403);
       expect(await editor.locator('h1').innerText()).toBe('Not allowed');
+      const missing = await editor.goto(`${base}/console/releases/999999`);
+      expect(missing!.status()).toBe(404);
+      expect(await editor.locator('h1').innerText()).toBe('Not found');
       await editor.goto(`${base}/console/releases`);
       const csrf = (await editor.locator('meta[name="csrf-token"]').getAttribute('content'))!;
       const calls = await editor.evaluate(async (token) => {

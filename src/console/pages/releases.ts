@@ -25,7 +25,7 @@ function confirmAction(key: string, label: string, tone: 'primary' | 'danger' | 
   <form class="api-form" data-method="POST" data-action="${action}" data-then="reload">
     <h2>${label}?</h2>
     <p class="confirm-message" data-confirm-message>${message}</p>
-    ${reason ? html`<label>Reason (kept in the audit trail)<textarea name="reason" rows="2" required maxlength="500"></textarea></label>` : ''}
+    ${reason ? html`<label><span>Reason <span class="muted">· kept in the audit trail</span></span><input name="reason" required maxlength="500"></label>` : ''}
     ${formError}
     <div class="actions"><button type="button" class="plain" data-close>Keep as is</button><button type="submit" class="${tone}">${label}</button></div>
   </form>
