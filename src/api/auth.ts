@@ -6,8 +6,13 @@ import { findSession } from '../db/sessions';
 import { findApiToken } from '../db/tokens';
 import { HttpError } from './errors';
 
-/** The console's session cookie (HttpOnly, SameSite=Strict; see src/console/session-cookie.ts). */
+/** The console's session cookie (HttpOnly, SameSite=Strict; set in src/console/session-routes.ts). */
 export const SESSION_COOKIE = 'presslift_session';
+/**
+ * The session's CSRF token in a cookie scripts of our own origin can read, under the name axios
+ * (which Bull Board's UI uses) echoes back as X-XSRF-TOKEN on same-origin requests.
+ */
+export const CSRF_COOKIE = 'XSRF-TOKEN';
 
 export interface Actor {
   /** How the audit log names who did it: "account:ada@example.org" or "token:ci-bot". */
@@ -44,13 +49,13 @@ function sameToken(given: unknown, expected: string): boolean {
 
 /**
  * A cookie is sent by the browser on its own, so a state-changing request made with one must also
- * carry the session's synchronizer token (header X-CSRF-Token or form field _csrf), which only our
- * own pages can read. A bearer token is never sent implicitly, so it needs none.
+ * carry the session's synchronizer token (header X-CSRF-Token or X-XSRF-Token, or form field
+ * _csrf), which only our own origin can read. A bearer token is never sent implicitly, so it needs none.
  */
 function requireCsrf(request: FastifyRequest, actor: Actor): void {
   if (SAFE_METHODS.has(request.method) || actor.via !== 'session') return;
   const body = request.body as { _csrf?: unknown } | undefined;
-  const given = request.headers['x-csrf-token'] ?? (body && typeof body === 'object' ? body._csrf : undefined);
+  const given = request.headers['x-csrf-token'] ?? request.headers['x-xsrf-token'] ?? (body && typeof body === 'object' ? body._csrf : undefined);
   if (!sameToken(given, actor.csrfToken!)) {
     throw new HttpError(403, 'csrf_invalid', 'this request did not come from a Presslift page; reload the page and try again');
   }

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { SESSION_COOKIE, identify } from '../api/auth';
+import { CSRF_COOKIE, SESSION_COOKIE, identify } from '../api/auth';
 import { HttpError, parse } from '../api/errors';
 import { burnPasswordCheck, hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../auth/password';
 import { checkSetupToken } from '../auth/setup-link';
@@ -60,6 +60,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
     const session = await createSession(db, accountId, config.SESSION_HOURS);
     reply.clearCookie(PRE_SESSION_COOKIE, { path: '/' });
     reply.setCookie(SESSION_COOKIE, session.token, { ...cookieOptions, expires: session.expiresAt });
+    reply.setCookie(CSRF_COOKIE, session.csrfToken, { ...cookieOptions, httpOnly: false, expires: session.expiresAt });
   };
 
   const loginPage = (token: string, next: string, error?: string, email = '') =>
@@ -116,6 +117,7 @@ ${error ? html`<p class="alert alert-error" role="alert">${error}</p>` : ''}
       await endSession(db, request.cookies[SESSION_COOKIE]!);
     }
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    reply.clearCookie(CSRF_COOKIE, { path: '/' });
     return reply.redirect('/console/login', 303);
   });
 

@@ -14,18 +14,19 @@ export interface Session {
 }
 
 /** Starts a session; the cookie value is returned once and only its hash is stored. */
-export async function createSession(db: Db, accountId: number, hours: number): Promise<{ token: string; expiresAt: Date }> {
+export async function createSession(db: Db, accountId: number, hours: number): Promise<{ token: string; csrfToken: string; expiresAt: Date }> {
   const token = randomBytes(32).toString('base64url');
+  const csrfToken = randomBytes(32).toString('base64url');
   const row = await sql<{ expires_at: Date }>`
     WITH started AS (
       INSERT INTO sessions (token_hash, account_id, csrf_token, expires_at)
-      VALUES (${hash(token)}, ${accountId}, ${randomBytes(32).toString('base64url')}, now() + make_interval(hours => ${hours}))
+      VALUES (${hash(token)}, ${accountId}, ${csrfToken}, now() + make_interval(hours => ${hours}))
       RETURNING expires_at
     ), noted AS (
       UPDATE accounts SET last_login_at = now() WHERE id = ${accountId}
     )
     SELECT expires_at FROM started`.execute(db);
-  return { token, expiresAt: row.rows[0]!.expires_at };
+  return { token, csrfToken, expiresAt: row.rows[0]!.expires_at };
 }
 
 /** The live session a cookie names: unexpired, of an account that is not disabled. */

@@ -113,10 +113,18 @@ describe('sessions', () => {
     const csrf = await client.pageToken();
     const done = await client.request({ ...suppress, headers: { 'x-csrf-token': csrf } });
     expect(done.statusCode).toBe(201);
+    // The same token is in a script-readable cookie that axios-based pages (Bull Board) echo back.
+    expect(client.jar.get('XSRF-TOKEN')).toBe(csrf);
+    const viaAxiosHeader = await client.request({ ...suppress, payload: { email: 'axios@example.org' }, headers: { 'x-xsrf-token': csrf } });
+    expect(viaAxiosHeader.statusCode).toBe(201);
     // A bearer token needs no CSRF token: nothing sends it implicitly.
     expect((await h.api('POST', '/api/suppressions', { email: 'also@example.org' })).status).toBe(201);
     const audit = await h.ctx.db.selectFrom('audit').select(['actor', 'action']).where('action', '=', 'suppress').orderBy('id').execute();
-    expect(audit).toEqual([{ actor: 'account:editor@example.org', action: 'suppress' }, { actor: 'token:test-admin', action: 'suppress' }]);
+    expect(audit).toEqual([
+      { actor: 'account:editor@example.org', action: 'suppress' },
+      { actor: 'account:editor@example.org', action: 'suppress' },
+      { actor: 'token:test-admin', action: 'suppress' },
+    ]);
 
     const out = await client.request({ method: 'POST', url: '/console/logout', payload: { _csrf: csrf } });
     expect(out.statusCode).toBe(303);
