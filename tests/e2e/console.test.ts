@@ -78,6 +78,11 @@ describe('the staff console in a browser', () => {
     await admin.getByLabel(/^Summary/).fill('A new sensor reads neurons without surgery.');
     await admin.getByLabel(/^Body/).fill('## Findings\n\nThe **sensor** works at room temperature.\n\n- fast\n- cheap\n\n<script>alert(1)</script>');
     await admin.getByLabel(/Science desk/).check();
+    // The API's daylight-saving refusal shows before anything is saved.
+    await admin.getByLabel('Time zone').selectOption('America/New_York');
+    await admin.getByLabel('Date').fill('2030-03-10');
+    await admin.getByLabel('Time', { exact: true }).fill('02:30:00');
+    await expect.poll(() => admin.locator('[data-embargo-check]').innerText()).toContain('does not exist in America/New_York: the clocks spring forward');
     await admin.getByLabel('Time zone').selectOption('UTC');
     // A few seconds ahead, in UTC, to the second.
     const embargo = DateTime.utc().plus({ seconds: 12 }).startOf('second');
