@@ -52,7 +52,7 @@ function sameToken(given: unknown, expected: string): boolean {
  * carry the session's synchronizer token (header X-CSRF-Token or X-XSRF-Token, or form field
  * _csrf), which only our own origin can read. A bearer token is never sent implicitly, so it needs none.
  */
-function requireCsrf(request: FastifyRequest, actor: Actor): void {
+export function requireCsrf(request: FastifyRequest, actor: Actor): void {
   if (SAFE_METHODS.has(request.method) || actor.via !== 'session') return;
   const body = request.body as { _csrf?: unknown } | undefined;
   const given = request.headers['x-csrf-token'] ?? request.headers['x-xsrf-token'] ?? (body && typeof body === 'object' ? body._csrf : undefined);

@@ -1,12 +1,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { CSRF_COOKIE, SESSION_COOKIE, identify } from '../api/auth';
+import { CSRF_COOKIE, SESSION_COOKIE, identify, requireCsrf } from '../api/auth';
 import { HttpError, parse } from '../api/errors';
-import { burnPasswordCheck, hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../auth/password';
+import { checkCredentials } from '../auth/credentials';
+import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/password';
 import { checkSetupToken } from '../auth/setup-link';
 import type { Context } from '../context';
-import { createFirstAdmin, findActiveAccountByEmail, hasAnyAccount } from '../db/accounts';
+import { createFirstAdmin, hasAnyAccount } from '../db/accounts';
 import { recordAudit } from '../db/audit';
 import { createSession, endSession } from '../db/sessions';
 import { emailAddress } from '../fields';
@@ -98,9 +99,8 @@ ${error ? html`<p class="alert alert-error" role="alert">${error}</p>` : ''}
       const body = request.body as Record<string, unknown>;
       const next = safeNext(body.next);
       const input = credentials.safeParse(body);
-      const account = input.success ? await findActiveAccountByEmail(db, input.data.email) : null;
-      const ok = input.success && (account ? await verifyPassword(input.data.password, account.password_hash) : (await burnPasswordCheck(input.data.password), false));
-      if (!ok || !account) {
+      const account = input.success ? await checkCredentials(db, input.data.email, input.data.password) : null;
+      if (!account) {
         return reply.status(401).type('text/html')
           .send(loginPage(preSessionToken(request, reply), next, 'That email and password do not match an active account.', String(body.email ?? '')));
       }
@@ -113,7 +113,7 @@ ${error ? html`<p class="alert alert-error" role="alert">${error}</p>` : ''}
   app.post('/console/logout', async (request, reply) => {
     const actor = await identify(db, request);
     if (actor?.via === 'session') {
-      if ((request.body as { _csrf?: string })?._csrf !== actor.csrfToken) throw new HttpError(403, 'csrf_invalid', 'reload the page and sign out again');
+      requireCsrf(request, actor);
       await endSession(db, request.cookies[SESSION_COOKIE]!);
     }
     reply.clearCookie(SESSION_COOKIE, { path: '/' });
