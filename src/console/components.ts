@@ -16,10 +16,11 @@ export const embargoCell = (instant: Date, zone: string) => html`
 <div class="when">${shortWhen(instant, zone)}</div>
 <div class="muted small">${zone} · <span data-viewer-time="${instant.toISOString()}"></span></div>`;
 
-export const countdown = (instant: Date, status: ReleaseStatus) =>
-  status === 'scheduled' || status === 'draft'
-    ? html`<span class="countdown" data-countdown="${instant.toISOString()}">${instant.toISOString()}</span>`
-    : html`<span class="muted">—</span>`;
+/** Time left until a scheduled release lifts, ticking in the browser. */
+export const countdown = (instant: Date, status: ReleaseStatus) => {
+  if (status === 'scheduled') return html`<span class="countdown" data-countdown="${instant.toISOString()}">${instant.toISOString()}</span>`;
+  return html`<span class="muted">${status === 'draft' ? 'not scheduled' : '—'}</span>`;
+};
 
 const SEGMENTS: Array<{ state: DeliveryState | 'waiting'; label: string }> = [
   { state: 'sent', label: 'sent' },
@@ -45,3 +46,8 @@ export const dateTime = (date: Date | null) =>
   date ? html`<time data-viewer-time="${date.toISOString()}" data-format="long">${date.toISOString().replace('T', ' ').slice(0, 19)} UTC</time>` : html`<span class="muted">—</span>`;
 
 export const formError = html`<p class="form-error" role="alert" hidden></p>`;
+
+/** Switches the preview iframe between phone and desktop width. */
+export const previewToggle = html`<div class="segmented" role="group" aria-label="Preview width">
+  <button type="button" data-preview-width="375">Phone 375 px</button><button type="button" data-preview-width="640" aria-pressed="true">Desktop 640 px</button>
+</div>`;

@@ -9,6 +9,7 @@ import { accountPages } from './pages/accounts';
 import { editorPages } from './pages/editor';
 import { listPages } from './pages/lists';
 import { releasePages } from './pages/releases';
+import { reportPage } from './pages/report';
 import { sessionRoutes } from './session-routes';
 
 const ASSETS: Record<string, string> = {
@@ -48,6 +49,7 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context) {
     scope.get('/', async (_request, reply) => reply.redirect('/console/releases'));
     sessionRoutes(scope, ctx);
     releasePages(scope, ctx);
+    reportPage(scope, ctx);
     editorPages(scope, ctx);
     listPages(scope, ctx);
     accountPages(scope, ctx);

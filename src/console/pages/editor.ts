@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { requireRole } from '../../api/auth';
+import { requireRole, type Actor } from '../../api/auth';
 import { HttpError, notFound, parse } from '../../api/errors';
 import type { Context } from '../../context';
 import { listLists } from '../../db/lists';
@@ -9,7 +9,7 @@ import { findRelease, releaseListIds } from '../../db/releases';
 import type { Release } from '../../db/schema';
 import { describeEmbargo, resolveEmbargo } from '../../embargo/time';
 import { idParam } from '../../fields';
-import { formError } from '../components';
+import { formError, previewToggle } from '../components';
 import { rescheduleMessage, scheduleMessage } from '../confirm';
 import { pageFor } from '../guard';
 import { html } from '../html';
@@ -17,7 +17,6 @@ import { page } from '../layout';
 import { previewHtml } from '../preview';
 import { audienceSize } from '../queries';
 import { PREVIEW_CSP } from '../security';
-import { previewToggle } from './releases';
 
 const idParams = z.object({ id: idParam });
 /** "1,2,3" from a query string or form field. */
@@ -55,7 +54,7 @@ export function editorPages(app: FastifyInstance, ctx: Context) {
   const editorPage = { preHandler: pageFor(db, 'editor') };
   const zones = zoneOptions(config.DISPLAY_TIME_ZONES);
 
-  const render = async (actor: NonNullable<Parameters<typeof page>[0]>, release: Release | null) => {
+  const render = async (actor: Actor, release: Release | null) => {
     const lists = await listLists(db);
     const chosen = new Set(release ? await releaseListIds(db, release.id) : []);
     const zone = release?.embargo_time_zone ?? config.DISPLAY_TIME_ZONES[0] ?? 'UTC';

@@ -1,0 +1,146 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { allows } from '../../api/auth';
+import { notFound, parse } from '../../api/errors';
+import type { Context } from '../../context';
+import { releaseAudit } from '../../db/audit';
+import { listDeliveries } from '../../db/deliveries';
+import { deliveryCounts, findRelease, releaseListIds } from '../../db/releases';
+import type { Release } from '../../db/schema';
+import { describeEmbargo } from '../../embargo/time';
+import { idParam } from '../../fields';
+import { countdown, dateTime, formError, previewToggle, progressBar, statusBadge, toCounts } from '../components';
+import { cancelMessage, journalists, liftMessage, retryMessage, scheduleMessage, unscheduleMessage } from '../confirm';
+import { pageFor } from '../guard';
+import { html, type Html } from '../html';
+import { page } from '../layout';
+import { audienceSize } from '../queries';
+
+const idParams = z.object({ id: idParam });
+
+/** A button that opens a confirmation dialog, and the dialog whose form calls the JSON API. */
+function confirmAction(key: string, label: string, tone: 'primary' | 'danger' | 'plain', message: string, action: string, reason = false): Html {
+  return html`<button type="button" class="${tone}" data-open="dialog-${key}">${label}</button>
+<dialog id="dialog-${key}" class="confirm">
+  <form class="api-form" data-method="POST" data-action="${action}" data-then="reload">
+    <h2>${label}?</h2>
+    <p class="confirm-message" data-confirm-message>${message}</p>
+    ${reason ? html`<label><span>Reason <span class="muted">· kept in the audit trail</span></span><input name="reason" required maxlength="500"></label>` : ''}
+    ${formError}
+    <div class="actions"><button type="button" class="plain" data-close>Keep as is</button><button type="submit" class="${tone}">${label}</button></div>
+  </form>
+</dialog>`;
+}
+
+/** The release report: embargo, delivery progress, the email as sent, failures, audit trail, and the lifecycle actions. */
+export function reportPage(app: FastifyInstance, ctx: Context) {
+  const { db, config } = ctx;
+  const staff = { preHandler: pageFor(db, 'editor', 'operator') };
+
+  app.get('/console/releases/:id', staff, async (request, reply) => {
+    const { id } = parse(idParams, request.params, 'id');
+    const release = await findRelease(db, id);
+    if (!release) throw notFound(`release ${id}`);
+    const [listIds, counts, audit, failed, skipped] = await Promise.all([
+      releaseListIds(db, id), deliveryCounts(db, id), releaseAudit(db, id),
+      listDeliveries(db, id, 'failed', 0, 200), listDeliveries(db, id, 'skipped', 0, 200),
+    ]);
+    const lists = await db.selectFrom('lists').select(['id', 'name']).where('id', 'in', listIds).execute();
+    const recipients = release.status === 'draft' || release.status === 'scheduled' ? await audienceSize(db, listIds) : null;
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    const embargo = describeEmbargo(release.embargo_at, release.embargo_time_zone, config.DISPLAY_TIME_ZONES);
+    const actor = request.actor!;
+    const actions = releaseActions(release, recipients ?? 0, counts, allows(actor, 'editor'), allows(actor, 'operator'));
+
+    const body = html`
+<div class="page-head">
+  <div>
+    <p class="crumbs"><a href="/console/releases">Releases</a> / #${release.id}</p>
+    <h1>${release.title}</h1>
+    <p class="muted">${statusBadge(release.status)} · ${lists.map((l) => l.name).join(', ')} · by ${release.created_by.replace(/^account:/, '')}</p>
+  </div>
+  <div class="actions">${actions}</div>
+</div>
+
+<section class="grid-3" data-release-live="${release.id}" data-status="${release.status}">
+  <div class="card stat">
+    <h3>Embargo</h3>
+    <div class="big">${embargo.local.text}</div>
+    <div class="muted small">${embargo.utc.replace('T', ' ').slice(0, 16)} UTC · <span data-viewer-time="${embargo.utc}"></span></div>
+    <ul class="zones">${embargo.displayZones.map((z) => html`<li><span>${z.timeZone.split('/').pop()!.replace(/_/g, ' ')}</span> ${z.text}</li>`)}</ul>
+  </div>
+  <div class="card stat">
+    <h3>${release.status === 'scheduled' || release.status === 'draft' ? 'Lifts in' : 'Lifted'}</h3>
+    <div class="big">${release.lifted_at ? dateTime(release.lifted_at) : countdown(release.embargo_at, release.status)}</div>
+    ${release.lifted_at ? html`<div class="muted small">${Math.max(0, release.lifted_at.getTime() - release.embargo_at.getTime())} ms after the embargo instant</div>` : ''}
+    ${recipients !== null ? html`<div class="muted small">${journalists(recipients)} on the chosen lists now</div>` : ''}
+  </div>
+  <div class="card stat">
+    <h3>Delivery</h3>
+    <div class="big"><span data-count="sent">${counts.sent.toLocaleString('en-US')}</span> <span class="muted">of</span> <span data-count="total">${total.toLocaleString('en-US')}</span> sent</div>
+    ${progressBar(toCounts(counts), total)}
+    <dl class="counts">
+      ${(['queued', 'sending', 'sent', 'failed', 'skipped', 'cancelled'] as const).map((s) => html`<div><dt><i class="dot dot-${s}"></i>${s}</dt><dd data-count="${s}">${counts[s].toLocaleString('en-US')}</dd></div>`)}
+    </dl>
+  </div>
+</section>
+
+<section class="card">
+  <div class="section-head"><h2>Email preview</h2>${previewToggle}</div>
+  <form id="preview-form" method="post" action="/console/preview" target="preview-frame" data-autosubmit hidden>
+    <input type="hidden" name="_csrf" value="${actor.csrfToken ?? ''}">
+    <input type="hidden" name="title" value="${release.title}">
+    <input type="hidden" name="summary" value="${release.summary ?? ''}">
+    <input type="hidden" name="body" value="${release.body_md}">
+    <input type="hidden" name="at" value="${release.embargo_at.toISOString()}">
+    <input type="hidden" name="timeZone" value="${release.embargo_time_zone}">
+    <input type="hidden" name="listIds" value="${listIds.join(',')}">
+  </form>
+  <div class="preview-stage"><iframe name="preview-frame" class="preview-frame" width="640" height="680" sandbox title="Email preview"></iframe></div>
+</section>
+
+<section class="card">
+  <div class="section-head"><h2>Failed and skipped deliveries</h2>
+  ${counts.failed > 0 && allows(actor, 'operator') && (release.status === 'sent' || release.status === 'sending')
+    ? confirmAction('retry', `Retry ${counts.failed} failed`, 'primary', retryMessage(counts.failed), `/api/releases/${release.id}/retry-failed`) : ''}</div>
+  ${failed.items.length + skipped.items.length === 0
+    ? html`<p class="muted">None${total === 0 ? ' yet' : ''}.</p>`
+    : html`<table class="table compact"><thead><tr><th>Recipient</th><th>List</th><th>State</th><th>Attempts</th><th>SMTP reply / reason</th></tr></thead><tbody>
+      ${[...failed.items, ...skipped.items].map((d) => html`<tr><td>${d.email}${d.name ? html`<div class="muted small">${d.name}</div>` : ''}</td><td>${d.list}</td>
+        <td><span class="pill pill-${d.state}">${d.state}</span></td><td>${d.attempts}</td><td><code class="reply">${d.lastError ?? ''}</code></td></tr>`)}
+    </tbody></table>`}
+</section>
+
+<section class="card">
+  <h2>Audit trail</h2>
+  <table class="table compact"><thead><tr><th>When</th><th>Who</th><th>What</th><th>Details</th></tr></thead><tbody>
+  ${audit.map((a) => html`<tr><td>${dateTime(new Date(a.at))}</td><td>${a.actor}</td><td><strong>${a.action}</strong></td><td><code class="details">${auditDetails(a.details)}</code></td></tr>`)}
+  </tbody></table>
+</section>`;
+    return reply.type('text/html').send(page(actor, 'releases', release.title, body));
+  });
+}
+
+function auditDetails(details: unknown): string {
+  if (!details || typeof details !== 'object') return '';
+  return Object.entries(details as Record<string, unknown>).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' · ');
+}
+
+/** The lifecycle buttons a release's state and the viewer's role allow; each confirms in words. */
+function releaseActions(release: Release, recipients: number, counts: Record<string, number>, editor: boolean, operator: boolean): Html[] {
+  const { id, embargo_at: at, embargo_time_zone: zone } = release;
+  const out: Html[] = [];
+  if (editor && (release.status === 'draft' || release.status === 'scheduled')) {
+    out.push(html`<a class="button plain" href="/console/releases/${id}/edit">Edit</a>`);
+  }
+  if (editor && release.status === 'draft') out.push(confirmAction('schedule', 'Schedule', 'primary', scheduleMessage(recipients, at, zone), `/api/releases/${id}/schedule`));
+  if (editor && release.status === 'scheduled') {
+    out.push(confirmAction('unschedule', 'Unschedule', 'plain', unscheduleMessage(at, zone), `/api/releases/${id}/unschedule`));
+    out.push(confirmAction('lift', 'Lift now', 'danger', liftMessage(recipients, at, zone), `/api/releases/${id}/lift`, true));
+  }
+  if ((editor || operator) && (release.status === 'scheduled' || release.status === 'sending')) {
+    const waiting = (counts.queued ?? 0) + (counts.sending ?? 0);
+    out.push(confirmAction('cancel', 'Cancel release', 'danger', cancelMessage(release.status, waiting, counts.sent ?? 0, at, zone), `/api/releases/${id}/cancel`, true));
+  }
+  return out;
+}
