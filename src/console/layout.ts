@@ -1,14 +1,14 @@
-import type { Actor } from '../api/auth';
-import { allows } from '../api/auth';
+import { allows, type Actor } from '../api/auth';
+import type { Role } from '../db/schema';
 import { html, type Html } from './html';
 
 export type Section = 'releases' | 'lists' | 'suppressions' | 'accounts';
 
-const NAV: Array<{ section: Section; href: string; label: string; role: 'editor' | 'admin' }> = [
-  { section: 'releases', href: '/console/releases', label: 'Releases', role: 'editor' },
-  { section: 'lists', href: '/console/lists', label: 'Lists', role: 'editor' },
-  { section: 'suppressions', href: '/console/suppressions', label: 'Suppressions', role: 'editor' },
-  { section: 'accounts', href: '/console/accounts', label: 'Accounts & tokens', role: 'admin' },
+const NAV: Array<{ section: Section; href: string; label: string; roles: Role[] }> = [
+  { section: 'releases', href: '/console/releases', label: 'Releases', roles: ['editor', 'operator'] },
+  { section: 'lists', href: '/console/lists', label: 'Lists', roles: ['editor'] },
+  { section: 'suppressions', href: '/console/suppressions', label: 'Suppressions', roles: ['editor'] },
+  { section: 'accounts', href: '/console/accounts', label: 'Accounts & tokens', roles: ['admin'] },
 ];
 
 const head = (title: string, csrf?: string) => html`<!doctype html>
@@ -27,7 +27,7 @@ const brand = html`<a class="brand" href="/console/releases"><span class="brand-
 
 /** A signed-in page: navigation by role, the person, sign-out, and the page's CSRF token for scripts. */
 export function page(actor: Actor, section: Section, title: string, body: Html, scripts: string[] = []): string {
-  const nav = NAV.filter((item) => item.role === 'editor' || allows(actor, item.role)).map(
+  const nav = NAV.filter((item) => item.roles.some((role) => allows(actor, role))).map(
     (item) => html`<a href="${item.href}" ${item.section === section ? html`aria-current="page"` : ''}>${item.label}</a>`,
   );
   return html`${head(title, actor.csrfToken)}
