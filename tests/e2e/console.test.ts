@@ -8,6 +8,7 @@ import { createAccount } from '../../src/db/accounts';
 import { launchChromium } from '../support/browser';
 import { createHarness, type Harness } from '../support/harness';
 import { startSmtp, type TestSmtp } from '../support/smtp';
+import { listWith } from '../support/fixtures';
 
 const SHOTS = 'test-output/screenshots';
 const PASSWORD = 'correct horse battery';
@@ -26,7 +27,20 @@ async function signIn(page: Page, email: string) {
   await page.waitForURL(/\/console\/releases$/);
 }
 
-const shot = (page: Page, name: string, fullPage = true) => page.screenshot({ path: `${SHOTS}/console-${name}.png`, fullPage });
+/**
+ * A screenshot of the whole page. The viewport is grown to the page's height first: Chromium's
+ * own full-page capture can paint the sandboxed preview iframe from a stale frame.
+ */
+async function shot(page: Page, name: string, wholePage = true) {
+  const viewport = page.viewportSize()!;
+  if (wholePage) {
+    const height = Number(await page.evaluate('document.documentElement.scrollHeight'));
+    await page.setViewportSize({ width: viewport.width, height: Math.max(viewport.height, height) });
+    await page.waitForTimeout(300);
+  }
+  await page.screenshot({ path: `${SHOTS}/console-${name}.png` });
+  await page.setViewportSize(viewport);
+}
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -142,6 +156,58 @@ describe('the staff console in a browser', () => {
     await shot(admin, 'releases');
     await admin.goto(`${base}/console/accounts`);
     await shot(admin, 'accounts');
+  });
+
+  it('schedules, reschedules, unschedules, lifts and cancels from the release page, confirming each in words', async () => {
+    const list = await listWith(h, 'Health desk', [{ email: 'grace@example.org', name: 'Grace Hopper' }, { email: 'ada@example.org' }]);
+    const inAnHour = DateTime.now().setZone('America/New_York').plus({ hours: 1 }).startOf('minute');
+    const draft = await h.api('POST', '/api/releases', {
+      title: 'Hospital waiting times fall', body: 'Waiting times **fell** by a third.', listIds: [list],
+      embargo: { local: inAnHour.toFormat("yyyy-MM-dd'T'HH:mm"), timeZone: 'America/New_York' },
+    });
+    const report = `${base}/console/releases/${draft.json.id}`;
+    const confirmIn = async (key: string, expected: RegExp, reason?: string) => {
+      await admin.locator(`[data-open="dialog-${key}"]`).click();
+      expect(await admin.locator(`#dialog-${key} [data-confirm-message]`).innerText()).toMatch(expected);
+      if (reason) await admin.locator(`#dialog-${key} input[name=reason]`).fill(reason);
+      await admin.locator(`#dialog-${key} button[type=submit]`).click();
+      await admin.waitForLoadState('load');
+    };
+    const status = () => admin.locator('h1 + p [data-status-badge]').innerText();
+    await admin.goto(report);
+    const when = `${inAnHour.toFormat('HH:mm')} E[DS]T`;
+    await confirmIn('schedule', new RegExp(`^2 journalists will receive this at ${when}`));
+    await expect.poll(status).toMatch(/scheduled/i);
+
+    // Reschedule from the editor: the dialog names both instants.
+    await admin.getByRole('link', { name: 'Edit' }).click();
+    const later = inAnHour.plus({ hours: 2 });
+    await admin.getByLabel('Time', { exact: true }).fill(later.toFormat('HH:mm:ss'));
+    await admin.getByRole('button', { name: 'Save changes' }).click();
+    await expect.poll(() => admin.locator('#dialog-schedule [data-confirm-message]').innerText())
+      .toMatch(new RegExp(`moves from ${when}.* to ${later.toFormat('HH:mm')} E[DS]T`));
+    await admin.getByRole('button', { name: 'Confirm' }).click();
+    await admin.waitForURL(report);
+    expect(await admin.locator('.stat .big').first().innerText()).toContain(later.toFormat('HH:mm'));
+
+    await confirmIn('unschedule', /goes back to draft/);
+    await expect.poll(status).toMatch(/draft/i);
+    await confirmIn('schedule', /2 journalists will receive this/);
+    await confirmIn('lift', /The embargo ends now .* 2 journalists will receive this within minutes/, 'the journal published early');
+    await expect.poll(status, { timeout: 60_000, interval: 500 }).toMatch(/^sent$/i);
+    await expect.poll(() => smtp.messages.filter((m) => m.mail.subject === 'Hospital waiting times fall').length).toBe(2);
+    await expect.poll(() => admin.frameLocator('iframe[name=preview-frame]').locator('body').innerText(), { timeout: 15_000 }).toContain('Hospital waiting times fall');
+    await shot(admin, 'report-lifted');
+
+    const other = await h.api('POST', '/api/releases', {
+      title: 'Never sent', body: 'x', listIds: [list], embargo: { at: DateTime.now().plus({ hours: 3 }).toISO() },
+    });
+    await h.api('POST', `/api/releases/${other.json.id}/schedule`);
+    await admin.goto(`${base}/console/releases/${other.json.id}`);
+    await confirmIn('cancel', /Nothing will be sent/, 'study withdrawn');
+    await expect.poll(status).toMatch(/cancelled/i);
+    const audit = (await h.api('GET', `/api/releases/${draft.json.id}/audit`)).json.items;
+    expect(audit.find((a: { action: string }) => a.action === 'lift')).toMatchObject({ actor: 'account:press@example.org' });
   });
 
   it('refuses a state-changing request that carries the session cookie but no CSRF token', async () => {

@@ -3,6 +3,7 @@ import { hashPassword, verifyPassword } from '../../src/auth/password';
 import { checkSetupToken, createSetupToken } from '../../src/auth/setup-link';
 import { cancelMessage, journalists, rescheduleMessage, scheduleMessage, shortWhen } from '../../src/console/confirm';
 import { html, raw } from '../../src/console/html';
+import { auditDetails } from '../../src/console/pages/report';
 
 describe('passwords', () => {
   it('verifies the right password only, with a fresh salt each time', async () => {
@@ -34,7 +35,7 @@ describe('confirmation wording', () => {
   const now = new Date('2019-10-01T00:00:00Z');
   it('says who receives what, when, in the release zone and UTC', () => {
     expect(shortWhen(embargo, 'America/New_York', now)).toBe('00:01 EDT Fri 18 Oct (04:01 UTC)');
-    expect(shortWhen(embargo, 'Europe/London', new Date('2025-01-01'))).toBe('05:01 GMT+1 Fri 18 Oct 2019 (04:01 UTC)');
+    expect(shortWhen(embargo, 'Europe/London', new Date('2025-01-01'))).toBe('05:01 BST Fri 18 Oct 2019 (04:01 UTC)');
     expect(shortWhen(embargo, 'UTC', now)).toBe('04:01 UTC Fri 18 Oct');
     expect(journalists(37412)).toBe('37,412 journalists');
     expect(journalists(1)).toBe('1 journalist');
@@ -54,5 +55,14 @@ describe('html templates', () => {
     expect(html`<p title="${name}">${name}</p>`.text).toBe('<p title="&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;">&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;</p>');
     expect(html`<ul>${['a', 'b'].map((x) => html`<li>${x}</li>`)}</ul>`.text).toBe('<ul><li>a</li><li>b</li></ul>');
     expect(html`${raw('<br>')}${null}${false}${0}`.text).toBe('<br>0');
+  });
+});
+
+describe('audit details', () => {
+  it('say what moved and why, in the release zone, without internal ids', () => {
+    const moved = { fields: ['embargo'], version: 3, timeZone: 'America/New_York', embargoBefore: '2019-10-18T04:01:00.000Z', embargoAfter: '2019-10-19T04:01:00.000Z', sendAt: '2019-10-19T04:01:00.000Z' };
+    expect(auditDetails(moved, 'America/New_York')).toMatch(/^Embargo 00:01 EDT Fri 18 Oct 2019 \(04:01 UTC\) → 00:01 EDT Sat 19 Oct 2019 \(04:01 UTC\) · Changed: embargo$/);
+    expect(auditDetails({ reason: 'leaked', embargoBefore: '2019-10-18T04:01:00Z', embargoAfter: '2019-10-18T04:01:00Z' }, 'UTC')).toBe('Reason: leaked · Embargo 04:01 UTC Fri 18 Oct 2019');
+    expect(auditDetails({ deliveries: 3, email: 'x@example.org' }, 'UTC')).toBe('3 deliveries · email: x@example.org');
   });
 });

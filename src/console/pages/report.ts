@@ -10,7 +10,7 @@ import type { Release } from '../../db/schema';
 import { describeEmbargo } from '../../embargo/time';
 import { idParam } from '../../fields';
 import { countdown, dateTime, formError, previewToggle, progressBar, statusBadge, toCounts } from '../components';
-import { cancelMessage, journalists, liftMessage, retryMessage, scheduleMessage, unscheduleMessage } from '../confirm';
+import { cancelMessage, journalists, liftMessage, retryMessage, scheduleMessage, shortWhen, unscheduleMessage } from '../confirm';
 import { pageFor } from '../guard';
 import { html, type Html } from '../html';
 import { page } from '../layout';
@@ -72,7 +72,7 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
   <div class="card stat">
     <h3>${release.status === 'scheduled' || release.status === 'draft' ? 'Lifts in' : 'Lifted'}</h3>
     <div class="big">${release.lifted_at ? dateTime(release.lifted_at) : countdown(release.embargo_at, release.status)}</div>
-    ${release.lifted_at ? html`<div class="muted small">${Math.max(0, release.lifted_at.getTime() - release.embargo_at.getTime())} ms after the embargo instant</div>` : ''}
+    ${release.lifted_at ? html`<div class="muted small">${liftTiming(release.lifted_at, release.embargo_at)}</div>` : ''}
     ${recipients !== null ? html`<div class="muted small">${journalists(recipients)} on the chosen lists now</div>` : ''}
   </div>
   <div class="card stat">
@@ -114,16 +114,37 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
 <section class="card">
   <h2>Audit trail</h2>
   <table class="table compact"><thead><tr><th>When</th><th>Who</th><th>What</th><th>Details</th></tr></thead><tbody>
-  ${audit.map((a) => html`<tr><td>${dateTime(new Date(a.at))}</td><td>${a.actor}</td><td><strong>${a.action}</strong></td><td><code class="details">${auditDetails(a.details)}</code></td></tr>`)}
+  ${audit.map((a) => html`<tr><td>${dateTime(new Date(a.at))}</td><td>${a.actor}</td><td><strong>${a.action}</strong></td><td class="details">${auditDetails(a.details, release.embargo_time_zone)}</td></tr>`)}
   </tbody></table>
 </section>`;
     return reply.type('text/html').send(page(actor, 'releases', release.title, body));
   });
 }
 
-function auditDetails(details: unknown): string {
+/** How the lift related to the embargo: its lag, or that it was lifted early. */
+function liftTiming(liftedAt: Date, embargoAt: Date): string {
+  const lag = liftedAt.getTime() - embargoAt.getTime();
+  if (lag >= 0) return `${lag.toLocaleString('en-US')} ms after the embargo instant`;
+  const minutes = Math.round(-lag / 60_000);
+  return `Lifted early, ${minutes >= 1 ? `${minutes.toLocaleString('en-US')} min` : `${Math.round(-lag / 1000)} s`} before the embargo`;
+}
+
+/** An audit entry's details in words: the reason, the embargo move, what changed; ids and versions left out. */
+export function auditDetails(details: unknown, zone: string): string {
   if (!details || typeof details !== 'object') return '';
-  return Object.entries(details as Record<string, unknown>).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' · ');
+  const d = details as Record<string, unknown>;
+  const when = (iso: unknown) => (typeof iso === 'string' ? shortWhen(new Date(iso), zone) : null);
+  const parts: string[] = [];
+  if (typeof d.reason === 'string') parts.push(`Reason: ${d.reason}`);
+  const before = when(d.embargoBefore);
+  const after = when(d.embargoAfter);
+  if (before && after && before !== after) parts.push(`Embargo ${before} → ${after}`);
+  else if (after) parts.push(`Embargo ${after}`);
+  if (Array.isArray(d.fields)) parts.push(`Changed: ${d.fields.join(', ')}`);
+  if (typeof d.deliveries === 'number') parts.push(`${d.deliveries} deliveries`);
+  const known = new Set(['reason', 'embargoBefore', 'embargoAfter', 'fields', 'deliveries', 'version', 'timeZone', 'sendAt']);
+  for (const [key, value] of Object.entries(d)) if (!known.has(key)) parts.push(`${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  return parts.join(' · ');
 }
 
 /** The lifecycle buttons a release's state and the viewer's role allow; each confirms in words. */
@@ -136,6 +157,8 @@ function releaseActions(release: Release, recipients: number, counts: Record<str
   if (editor && release.status === 'draft') out.push(confirmAction('schedule', 'Schedule', 'primary', scheduleMessage(recipients, at, zone), `/api/releases/${id}/schedule`));
   if (editor && release.status === 'scheduled') {
     out.push(confirmAction('unschedule', 'Unschedule', 'plain', unscheduleMessage(at, zone), `/api/releases/${id}/unschedule`));
+  }
+  if (editor && (release.status === 'draft' || release.status === 'scheduled')) {
     out.push(confirmAction('lift', 'Lift now', 'danger', liftMessage(recipients, at, zone), `/api/releases/${id}/lift`, true));
   }
   if ((editor || operator) && (release.status === 'scheduled' || release.status === 'sending')) {
