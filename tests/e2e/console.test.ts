@@ -208,6 +208,8 @@ describe('the staff console in a browser', () => {
     await expect.poll(status).toMatch(/cancelled/i);
     const audit = (await h.api('GET', `/api/releases/${draft.json.id}/audit`)).json.items;
     expect(audit.find((a: { action: string }) => a.action === 'lift')).toMatchObject({ actor: 'account:press@example.org' });
+    // The editor sent only what changed.
+    expect(audit.find((a: { action: string }) => a.action === 'reschedule')).toMatchObject({ details: { fields: ['embargo'] } });
   });
 
   it('refuses a state-changing request that carries the session cookie but no CSRF token', async () => {

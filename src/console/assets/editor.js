@@ -67,9 +67,17 @@
   form.addEventListener('input', changed);
   form.addEventListener('change', changed);
 
+  // An existing release is patched with only what changed, so the audit trail names just that.
+  const saved = draft();
+  function changes() {
+    const now = draft();
+    return Object.fromEntries(Object.entries(now).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(saved[key])));
+  }
+
   /** Creates the release, or saves changes to an existing one; resolves to its id or null. */
   async function save(target) {
-    const result = releaseId ? await api('PATCH', `/api/releases/${releaseId}`, draft()) : await api('POST', '/api/releases', draft());
+    if (releaseId && Object.keys(changes()).length === 0) return releaseId;
+    const result = releaseId ? await api('PATCH', `/api/releases/${releaseId}`, changes()) : await api('POST', '/api/releases', draft());
     if (!result.ok) {
       showError(target, result.json.message ?? `The server answered ${result.status}.`);
       return null;
