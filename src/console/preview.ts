@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import type { Context } from '../context';
 import { resolveEmbargo, type EmbargoInput } from '../embargo/time';
-import { buildMessage, type Recipient } from '../mail/message';
+import { buildMessage, messageSettings, type Recipient } from '../mail/message';
 import { compileEmail } from '../render/compile';
+import { organisation } from '../render/organisation';
 
 export interface DraftContent {
   title: string;
@@ -27,8 +28,9 @@ async function sampleRecipient(ctx: Context, listIds: number[]): Promise<Recipie
 }
 
 /**
- * The email a draft would send, rendered by the same template and personalisation as the real
- * send. An embargo that does not resolve yet (being typed) shows as now, so the preview never fails.
+ * The email a draft would send at its lift, rendered by the same template and personalisation as
+ * the real send (files and advance copies aside). An embargo that does not resolve yet (being
+ * typed) shows as now, so the preview never fails.
  */
 export async function previewHtml(ctx: Context, draft: DraftContent): Promise<string> {
   let embargo = { instant: new Date(), timeZone: 'UTC' };
@@ -37,12 +39,14 @@ export async function previewHtml(ctx: Context, draft: DraftContent): Promise<st
   } catch {
     // The embargo check beside the picker explains what is wrong with it.
   }
+  const org = organisation(ctx.config);
   const compiled = await compileEmail(
-    { title: draft.title, summary: draft.summary, bodyMarkdown: draft.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone, showEmbargoLine: true },
-    { name: ctx.config.ORG_NAME, address: ctx.config.ORG_ADDRESS },
+    {
+      title: draft.title, summary: draft.summary, bodyMarkdown: draft.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone,
+      phase: 'lift', contact: org.contact, attachments: [],
+    },
+    org,
   );
-  const message = buildMessage(compiled, await sampleRecipient(ctx, draft.listIds), {
-    from: ctx.config.MAIL_FROM, publicUrl: ctx.config.PUBLIC_URL, secret: ctx.secret,
-  });
+  const message = buildMessage(compiled, await sampleRecipient(ctx, draft.listIds), messageSettings(ctx.config, ctx.secret));
   return String(message.html);
 }

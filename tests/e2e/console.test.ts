@@ -249,10 +249,16 @@ describe('the staff console in a browser', () => {
       const calls = await editor.evaluate(async (token) => {
         const post = (url: string) => fetch(url, { method: 'POST', headers: { 'x-csrf-token': token, 'content-type': 'application/json' }, body: '{}' })
           .then(async (r) => ({ status: r.status, error: ((await r.json()) as { error: string }).error }));
-        return { retry: await post('/api/releases/1/retry-failed'), tokens: await post('/api/tokens'), accounts: await fetch('/api/accounts').then((r) => r.status) };
+        return {
+          queues: await fetch('/admin/queues').then((r) => r.status),
+          opsStatus: await fetch('/api/ops/status').then((r) => r.status),
+          pause: await post('/api/ops/pause'),
+          tokens: await post('/api/tokens'),
+          accounts: await fetch('/api/accounts').then((r) => r.status),
+        };
       }, csrf);
       // Refused for the role, not for a missing CSRF token.
-      expect(calls).toEqual({ retry: { status: 403, error: 'forbidden' }, tokens: { status: 403, error: 'forbidden' }, accounts: 403 });
+      expect(calls).toEqual({ queues: 403, opsStatus: 403, pause: { status: 403, error: 'forbidden' }, tokens: { status: 403, error: 'forbidden' }, accounts: 403 });
     } finally {
       await context.close();
     }

@@ -191,5 +191,4 @@ document.addEventListener('DOMContentLoaded', () => {
   applyWidths();
   for (const section of document.querySelectorAll('[data-release-live]')) watchRelease(section);
   watchReleaseList();
-  for (const form of document.querySelectorAll('form[data-autosubmit]')) form.submit();
 });

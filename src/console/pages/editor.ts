@@ -37,8 +37,7 @@ const previewForm = z.object({
   title: z.string().max(300).default(''),
   summary: z.string().max(2000).default(''),
   body: z.string().default(''),
-  local: z.string().optional(),
-  at: z.string().optional(),
+  local: z.string().default(''),
   offset: z.string().optional(),
   timeZone: z.string().default('UTC'),
   listIds: idList,
@@ -153,7 +152,7 @@ export function editorPages(app: FastifyInstance, ctx: Context) {
   app.post('/console/preview', { preHandler: requireRole(db, 'editor', 'operator') }, async (request, reply) => {
     const form = parse(previewForm, request.body);
     if (form.body.length > config.MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', `body: must be at most ${config.MAX_BODY_BYTES} characters`);
-    const embargo = form.at ? { at: form.at, timeZone: form.timeZone } : { local: form.local ?? '', timeZone: form.timeZone, offset: form.offset || undefined };
+    const embargo = { local: form.local, timeZone: form.timeZone, offset: form.offset || undefined };
     const markup = await previewHtml(ctx, {
       title: form.title.trim() || 'Untitled release', summary: form.summary.trim() || null, body: form.body, embargo, listIds: form.listIds,
     });
