@@ -106,7 +106,7 @@ export function editorPages(app: FastifyInstance, ctx: Context) {
 <section class="card preview-pane">
   <div class="section-head"><h2>Preview</h2>${previewToggle}</div>
   <p class="muted small">As the first journalist on the chosen lists will see it. Links and scripts are disabled here.</p>
-  <div class="preview-stage"><iframe name="preview-frame" class="preview-frame" width="640" height="680" sandbox title="Email preview"></iframe></div>
+  <div class="preview-stage"><iframe name="preview-frame" class="preview-frame" width="640" height="860" sandbox title="Email preview"></iframe></div>
 </section>
 </div>
 <form id="preview-form" method="post" action="/console/preview" target="preview-frame" hidden>

@@ -93,7 +93,7 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
 <section class="card">
   <div class="section-head"><h2>Email preview</h2>${previewToggle}</div>
   <p class="muted small">Exactly what the first journalist on its lists receives at the lift. Links and scripts are disabled here.</p>
-  <div class="preview-stage"><iframe name="preview-frame" src="/console/releases/${release.id}/preview" class="preview-frame" width="640" height="680" sandbox title="Email preview"></iframe></div>
+  <div class="preview-stage"><iframe name="preview-frame" src="/console/releases/${release.id}/preview" class="preview-frame" width="640" height="860" sandbox title="Email preview"></iframe></div>
 </section>
 
 <section class="card">
