@@ -2,6 +2,7 @@ import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
+import { BOARD_PATH } from '../api/queue-board';
 import type { Context } from '../context';
 
 /** Scripts and styles come only from /assets; nothing inline, nothing from elsewhere. */
@@ -15,7 +16,7 @@ const CONSOLE_CSP = {
   frameSrc: ["'self'"],
   frameAncestors: ["'self'"],
   formAction: ["'self'"],
-  baseUri: ["'none'"],
+  baseUri: ["'self'"],
   objectSrc: ["'none'"],
 };
 
@@ -24,6 +25,14 @@ const CONSOLE_CSP = {
  * load, nothing may run, and the sandbox gives it an opaque origin even though we serve it.
  */
 export const PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; font-src https: data:; frame-ancestors 'self'; sandbox";
+
+/**
+ * Bull Board's bundled UI sets inline styles; its pages keep every other rule of the console's
+ * policy (scripts only from this origin, no framing by others).
+ */
+const BOARD_CSP = Object.entries({ ...CONSOLE_CSP, styleSrc: ["'self'", "'unsafe-inline'"] })
+  .map(([name, values]) => `${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${values.join(' ')}`)
+  .join('; ');
 
 /** Cookies, security headers and the rate limiter the sign-in form uses, for every route. */
 export async function registerSecurity(app: FastifyInstance, ctx: Context): Promise<void> {
@@ -36,6 +45,9 @@ export async function registerSecurity(app: FastifyInstance, ctx: Context): Prom
     },
     hsts: https ? { maxAge: 180 * 86_400 } : false,
     referrerPolicy: { policy: 'same-origin' },
+  });
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url.startsWith(BOARD_PATH)) reply.header('Content-Security-Policy', BOARD_CSP);
   });
   await app.register(rateLimit, {
     global: false,

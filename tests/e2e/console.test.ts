@@ -156,6 +156,9 @@ describe('the staff console in a browser', () => {
     await shot(admin, 'releases');
     await admin.goto(`${base}/console/accounts`);
     await shot(admin, 'accounts');
+    // The same session opens the operators' queue dashboard.
+    await admin.goto(`${base}/admin/queues`);
+    await expect.poll(() => admin.locator('body').innerText(), { timeout: 15_000 }).toMatch(/lift[\s\S]*send/);
   });
 
   it('schedules, reschedules, unschedules, lifts and cancels from the release page, confirming each in words', async () => {

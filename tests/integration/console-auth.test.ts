@@ -163,6 +163,12 @@ describe('security headers', () => {
     expect(page.headers['x-content-type-options']).toBe('nosniff');
     expect(page.headers['strict-transport-security']).toBeDefined();
 
+    // Bull Board's bundled UI needs inline styles, and gets only that.
+    const board = await h.app.inject({ method: 'GET', url: '/admin/queues/manage/', headers: { authorization: `Bearer ${h.token}` } });
+    expect(board.statusCode).toBe(200);
+    expect(String(board.headers['content-security-policy'])).toContain("style-src 'self' 'unsafe-inline'; ");
+    expect(String(board.headers['content-security-policy'])).toContain("script-src 'self'; ");
+
     const preview = await h.app.inject({
       method: 'POST', url: '/console/preview', headers: { authorization: `Bearer ${h.token}` },
       payload: { title: 'Preview <b>me</b>', body: 'Hello <script>alert(1)</script> **world**', local: '2030-10-18T00:01', timeZone: 'America/New_York' },
