@@ -1,9 +1,13 @@
 import { sql } from 'kysely';
+import { sampleRecipient as releaseSample } from '../api/releases';
 import type { Context } from '../context';
+import type { Release } from '../db/schema';
 import { resolveEmbargo, type EmbargoInput } from '../embargo/time';
-import { buildMessage, messageSettings, type Recipient } from '../mail/message';
-import { compileEmail } from '../render/compile';
+import { messageSettings, recipientValues, type Recipient } from '../mail/message';
+import { compileEmail, type CompiledEmail } from '../render/compile';
 import { organisation } from '../render/organisation';
+import { personalise } from '../render/personalise';
+import { compiledRelease } from '../render/store';
 
 export interface DraftContent {
   title: string;
@@ -13,7 +17,7 @@ export interface DraftContent {
   listIds: number[];
 }
 
-/** The first journalist of the chosen lists, so the preview shows a real name and list. */
+/** The first journalist of the chosen lists, so the preview of a draft shows a real name and list. */
 async function sampleRecipient(ctx: Context, listIds: number[]): Promise<Recipient> {
   const { rows } = await sql<{ subscriber_id: number; list_id: number; email: string; name: string | null; list_name: string; list_slug: string }>`
     SELECT m.subscriber_id, m.list_id, s.email, s.name, l.name AS list_name, l.slug AS list_slug
@@ -47,6 +51,16 @@ export async function previewHtml(ctx: Context, draft: DraftContent): Promise<st
     },
     org,
   );
-  const message = buildMessage(compiled, await sampleRecipient(ctx, draft.listIds), messageSettings(ctx.config, ctx.secret));
-  return String(message.html);
+  return recipientHtml(ctx, compiled, await sampleRecipient(ctx, draft.listIds));
+}
+
+/** A saved release's stored email as the first journalist of its audience gets it at the lift. */
+export async function releasePreviewHtml(ctx: Context, release: Release): Promise<string> {
+  const compiled = await compiledRelease(ctx.db, release, organisation(ctx.config));
+  return recipientHtml(ctx, compiled, await releaseSample(ctx, release.id));
+}
+
+/** The very values a send fills in for this recipient. */
+function recipientHtml(ctx: Context, compiled: CompiledEmail, recipient: Recipient): string {
+  return personalise(compiled, recipientValues(recipient, messageSettings(ctx.config, ctx.secret))).html;
 }

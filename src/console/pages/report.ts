@@ -9,10 +9,7 @@ import { deliveryCounts, findRelease, releaseListIds } from '../../db/releases';
 import type { Release } from '../../db/schema';
 import { describeEmbargo } from '../../embargo/time';
 import { idParam } from '../../fields';
-import { buildMessage, messageSettings } from '../../mail/message';
-import { organisation } from '../../render/organisation';
-import { compiledRelease } from '../../render/store';
-import { sampleRecipient } from '../../api/releases';
+import { releasePreviewHtml } from '../preview';
 import { PREVIEW_CSP } from '../security';
 import { countdown, dateTime, formError, previewToggle, progressBar, statusBadge, toCounts } from '../components';
 import { cancelMessage, journalists, liftMessage, retryMessage, scheduleMessage, shortWhen, unscheduleMessage } from '../confirm';
@@ -122,9 +119,8 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
     const { id } = parse(idParams, request.params, 'id');
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
-    const compiled = await compiledRelease(db, release, organisation(config));
-    const message = buildMessage(compiled, await sampleRecipient(ctx, id), messageSettings(config, ctx.secret));
-    return reply.header('Content-Security-Policy', PREVIEW_CSP).header('Cache-Control', 'no-store').type('text/html; charset=utf-8').send(String(message.html));
+    return reply.header('Content-Security-Policy', PREVIEW_CSP).header('Cache-Control', 'no-store').type('text/html; charset=utf-8')
+      .send(await releasePreviewHtml(ctx, release));
   });
 }
 
