@@ -31,6 +31,10 @@ const schema = z.object({
   SEND_BACKOFF_MS: integer(1000),
   /** How long a worker may hold a claimed delivery without renewing before another may take it. */
   LEASE_SECONDS: integer(60),
+  /** BullMQ job lock; a job whose worker died is taken up again after about this long (also the stalled-check interval). */
+  JOB_LOCK_MS: integer(30_000, 1000),
+  /** First pause of a worker's sending when the relay answers 421; doubles while the relay keeps asking. */
+  SMTP_SLOW_DOWN_MS: integer(5_000),
   SMTP_POOL_SIZE: integer(4),
   SMTP_TIMEOUT_MS: integer(30_000),
   EMBARGO_MIN_LEAD_SECONDS: integer(10, 0),

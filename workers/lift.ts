@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import { processAdvance } from '../src/pipeline/advance';
-import { createRedis, WORKER_NAME, LIFT_QUEUE, type LiftJob } from '../src/queue';
+import { LIFT_QUEUE, type LiftJob } from '../src/queue';
+import { workerOptions } from '../src/queue/worker-options';
 import { processLift, type LiftDeps } from '../src/pipeline/lift';
 
 export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
@@ -9,9 +10,7 @@ export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
   const process = (job: Job<LiftJob>, token?: string) =>
     job.data.phase === 'advance' ? processAdvance(deps, job, token) : processLift(deps, job, token);
   const worker = new Worker<LiftJob>(LIFT_QUEUE, process, {
-    connection: createRedis(config.REDIS_URL, 'worker'),
-    prefix: config.QUEUE_PREFIX,
-    name: WORKER_NAME,
+    ...workerOptions(config),
     concurrency: 2,
   });
   worker.on('failed', (job, error) => {

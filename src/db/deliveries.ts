@@ -121,6 +121,14 @@ export async function renewLease(db: Db, ids: number[], leaseSeconds: number): P
             WHERE id = ANY(${ids}::bigint[]) AND state = 'sending'`.execute(db);
 }
 
+/** When the last live lease among these deliveries ends (null when none is held). */
+export async function leaseHeldUntil(db: Db, ids: number[]): Promise<Date | null> {
+  const { rows } = await sql<{ until: Date | null }>`
+    SELECT max(lease_until) AS until FROM deliveries
+    WHERE id = ANY(${ids}::bigint[]) AND state = 'sending' AND lease_until >= now()`.execute(db);
+  return rows[0]?.until ?? null;
+}
+
 export interface SentRecord {
   id: number;
   messageId: string;
@@ -212,12 +220,14 @@ export async function cancelWaiting(db: Db, releaseId: number): Promise<number> 
   return Number(result.numAffectedRows ?? 0);
 }
 
-/** Deliveries of a release still waiting, or held under an expired lease, in id order from a cursor. */
+/**
+ * Deliveries of a release still waiting or in flight, in id order from a cursor. Rows under a live
+ * lease are included: their worker may be gone with its job, and the send job defers until the lease ends.
+ */
 export async function unfinishedDeliveryIds(db: Db, releaseId: number, afterId: number, limit: number): Promise<number[]> {
   const { rows } = await sql<{ id: number }>`
     SELECT id FROM deliveries
-    WHERE release_id = ${releaseId} AND id > ${afterId}
-      AND (state = 'queued' OR (state = 'sending' AND lease_until < now()))
+    WHERE release_id = ${releaseId} AND id > ${afterId} AND state IN ('queued', 'sending')
     ORDER BY id LIMIT ${limit}`.execute(db);
   return rows.map((r) => r.id);
 }

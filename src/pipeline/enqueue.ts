@@ -1,19 +1,21 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../config';
 import type { SendJob } from '../queue';
+import { sendBatchSize } from '../queue/send-rate';
 
 const BULK_LIMIT = 1000;
 
 /**
- * Queues send jobs for deliveries, batch-size ids a job, in addBulk calls of at most 1,000 jobs.
+ * Queues send jobs for deliveries, a batch of ids a job, in addBulk calls of at most 1,000 jobs.
  * A duplicate job is harmless: the worker claims rows atomically and finds nothing left to do.
  */
 export async function enqueueSends(queue: Queue<SendJob>, config: Config, releaseId: number, deliveryIds: number[]): Promise<number> {
   const jobs = [];
-  for (let i = 0; i < deliveryIds.length; i += config.SEND_BATCH_SIZE) {
+  const batchSize = sendBatchSize(config);
+  for (let i = 0; i < deliveryIds.length; i += batchSize) {
     jobs.push({
       name: 'send',
-      data: { releaseId, deliveryIds: deliveryIds.slice(i, i + config.SEND_BATCH_SIZE) },
+      data: { releaseId, deliveryIds: deliveryIds.slice(i, i + batchSize) },
       opts: {
         attempts: config.SEND_ATTEMPTS,
         backoff: { type: 'exponential', delay: config.SEND_BACKOFF_MS },

@@ -116,7 +116,7 @@ async function warmDatabasePool(db: Db, connections: number): Promise<void> {
   await Promise.all(Array.from({ length: connections }, () => sql`SELECT pg_sleep(0.01)`.execute(db)));
 }
 
-/** Queues a send job for every delivery of a release that is waiting or stuck under an expired lease. */
+/** Queues a send job for every delivery of a release that is waiting or in flight (see unfinishedDeliveryIds). */
 export async function requeueUnfinished(ctx: Context, releaseId: number): Promise<number> {
   let after = 0;
   let jobs = 0;

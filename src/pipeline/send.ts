@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context';
 import {
-  cancelWaiting, claimBatch, completeIfDone, noteSendTimes, recordCancelled, recordFailed, recordSent, releaseClaims, renewLease,
+  cancelWaiting, claimBatch, completeIfDone, leaseHeldUntil, noteSendTimes, recordCancelled, recordFailed, recordSent, releaseClaims, renewLease,
   type ClaimedDelivery, type FailureRecord, type SentRecord,
 } from '../db/deliveries';
 import { deliveryCounts, findRelease } from '../db/releases';
@@ -32,6 +32,16 @@ export interface BatchResult {
 /** Thrown so BullMQ retries the job with backoff; the retry claims only the rows handed back. */
 export class RetryLater extends Error {}
 
+/** Thrown when the relay answered 421 "slow down": the worker pauses, and the job waits without spending an attempt. */
+export class SlowDown extends Error {}
+
+/** Thrown to look at the job again at `at`, without spending an attempt. */
+export class DeferUntil extends Error {
+  constructor(readonly at: Date, message: string) {
+    super(message);
+  }
+}
+
 /**
  * Sends one batch of deliveries. Rows are claimed atomically, each acceptance is recorded within
  * milliseconds, permanent refusals end their delivery, and transient ones go back to the queue
@@ -44,7 +54,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
 
   const claimed = await claimBatch(db, job.data.deliveryIds, config.LEASE_SECONDS);
   if (claimed.length === 0) {
-    await finishIfDone(deps, releaseId);
+    await settle(deps, job);
     return { claimed: 0, sent: 0, failed: 0, retrying: 0 };
   }
   const release = await findRelease(db, releaseId);
@@ -60,6 +70,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   const sent = new GroupWriter<SentRecord>((rows) => recordSent(db, rows), log);
   const permanent: FailureRecord[] = [];
   const transient: FailureRecord[] = [];
+  let slowDown = false;
   const times: Record<Phase, { first?: Date; last?: Date }> = { advance: {}, lift: {} };
   const halt = haltWatch(db, releaseId);
   let haltedBy: Halt = null;
@@ -88,6 +99,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
       const failure = classifySmtpError(error);
       log.warn({ deliveryId: delivery.id, reply: failure.reply, permanent: failure.permanent }, 'SMTP refused a message');
       (failure.permanent ? permanent : transient).push({ id: delivery.id, error: failure.reply });
+      slowDown ||= failure.slowDown;
       if (failure.suppress) await suppress(db, delivery.email, failure.reply);
     } finally {
       inFlight.delete(delivery.id);
@@ -125,6 +137,11 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   }
 
   const result = { claimed: claimed.length, sent: claimed.length - notHanded.length - permanent.length - transient.length, failed: permanent.length, retrying: 0 };
+  if (slowDown) {
+    await releaseClaims(db, transient);
+    await finishIfDone(deps, releaseId);
+    throw new SlowDown(`the relay asked to slow down (${transient.find((t) => t.error.startsWith('421'))?.error ?? transient[0]!.error})`);
+  }
   if (transient.length > 0) {
     const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
     if (attemptsLeft <= 0) {
@@ -136,8 +153,19 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
       throw new RetryLater(`${transient.length} of ${claimed.length} deliveries hit a temporary failure (${transient[0]!.error}); retrying`);
     }
   }
-  await finishIfDone(deps, releaseId);
+  await settle(deps, job);
   return result;
+}
+
+/**
+ * Ends the job's part: completes the release when nothing is left, or, when another worker still
+ * holds some of the job's rows under a live lease, comes back when that lease ends. That worker may
+ * have died, and its rows are recovered only by a job that looks again after the lease (invariant 3).
+ */
+async function settle(deps: SendDeps, job: Job<SendJob>): Promise<void> {
+  const heldUntil = await leaseHeldUntil(deps.ctx.db, job.data.deliveryIds);
+  if (heldUntil) throw new DeferUntil(heldUntil, 'another worker holds some of these deliveries; looking again when its lease ends');
+  await finishIfDone(deps, job.data.releaseId);
 }
 
 /**
