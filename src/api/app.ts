@@ -4,7 +4,7 @@ import { consoleRoutes } from '../console';
 import { registerSecurity } from '../console/security';
 import { accountRoutes } from './accounts';
 import { attachmentRoutes } from './attachments';
-import { errorHandler } from './errors';
+import { errorHandler, HttpError } from './errors';
 import { listRoutes } from './lists';
 import { newsroomRoutes } from './newsroom';
 import { opsRoutes } from './ops';
@@ -25,6 +25,21 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: {} }),
   );
+  // The API speaks JSON (and CSV for imports); text/plain is refused with 415 like any other type.
+  app.removeContentTypeParser('text/plain');
+  // JSON must be valid UTF-8: a replacement character silently stored in a title would be a lie.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      return done(new HttpError(400, 'invalid_encoding', 'body: is not valid UTF-8', { field: 'body' }), undefined);
+    }
+    parseJson(request, text, done);
+  });
   // CSV imports are streamed to the parser, never buffered whole.
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
