@@ -83,7 +83,7 @@ export async function killProcess(proc: PressliftProcess | undefined): Promise<v
   await proc.exited;
 }
 
-/** Runs a short CLI command (e.g. `pause`) to its end; rejects unless it exits 0. */
+/** Runs a short CLI command (e.g. `pause`, `reconcile`) to its end; rejects unless it exits 0. */
 export async function runPresslift(args: string[], env: Record<string, string>): Promise<PressliftProcess> {
   const command = spawnPresslift(args, env);
   const code = await command.exited;

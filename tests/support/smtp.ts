@@ -22,8 +22,8 @@ export interface TestSmtp {
   respond: Responder | undefined;
   /** Hold each message this long before replying (a slow relay). */
   delayMs: number;
-  /** Accept DATA and then never answer (a hung relay). */
-  hang: boolean;
+  /** Accept DATA and then never answer (a hung relay): always, or for the recipients and attempts it picks. */
+  hang: boolean | ((recipient: string, attempt: number) => boolean);
   attempts: Map<string, number>;
   /** How many connections clients have opened. */
   connections: number;
@@ -75,7 +75,7 @@ export async function startSmtp(): Promise<TestSmtp> {
         const key = to.join(',');
         const attempt = (state.attempts.get(key) ?? 0) + 1;
         state.attempts.set(key, attempt);
-        if (state.hang) return; // never answer
+        if (typeof state.hang === 'function' ? state.hang(to[0]!, attempt) : state.hang) return; // never answer
         if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
         const reply = state.respond?.(to[0]!, attempt);
         if (reply) {
