@@ -2,15 +2,20 @@ import { z } from 'zod';
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const CONTROL_BUT_NEWLINES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+/** Half of a surrogate pair, alone: JSON may carry one ("\\ud800"), but it cannot be stored without being replaced. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Any text we store: refused rather than silently altered when it is not valid Unicode. */
+export const unicodeText = () => z.string().refine((v) => !LONE_SURROGATE.test(v), 'must be valid Unicode text');
 
 /** One line of text: no CR/LF or other control characters, which could forge mail headers. */
 export const lineText = (max: number) =>
-  z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`)
+  unicodeText().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`)
     .refine((v) => !CONTROL.test(v), 'must not contain line breaks or control characters');
 
 /** Free text such as a summary: line breaks allowed, other control characters not. */
 export const multilineText = (max: number) =>
-  z.string().max(max, `must be at most ${max} characters`).refine((v) => !CONTROL_BUT_NEWLINES.test(v), 'must not contain control characters');
+  unicodeText().max(max, `must be at most ${max} characters`).refine((v) => !CONTROL_BUT_NEWLINES.test(v), 'must not contain control characters');
 
 export const emailAddress = z
   .string()
