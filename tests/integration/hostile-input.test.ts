@@ -76,6 +76,18 @@ describe('hostile input is refused whole, naming the field', () => {
     expect(await footprint()).toEqual(before);
   });
 
+  it.each([
+    ['title', () => h.api('POST', '/api/releases', JSON.stringify(release({ title: 'Caf\ud800' })), { 'content-type': 'application/json' })],
+    ['body', () => h.api('POST', '/api/releases', JSON.stringify(release({ body: '\udfffBody' })), { 'content-type': 'application/json' })],
+    ['name', () => h.api('POST', `/api/lists/${listId}/subscribers`, JSON.stringify({ email: 's@example.org', name: 'Zo\ud83d' }), { 'content-type': 'application/json' })],
+  ] as const)('refuses a lone surrogate (a \\ud800 escape) in %s', async (field, call) => {
+    const before = await footprint();
+    const answer = await call();
+    expect(answer.status).toBe(400);
+    expect(answer.json.message).toMatch(new RegExp(`^${field}: must be valid Unicode`));
+    expect(await footprint()).toEqual(before);
+  });
+
   const malformed: Array<[string, string, Record<string, string>, number, RegExp]> = [
     ['truncated JSON', '{"title": "x", ', { 'content-type': 'application/json' }, 400, /not valid JSON/],
     ['a JSON array', '[1, 2]', { 'content-type': 'application/json' }, 400, /^body: /],
