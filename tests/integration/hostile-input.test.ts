@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelease, listWith } from '../support/fixtures';
+import { createRelease, footprint, listWith } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
 
 let h: Harness;
@@ -14,14 +14,6 @@ beforeAll(async () => {
 afterAll(async () => h?.close());
 
 const inAnHour = () => new Date(Date.now() + 3_600_000);
-/** Row counts of everything an API write could touch, to prove a refused request wrote nothing. */
-async function footprint() {
-  const { rows } = await sql<Record<string, number>>`
-    SELECT (SELECT count(*) FROM releases)::int AS releases, (SELECT count(*) FROM subscribers)::int AS subscribers,
-           (SELECT count(*) FROM list_members)::int AS members, (SELECT count(*) FROM lists)::int AS lists,
-           (SELECT count(*) FROM release_lists)::int AS release_lists, (SELECT count(*) FROM audit)::int AS audit`.execute(h.ctx.db);
-  return rows[0]!;
-}
 const release = (overrides: Record<string, unknown> = {}) => ({
   title: 'Title', body: 'Body', embargo: { at: inAnHour().toISOString() }, listIds: [listId], ...overrides,
 });
@@ -34,11 +26,11 @@ describe('hostile input is refused whole, naming the field', () => {
     'a@example.org\r\nBcc: all@example.org', 'a@example.org\nX-Injected: 1',
   ];
   it.each(lookalikes)('refuses the address %j', async (email) => {
-    const before = await footprint();
+    const before = await footprint(h);
     const answer = await h.api('POST', `/api/lists/${listId}/subscribers`, { email });
     expect(answer.status).toBe(400);
     expect(answer.json).toMatchObject({ error: 'invalid_input', message: expect.stringMatching(/^email: /) });
-    expect(await footprint()).toEqual(before);
+    expect(await footprint(h)).toEqual(before);
   });
 
   const headerInjections: Array<[string, string, () => Promise<{ status: number; json: any }>]> = [
@@ -48,23 +40,23 @@ describe('hostile input is refused whole, naming the field', () => {
     ['name', 'a list name', () => h.api('POST', '/api/lists', { name: 'Desk\r\nBcc: x@y.org' })],
   ];
   it.each(headerInjections)('refuses CR/LF in %s (%s)', async (field, _what, call) => {
-    const before = await footprint();
+    const before = await footprint(h);
     const answer = await call();
     expect(answer.status).toBe(400);
     expect(answer.json.message).toMatch(new RegExp(`^${field}: .*line breaks`));
-    expect(await footprint()).toEqual(before);
+    expect(await footprint(h)).toEqual(before);
   });
 
   it('refuses a 20 MB body with 413 before reading it all', async () => {
-    const before = await footprint();
+    const before = await footprint(h);
     const answer = await h.api('POST', '/api/releases', JSON.stringify(release({ body: 'x'.repeat(20 * 1024 * 1024) })), { 'content-type': 'application/json' });
     expect(answer.status).toBe(413);
     expect(answer.json).toMatchObject({ error: 'payload_too_large' });
-    expect(await footprint()).toEqual(before);
+    expect(await footprint(h)).toEqual(before);
   });
 
   it('refuses invalid UTF-8 instead of storing replacement characters', async () => {
-    const before = await footprint();
+    const before = await footprint(h);
     const json = Buffer.from(JSON.stringify(release({ title: 'Caf_' })));
     const broken = Buffer.concat([json.subarray(0, json.indexOf('_')), Buffer.from([0xc3, 0x28]), json.subarray(json.indexOf('_') + 1)]);
     const answer = await h.app.inject({
@@ -73,7 +65,7 @@ describe('hostile input is refused whole, naming the field', () => {
     });
     expect(answer.statusCode).toBe(400);
     expect(answer.json()).toMatchObject({ error: 'invalid_encoding', message: expect.stringMatching(/^body: .*UTF-8/) });
-    expect(await footprint()).toEqual(before);
+    expect(await footprint(h)).toEqual(before);
   });
 
   it.each([
@@ -81,11 +73,11 @@ describe('hostile input is refused whole, naming the field', () => {
     ['body', () => h.api('POST', '/api/releases', JSON.stringify(release({ body: '\udfffBody' })), { 'content-type': 'application/json' })],
     ['name', () => h.api('POST', `/api/lists/${listId}/subscribers`, JSON.stringify({ email: 's@example.org', name: 'Zo\ud83d' }), { 'content-type': 'application/json' })],
   ] as const)('refuses a lone surrogate (a \\ud800 escape) in %s', async (field, call) => {
-    const before = await footprint();
+    const before = await footprint(h);
     const answer = await call();
     expect(answer.status).toBe(400);
     expect(answer.json.message).toMatch(new RegExp(`^${field}: must be valid Unicode`));
-    expect(await footprint()).toEqual(before);
+    expect(await footprint(h)).toEqual(before);
   });
 
   const malformed: Array<[string, string, Record<string, string>, number, RegExp]> = [
@@ -98,11 +90,11 @@ describe('hostile input is refused whole, naming the field', () => {
     ['XML', '<release/>', { 'content-type': 'application/xml' }, 415, /application\/json/],
   ];
   it.each(malformed)('refuses %s', async (_what, payload, headers, status, message) => {
-    const before = await footprint();
+    const before = await footprint(h);
     const answer = await h.api('POST', '/api/releases', payload, headers);
     expect(answer.status).toBe(status);
     expect(answer.json).toMatchObject({ error: expect.any(String), message: expect.stringMatching(message), details: expect.any(Object) });
-    expect(await footprint()).toEqual(before);
+    expect(await footprint(h)).toEqual(before);
   });
 });
 

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listWith } from '../support/fixtures';
+import { footprint, listWith } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
 
 let h: Harness;
@@ -12,14 +11,6 @@ beforeAll(async () => {
   listId = await listWith(h, 'Property desk', [{ email: 'first@example.org', name: 'First' }]);
 });
 afterAll(async () => h?.close());
-
-async function footprint() {
-  const { rows } = await sql<Record<string, number>>`
-    SELECT (SELECT count(*) FROM releases)::int AS releases, (SELECT count(*) FROM release_lists)::int AS release_lists,
-           (SELECT count(*) FROM subscribers)::int AS subscribers, (SELECT count(*) FROM list_members)::int AS members,
-           (SELECT count(*) FROM lists)::int AS lists, (SELECT count(*) FROM audit)::int AS audit`.execute(h.ctx.db);
-  return rows[0]!;
-}
 
 /** Markup, template syntax and look-alikes that must come out of the email as plain text. */
 const markup = [
@@ -77,12 +68,12 @@ describe('generated input', () => {
   it('at POST /api/releases: never a 500, never a partial write, never an unescaped field in the email', async () => {
     await fc.assert(
       fc.asyncProperty(releaseBody, async (payload) => {
-        const before = await footprint();
+        const before = await footprint(h);
         const answer = await h.api('POST', '/api/releases', JSON.stringify(payload), { 'content-type': 'application/json' });
         expect(answer.status).toBeLessThan(500);
         if (answer.status !== 201) {
           expect(answer.json).toMatchObject({ error: expect.any(String), message: expect.any(String), details: expect.any(Object) });
-          expect(await footprint()).toEqual(before);
+          expect(await footprint(h)).toEqual(before);
           return;
         }
         const stored = await h.ctx.db.selectFrom('releases').select(['title', 'summary']).where('id', '=', answer.json.id).executeTakeFirstOrThrow();
@@ -101,12 +92,12 @@ describe('generated input', () => {
       fc.asyncProperty(subscriberBody, async (payload) => {
         // A list of its own, so the preview of a release to it is addressed to this subscriber.
         const list = (await h.api('POST', '/api/lists', { name: 'One reader' })).json.id as number;
-        const before = await footprint();
+        const before = await footprint(h);
         const answer = await h.api('POST', `/api/lists/${list}/subscribers`, JSON.stringify(payload), { 'content-type': 'application/json' });
         expect(answer.status).toBeLessThan(500);
         if (answer.status >= 300) {
           expect(answer.json).toMatchObject({ error: expect.any(String), message: expect.any(String), details: expect.any(Object) });
-          expect(await footprint()).toEqual(before);
+          expect(await footprint(h)).toEqual(before);
           return;
         }
         const created = await h.api('POST', '/api/releases', {

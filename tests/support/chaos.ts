@@ -103,7 +103,12 @@ async function withWorld<T>(scale: ChaosScale, redisUrl: string | undefined, fn:
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Takes a service away behind its proxy for a while, then gives it back on the same port. */
+async function outage(proxy: TcpProxy, ms: number) {
+  await proxy.cut();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  await proxy.restore();
+}
 
 /** Subscribers are reader0…readerN-1; some scenarios treat them by index. */
 const readerIndex = (email: string) => Number(/^reader(\d+)@/.exec(email)?.[1] ?? -1);
@@ -241,9 +246,7 @@ const relayDown: Scenario = {
     const startedAt = Date.now();
     const { id } = await releaseTo(world, list);
     await waitForReceived(world, id, Math.ceil(scale.recipients / 4));
-    await world.relay.cut();
-    await sleep(scale.relayOutageMs);
-    await world.relay.restore();
+    await outage(world.relay, scale.relayOutageMs);
     await waitForSent(world, [id]);
     const row = await measure(world, `relay down ${scale.relayOutageMs / 1000}s`, [id], startedAt);
     // Cutting open connections can swallow a 250 already written: at most one per pooled connection.
@@ -369,9 +372,7 @@ const databaseDown: Scenario = {
       const startedAt = Date.now();
       const { id } = await releaseTo(world, list);
       await waitForReceived(world, id, Math.ceil(scale.recipients / 4));
-      await proxy.cut();
-      await sleep(scale.databaseOutageMs);
-      await proxy.restore();
+      await outage(proxy, scale.databaseOutageMs);
       await waitForSent(world, [id]);
       const row = await measure(world, `PostgreSQL down ${scale.databaseOutageMs / 1000}s`, [id], startedAt);
       return { row, problems: check(row, { sent: scale.recipients }), notes: {} };

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { waitUntil, type Harness } from './harness';
 
 export interface Person {
@@ -57,4 +58,13 @@ export async function releaseReaches(h: Harness, id: number, status: string, tim
     const release = await releaseStatus(h, id);
     return release.status === status && release;
   }, timeoutMs, `release ${id} ${status}`);
+}
+
+/** Row counts of everything an API write can touch: equal before and after proves a refused request wrote nothing. */
+export async function footprint(h: Harness): Promise<Record<string, number>> {
+  const { rows } = await sql<Record<string, number>>`
+    SELECT (SELECT count(*) FROM releases)::int AS releases, (SELECT count(*) FROM release_lists)::int AS release_lists,
+           (SELECT count(*) FROM subscribers)::int AS subscribers, (SELECT count(*) FROM list_members)::int AS members,
+           (SELECT count(*) FROM lists)::int AS lists, (SELECT count(*) FROM audit)::int AS audit`.execute(h.ctx.db);
+  return rows[0]!;
 }
