@@ -259,11 +259,12 @@ const temporaryReplies: Scenario = {
   run: (scale) => withWorld(scale, undefined, async (world) => {
     const list = await listOfSize(world.h, 'Temporary', scale.recipients);
     // Two attempts only: a 450/451 may use one retry, and 421s (two in a row) must not spend any.
+    // A relay that says 421 to every batch pauses every batch, so only the first ten such recipients get one.
     world.smtp.respond = (rcpt, attempt) => {
       const i = readerIndex(rcpt);
       if (i % 6 === 1 && attempt === 1) return { code: 451, message: '4.3.0 temporary local problem' };
       if (i % 6 === 2 && attempt === 1) return { code: 450, message: '4.2.1 mailbox busy' };
-      if (i % 6 === 3 && attempt <= 2) return { code: 421, message: '4.7.0 too many messages, slow down' };
+      if (i % 6 === 3 && i < 60 && attempt <= 2) return { code: 421, message: '4.7.0 too many messages, slow down' };
       return undefined;
     };
     const worker = await world.startWorker({ SEND_ATTEMPTS: '2' });
