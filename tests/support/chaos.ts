@@ -387,12 +387,15 @@ const unsubscribeBeforeSend: Scenario = {
   name: 'unsubscribe between fan-out and send',
   run: (scale) => withWorld(scale, undefined, async (world) => {
     const list = await listOfSize(world.h, 'Unsubscribe', scale.recipients);
-    // Everyone's first attempt meets a busy relay, so every delivery exists but none is sent yet.
+    // A busy relay holds every message back until the audience is frozen and some have left the list.
     world.smtp.respond = () => ({ code: 451, message: '4.3.0 busy' });
     await world.startWorker();
     const startedAt = Date.now();
     const { id } = await releaseTo(world, list);
-    await waitUntil(async () => world.smtp.attempts.size >= scale.recipients, 120_000, 'a first attempt for everyone');
+    await waitUntil(async () => {
+      const release = await world.h.ctx.db.selectFrom('releases').select('fanout_done_at').where('id', '=', id).executeTakeFirstOrThrow();
+      return release.fanout_done_at !== null && world.smtp.attempts.size > 0;
+    }, 120_000, 'fan-out and a first refused attempt');
     const leaving = Math.floor(scale.recipients / 4);
     await sql`UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now()
               WHERE list_id = ${list} AND subscriber_id IN (SELECT id FROM subscribers ORDER BY id LIMIT ${leaving})`.execute(world.h.ctx.db);
