@@ -33,9 +33,8 @@ describe('hostile input is refused whole, naming the field', () => {
     expect(await footprint(h)).toEqual(before);
   });
 
+  // CR/LF in titles, subscriber names and addresses: tests/integration/api-input.test.ts.
   const headerInjections: Array<[string, string, () => Promise<{ status: number; json: any }>]> = [
-    ['title', 'a release title', () => h.api('POST', '/api/releases', release({ title: 'Hi\r\nBcc: everyone@example.org' }))],
-    ['name', 'a subscriber name', () => h.api('POST', `/api/lists/${listId}/subscribers`, { email: 'n@example.org', name: 'Eve\r\nBcc: x@y.org' })],
     ['outlet', 'an outlet', () => h.api('POST', `/api/lists/${listId}/subscribers`, { email: 'o@example.org', outlet: 'Daily\nX-Spam: no' })],
     ['name', 'a list name', () => h.api('POST', '/api/lists', { name: 'Desk\r\nBcc: x@y.org' })],
   ];
@@ -81,11 +80,9 @@ describe('hostile input is refused whole, naming the field', () => {
   });
 
   const malformed: Array<[string, string, Record<string, string>, number, RegExp]> = [
-    ['truncated JSON', '{"title": "x", ', { 'content-type': 'application/json' }, 400, /not valid JSON/],
     ['a JSON array', '[1, 2]', { 'content-type': 'application/json' }, 400, /^body: /],
     ['JSON null', 'null', { 'content-type': 'application/json' }, 400, /^body: /],
     ['a prototype-poisoning key', '{"__proto__": {"admin": true}, "title": "x"}', { 'content-type': 'application/json' }, 400, /./],
-    ['form data', 'title=x&body=y', { 'content-type': 'application/x-www-form-urlencoded' }, 415, /application\/json/],
     ['plain text', 'hello', { 'content-type': 'text/plain' }, 415, /application\/json/],
     ['XML', '<release/>', { 'content-type': 'application/xml' }, 415, /application\/json/],
   ];
@@ -141,19 +138,16 @@ describe('CSV import', () => {
     const answer = await importCsv(csv);
     expect(answer.statusCode).toBe(200);
     const report = answer.json();
-    expect(report).toMatchObject({ added: 4 });
-    // A quoted line break stays inside its field (and names are one line); lines are where a row ends.
-    expect(report.invalid).toEqual([
-      { line: 4, reason: expect.stringMatching(/^name: .*line breaks/) },
-      { line: 9, reason: expect.stringMatching(/^email: /) },
-      { line: 11, reason: expect.stringMatching(/^name: .*line breaks/) },
-    ]);
+    expect(report).toMatchObject({ added: 6 });
+    // Line numbers are where a row ends, counted as an editor shows them.
+    expect(report.invalid).toEqual([{ line: 9, reason: expect.stringMatching(/^email: /) }]);
     expect(await member('bom@example.org')).toEqual({ name: 'Lovelace, Ada', outlet: 'The "Engine", Weekly' });
-    expect(await member('multi@example.org')).toBeUndefined();
+    // A quoted line break stays inside its field, and a wrapped cell becomes one line: no header can be forged.
+    expect(await member('multi@example.org')).toEqual({ name: 'Grace Hopper', outlet: 'Navy' });
+    expect(await member('crlf@example.org')).toEqual({ name: 'Eve Bcc: x@y.org', outlet: null });
     expect(await member('zoe@example.org')).toMatchObject({ name: 'Zoë Müller', outlet: 'Süddeutsche' });
     expect(await member('jm@example.kr')).toMatchObject({ name: '이정민' });
     expect(await member('dup@example.org')).toMatchObject({ name: 'Second' });
-    expect(await member('crlf@example.org')).toBeUndefined();
   });
 
   it('streams 100,000 rows without holding the file in memory', async () => {
