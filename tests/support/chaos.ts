@@ -392,20 +392,31 @@ const unsubscribeBeforeSend: Scenario = {
     await world.startWorker();
     const startedAt = Date.now();
     const { id } = await releaseTo(world, list);
+    const { db } = world.h.ctx;
     await waitUntil(async () => {
-      const release = await world.h.ctx.db.selectFrom('releases').select('fanout_done_at').where('id', '=', id).executeTakeFirstOrThrow();
-      return release.fanout_done_at !== null && world.smtp.attempts.size > 0;
-    }, 120_000, 'fan-out and a first refused attempt');
+      const release = await db.selectFrom('releases').select('fanout_done_at').where('id', '=', id).executeTakeFirstOrThrow();
+      return release.fanout_done_at !== null;
+    }, 120_000, 'the audience frozen');
     const leaving = Math.floor(scale.recipients / 4);
-    await sql`UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now()
-              WHERE list_id = ${list} AND subscriber_id IN (SELECT id FROM subscribers ORDER BY id LIMIT ${leaving})`.execute(world.h.ctx.db);
+    const { rows: left } = await sql<{ subscriber_id: number }>`
+      UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now()
+      WHERE list_id = ${list} AND subscriber_id IN (SELECT id FROM subscribers ORDER BY id LIMIT ${leaving})
+      RETURNING subscriber_id`.execute(db);
+    // A message already in the relay's hands when the unsubscribe lands may still go (it was sent
+    // first); so the relay stays busy until none of theirs is in flight.
+    await waitUntil(async () => {
+      const { rows } = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM deliveries
+        WHERE release_id = ${id} AND state = 'sending' AND subscriber_id = ANY(${left.map((r) => r.subscriber_id)}::bigint[])`.execute(db);
+      return rows[0]!.n === 0;
+    }, 120_000, 'no unsubscribed recipient in flight');
     world.smtp.respond = undefined;
     await waitForSent(world, [id]);
     const row = await measure(world, 'unsubscribe before send', [id], startedAt);
     const problems = check(row, { sent: scale.recipients - leaving, skipped: leaving });
     const { rows } = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM deliveries d JOIN list_members m ON m.subscriber_id = d.subscriber_id AND m.list_id = d.list_id
-      WHERE d.release_id = ${id} AND m.status = 'unsubscribed' AND d.state <> 'skipped'`.execute(world.h.ctx.db);
+      WHERE d.release_id = ${id} AND m.status = 'unsubscribed' AND d.state <> 'skipped'`.execute(db);
     if (rows[0]!.n > 0) problems.push(`${rows[0]!.n} unsubscribed recipients were not skipped`);
     return { row, problems, notes: {} };
   }),
