@@ -344,16 +344,18 @@ const redisLost: Scenario = {
         await world.startWorker();
         const startedAt = Date.now();
         const sending = await releaseTo(world, list);
-        // A second release whose lift job exists only in Redis when Redis goes.
-        const scheduled = await scheduleIn(world.h, [list], 12_000);
         await waitForReceived(world, sending.id, Math.ceil(scale.recipients / 4));
+        // A second release whose lift job exists only in Redis when Redis goes.
+        const scheduled = await scheduleIn(world.h, [list], 8_000);
         await redis.restartEmpty();
         const reconciled = await runPresslift(['reconcile'], world.env);
         await waitForSent(world, [sending.id, scheduled.id]);
         const row = await measure(world, 'Redis restarted empty', [sending.id, scheduled.id], startedAt);
         // `presslift reconcile` prints its counts as one JSON line.
-        const restored = reconciled.logs.find((l) => 'liftJobs' in l);
-        return { row, problems: check(row, { sent: 2 * scale.recipients }), notes: { reconcile: restored } };
+        const restored = reconciled.logs.find((l) => 'liftJobs' in l) as { liftJobs?: number; sendJobs?: number } | undefined;
+        const problems = check(row, { sent: 2 * scale.recipients });
+        if (!restored?.liftJobs) problems.push('reconcile restored no lift job for the scheduled release');
+        return { row, problems, notes: { liftJobs: restored?.liftJobs, sendJobs: restored?.sendJobs } };
       });
     } finally {
       await redis.stop();
