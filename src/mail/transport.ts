@@ -25,6 +25,10 @@ export function createMailer(config: Config): Mailer {
  * nodemailer's `getSocket` hook: a plain TCP connection with Nagle's algorithm off. SMTP is a
  * dialogue of small writes (the end of DATA, then the next MAIL FROM); with Nagle on, each waits
  * for the relay's delayed ACK, about 40 ms a message per connection.
+ * A connect error is never returned through the hook: nodemailer 7 then never frees the pool slot,
+ * and after as many refused connections as the pool has slots, sending hangs for good (the relay
+ * outage chaos scenario caught it). The failed socket is handed over instead, and its error raised
+ * again once nodemailer listens, so the pool drops that connection as it does its own.
  */
 export function noDelaySocket(
   options: { host?: string; port?: number; connectionTimeout?: number },
@@ -34,7 +38,10 @@ export function noDelaySocket(
   const timer = setTimeout(() => socket.destroy(new Error(`connection to ${options.host}:${options.port} timed out`)), options.connectionTimeout ?? 30_000);
   const onError = (error: Error) => {
     clearTimeout(timer);
-    callback(error);
+    callback(null, { connection: socket });
+    // nodemailer attaches its listener synchronously; the no-op keeps a stray re-emit from throwing.
+    socket.on('error', () => {});
+    socket.emit('error', error);
   };
   socket.once('error', onError);
   socket.once('connect', () => {
