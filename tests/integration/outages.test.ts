@@ -54,7 +54,8 @@ const becomes = (status: number, what: string) =>
 describe('/healthz and /readyz', () => {
   it('are ready while Redis and PostgreSQL answer and migrations are current', async () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
-    expect(await readyz()).toEqual({ status: 200, body: { ready: true, checks: { redis: 'ok', postgres: 'ok', migrations: 'ok' } } });
+    // A fresh process is not ready until its Redis connection is up; on a loaded machine that takes a moment.
+    expect(await becomes(200, 'ready at start')).toEqual({ status: 200, body: { ready: true, checks: { redis: 'ok', postgres: 'ok', migrations: 'ok' } } });
   });
 
   it('fail while Redis is unreachable and recover by themselves', async () => {
