@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './index';
 import type { DeliveryState, Phase } from './schema';
+import type { Recipient } from '../mail/message';
 
 export interface FrozenChunk {
   /** Subscriber id to continue after; null when the audience is exhausted. */
@@ -55,17 +56,8 @@ export async function freezeAudienceChunk(
   return { nextCursor: row.last_subscriber, queuedIds: row.queued_ids.map(Number) };
 }
 
-export interface ClaimedDelivery {
-  id: number;
-  releaseId: number;
-  subscriberId: number;
-  listId: number;
-  email: string;
-  name: string | null;
-  listName: string;
-  listSlug: string;
-  phase: Phase;
-}
+/** A claimed row is a recipient, with the phase whose compiled email it receives. */
+export type ClaimedDelivery = Recipient & { phase: Phase };
 
 /**
  * Claims the deliveries of a send job that are still due. One statement takes row locks and flips
@@ -109,7 +101,7 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
   return rows
     .filter((r) => r.state === 'sending')
     .map((r) => ({
-      id: r.id, releaseId: r.release_id, subscriberId: r.subscriber_id, listId: r.list_id,
+      deliveryId: r.id, releaseId: r.release_id, subscriberId: r.subscriber_id, listId: r.list_id,
       email: r.email, name: r.name, listName: r.list_name, listSlug: r.list_slug, phase: r.phase,
     }));
 }

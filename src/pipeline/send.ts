@@ -62,7 +62,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   const compiled = (phase: Phase) => deps.renders.get(release, phase);
   const settings = messageSettings(config, deps.ctx.secret);
 
-  const inFlight = new Set(claimed.map((d) => d.id));
+  const inFlight = new Set(claimed.map((d) => d.deliveryId));
   const leaseTimer = setInterval(() => {
     renewLease(db, [...inFlight], config.LEASE_SECONDS).catch((error) => log.warn({ err: error.message }, 'lease renewal failed'));
   }, (config.LEASE_SECONDS * 1000) / 3);
@@ -82,10 +82,10 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
     const reason = await halt();
     if (reason) {
       haltedBy = reason;
-      notHanded.push(delivery.id);
+      notHanded.push(delivery.deliveryId);
       return;
     }
-    const message = buildMessage(await compiled(delivery.phase), { ...delivery, deliveryId: delivery.id }, settings);
+    const message = buildMessage(await compiled(delivery.phase), delivery, settings);
     const timer = deps.ctx.metrics.smtpSendSeconds.startTimer();
     try {
       await deps.mailer.send(message);
@@ -93,16 +93,16 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
       const at = new Date();
       times[delivery.phase].first ??= at;
       times[delivery.phase].last = at;
-      sent.add({ id: delivery.id, messageId: String(message.messageId), sentAt: at });
+      sent.add({ id: delivery.deliveryId, messageId: String(message.messageId), sentAt: at });
     } catch (error) {
       timer({ outcome: 'refused' });
       const failure = classifySmtpError(error);
-      log.warn({ deliveryId: delivery.id, reply: failure.reply, permanent: failure.permanent }, 'SMTP refused a message');
-      (failure.permanent ? permanent : transient).push({ id: delivery.id, error: failure.reply });
+      log.warn({ deliveryId: delivery.deliveryId, reply: failure.reply, permanent: failure.permanent }, 'SMTP refused a message');
+      (failure.permanent ? permanent : transient).push({ id: delivery.deliveryId, error: failure.reply });
       slowDown ||= failure.slowDown;
       if (failure.suppress) await suppress(db, delivery.email, failure.reply);
     } finally {
-      inFlight.delete(delivery.id);
+      inFlight.delete(delivery.deliveryId);
     }
   };
 
