@@ -3,6 +3,7 @@ import mimeFuncs from 'nodemailer/lib/mime-funcs';
 import type { Config } from '../config';
 import type { CompiledEmail } from '../render/compile';
 import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
+import { assembleMessage, type PartedMessage } from './assemble';
 import { mimeParts } from './body';
 import { signUnsubscribeToken } from './unsubscribe-token';
 
@@ -88,11 +89,16 @@ export function recipientValues(recipient: Recipient, settings: MessageSettings,
   };
 }
 
+/** One recipient's message, assembled into the raw bytes that are sent (see composeMessage). */
+export function buildMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): SendMailOptions {
+  return assembleMessage(composeMessage(compiled, recipient, settings, options));
+}
+
 /**
  * One recipient's message: the compiled email with their values filled in, and the headers the
  * big mailbox providers require of bulk senders. The one place that decides a message's headers.
  */
-export function buildMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): SendMailOptions {
+export function composeMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): PartedMessage {
   const token = unsubscribeToken(recipient, settings);
   const values = recipientValues(recipient, settings, token);
   const unsubscribe = values.unsubscribe_url;

@@ -4,7 +4,8 @@ import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import type { SendMailOptions } from 'nodemailer';
 import nodemailer from 'nodemailer';
 import { describe, expect, it } from 'vitest';
-import { buildMessage, recipientValues, type MessageSettings, type Recipient } from '../../src/mail/message';
+import { BOUNDARY_OPTIONS } from '../../src/mail/assemble';
+import { buildMessage, composeMessage, recipientValues, type MessageSettings, type Recipient } from '../../src/mail/message';
 import { personalise } from '../../src/render/personalise';
 import { compileSample } from '../support/sample-email';
 
@@ -27,15 +28,15 @@ function recipient(name: string | null, id: number): Recipient {
 const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
 
 async function compose(message: SendMailOptions): Promise<{ parsed: ParsedMail; raw: string }> {
-  // One boundary for both paths, so that headers compare equal (nodemailer picks a random one).
-  const raw = (await composer.sendMail({ ...message, baseBoundary: 'fixed' } as SendMailOptions)).message.toString('utf8');
+  // The assembled message's boundary for nodemailer's compositions too, so that headers compare equal.
+  const raw = (await composer.sendMail({ ...message, ...BOUNDARY_OPTIONS } as SendMailOptions)).message.toString('utf8');
   return { parsed: await simpleParser(raw), raw };
 }
 
 /** The same message as nodemailer composes it from whole strings (the path the pre-built parts replace). */
 async function composedByNodemailer(r: Recipient, with_: MessageSettings = settings): Promise<SendMailOptions> {
   const copy = personalise(await compiled, recipientValues(r, with_));
-  return { ...buildMessage(await compiled, r, with_), html: copy.html, text: copy.text };
+  return { ...composeMessage(await compiled, r, with_), html: copy.html, text: copy.text };
 }
 
 const headersWithoutDate = (parsed: ParsedMail) => parsed.headerLines.filter((h) => h.key !== 'date').map((h) => h.line);
@@ -51,6 +52,15 @@ describe('pre-built MIME body parts', () => {
     expect(fast.parsed.subject).toBe(reference.parsed.subject);
     expect(headersWithoutDate(fast.parsed)).toEqual(headersWithoutDate(reference.parsed));
     expect(fast.parsed.to).toEqual(reference.parsed.to);
+  });
+
+  it.each(names.map((name, i) => [name, i + 1] as const))('is assembled byte for byte as nodemailer composes the same parts, for %s', async (name, id) => {
+    const message = buildMessage(await compiled, recipient(name, id), settings);
+    const { raw: reference } = await compose(composeMessage(await compiled, recipient(name, id), settings));
+    const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/m, '');
+    expect(withoutDate(message.raw!.toString())).toBe(withoutDate(reference));
+    expect(message.envelope).toEqual({ from: 'newsroom@news.example.org', to: [`reader${id}@example.org`] });
+    expect(message.messageId).toBe(`<release-7.delivery-${id}@news.example.org>`);
   });
 
   it('escapes each value for its part and keeps every line within 76 characters', async () => {
