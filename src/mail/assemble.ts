@@ -28,10 +28,10 @@ export function assembleMessage(message: PartedMessage): SendMailOptions {
   for (const field of ROOT_FIELDS) if (message[field]) root.setHeader(headerName(field), message[field] as never);
   const head = root.buildHeaders();
   const boundary = `--${String(root.boundary)}`;
-  const raw = `${head}\r\n\r\n${boundary}\r\n${text.raw}\r\n${boundary}\r\n${html.raw}\r\n${boundary}--\r\n`;
+  const raw = Buffer.concat([Buffer.from(`${head}\r\n\r\n${boundary}\r\n`), text.raw, Buffer.from(`\r\n${boundary}\r\n`), html.raw, Buffer.from(`\r\n${boundary}--\r\n`)]);
   return {
     envelope: root.getEnvelope() as SendMailOptions['envelope'],
-    raw: Buffer.from(raw),
+    raw,
     // Given, so nodemailer does not draw a random Message-ID for the raw message it wraps.
     messageId: String(root.getHeader('Message-ID')),
     ...(dkim ? { dkim } : {}),

@@ -12,17 +12,17 @@ import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise'
  * value (a signed unsubscribe URL is longer than a line) and non-ASCII names come out as UTF-8.
  */
 
-/** A run of already-encoded lines, or one source line with slots, encoded per recipient. */
-type Segment = string | { slotted: string };
+/** A run of already-encoded lines (as bytes), or one source line with slots, encoded per recipient. */
+type Segment = Buffer | { slotted: string };
 
 interface PartTemplate {
-  head: string;
+  head: Buffer;
   segments: Segment[];
   escape: (value: string) => string;
 }
 
 /** A MIME part nodemailer passes through as it is (its headers included). */
-type RawPart = Mail.AttachmentLike & { raw: string };
+type RawPart = Mail.AttachmentLike & { raw: Buffer };
 
 export interface MimeParts {
   html: RawPart;
@@ -30,6 +30,7 @@ export interface MimeParts {
 }
 
 const encodeLine = (line: string) => qpWrap(qpEncode(line), 76);
+const CRLF = Buffer.from('\r\n');
 
 function partTemplate(contentType: string, source: string, escape: (value: string) => string): PartTemplate {
   const segments: Segment[] = [];
@@ -40,17 +41,22 @@ function partTemplate(contentType: string, source: string, escape: (value: strin
       encoded.push(encodeLine(line));
       continue;
     }
-    if (encoded.length > 0) segments.push(encoded.join('\r\n'));
+    if (encoded.length > 0) segments.push(Buffer.from(encoded.join('\r\n')));
     encoded = [];
     segments.push({ slotted: line });
   }
-  if (encoded.length > 0) segments.push(encoded.join('\r\n'));
-  return { head: `Content-Type: ${contentType}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`, segments, escape };
+  if (encoded.length > 0) segments.push(Buffer.from(encoded.join('\r\n')));
+  return { head: Buffer.from(`Content-Type: ${contentType}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`), segments, escape };
 }
 
+/** Copies the shared bytes as they are; only the lines with slots are filled and encoded. */
 function personalisePart(part: PartTemplate, values: RecipientValues): RawPart {
-  const lines = part.segments.map((segment) => (typeof segment === 'string' ? segment : encodeLine(fill(segment.slotted, values, part.escape))));
-  return { raw: part.head + lines.join('\r\n') };
+  const chunks = [part.head];
+  part.segments.forEach((segment, i) => {
+    if (i > 0) chunks.push(CRLF);
+    chunks.push(Buffer.isBuffer(segment) ? segment : Buffer.from(encodeLine(fill(segment.slotted, values, part.escape))));
+  });
+  return { raw: Buffer.concat(chunks) };
 }
 
 const prepared = new WeakMap<CompiledEmail, { html: PartTemplate; text: PartTemplate }>();
