@@ -1,15 +1,21 @@
 import type { SendMailOptions } from 'nodemailer';
+import type Mail from 'nodemailer/lib/mailer';
+import mimeFuncs from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
 import type { MimeParts } from './body';
 
 /**
  * A message whose body parts are pre-built MIME, assembled into one buffer sent as `raw`. Letting
  * nodemailer compose it (a tree of MIME nodes, a stream per part, an event-loop turn between
- * parts, random bytes for the boundary) cost a sending worker more than the rest of its work;
- * here nodemailer still encodes the headers (non-ASCII names, folding), synchronously, and DKIM
- * still signs the raw message as it is sent.
+ * parts, random bytes for the boundary, every header parsed and encoded again) cost a sending
+ * worker more than the rest of its work. Here the header lines are exactly the ones nodemailer
+ * writes (tests/unit/mime-parts.test.ts compares the bytes): values shared by many messages
+ * (From, Reply-To, the subject) are encoded by nodemailer once, plain ASCII values are written
+ * directly, and anything else (a non-ASCII name) is still encoded by nodemailer. DKIM, when
+ * configured, signs the raw message as it is sent.
  */
-export type PartedMessage = SendMailOptions & MimeParts;
+export type HeaderValues = Record<string, string | { prepared: true; value: string }>;
+export type PartedMessage = Omit<SendMailOptions, 'to' | 'messageId' | 'headers'> & MimeParts & { to: Mail.Address | string; messageId: string; headers: HeaderValues };
 
 /**
  * The boundary never varies: it starts with "=_", which quoted-printable content cannot contain
@@ -17,23 +23,81 @@ export type PartedMessage = SendMailOptions & MimeParts;
  */
 export const BOUNDARY_OPTIONS = { baseBoundary: 'presslift', boundaryPrefix: '=_Presslift' } as const;
 
-/** Header fields nodemailer's composer sets on the root node, in its order. */
-const ROOT_FIELDS = ['from', 'sender', 'to', 'cc', 'replyTo', 'inReplyTo', 'references', 'subject', 'messageId', 'date'] as const;
-const headerName = (field: string) => field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+/** A header exactly as nodemailer writes it (encoded, folded), and the envelope it derives from it. */
+function nodemailerHeader(key: string, value: unknown): { line: string; envelope: { from: string | false; to: string[] } } {
+  const node = new MimeNode('text/plain', BOUNDARY_OPTIONS);
+  node.setHeader(key, value as string);
+  const lines = node.buildHeaders().split('\r\n');
+  const first = lines.findIndex((line) => line.toLowerCase().startsWith(`${key.toLowerCase()}:`));
+  let last = first + 1;
+  while (last < lines.length && /^[ \t]/.test(lines[last]!)) last++;
+  return { line: lines.slice(first, last).join('\r\n'), envelope: node.getEnvelope() as { from: string | false; to: string[] } };
+}
+
+/** nodemailer's encodings of values that recur across messages; bounded, as subjects may be personalised. */
+const recurring = new Map<string, ReturnType<typeof nodemailerHeader>>();
+function recurringHeader(key: string, value: unknown): ReturnType<typeof nodemailerHeader> {
+  const cacheKey = `${key}\n${JSON.stringify(value)}`;
+  let encoded = recurring.get(cacheKey);
+  if (!encoded) {
+    if (recurring.size >= 1_000) recurring.clear();
+    encoded = nodemailerHeader(key, value);
+    recurring.set(cacheKey, encoded);
+  }
+  return encoded;
+}
+
+/** A header name as nodemailer spells it (it writes "List-Id" as "List-ID"). */
+const headerName = (key: string) => recurringHeader(key, { prepared: true, value: '-' }).line.slice(0, key.length);
+
+const MULTIPART = (() => {
+  const root = new MimeNode('multipart/alternative', BOUNDARY_OPTIONS);
+  const contentType = root.buildHeaders().split('\r\n').slice(-2).join('\r\n');
+  return { contentType, boundary: `--${String(root.boundary)}` };
+})();
+
+/** The To line and the recipient's envelope address, encoded as nodemailer does, for a plain address. */
+function recipientHeader(to: Mail.Address | string): { line: string; address: string } {
+  const { name = '', address = '' } = typeof to === 'string' ? { address: to } : to;
+  if (!/^[\x21-\x3b\x3d\x3f-\x7e]+@[a-z0-9.-]+$/.test(address)) {
+    // Upper case or an international domain: nodemailer normalises the address too.
+    const { line, envelope } = nodemailerHeader('To', to);
+    return { line, address: envelope.to[0]! };
+  }
+  const value = name ? `${addressPhrase(name)} <${address}>` : address;
+  return { line: mimeFuncs.foldLines(`To: ${value}`, 76), address };
+}
+
+/** A display name as nodemailer writes it: bare, quoted, or an encoded word (Q when mostly Latin, else B). */
+function addressPhrase(name: string): string {
+  if (/^[\w ]*$/.test(name)) return name;
+  if (/^[\x20-\x7e]*$/.test(name)) return `"${name.replace(/([\\"])/g, '\\$1')}"`;
+  const nonLatin = (name.match(/[\x00-\x08\x0B\x0C\x0E-\x1F\u0080-\uFFFF]/g) ?? []).length;
+  const latin = (name.match(/[a-z]/gi) ?? []).length;
+  return mimeFuncs.encodeWord(name, nonLatin < latin ? 'Q' : 'B', 52);
+}
 
 export function assembleMessage(message: PartedMessage): SendMailOptions {
   const { html, text, headers, dkim } = message;
-  const root = new MimeNode('multipart/alternative', BOUNDARY_OPTIONS);
-  if (headers) root.addHeader(headers as never);
-  for (const field of ROOT_FIELDS) if (message[field]) root.setHeader(headerName(field), message[field] as never);
-  const head = root.buildHeaders();
-  const boundary = `--${String(root.boundary)}`;
-  const raw = Buffer.concat([Buffer.from(`${head}\r\n\r\n${boundary}\r\n`), text.raw, Buffer.from(`\r\n${boundary}\r\n`), html.raw, Buffer.from(`\r\n${boundary}--\r\n`)]);
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries(headers)) {
+    lines.push(typeof value === 'object' ? `${headerName(key)}: ${value.value}` : recurringHeader(key, value).line);
+  }
+  const from = recurringHeader('From', message.from);
+  const to = recipientHeader(message.to);
+  lines.push(from.line, to.line);
+  if (message.replyTo) lines.push(recurringHeader('Reply-To', message.replyTo).line);
+  lines.push(recurringHeader('Subject', message.subject).line);
+  lines.push(`Message-ID: ${message.messageId}`, `Date: ${new Date().toUTCString().replace(/GMT/, '+0000')}`, 'MIME-Version: 1.0', MULTIPART.contentType);
+  const { boundary } = MULTIPART;
+  const raw = Buffer.concat([
+    Buffer.from(`${lines.join('\r\n')}\r\n\r\n${boundary}\r\n`), text.raw, Buffer.from(`\r\n${boundary}\r\n`), html.raw, Buffer.from(`\r\n${boundary}--\r\n`),
+  ]);
   return {
-    envelope: root.getEnvelope() as SendMailOptions['envelope'],
+    envelope: { from: from.envelope.from || undefined, to: [to.address] } as unknown as SendMailOptions['envelope'],
     raw,
     // Given, so nodemailer does not draw a random Message-ID for the raw message it wraps.
-    messageId: String(root.getHeader('Message-ID')),
+    messageId: message.messageId,
     ...(dkim ? { dkim } : {}),
   };
 }

@@ -3,7 +3,7 @@ import mimeFuncs from 'nodemailer/lib/mime-funcs';
 import type { Config } from '../config';
 import type { CompiledEmail } from '../render/compile';
 import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
-import { assembleMessage, type PartedMessage } from './assemble';
+import { assembleMessage, type HeaderValues, type PartedMessage } from './assemble';
 import { mimeParts } from './body';
 import { signUnsubscribeToken } from './unsubscribe-token';
 
@@ -104,7 +104,7 @@ export function composeMessage(compiled: CompiledEmail, recipient: Recipient, se
   const unsubscribe = values.unsubscribe_url;
   const subject = fill(compiled.subject, values, SLOT_ESCAPES.subject);
   const domain = senderDomain(settings.from);
-  const headers: SendMailOptions['headers'] = {
+  const headers: HeaderValues = {
     // RFC 2919: a list's identity is a label under our domain, with its name as the phrase.
     // Prepared, because nodemailer would otherwise encode the whole value, angle brackets included.
     'List-Id': { prepared: true, value: `${listPhrase(recipient.listName)} <${recipient.listSlug}.${domain}>` },

@@ -63,6 +63,15 @@ describe('pre-built MIME body parts', () => {
     expect(message.messageId).toBe(`<release-7.delivery-${id}@news.example.org>`);
   });
 
+  it('leaves an address that needs normalising (upper case, an international domain) to nodemailer', async () => {
+    const r = { ...recipient('Zoë Müller', 6), email: 'Zoe@Straße.Example' };
+    const message = buildMessage(await compiled, r, settings);
+    const { raw: reference } = await compose(composeMessage(await compiled, r, settings));
+    const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/m, '');
+    expect(withoutDate(message.raw!.toString())).toBe(withoutDate(reference));
+    expect(message.envelope).toEqual({ from: 'newsroom@news.example.org', to: ['Zoe@xn--strae-oqa.example'] });
+  });
+
   it('escapes each value for its part and keeps every line within 76 characters', async () => {
     const r = recipient('<script>alert(1)</script> & 이정민', 9);
     const { parsed, raw } = await compose(buildMessage(await compiled, r, settings));
