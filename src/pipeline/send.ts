@@ -107,15 +107,16 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   };
 
   try {
-    // Two messages per SMTP connection at a time (one in hand, one waiting, so no connection idles),
-    // counted across the worker's concurrent batches: the rest wait here, where a cancellation can
+    // Four messages per SMTP connection at a time (one in hand, the next ones built and waiting, so
+    // no connection idles while a batch claims or records; two measured about 15% slower), counted
+    // across the worker's concurrent batches: the rest wait here, where a cancellation can
     // still stop them and no message is built before its turn (built early, they outlive the young
     // generation and fill the heap).
     const pending = claimed.values();
     const lane = async () => {
       for (const delivery of pending) await deliver(delivery);
     };
-    const lanes = Math.ceil((config.SMTP_POOL_SIZE * 2) / config.SEND_CONCURRENCY);
+    const lanes = Math.ceil((config.SMTP_POOL_SIZE * 4) / config.SEND_CONCURRENCY);
     await Promise.all(Array.from({ length: Math.min(claimed.length, lanes) }, lane));
     await sent.flush();
   } finally {
