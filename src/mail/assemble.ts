@@ -27,11 +27,16 @@ export const BOUNDARY_OPTIONS = { baseBoundary: 'presslift', boundaryPrefix: '=_
 function nodemailerHeader(key: string, value: unknown): { line: string; envelope: { from: string | false; to: string[] } } {
   const node = new MimeNode('text/plain', BOUNDARY_OPTIONS);
   node.setHeader(key, value as string);
-  const lines = node.buildHeaders().split('\r\n');
+  return { line: headerLine(node.buildHeaders(), key), envelope: node.getEnvelope() as { from: string | false; to: string[] } };
+}
+
+/** One header field of a header block, with its folded continuation lines. */
+function headerLine(block: string, key: string): string {
+  const lines = block.split('\r\n');
   const first = lines.findIndex((line) => line.toLowerCase().startsWith(`${key.toLowerCase()}:`));
   let last = first + 1;
   while (last < lines.length && /^[ \t]/.test(lines[last]!)) last++;
-  return { line: lines.slice(first, last).join('\r\n'), envelope: node.getEnvelope() as { from: string | false; to: string[] } };
+  return lines.slice(first, last).join('\r\n');
 }
 
 /** nodemailer's encodings of values that recur across messages; bounded, as subjects may be personalised. */
@@ -52,8 +57,7 @@ const headerName = (key: string) => recurringHeader(key, { prepared: true, value
 
 const MULTIPART = (() => {
   const root = new MimeNode('multipart/alternative', BOUNDARY_OPTIONS);
-  const contentType = root.buildHeaders().split('\r\n').slice(-2).join('\r\n');
-  return { contentType, boundary: `--${String(root.boundary)}` };
+  return { contentType: headerLine(root.buildHeaders(), 'Content-Type'), boundary: `--${String(root.boundary)}` };
 })();
 
 /** The To line and the recipient's envelope address, encoded as nodemailer does, for a plain address. */
