@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
 import { z } from 'zod';
 import type { Context } from '../context';
 import { releaseAudit } from '../db/audit';
 import { listDeliveries } from '../db/deliveries';
 import { missingLists } from '../db/lists';
 import { createRelease, deliveryCounts, findRelease, releaseListIds } from '../db/releases';
+import { sampleRecipient } from '../db/subscribers';
 import { DELIVERY_STATES, type Release } from '../db/schema';
 import { cancelRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../embargo/scheduling';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
@@ -179,7 +179,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     const { format, phase } = parse(previewQuery, request.query, 'query');
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     // The very values buildMessage fills in (tests/unit/mime-parts.test.ts proves the sent parts match).
-    const copy = personalise(compiled, recipientValues(await sampleRecipient(ctx, release.id), messageSettings(config, ctx.secret)));
+    const copy = personalise(compiled, recipientValues(await releaseSample(ctx, release.id), messageSettings(config, ctx.secret)));
     reply.header('Cache-Control', 'no-store');
     if (format === 'text') return reply.type('text/plain; charset=utf-8').send(copy.text);
     return reply.type('text/html; charset=utf-8').send(copy.html);
@@ -187,25 +187,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
 }
 
 /** The first member of the release's audience, so the preview is exactly what that journalist gets. */
-export async function sampleRecipient(ctx: Context, releaseId: number) {
-  const { rows } = await sql<{ subscriber_id: number; list_id: number; email: string; name: string | null; list_name: string; list_slug: string }>`
-    SELECT m.subscriber_id, m.list_id, s.email, s.name, l.name AS list_name, l.slug AS list_slug
-    FROM release_lists rl
-    JOIN list_members m ON m.list_id = rl.list_id AND m.status = 'active'
-    JOIN subscribers s ON s.id = m.subscriber_id
-    JOIN lists l ON l.id = rl.list_id
-    WHERE rl.release_id = ${releaseId}
-    ORDER BY m.subscriber_id, rl.position
-    LIMIT 1`.execute(ctx.db);
-  const row = rows[0];
-  return {
-    deliveryId: 0,
-    releaseId,
-    subscriberId: row?.subscriber_id ?? 0,
-    listId: row?.list_id ?? 0,
-    email: row?.email ?? 'journalist@example.org',
-    name: row ? row.name : 'Sample Journalist',
-    listName: row?.list_name ?? 'Sample',
-    listSlug: row?.list_slug ?? 'sample',
-  };
+export async function releaseSample(ctx: Context, releaseId: number) {
+  const listIds = [...(await releaseListIds(ctx.db, releaseId, true)), ...(await releaseListIds(ctx.db, releaseId))];
+  return sampleRecipient(ctx.db, listIds, releaseId);
 }

@@ -10,7 +10,7 @@ import { organisation } from '../render/organisation';
 import { compiledRelease } from '../render/store';
 import { requireRole } from './auth';
 import { HttpError, notFound, parse } from './errors';
-import { sampleRecipient } from './releases';
+import { releaseSample } from './releases';
 
 /** `phase: "advance"` sends the embargo-marked copy that advance lists receive. */
 const testSendBody = z.object({ email: emailAddress, phase: z.enum(['lift', 'advance']).default('lift') }).strict();
@@ -30,7 +30,7 @@ export function testSendRoutes(app: FastifyInstance, ctx: Context) {
     const { email, phase } = parse(testSendBody, request.body);
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
-    const sample = await sampleRecipient(ctx, id);
+    const sample = await releaseSample(ctx, id);
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     const message = buildMessage(
       compiled,

@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
-import { sampleRecipient as releaseSample } from '../api/releases';
+import { releaseSample } from '../api/releases';
 import type { Context } from '../context';
 import type { Release } from '../db/schema';
+import { sampleRecipient } from '../db/subscribers';
 import { resolveEmbargo, type EmbargoInput } from '../embargo/time';
 import { messageSettings, recipientValues, type Recipient } from '../mail/message';
 import { compileEmail, type CompiledEmail } from '../render/compile';
@@ -15,20 +15,6 @@ export interface DraftContent {
   body: string;
   embargo: EmbargoInput;
   listIds: number[];
-}
-
-/** The first journalist of the chosen lists, so the preview of a draft shows a real name and list. */
-async function sampleRecipient(ctx: Context, listIds: number[]): Promise<Recipient> {
-  const { rows } = await sql<{ subscriber_id: number; list_id: number; email: string; name: string | null; list_name: string; list_slug: string }>`
-    SELECT m.subscriber_id, m.list_id, s.email, s.name, l.name AS list_name, l.slug AS list_slug
-    FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id JOIN lists l ON l.id = m.list_id
-    WHERE m.list_id = ANY(${listIds}::bigint[]) AND m.status = 'active'
-    ORDER BY array_position(${listIds}::bigint[], m.list_id), m.subscriber_id
-    LIMIT 1`.execute(ctx.db);
-  const row = rows[0];
-  return row
-    ? { deliveryId: 0, releaseId: 0, subscriberId: row.subscriber_id, listId: row.list_id, email: row.email, name: row.name, listName: row.list_name, listSlug: row.list_slug }
-    : { deliveryId: 0, releaseId: 0, subscriberId: 0, listId: 0, email: 'journalist@example.org', name: 'Sample Journalist', listName: 'Sample list', listSlug: 'sample' };
 }
 
 /**
@@ -51,7 +37,7 @@ export async function previewHtml(ctx: Context, draft: DraftContent): Promise<st
     },
     org,
   );
-  return recipientHtml(ctx, compiled, await sampleRecipient(ctx, draft.listIds));
+  return recipientHtml(ctx, compiled, await sampleRecipient(ctx.db, draft.listIds));
 }
 
 /** A saved release's stored email as the first journalist of its audience gets it at the lift. */

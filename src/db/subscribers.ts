@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { Recipient } from '../mail/message';
 import type { Db } from './index';
 
 export interface SubscriberInput {
@@ -118,4 +119,21 @@ export async function removeMember(db: Db, listId: number, subscriberId: number)
     .where('list_id', '=', listId).where('subscriber_id', '=', subscriberId).where('status', '=', 'active')
     .executeTakeFirst();
   return result.numDeletedRows > 0n;
+}
+
+/**
+ * The first active member of the given lists (in their order of precedence), as previews and
+ * test sends address their copy; a stand-in when the lists are empty.
+ */
+export async function sampleRecipient(db: Db, listIds: number[], releaseId = 0): Promise<Recipient> {
+  const { rows } = await sql<{ subscriber_id: number; list_id: number; email: string; name: string | null; list_name: string; list_slug: string }>`
+    SELECT m.subscriber_id, m.list_id, s.email, s.name, l.name AS list_name, l.slug AS list_slug
+    FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id JOIN lists l ON l.id = m.list_id
+    WHERE m.list_id = ANY(${listIds}::bigint[]) AND m.status = 'active'
+    ORDER BY m.subscriber_id, array_position(${listIds}::bigint[], m.list_id)
+    LIMIT 1`.execute(db);
+  const row = rows[0];
+  return row
+    ? { deliveryId: 0, releaseId, subscriberId: row.subscriber_id, listId: row.list_id, email: row.email, name: row.name, listName: row.list_name, listSlug: row.list_slug }
+    : { deliveryId: 0, releaseId, subscriberId: 0, listId: 0, email: 'journalist@example.org', name: 'Sample Journalist', listName: 'Sample list', listSlug: 'sample' };
 }
