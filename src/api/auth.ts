@@ -77,7 +77,7 @@ export async function identify(db: Db, request: FastifyRequest): Promise<Actor |
 }
 
 /** A preHandler that resolves a session or a token into `request.actor` (401 without one; CSRF checked). */
-export function authenticate(db: Db) {
+function authenticate(db: Db) {
   return async (request: FastifyRequest, _reply: FastifyReply) => {
     const actor = await identify(db, request);
     if (!actor) throw new HttpError(401, 'unauthorized', 'sign in, or send Authorization: Bearer <token>');

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
@@ -182,7 +182,6 @@ export interface Database {
 }
 
 export type Release = Selectable<ReleasesTable>;
-export type NewRelease = Insertable<ReleasesTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type List = Selectable<ListsTable>;
 export type Subscriber = Selectable<SubscribersTable>;

@@ -23,7 +23,7 @@ export class EmbargoInputError extends Error {
 const LOCAL_FORMAT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/;
 const OFFSET_FORMAT = /^[+-]\d{2}:\d{2}$/;
 
-export function isKnownZone(zone: string): boolean {
+function isKnownZone(zone: string): boolean {
   return IANAZone.isValidZone(zone);
 }
 
@@ -41,7 +41,7 @@ function offsetText(minutes: number): string {
  * The instants at which a wall-clock time occurs in a zone: none in a spring-forward gap,
  * two in a fall-back hour, one otherwise.
  */
-export function localCandidates(local: string, zone: string): DateTime[] {
+function localCandidates(local: string, zone: string): DateTime[] {
   const asUtc = DateTime.fromISO(local, { zone: 'utc' });
   const offsets = new Set(
     [-1, 0, 1].map((days) => DateTime.fromMillis(asUtc.toMillis() + days * 86_400_000, { zone }).offset),

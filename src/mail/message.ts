@@ -35,7 +35,7 @@ export interface MessageSettings {
   dkim: DkimKey | null;
 }
 
-export function senderDomain(from: string): string {
+function senderDomain(from: string): string {
   const match = /@([^>\s]+)>?\s*$/.exec(from);
   return match ? match[1]!.toLowerCase() : 'presslift.localhost';
 }
@@ -54,7 +54,7 @@ export function messageSettings(config: Config, secret: string): MessageSettings
 }
 
 /** Deterministic per delivery, so a resend after an unrecorded acceptance carries the same id (invariant 2). */
-export function deliveryMessageId(releaseId: number, deliveryId: number, from: string): string {
+function deliveryMessageId(releaseId: number, deliveryId: number, from: string): string {
   return `<release-${releaseId}.delivery-${deliveryId}@${senderDomain(from)}>`;
 }
 

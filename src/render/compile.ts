@@ -82,7 +82,7 @@ export function sizeLabel(bytes: number): string {
 }
 
 /** The words every advance copy carries, in its subject and at the top of its body. */
-export function embargoMarking(embargoAt: Date, timeZone: string): string {
+function embargoMarking(embargoAt: Date, timeZone: string): string {
   return `EMBARGOED — NOT FOR PUBLICATION UNTIL ${embargoPhrase(embargoAt, timeZone)}`;
 }
 

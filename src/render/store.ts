@@ -10,7 +10,7 @@ type RenderSource = Pick<
 >;
 
 /** What the email of a release shows, with the press office filling in what the release leaves out. */
-export async function emailContent(db: Db, release: RenderSource, org: Organisation, phase: Phase): Promise<EmailContent> {
+async function emailContent(db: Db, release: RenderSource, org: Organisation, phase: Phase): Promise<EmailContent> {
   return {
     title: release.title,
     summary: release.summary,
