@@ -6,7 +6,7 @@ const CONTROL_BUT_NEWLINES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Any text we store: refused rather than silently altered when it is not valid Unicode. */
-export const unicodeText = () => z.string().refine((v) => !LONE_SURROGATE.test(v), 'must be valid Unicode text');
+const unicodeText = () => z.string().refine((v) => !LONE_SURROGATE.test(v), 'must be valid Unicode text');
 
 /** One line of text: no CR/LF or other control characters, which could forge mail headers. */
 export const lineText = (max: number) =>

@@ -9,7 +9,7 @@ import { sampleRecipient } from '../db/subscribers';
 import { DELIVERY_STATES, type Release } from '../db/schema';
 import { cancelRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../embargo/scheduling';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
-import { emailAddress, idParam, lineText, multilineText, optionalLine, unicodeText } from '../fields';
+import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
 import { messageSettings, recipientValues } from '../mail/message';
 import { personalise } from '../render/personalise';
 import { organisation } from '../render/organisation';
@@ -31,7 +31,8 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
   const newRelease = z.object({
     title: lineText(300),
     summary: multilineText(2000).nullable().optional().transform((v) => (v?.trim() ? v.trim() : null)),
-    body: unicodeText().min(1, 'must not be empty').max(config.MAX_BODY_BYTES, `must be at most ${config.MAX_BODY_BYTES} characters`),
+    // A NUL or other control character cannot be stored or mailed; tabs and line breaks are Markdown.
+    body: multilineText(config.MAX_BODY_BYTES).min(1, 'must not be empty'),
     embargo: embargoSchema,
     listIds: z.array(idParam).min(1, 'choose at least one list').max(100),
     /** The press officer journalists reply to; each field left out falls back to the press office. */

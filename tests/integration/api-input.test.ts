@@ -39,6 +39,7 @@ describe('bad input is refused whole, with a 4xx naming the field', () => {
     ['a missing title', () => h.api('POST', '/api/releases', release({ title: undefined })), 400, /^title:/],
     ['a title with a line break', () => h.api('POST', '/api/releases', release({ title: 'Hello\r\nBcc: all' })), 400, /^title:/],
     ['an oversized body', () => h.api('POST', '/api/releases', release({ body: 'x'.repeat(100_000) })), 413, /larger than allowed/],
+    ['a body with a NUL byte (PostgreSQL cannot store it)', () => h.api('POST', '/api/releases', release({ body: 'text\u0000more' })), 400, /^body:/],
     ['a body just over the limit', () => h.api('POST', '/api/releases', release({ body: 'x'.repeat(5001) })), 400, /^body:/],
     ['malformed JSON', () => h.api('POST', '/api/releases', '{"title": ', { 'content-type': 'application/json' }), 400, /not valid JSON/],
     ['a wrong content type', () => h.api('POST', '/api/releases', 'title=x', { 'content-type': 'application/x-www-form-urlencoded' }), 415, /application\/json/],
