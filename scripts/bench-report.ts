@@ -21,6 +21,6 @@ for (const recipients of [1_000, 10_000, 100_000]) {
     rows.push(JSON.parse(line));
   }
 }
-const columns = ['recipients', 'workers', 'sent', 'duplicates', 'lost', 'sent_before_embargo', 'lift_to_first_ms', 'lift_to_last_ms', 'msgs_per_s', 'ceiling_msgs_per_s', 'ceiling_ratio', 'mjml_compiles', 'peak_rss_mb'];
+const columns = ['recipients', 'workers', 'sent', 'duplicates', 'lost', 'sent_before_embargo', 'lift_to_first_ms', 'lift_to_last_ms', 'msgs_per_s', 'ceiling_msgs_per_s', 'ceiling_ratio', 'pool_ceiling_msgs_per_s', 'pool_ceiling_ratio', 'mjml_compiles', 'peak_rss_mb'];
 console.log(`\n| ${columns.join(' | ')} |\n|${columns.map(() => '---').join('|')}|`);
 for (const row of rows) console.log(`| ${columns.map((c) => row[c]).join(' | ')} |`);

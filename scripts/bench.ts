@@ -4,8 +4,9 @@
  * Seeds N subscribers in a database of its own, starts W real worker processes and a separate
  * SMTP sink, then K times schedules a release a few seconds ahead and waits for it to be sent.
  * Prints one JSON line: delivery figures (from the sink and PostgreSQL), lift precision per run
- * and their median, worker memory, and the same-run ceiling (a bare nodemailer pool sending one
- * pre-built message of the same size N times to the same sink). Cleans up what it made.
+ * and their median, worker memory, and two same-run ceilings sending one pre-built message of the
+ * same size N times to the same sink: a bare nodemailer pool (the issue's ceiling), and Presslift's
+ * own SMTP pool (what is left is the worker's own work). Cleans up what it made.
  */
 import { mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +22,7 @@ import { scheduleRelease } from '../src/embargo/scheduling';
 import { organisation } from '../src/render/organisation';
 import { compiledRelease } from '../src/render/store';
 import { prepareDatabase } from '../src/roles';
-import { measureCeiling } from './bench/ceiling';
+import { nodemailerPoolCeiling, ownPoolCeiling } from './bench/ceiling';
 import { startSink, startWorker, type Arrival, type WorkerProcess } from './bench/processes';
 import { benchBody, seedAudience } from './bench/seed';
 
@@ -153,7 +154,9 @@ async function main() {
       messageSettings(config, ctx.secret),
     );
     await sink.reset();
-    const ceiling = await measureCeiling(sink.url, message, recipients, config.SMTP_POOL_SIZE);
+    const ceiling = await nodemailerPoolCeiling(sink.url, message, recipients, config.SMTP_POOL_SIZE);
+    await sink.reset();
+    const poolCeiling = await ownPoolCeiling(sink.url, message, recipients, config.SMTP_POOL_SIZE);
 
     const msgsPerS = median(figures.map((f) => f.msgs_per_s));
     console.log(
@@ -175,6 +178,8 @@ async function main() {
         peak_rss_mb: round(peakRss, 1),
         ceiling_msgs_per_s: round(ceiling.msgsPerS),
         ceiling_ratio: round(msgsPerS / ceiling.msgsPerS, 2),
+        pool_ceiling_msgs_per_s: round(poolCeiling.msgsPerS),
+        pool_ceiling_ratio: round(msgsPerS / poolCeiling.msgsPerS, 2),
         seed_ms: round(seedMs),
         ...(args['rss-timeline'] ? { rss_mb_timeline: timeline } : {}),
       }),

@@ -16,7 +16,7 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
   const mailer = createMailer(ctx.config);
   const renders = new RenderCache(ctx.db, organisation(ctx.config));
   await reconcile(ctx);
-  const workers = [createLiftWorker({ ctx, renders }), createSendWorker({ ctx, renders, mailer })];
+  const workers = [createLiftWorker({ ctx, renders, mailer }), createSendWorker({ ctx, renders, mailer })];
   ctx.log.info({ worker: WORKER_NAME, mail: mailer.description, concurrency: ctx.config.SEND_CONCURRENCY }, 'workers started');
   return {
     async close() {

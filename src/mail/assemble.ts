@@ -1,4 +1,5 @@
 import type { SendMailOptions } from 'nodemailer';
+import type DKIM from 'nodemailer/lib/dkim';
 import type Mail from 'nodemailer/lib/mailer';
 import mimeFuncs from 'nodemailer/lib/mime-funcs';
 import MimeNode from 'nodemailer/lib/mime-node';
@@ -81,7 +82,15 @@ function addressPhrase(name: string): string {
   return mimeFuncs.encodeWord(name, nonLatin < latin ? 'Q' : 'B', 52);
 }
 
-export function assembleMessage(message: PartedMessage): SendMailOptions {
+/** A message ready for the wire: its envelope and raw bytes, and the DKIM key that signs them as they go. */
+export interface OutgoingMessage {
+  envelope: { from: string; to: string[] };
+  raw: Buffer;
+  messageId: string;
+  dkim?: DKIM.Options;
+}
+
+export function assembleMessage(message: PartedMessage): OutgoingMessage {
   const { html, text, headers, dkim } = message;
   const lines: string[] = [];
   for (const [key, value] of Object.entries(headers)) {
@@ -98,9 +107,8 @@ export function assembleMessage(message: PartedMessage): SendMailOptions {
     Buffer.from(`${lines.join('\r\n')}\r\n\r\n${boundary}\r\n`), text.raw, Buffer.from(`\r\n${boundary}\r\n`), html.raw, Buffer.from(`\r\n${boundary}--\r\n`),
   ]);
   return {
-    envelope: { from: from.envelope.from || undefined, to: [to.address] } as unknown as SendMailOptions['envelope'],
+    envelope: { from: from.envelope.from || '', to: [to.address] },
     raw,
-    // Given, so nodemailer does not draw a random Message-ID for the raw message it wraps.
     messageId: message.messageId,
     ...(dkim ? { dkim } : {}),
   };

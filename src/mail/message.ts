@@ -1,9 +1,8 @@
-import type { SendMailOptions } from 'nodemailer';
 import mimeFuncs from 'nodemailer/lib/mime-funcs';
 import type { Config } from '../config';
 import type { CompiledEmail } from '../render/compile';
 import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
-import { assembleMessage, type HeaderValues, type PartedMessage } from './assemble';
+import { assembleMessage, type HeaderValues, type OutgoingMessage, type PartedMessage } from './assemble';
 import { mimeParts } from './body';
 import { signUnsubscribeToken } from './unsubscribe-token';
 
@@ -90,7 +89,7 @@ export function recipientValues(recipient: Recipient, settings: MessageSettings,
 }
 
 /** One recipient's message, assembled into the raw bytes that are sent (see composeMessage). */
-export function buildMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): SendMailOptions {
+export function buildMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): OutgoingMessage {
   return assembleMessage(composeMessage(compiled, recipient, settings, options));
 }
 

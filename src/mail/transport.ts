@@ -1,8 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
-import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+import nodemailer from 'nodemailer';
+import DKIM from 'nodemailer/lib/dkim';
 import type { Config } from '../config';
+import type { OutgoingMessage } from './assemble';
+import { SmtpPool, type RelayAddress } from './smtp-pool';
 
 export interface SendOutcome {
   messageId: string;
@@ -13,7 +15,9 @@ export interface SendOutcome {
 /** Where mail goes: a pooled SMTP relay, or the local outbox when none is configured. */
 export interface Mailer {
   readonly description: string;
-  send(message: SendMailOptions): Promise<SendOutcome>;
+  send(message: OutgoingMessage): Promise<SendOutcome>;
+  /** Opens the relay connections the next sends will use; the lift calls it before its instant. */
+  warm(): Promise<void>;
   close(): void;
 }
 
@@ -21,42 +25,8 @@ export function createMailer(config: Config): Mailer {
   return config.SMTP_URL ? smtpMailer(config, config.SMTP_URL) : outboxMailer(config.OUTBOX_DIR);
 }
 
-/**
- * nodemailer's `getSocket` hook: a plain TCP connection with Nagle's algorithm off. SMTP is a
- * dialogue of small writes (the end of DATA, then the next MAIL FROM); with Nagle on, each waits
- * for the relay's delayed ACK, about 40 ms a message per connection.
- * A connect error is never returned through the hook: nodemailer 7 then never frees the pool slot,
- * and after as many refused connections as the pool has slots, sending hangs for good (the relay
- * outage chaos scenario caught it). The failed socket is handed over instead, and its error raised
- * again once nodemailer listens, so the pool drops that connection as it does its own.
- */
-export function noDelaySocket(
-  options: { host?: string; port?: number; connectionTimeout?: number },
-  callback: (error: Error | null, socket?: { connection: net.Socket }) => void,
-): void {
-  const socket = net.connect({ host: options.host, port: options.port ?? 25, noDelay: true });
-  const timer = setTimeout(() => socket.destroy(new Error(`connection to ${options.host}:${options.port} timed out`)), options.connectionTimeout ?? 30_000);
-  const onError = (error: Error) => {
-    clearTimeout(timer);
-    callback(null, { connection: socket });
-    // nodemailer attaches its listener synchronously; the no-op keeps a stray re-emit from throwing.
-    socket.on('error', () => {});
-    socket.emit('error', error);
-  };
-  socket.once('error', onError);
-  socket.once('connect', () => {
-    clearTimeout(timer);
-    socket.off('error', onError);
-    callback(null, { connection: socket });
-  });
-}
-
-/**
- * The relay's address and credentials as nodemailer options. Not passed as `url`: given a url,
- * createTransport keeps only what the url says and silently drops every other option (pool,
- * timeouts, maxRequeues), leaving one new connection per message.
- */
-export function relayOptions(smtpUrl: string) {
+/** The relay's address and credentials, from SMTP_URL (smtp:// or smtps://, with optional user:password). */
+export function relayOptions(smtpUrl: string): RelayAddress {
   const url = new URL(smtpUrl);
   const secure = url.protocol === 'smtps:';
   return {
@@ -69,27 +39,17 @@ export function relayOptions(smtpUrl: string) {
 
 function smtpMailer(config: Config, smtpUrl: string): Mailer {
   const relay = relayOptions(smtpUrl);
-  const transporter: Transporter = nodemailer.createTransport({
-    ...relay,
-    pool: true,
-    maxConnections: config.SMTP_POOL_SIZE,
-    maxMessages: Infinity,
-    // Retries belong to BullMQ, with backoff and a budget; nodemailer must not requeue on its own.
-    maxRequeues: 0,
-    connectionTimeout: config.SMTP_TIMEOUT_MS,
-    greetingTimeout: config.SMTP_TIMEOUT_MS,
-    socketTimeout: config.SMTP_TIMEOUT_MS,
-    disableFileAccess: true,
-    disableUrlAccess: true,
-    getSocket: noDelaySocket,
-  } as nodemailer.TransportOptions);
+  const pool = new SmtpPool({ ...relay, size: config.SMTP_POOL_SIZE, timeoutMs: config.SMTP_TIMEOUT_MS });
   return {
     description: `SMTP relay ${relay.host}:${relay.port}`,
     async send(message) {
-      const info = await transporter.sendMail(message);
-      return { messageId: info.messageId, response: info.response };
+      // DKIM signs the message exactly as it goes out, after personalisation.
+      const content = message.dkim ? new DKIM(message.dkim).sign(message.raw) : message.raw;
+      const response = await pool.send(message.envelope, content);
+      return { messageId: message.messageId, response };
     },
-    close: () => transporter.close(),
+    warm: () => pool.warm(),
+    close: () => pool.close(),
   };
 }
 
@@ -107,6 +67,7 @@ function outboxMailer(dir: string): Mailer {
       await writeFile(path.join(dir, file), info.message as Buffer);
       return { messageId: info.messageId, response: `250 written to ${file}` };
     },
+    warm: async () => {},
     close: () => transporter.close(),
   };
 }

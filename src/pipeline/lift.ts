@@ -6,6 +6,7 @@ import { cancelWaiting, completeIfDone, freezeAudienceChunk, unfinishedDeliveryI
 import { databaseNow, deliveryCounts, findRelease } from '../db/releases';
 import { LIFT_PREPARE_MS } from '../embargo/lift-jobs';
 import { prepareMimeParts } from '../mail/body';
+import type { Mailer } from '../mail/transport';
 import type { LiftJob } from '../queue';
 import type { RenderCache } from '../render/store';
 import { enqueueSends } from './enqueue';
@@ -13,6 +14,7 @@ import { enqueueSends } from './enqueue';
 export interface LiftDeps {
   ctx: Context;
   renders: RenderCache;
+  mailer: Mailer;
 }
 
 /** A lift this long after its instant is logged as a warning. */
@@ -50,10 +52,11 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   }
 
   // Compile before lifting, so every send worker finds the email ready (one MJML compile a version).
-  // The job fires shortly before the instant for this: the preparation is off the lift's clock.
+  // The job fires shortly before the instant for this: the preparation is off the lift's clock,
+  // and so are the database and relay connections the first sends will use.
   prepareMimeParts(await deps.renders.get(release));
   if (release.status === 'scheduled') {
-    await warmDatabasePool(db, config.SEND_CONCURRENCY + 1);
+    await Promise.all([warmDatabasePool(db, config.SEND_CONCURRENCY + 1), deps.mailer.warm()]);
     await untilInstant(db, release.send_at);
   }
 

@@ -1,15 +1,65 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import net from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config';
-import { createMailer, relayOptions } from '../../src/mail/transport';
+import type { OutgoingMessage } from '../../src/mail/assemble';
+import { classifySmtpError } from '../../src/mail/classify';
+import { createMailer, relayOptions, type Mailer } from '../../src/mail/transport';
 import { startSmtp, type TestSmtp } from '../support/smtp';
 
 let smtp: TestSmtp;
+const opened: Mailer[] = [];
 beforeAll(async () => {
   smtp = await startSmtp();
+});
+const closeMailers = () => {
+  for (const mailer of opened.splice(0)) mailer.close();
+};
+afterEach(() => {
+  closeMailers();
+  smtp.messages.length = 0;
+  smtp.connections = 0;
+  smtp.respond = undefined;
 });
 afterAll(async () => {
   await smtp?.close();
 });
+
+function mailerFor(url: string, env: Record<string, string> = {}): Mailer {
+  const mailer = createMailer(loadConfig({ SMTP_URL: url, SMTP_POOL_SIZE: '2', ...env }));
+  opened.push(mailer);
+  return mailer;
+}
+
+function message(to: string): OutgoingMessage {
+  const messageId = `<${to}.${Date.now()}@presslift.localhost>`;
+  const raw = Buffer.from(`From: newsroom@presslift.localhost\r\nTo: ${to}\r\nSubject: For ${to}\r\nMessage-ID: ${messageId}\r\n\r\n.A line starting with a dot\r\nHello\r\n`);
+  return { envelope: { from: 'newsroom@presslift.localhost', to: [to] }, raw, messageId };
+}
+
+/** An SMTP server on its own port, for the relay behaviours the shared test server does not have. */
+async function startRelay(options: ConstructorParameters<typeof SMTPServer>[0]): Promise<{ url: (auth?: string) => string; received: string[]; close(): Promise<void> }> {
+  const received: string[] = [];
+  const server = new SMTPServer({
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, session, callback) {
+      stream.resume();
+      stream.on('end', () => {
+        received.push(session.envelope.rcptTo[0]!.address);
+        callback();
+      });
+    },
+    ...options,
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.server.address() as net.AddressInfo;
+  return {
+    url: (auth = '') => `smtp://${auth}127.0.0.1:${port}`,
+    received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
 
 it('reads the relay address and credentials from SMTP_URL', () => {
   expect(relayOptions('smtp://relay.example.org:2525')).toEqual({ host: 'relay.example.org', port: 2525, secure: false });
@@ -20,17 +70,83 @@ it('reads the relay address and credentials from SMTP_URL', () => {
 });
 
 it('sends through a pool of at most SMTP_POOL_SIZE connections, not one connection a message', async () => {
-  const mailer = createMailer(loadConfig({ SMTP_URL: smtp.url, SMTP_POOL_SIZE: '2' }));
+  const mailer = mailerFor(smtp.url);
+  const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => mailer.send(message(`reader${i}@example.org`))));
+  expect(outcomes.every((o) => o.response.startsWith('250'))).toBe(true);
+  expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `reader${i}@example.org`).sort());
+  // The message arrives whole: the line that starts with a dot was stuffed on the wire and unstuffed.
+  expect(smtp.messages[0]!.raw).toContain('\r\n\r\n.A line starting with a dot\r\nHello');
+  expect(smtp.connections).toBeGreaterThanOrEqual(1);
+  expect(smtp.connections).toBeLessThanOrEqual(2);
+});
+
+it('opens its connections on warm(), before any message, and the sends then use them', async () => {
+  const mailer = mailerFor(smtp.url);
+  await mailer.warm();
+  expect(smtp.connections).toBe(2);
+  expect(smtp.messages).toHaveLength(0);
+  await mailer.warm();
+  expect(smtp.connections).toBe(2);
+  await Promise.all(Array.from({ length: 6 }, (_, i) => mailer.send(message(`warm${i}@example.org`))));
+  expect(smtp.messages).toHaveLength(6);
+  expect(smtp.connections).toBe(2);
+});
+
+it('rejects a refused message with the reply, and the next message goes through', async () => {
+  smtp.respond = (recipient) => (recipient === 'gone@example.org' ? { code: 550, message: 'No such mailbox' } : undefined);
+  const mailer = mailerFor(smtp.url);
+  const refusal = await mailer.send(message('gone@example.org')).catch((error: unknown) => error);
+  expect(classifySmtpError(refusal)).toMatchObject({ permanent: true, suppress: true });
+  expect(classifySmtpError(refusal).reply).toMatch(/^550 .*No such mailbox/);
+  await mailer.send(message('here@example.org'));
+  expect(smtp.messages.map((m) => m.to[0])).toEqual(['here@example.org']);
+});
+
+it('signs in when SMTP_URL carries credentials; wrong ones are a temporary failure, never a refused message', async () => {
+  const relay = await startRelay({
+    authMethods: ['PLAIN', 'LOGIN'],
+    allowInsecureAuth: true,
+    onAuth(auth, _session, callback) {
+      if (auth.username === 'presslift' && auth.password === 's3cret') return callback(null, { user: 'presslift' });
+      return callback(new Error('Invalid username or password'));
+    },
+  });
   try {
-    const sends = Array.from({ length: 12 }, (_, i) =>
-      mailer.send({ from: 'newsroom@presslift.localhost', to: `reader${i}@example.org`, subject: `Message ${i}`, text: 'Hello' }),
-    );
-    const outcomes = await Promise.all(sends);
-    expect(outcomes.every((o) => o.response.startsWith('250'))).toBe(true);
-    expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `reader${i}@example.org`).sort());
-    expect(smtp.connections).toBeGreaterThanOrEqual(1);
-    expect(smtp.connections).toBeLessThanOrEqual(2);
+    await mailerFor(relay.url('presslift:s3cret@')).send(message('signed-in@example.org'));
+    expect(relay.received).toEqual(['signed-in@example.org']);
+
+    const refusal = await mailerFor(relay.url('presslift:wrong@')).send(message('not-sent@example.org')).catch((error: unknown) => error);
+    expect(classifySmtpError(refusal)).toMatchObject({ permanent: false, suppress: false });
+    expect(classifySmtpError(refusal).reply).toMatch(/535/);
+    expect(relay.received).toEqual(['signed-in@example.org']);
   } finally {
-    mailer.close();
+    closeMailers();
+    await relay.close();
   }
+});
+
+it('replaces a connection the relay closed while it was idle', async () => {
+  const relay = await startRelay({ authOptional: true, socketTimeout: 200 });
+  try {
+    const mailer = mailerFor(relay.url());
+    await mailer.warm();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await mailer.send(message('after-idle@example.org'));
+    expect(relay.received).toEqual(['after-idle@example.org']);
+  } finally {
+    closeMailers();
+    await relay.close();
+  }
+});
+
+it('fails fast and temporarily when the relay cannot be reached, and warm() does not throw', async () => {
+  const closed = net.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = closed.address() as net.AddressInfo;
+  await new Promise((resolve) => closed.close(resolve));
+  const mailer = mailerFor(`smtp://127.0.0.1:${port}`);
+  await mailer.warm();
+  const errors = await Promise.all(Array.from({ length: 5 }, () => mailer.send(message('nobody@example.org')).catch((error: unknown) => error)));
+  for (const error of errors) expect(classifySmtpError(error)).toMatchObject({ permanent: false });
+  expect((errors[0] as { code?: string }).code).toBe('ECONNREFUSED');
 });
