@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --recipients N --workers W --runs K [--cpu-prof DIR]`
+ * `npm run bench -- --recipients N --workers W --runs K [--pool-size P] [--cpu-prof DIR]`
  *
  * Seeds N subscribers in a database of its own, starts W real worker processes and a separate
  * SMTP sink, then K times schedules a release a few seconds ahead and waits for it to be sent.
@@ -23,7 +23,7 @@ import { organisation } from '../src/render/organisation';
 import { compiledRelease } from '../src/render/store';
 import { prepareDatabase } from '../src/roles';
 import { nodemailerPoolCeiling, ownPoolCeiling } from './bench/ceiling';
-import { startSink, startWorker, type Arrival, type WorkerProcess } from './bench/processes';
+import { postgresCpuMs, startSink, startWorker, type Arrival, type WorkerProcess } from './bench/processes';
 import { benchBody, seedAudience } from './bench/seed';
 
 const { values: args } = parseArgs({
@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '1' },
     runs: { type: 'string', default: '1' },
     'lead-ms': { type: 'string', default: '3000' },
+    /** SMTP connections per worker, for the workers and both ceilings (default: SMTP_POOL_SIZE's default). */
+    'pool-size': { type: 'string' },
     'cpu-prof': { type: 'string' },
     /** Adds the workers' summed RSS once a second during the runs, to show memory flat during fan-out. */
     'rss-timeline': { type: 'boolean', default: false },
@@ -52,6 +54,7 @@ const env: Record<string, string> = {
   EMBARGO_MIN_LEAD_SECONDS: '1',
   PUBLIC_URL: 'https://news.example.org',
   OUTBOX_DIR: `${scratch}/outbox`,
+  ...(args['pool-size'] ? { SMTP_POOL_SIZE: args['pool-size'] } : {}),
 };
 
 const median = (values: number[]) => {
@@ -139,9 +142,13 @@ async function main() {
     }, 100);
     const idleRss = Math.max(...workers.map((w) => w.rssMb()));
 
+    const cpuBefore = workers.reduce((sum, w) => sum + w.cpuMs(), 0);
+    const postgresBefore = postgresCpuMs();
     const figures: RunFigures[] = [];
     for (let run = 0; run < runs; run++) figures.push(await oneRun(ctx, listId, sink, run));
     clearInterval(sampler);
+    const workerCpuMs = workers.reduce((sum, w) => sum + w.cpuMs(), 0) - cpuBefore;
+    const postgresMs = postgresCpuMs() - postgresBefore;
     const peakRss = Math.max(peakDuringRuns, ...workers.map((w) => w.peakRssMb()));
     await Promise.all(workers.splice(0).map((w) => w.stop()));
 
@@ -174,6 +181,9 @@ async function main() {
         msgs_per_s: msgsPerS,
         mjml_compiles: Math.max(...figures.map((f) => f.mjml_compiles)),
         message_bytes: ceiling.bytes,
+        // Steadier than a rate on a shared machine: what the workers' own work costs a message.
+        worker_cpu_ms_per_msg: round(workerCpuMs / figures.reduce((sum, f) => sum + f.sent, 0), 3),
+        postgres_cpu_ms_per_msg: round(postgresMs / figures.reduce((sum, f) => sum + f.sent, 0), 3),
         idle_rss_mb: round(idleRss, 1),
         peak_rss_mb: round(peakRss, 1),
         ceiling_msgs_per_s: round(ceiling.msgsPerS),

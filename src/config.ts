@@ -35,7 +35,7 @@ const schema = z.object({
   JOB_LOCK_MS: integer(30_000, 1000),
   /** First pause of a worker's sending when the relay answers 421; doubles while the relay keeps asking. */
   SMTP_SLOW_DOWN_MS: integer(5_000),
-  SMTP_POOL_SIZE: integer(4),
+  SMTP_POOL_SIZE: integer(8),
   SMTP_TIMEOUT_MS: integer(30_000),
   EMBARGO_MIN_LEAD_SECONDS: integer(10, 0),
   DISPLAY_TIME_ZONES: zoneList,

@@ -1,6 +1,7 @@
 import type { Context } from '../src/context';
 import { createMailer } from '../src/mail/transport';
 import { reconcile } from '../src/pipeline/reconcile';
+import { sentRecorder } from '../src/pipeline/send';
 import { WORKER_NAME } from '../src/queue';
 import { organisation } from '../src/render/organisation';
 import { RenderCache } from '../src/render/store';
@@ -16,7 +17,7 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
   const mailer = createMailer(ctx.config);
   const renders = new RenderCache(ctx.db, organisation(ctx.config));
   await reconcile(ctx);
-  const workers = [createLiftWorker({ ctx, renders, mailer }), createSendWorker({ ctx, renders, mailer })];
+  const workers = [createLiftWorker({ ctx, renders, mailer }), createSendWorker({ ctx, renders, mailer, recorder: sentRecorder(ctx) })];
   ctx.log.info({ worker: WORKER_NAME, mail: mailer.description, concurrency: ctx.config.SEND_CONCURRENCY }, 'workers started');
   return {
     async close() {

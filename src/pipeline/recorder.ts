@@ -1,13 +1,20 @@
 import type { Logger } from '../log';
 
+interface Group<T> {
+  rows: T[];
+  stored: Promise<void>;
+  settle(error?: unknown): void;
+}
+
 /**
  * Collects rows and writes them in groups at most `intervalMs` apart. Recording each acceptance
  * promptly keeps the accepted-but-unrecorded window (invariant 2) to milliseconds, while one
- * multi-row UPDATE per group keeps PostgreSQL from becoming the bottleneck. A failed write is
- * retried, not dropped: losing it would send those messages again after the lease.
+ * multi-row UPDATE per group keeps PostgreSQL from becoming the bottleneck. One writer serves a
+ * whole worker process, so its concurrent batches share each UPDATE (and each commit). A failed
+ * write is retried, not dropped: losing it would send those messages again after the lease.
  */
 export class GroupWriter<T> {
-  private pending: T[] = [];
+  private group: Group<T> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
 
@@ -19,19 +26,24 @@ export class GroupWriter<T> {
     private readonly maxRetries = 120,
   ) {}
 
-  add(row: T): void {
-    this.pending.push(row);
-    this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
+  /** Queues a row; the promise settles once its group is stored, or has failed for good. */
+  add(row: T): Promise<void> {
+    if (!this.group) {
+      this.group = newGroup<T>();
+      this.timer = setTimeout(() => this.flush(), this.intervalMs);
+    }
+    this.group.rows.push(row);
+    return this.group.stored;
   }
 
-  /** Writes everything added so far; resolves when it is stored. */
-  flush(): Promise<void> {
+  /** Starts writing what is queued now rather than at the end of the interval. */
+  flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const rows = this.pending;
-    this.pending = [];
-    if (rows.length > 0) this.chain = this.chain.then(() => this.writeWithRetry(rows));
-    return this.chain;
+    const group = this.group;
+    this.group = undefined;
+    // One group at a time, in order: at most one UPDATE of this process in flight.
+    if (group) this.chain = this.chain.then(() => this.writeWithRetry(group.rows)).then(() => group.settle(), (error) => group.settle(error));
   }
 
   private async writeWithRetry(rows: T[]): Promise<void> {
@@ -46,4 +58,14 @@ export class GroupWriter<T> {
       }
     }
   }
+}
+
+function newGroup<T>(): Group<T> {
+  let settle!: (error?: unknown) => void;
+  const stored = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  // Whoever added a row awaits this; the handler keeps a failure from counting as unhandled before then.
+  stored.catch(() => {});
+  return { rows: [], stored, settle };
 }

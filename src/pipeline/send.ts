@@ -20,6 +20,13 @@ export interface SendDeps {
   ctx: Context;
   renders: RenderCache;
   mailer: Mailer;
+  /** The process's one writer of acceptances (see sentRecorder). */
+  recorder: GroupWriter<SentRecord>;
+}
+
+/** Records acceptances for every batch of a worker process, in shared multi-row UPDATEs. */
+export function sentRecorder(ctx: Context): GroupWriter<SentRecord> {
+  return new GroupWriter<SentRecord>((rows) => recordSent(ctx.db, rows), ctx.log);
 }
 
 export interface BatchResult {
@@ -67,7 +74,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
     renewLease(db, [...inFlight], config.LEASE_SECONDS).catch((error) => log.warn({ err: error.message }, 'lease renewal failed'));
   }, (config.LEASE_SECONDS * 1000) / 3);
 
-  const sent = new GroupWriter<SentRecord>((rows) => recordSent(db, rows), log);
+  const recorded = new Set<Promise<void>>();
   const permanent: FailureRecord[] = [];
   const transient: FailureRecord[] = [];
   let slowDown = false;
@@ -93,7 +100,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
       const at = new Date();
       times[delivery.phase].first ??= at;
       times[delivery.phase].last = at;
-      sent.add({ id: delivery.deliveryId, messageId: String(message.messageId), sentAt: at });
+      recorded.add(deps.recorder.add({ id: delivery.deliveryId, messageId: message.messageId, sentAt: at }));
     } catch (error) {
       timer({ outcome: 'refused' });
       const failure = classifySmtpError(error);
@@ -118,7 +125,8 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
     };
     const lanes = Math.ceil((config.SMTP_POOL_SIZE * 4) / config.SEND_CONCURRENCY);
     await Promise.all(Array.from({ length: Math.min(claimed.length, lanes) }, lane));
-    await sent.flush();
+    deps.recorder.flush();
+    await Promise.all(recorded);
   } finally {
     clearInterval(leaseTimer);
   }
