@@ -9,8 +9,9 @@ export function liftJobId(releaseId: number, version: number, phase: Phase = 'li
 
 /**
  * How long before its instant a lift job fires: the lift worker prepares what may be prepared
- * (the compiled email, its MIME parts, database connections) and then waits for the instant by
- * PostgreSQL's clock, so the lift starts on time instead of after a queue delay and an MJML compile.
+ * (the compiled email, then, in every worker process, its MIME parts and the database and relay
+ * connections) and then waits for the instant by PostgreSQL's clock, so the lift starts on time
+ * instead of after a queue delay, an MJML compile and a round of SMTP greetings.
  */
 export const LIFT_PREPARE_MS = 1500;
 

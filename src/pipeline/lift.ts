@@ -5,17 +5,11 @@ import type { Db } from '../db';
 import { cancelWaiting, completeIfDone, freezeAudienceChunk, unfinishedDeliveryIds } from '../db/deliveries';
 import { databaseNow, deliveryCounts, findRelease } from '../db/releases';
 import { LIFT_PREPARE_MS } from '../embargo/lift-jobs';
-import { prepareMimeParts } from '../mail/body';
-import type { Mailer } from '../mail/transport';
 import type { LiftJob } from '../queue';
-import type { RenderCache } from '../render/store';
 import { enqueueSends } from './enqueue';
+import { announcePreparation, prepareToSend, type PrepareDeps } from './prepare';
 
-export interface LiftDeps {
-  ctx: Context;
-  renders: RenderCache;
-  mailer: Mailer;
-}
+export type LiftDeps = PrepareDeps;
 
 /** A lift this long after its instant is logged as a warning. */
 const LATE_LIFT_MS = 5_000;
@@ -51,12 +45,13 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
     throw new DelayedError();
   }
 
-  // Compile before lifting, so every send worker finds the email ready (one MJML compile a version).
-  // The job fires shortly before the instant for this: the preparation is off the lift's clock,
-  // and so are the database and relay connections the first sends will use.
-  prepareMimeParts(await deps.renders.get(release));
+  // The job fires shortly before the instant so that what can be readied is ready when it comes:
+  // the email compiled here, once a version, then every worker process told to load it and open
+  // its connections. None of it is on the clock from the instant to the first message.
+  await deps.renders.get(release);
   if (release.status === 'scheduled') {
-    await Promise.all([warmDatabasePool(db, config.SEND_CONCURRENCY + 1), deps.mailer.warm()]);
+    await announcePreparation(deps.ctx, release);
+    await prepareToSend(deps, release);
     await untilInstant(db, release.send_at);
   }
 
@@ -112,11 +107,6 @@ async function untilInstant(db: Db, instant: Date): Promise<void> {
     if (remainingMs <= 0) return;
     await new Promise((resolve) => setTimeout(resolve, remainingMs));
   }
-}
-
-/** Opens the pool's connections now (idle ones are closed after seconds), not during the lift. */
-async function warmDatabasePool(db: Db, connections: number): Promise<void> {
-  await Promise.all(Array.from({ length: connections }, () => sql`SELECT pg_sleep(0.01)`.execute(db)));
 }
 
 /** Queues a send job for every delivery of a release that is waiting or in flight (see unfinishedDeliveryIds). */

@@ -1,0 +1,63 @@
+import { sql } from 'kysely';
+import type { Context } from '../context';
+import type { Db } from '../db';
+import { findRelease } from '../db/releases';
+import type { Release } from '../db/schema';
+import { prepareMimeParts } from '../mail/body';
+import type { Mailer } from '../mail/transport';
+import { createRedis } from '../queue';
+import type { RenderCache } from '../render/store';
+
+export interface PrepareDeps {
+  ctx: Context;
+  renders: RenderCache;
+  mailer: Mailer;
+}
+
+/**
+ * Readies this process for a release's first sends: its email compiled and MIME-encoded, the
+ * database pool's connections and the relay connections open. The lift does it in the moments
+ * before the instant, so none of it is on the clock from the instant to the first message.
+ */
+export async function prepareToSend(deps: PrepareDeps, release: Release): Promise<void> {
+  prepareMimeParts(await deps.renders.get(release));
+  await Promise.all([warmDatabasePool(deps.ctx.db, deps.ctx.config.SEND_CONCURRENCY + 1), deps.mailer.warm()]);
+}
+
+/** Opens the pool's connections now (idle ones are closed after seconds), not during the lift. */
+async function warmDatabasePool(db: Db, connections: number): Promise<void> {
+  await Promise.all(Array.from({ length: connections }, () => sql`SELECT pg_sleep(0.01)`.execute(db)));
+}
+
+const channel = (ctx: Context) => `${ctx.config.QUEUE_PREFIX}:prepare`;
+
+/**
+ * Tells every worker process to prepare for a release version: the send jobs after the lift go to
+ * whichever worker is free, so each one should be ready. The message carries ids only (invariant 4).
+ */
+export async function announcePreparation(ctx: Context, release: Release): Promise<void> {
+  await ctx.redis.publish(channel(ctx), JSON.stringify({ releaseId: release.id, version: release.version }));
+}
+
+/**
+ * Prepares this process whenever a lift announces itself. Best effort: a process that misses the
+ * announcement is merely slower to its first message.
+ */
+export async function listenForPreparations(deps: PrepareDeps): Promise<{ close(): Promise<void> }> {
+  const { ctx } = deps;
+  const subscriber = createRedis(ctx.config.REDIS_URL, 'worker');
+  subscriber.on('error', (error) => ctx.log.warn({ err: error.message }, 'redis subscriber error'));
+  subscriber.on('message', (_channel, text: string) => {
+    void (async () => {
+      const { releaseId, version } = JSON.parse(text) as { releaseId: number; version: number };
+      const release = await findRelease(ctx.db, releaseId);
+      if (release?.version === version && release.status === 'scheduled') await prepareToSend(deps, release);
+    })().catch((error: Error) => ctx.log.warn({ err: error.message }, 'preparing for a lift failed; the first sends will open what they need'));
+  });
+  await subscriber.subscribe(channel(ctx));
+  return {
+    async close() {
+      subscriber.disconnect();
+    },
+  };
+}
