@@ -69,13 +69,17 @@ function procStatusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
-/** CPU time used so far by every PostgreSQL process on this machine (backends, WAL writer, autovacuum), in ms. */
+/**
+ * CPU time used so far by PostgreSQL on this machine, in ms: every live postgres process (backends,
+ * WAL writer, autovacuum), plus the children that have exited (a backend ends when the pool closes
+ * an idle connection; the postmaster's own counters keep what its children used).
+ */
 export function postgresCpuMs(): number {
   let total = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith('postgres')) total += procCpuMs(Number(entry));
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').startsWith('postgres')) total += procCpuMs(Number(entry), true);
     } catch {
       // The process ended while we looked.
     }
@@ -83,12 +87,13 @@ export function postgresCpuMs(): number {
   return total;
 }
 
-function procCpuMs(pid: number): number {
+function procCpuMs(pid: number, withExitedChildren = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime, in clock ticks of 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    // utime and stime (then the exited children's cutime and cstime), in clock ticks of 10 ms.
+    const ticks = fields[11]! + fields[12]! + (withExitedChildren ? fields[13]! + fields[14]! : 0);
+    return ticks * 10;
   } catch {
     return 0;
   }
