@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --recipients N --workers W --runs K [--pool-size P] [--cpu-prof DIR]`
+ * `npm run bench -- --recipients N --workers W --runs K [--pool-size P] [--cpu-prof DIR] [--rss-timeline] [--rate-timeline]`
  *
  * Seeds N subscribers in a database of its own, starts W real worker processes and a separate
  * SMTP sink, then K times schedules a release a few seconds ahead and waits for it to be sent.
@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     /** Adds the workers' summed RSS once a second during the runs, to show memory flat during fan-out. */
     'rss-timeline': { type: 'boolean', default: false },
+    /** Adds, per run, the messages accepted in each second after the instant: shows whether the fan-out slows the start. */
+    'rate-timeline': { type: 'boolean', default: false },
   },
 });
 const recipients = Number(args.recipients);
@@ -74,6 +76,7 @@ interface RunFigures {
   lift_to_last_ms: number;
   msgs_per_s: number;
   mjml_compiles: number;
+  accepted_per_s: number[];
 }
 
 async function waitForSent(ctx: Context, releaseId: number, timeoutMs: number): Promise<void> {
@@ -113,6 +116,12 @@ async function oneRun(ctx: Context, listId: number, sink: Awaited<ReturnType<typ
     lift_to_last_ms: last - embargoMs,
     msgs_per_s: round(arrivals.length / ((last - embargoMs) / 1000)),
     mjml_compiles: counts[0]!.compiles,
+    accepted_per_s: arrivals.reduce<number[]>((perSecond, a) => {
+      const second = Math.max(0, Math.floor((a.acceptedAt - embargoMs) / 1000));
+      while (perSecond.length <= second) perSecond.push(0);
+      perSecond[second]! += 1;
+      return perSecond;
+    }, []),
   };
 }
 
@@ -192,6 +201,7 @@ async function main() {
         pool_ceiling_ratio: round(msgsPerS / poolCeiling.msgsPerS, 2),
         seed_ms: round(seedMs),
         ...(args['rss-timeline'] ? { rss_mb_timeline: timeline } : {}),
+        ...(args['rate-timeline'] ? { accepted_per_s_runs: figures.map((f) => f.accepted_per_s) } : {}),
       }),
     );
   } finally {
