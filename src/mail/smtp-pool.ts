@@ -72,15 +72,7 @@ export class SmtpPool {
   /** Opens connections up to the pool's size now, so the next sends find them ready. Never throws. */
   async warm(): Promise<void> {
     const missing = this.options.size - this.live.size - this.opening;
-    await Promise.all(
-      Array.from({ length: Math.max(0, missing) }, async () => {
-        try {
-          this.putBack(await this.open());
-        } catch {
-          // A relay that cannot be reached now is reported by the first send, with its retry.
-        }
-      }),
-    );
+    await Promise.all(Array.from({ length: Math.max(0, missing) }, () => this.grow()));
   }
 
   /** Closes every connection; sends in flight end with an error. */
@@ -105,17 +97,23 @@ export class SmtpPool {
       if (lease) {
         this.waiting.shift()!.resolve(lease);
       } else if (this.live.size + this.opening < this.options.size && this.opening < this.waiting.length) {
-        this.open().then(
-          (opened) => this.putBack(opened),
-          // The relay refused or timed out: the longest-waiting send gets the error, and retries.
-          (error: Error) => {
-            this.waiting.shift()?.reject(error);
-            this.dispatch();
-          },
-        );
+        void this.grow();
       } else {
         return;
       }
+    }
+  }
+
+  /**
+   * Opens one more connection for the pool. When the relay refuses or times out, the longest-waiting
+   * send gets the error (and its retry), and the next waiting send gets a fresh attempt.
+   */
+  private async grow(): Promise<void> {
+    try {
+      this.putBack(await this.open());
+    } catch (error) {
+      this.waiting.shift()?.reject(error as Error);
+      this.dispatch();
     }
   }
 

@@ -54,7 +54,9 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   await deps.renders.get(release);
   if (release.status === 'scheduled') {
     await announcePreparation(deps.ctx, release);
-    await prepareToSend(deps, release);
+    // Not awaited: a relay slow to answer must never make the lift late; the first sends open
+    // whatever is not ready by then.
+    prepareToSend(deps, release).catch((error: Error) => log.warn({ err: error.message }, 'preparing to send failed'));
     await untilInstant(db, release.send_at);
   }
 

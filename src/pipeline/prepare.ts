@@ -34,9 +34,14 @@ const channel = (ctx: Context) => `${ctx.config.QUEUE_PREFIX}:prepare`;
 /**
  * Tells every worker process to prepare for a release version: the send jobs after the lift go to
  * whichever worker is free, so each one should be ready. The message carries ids only (invariant 4).
+ * Best effort: a lift never fails, or waits, for want of it.
  */
 export async function announcePreparation(ctx: Context, release: Release): Promise<void> {
-  await ctx.redis.publish(channel(ctx), JSON.stringify({ releaseId: release.id, version: release.version }));
+  try {
+    await ctx.redis.publish(channel(ctx), JSON.stringify({ releaseId: release.id, version: release.version }));
+  } catch (error) {
+    ctx.log.warn({ releaseId: release.id, err: (error as Error).message }, 'could not ask the other workers to prepare; they will open their connections on first use');
+  }
 }
 
 /**

@@ -1,8 +1,9 @@
+import net from 'node:net';
 import { expect, it } from 'vitest';
 import { databaseNow } from '../../src/db/releases';
 import { LIFT_PREPARE_MS } from '../../src/embargo/lift-jobs';
 import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
-import { waitUntil } from '../support/harness';
+import { createHarness, waitUntil } from '../support/harness';
 import { useSmtpHarness } from '../support/smtp-harness';
 
 const t = useSmtpHarness({ SMTP_POOL_SIZE: '2' });
@@ -24,4 +25,23 @@ it('has every worker process open its relay connections before the instant, not 
   expect(smtp.messages[0]!.startedAt).toBeGreaterThanOrEqual(embargoAt.getTime());
   // Both used what they opened: no connection was opened after the instant.
   expect(smtp.connections).toBe(4);
+});
+
+it('lifts on time even when the relay never answers the connections opened before the instant', async () => {
+  // A relay that accepts connections and never greets: each connection waits out SMTP_TIMEOUT_MS.
+  const silent = net.createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = silent.address() as net.AddressInfo;
+  const h = await createHarness({ SMTP_URL: `smtp://127.0.0.1:${port}`, SMTP_TIMEOUT_MS: '5000', SMTP_POOL_SIZE: '2' });
+  try {
+    await h.startWorkers();
+    const list = await listWith(h, 'Silent desk', [{ email: 'ada@example.org', name: 'Ada' }]);
+    const { id } = await scheduleIn(h, [list], LIFT_PREPARE_MS + 1500);
+    await waitUntil(async () => (await releaseStatus(h, id)).status !== 'scheduled', 30_000, 'the lift');
+    const release = await h.ctx.db.selectFrom('releases').select(['lifted_at', 'send_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    expect(release.lifted_at!.getTime() - release.send_at.getTime()).toBeLessThan(1000);
+  } finally {
+    await h.close();
+    silent.close();
+  }
 });

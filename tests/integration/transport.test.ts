@@ -150,3 +150,19 @@ it('fails fast and temporarily when the relay cannot be reached, and warm() does
   for (const error of errors) expect(classifySmtpError(error)).toMatchObject({ permanent: false });
   expect((errors[0] as { code?: string }).code).toBe('ECONNREFUSED');
 });
+
+it('fails a send that waited on connections the relay never greeted, instead of holding it for ever', async () => {
+  const silent = net.createServer(() => {});
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = silent.address() as net.AddressInfo;
+  try {
+    const mailer = mailerFor(`smtp://127.0.0.1:${port}`, { SMTP_TIMEOUT_MS: '300' });
+    const warming = mailer.warm(); // takes every slot of the pool, as before a lift
+    const error = await mailer.send(message('waiting@example.org')).catch((e: unknown) => e);
+    expect(classifySmtpError(error)).toMatchObject({ permanent: false });
+    await warming;
+  } finally {
+    closeMailers();
+    silent.close();
+  }
+});
