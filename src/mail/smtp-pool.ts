@@ -157,10 +157,12 @@ export class SmtpPool {
           connection.off('end', closed);
           if (error) {
             connection.close();
-            // A refusal before MAIL FROM (a 554 greeting, bad credentials) judges the connection, not
-            // the message: without its code it is classified as temporary and retried with backoff,
-            // rather than failing every delivery for good.
-            delete (error as SmtpError).responseCode;
+            // A permanent refusal before MAIL FROM (a 554 greeting, bad credentials) judges the
+            // connection, not the message: without its code it is classified as temporary and
+            // retried with backoff, rather than failing every delivery for good. A 421 greeting
+            // ("too many connections") keeps its code, so the worker slows down.
+            const { responseCode } = error as SmtpError;
+            if (responseCode !== undefined && responseCode >= 500) delete (error as SmtpError).responseCode;
             reject(error);
           } else {
             resolve();

@@ -166,3 +166,25 @@ it('fails a send that waited on connections the relay never greeted, instead of 
     silent.close();
   }
 });
+
+it('treats a refused greeting as temporary: 421 slows the worker down, 554 is retried rather than failing the message', async () => {
+  let code = 421;
+  const relay = await startRelay({
+    authOptional: true,
+    onConnect(_session, callback) {
+      callback(Object.assign(new Error('Not now'), { responseCode: code }));
+    },
+  });
+  try {
+    const tooMany = await mailerFor(relay.url()).send(message('busy@example.org')).catch((error: unknown) => error);
+    expect(classifySmtpError(tooMany)).toMatchObject({ permanent: false, slowDown: true });
+    code = 554;
+    const closed = await mailerFor(relay.url()).send(message('closed@example.org')).catch((error: unknown) => error);
+    expect(classifySmtpError(closed)).toMatchObject({ permanent: false, suppress: false, slowDown: false });
+    expect(classifySmtpError(closed).reply).toMatch(/554/);
+    expect(relay.received).toEqual([]);
+  } finally {
+    closeMailers();
+    await relay.close();
+  }
+});
