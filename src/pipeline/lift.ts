@@ -49,13 +49,13 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   }
 
   // The job fires shortly before the instant so that what can be readied is ready when it comes:
-  // the email compiled here, once a version, then every worker process told to load it and open
-  // its connections. None of it is on the clock from the instant to the first message.
+  // the email is compiled here, once a version; then every worker process loads it and opens its
+  // database and relay connections while this one waits for the instant.
   await deps.renders.get(release);
   if (release.status === 'scheduled') {
     await announcePreparation(deps.ctx, release);
-    // Not awaited: a relay slow to answer must never make the lift late; the first sends open
-    // whatever is not ready by then.
+    // This process prepares itself too, should the announcement not reach it. Not awaited: a relay
+    // slow to answer must never make the lift late; the first sends open whatever is not ready.
     prepareToSend(deps, release).catch((error: Error) => log.warn({ err: error.message }, 'preparing to send failed'));
     await untilInstant(db, release.send_at);
   }
