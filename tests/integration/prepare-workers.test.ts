@@ -2,6 +2,7 @@ import net from 'node:net';
 import { expect, it } from 'vitest';
 import { databaseNow } from '../../src/db/releases';
 import { LIFT_PREPARE_MS } from '../../src/embargo/lift-jobs';
+import { createRedis } from '../../src/queue';
 import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
 import { createHarness, waitUntil } from '../support/harness';
 import { useSmtpHarness } from '../support/smtp-harness';
@@ -13,6 +14,11 @@ it('has every worker process open its relay connections before the instant, not 
   await h.startWorkers(); // a second worker process: its own SMTP pool and render cache
   const list = await listWith(h, 'Prepared desk', [{ email: 'grace@example.org', name: 'Grace' }]);
   expect(smtp.connections).toBe(0);
+  // What the lift tells the other workers, as anyone with access to Redis would see it.
+  const listener = createRedis(h.ctx.config.REDIS_URL, 'worker');
+  const announcements: string[] = [];
+  listener.on('message', (_channel, message: string) => announcements.push(message));
+  await listener.subscribe(`${h.ctx.config.QUEUE_PREFIX}:prepare`);
   const { id, embargoAt } = await scheduleIn(h, [list], LIFT_PREPARE_MS + 2000);
 
   // Two processes with two connections each: all four are open while the release is still embargoed.
@@ -25,6 +31,9 @@ it('has every worker process open its relay connections before the instant, not 
   expect(smtp.messages[0]!.startedAt).toBeGreaterThanOrEqual(embargoAt.getTime());
   // Both used what they opened: no connection was opened after the instant.
   expect(smtp.connections).toBe(4);
+  // Ids only, never the embargoed text (invariant 4).
+  expect(announcements.map((a) => JSON.parse(a))).toEqual([{ releaseId: id, version: 1 }]);
+  listener.disconnect();
 });
 
 it('lifts on time even when the relay never answers the connections opened before the instant', async () => {
