@@ -57,7 +57,9 @@ export class SmtpPool {
     try {
       const response = await new Promise<string>((resolve, reject) => {
         lease.fail = reject;
-        lease.connection.send({ from: envelope.from, to: [...envelope.to] }, message, (error, info) => (error ? reject(error) : resolve(info.response)));
+        // A fresh object: SMTPConnection keeps its transaction state (recipient queue, accepted,
+        // rejected) on the envelope it is given, and one message may be sent on several connections.
+        lease.connection.send({ ...envelope }, message, (error, info) => (error ? reject(error) : resolve(info.response)));
       });
       lease.fail = undefined;
       this.putBack(lease);
