@@ -9,7 +9,8 @@ import { pauseSending, resumeSending } from './ops/pause';
 import { retryFailedDeliveries } from './ops/retry';
 import { formatStatus, operatorStatus } from './ops/status';
 import { reconcile } from './pipeline/reconcile';
-import { bootstrapToken, prepareDatabase, run, setupLink } from './roles';
+import { bootstrapToken, prepareDatabase, requireRedis, run, setupLink } from './roles';
+import { ServiceUnreachable } from './services';
 import { readPassword } from './auth/prompt';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './auth/password';
 import { AccountExistsError, createAccount } from './db/accounts';
@@ -58,6 +59,7 @@ async function serve(roles: { api: boolean; worker: boolean }) {
   const config = configOrExit();
   const log = createLogger(config.LOG_LEVEL);
   await prepareDatabase(config, log);
+  await requireRedis(config);
   const running = await run(config, log, roles);
   stopOnSignal(log, running.stop);
   const banner: string[] = [];
@@ -92,6 +94,7 @@ async function withContext<T>(fn: (ctx: Awaited<ReturnType<typeof createContext>
   const config = configOrExit();
   const log = createLogger(config.LOG_LEVEL);
   await prepareDatabase(config, log);
+  await requireRedis(config);
   const ctx = await createContext(config, log);
   try {
     await fn(ctx);
@@ -203,7 +206,7 @@ class UsageError extends Error {}
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (!(error instanceof UsageError)) throw error;
+  if (!(error instanceof UsageError || error instanceof ServiceUnreachable)) throw error;
   console.error(error.message);
-  process.exitCode = 1;
+  process.exit(1);
 }

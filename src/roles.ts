@@ -9,11 +9,15 @@ import { createSetupToken } from './auth/setup-link';
 import { hasAnyAccount } from './db/accounts';
 import { createApiToken, hasAnyCredential } from './db/tokens';
 import type { Logger } from './log';
+import { pingRedis } from './queue';
+import { ServiceUnreachable } from './services';
 import { startWorkers } from '../workers';
 
 /** Creates the database if needed and applies every pending migration. */
 export async function prepareDatabase(config: Config, log: Logger): Promise<void> {
-  await ensureDatabase(config.DATABASE_URL);
+  await ensureDatabase(config.DATABASE_URL).catch((error: unknown) => {
+    throw new ServiceUnreachable('PostgreSQL', config.DATABASE_URL, 'DATABASE_URL', error);
+  });
   const db = createDb(config.DATABASE_URL, 1);
   try {
     const applied = await migrateToLatest(db);
@@ -33,6 +37,13 @@ export async function bootstrapToken(ctx: Context): Promise<string | null> {
 export async function setupLink(ctx: Context): Promise<string | null> {
   if (await hasAnyAccount(ctx.db)) return null;
   return `${ctx.config.PUBLIC_URL}/console/setup?token=${createSetupToken(ctx.secret)}`;
+}
+
+/** Redis answers now; every role needs it (the API to queue lifts, workers to take jobs). */
+export async function requireRedis(config: Config): Promise<void> {
+  await pingRedis(config.REDIS_URL).catch((error: unknown) => {
+    throw new ServiceUnreachable('Redis', config.REDIS_URL, 'REDIS_URL', error);
+  });
 }
 
 export interface Running {

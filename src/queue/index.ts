@@ -34,6 +34,25 @@ export function createRedis(url: string, role: 'worker' | 'producer'): Redis {
   });
 }
 
+/**
+ * Connects once, without retrying, and pings: at start a missing Redis gets one clear answer
+ * instead of the endless reconnect warnings of the long-lived connections.
+ */
+export async function pingRedis(url: string, timeoutMs = 3000): Promise<void> {
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  // connect() rejects with a bare "Connection is closed"; the socket's own error says why.
+  let cause: Error | undefined;
+  probe.on('error', (error: Error) => (cause ??= error));
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    throw cause ?? error;
+  } finally {
+    probe.disconnect();
+  }
+}
+
 export interface Queues {
   lift: Queue<LiftJob>;
   send: Queue<SendJob>;

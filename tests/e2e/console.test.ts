@@ -2,10 +2,10 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { DateTime } from 'luxon';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/password';
 import { createAccount } from '../../src/db/accounts';
-import { launchChromium } from '../support/browser';
+import { chromiumPath, describeInBrowser, launchChromium } from '../support/browser';
 import { createHarness, type Harness } from '../support/harness';
 import { startSmtp, type TestSmtp } from '../support/smtp';
 import { listWith } from '../support/fixtures';
@@ -43,6 +43,7 @@ async function shot(page: Page, name: string, wholePage = true) {
 }
 
 beforeAll(async () => {
+  if (!chromiumPath) return;
   mkdirSync(SHOTS, { recursive: true });
   smtp = await startSmtp();
   // http, so the session cookie is not Secure and Chromium keeps it on 127.0.0.1.
@@ -63,7 +64,7 @@ afterAll(async () => {
   await smtp?.close();
 });
 
-describe('the staff console in a browser', () => {
+describeInBrowser('the staff console in a browser', () => {
   it('signs in, builds a list from a CSV, writes and previews a release, schedules it and watches it go out', async () => {
     await admin.goto(`${base}/`);
     await admin.waitForURL(/\/console\/login/);

@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { personalise } from '../../src/render/personalise';
+import { chromiumPath, describeInBrowser, launchChromium } from '../support/browser';
 import { compileSample, sampleRecipient } from '../support/sample-email';
 
 const SCREENSHOTS = 'test-output/screenshots';
@@ -16,16 +17,15 @@ beforeAll(async () => {
   html = copy.html;
   text = copy.text;
   await mkdir(SCREENSHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  if (!chromiumPath) return;
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
 });
 
 describe('the release email', () => {
+  describeInBrowser('in a browser', () => {
   for (const width of [375, 640]) {
     it(`reads at ${width} px without horizontal scrolling`, async () => {
       const page = await browser.newPage({ viewport: { width, height: 900 } });
@@ -46,6 +46,7 @@ describe('the release email', () => {
       await page.close();
     });
   }
+  });
 
   it('reads in a plain-text client, with every link spelled out', () => {
     expect(text).toContain('Quantum sensor maps brain activity');
