@@ -9,10 +9,23 @@ const zoneList = z
   .default('America/New_York,Europe/London,Europe/Brussels,Asia/Seoul')
   .transform((raw) => raw.split(',').map((zone) => zone.trim()).filter(Boolean));
 
+const clusterNodes = z
+  .string()
+  .transform((raw) => raw.split(',').map((node) => node.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'each node is host:port')).min(1, 'name at least one host:port'))
+  .transform((nodes) => nodes.map((node) => ({ host: node.slice(0, node.lastIndexOf(':')), port: Number(node.slice(node.lastIndexOf(':') + 1)) })));
+
+const emailList = z
+  .string()
+  .transform((raw) => raw.split(',').map((address) => address.trim()).filter(Boolean))
+  .pipe(z.array(z.string().email()).min(1, 'name at least one address'));
+
 /** Every setting Presslift reads from the environment, with its default. */
 const schema = z.object({
   DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/presslift'),
   REDIS_URL: url('redis://127.0.0.1:6379'),
+  /** Redis Cluster seed nodes, `host:port,host:port`; when set every connection is a cluster connection and REDIS_URL is unused. */
+  REDIS_CLUSTER_NODES: clusterNodes.optional(),
   /** A hash tag keeps all of Presslift's keys in one Redis Cluster slot. */
   QUEUE_PREFIX: z.string().min(1).default('{presslift}'),
   SMTP_URL: z.string().url().optional(),
@@ -65,6 +78,23 @@ const schema = z.object({
   METRICS_TOKEN: z.string().min(16).optional(),
   /** When set, every role also serves /metrics, /healthz and /readyz, unauthenticated, on this port. */
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** How often a worker sweeps (one at a time): restores lost lift and send jobs and the pause, raises alerts, applies retention. */
+  RECONCILE_INTERVAL_SECONDS: integer(15),
+  /** Staff alerts by email (comma-separated addresses, sent through Presslift's own mail path) and by webhook (Slack or Teams). */
+  ALERT_EMAILS: emailList.optional(),
+  ALERT_WEBHOOK_URL: z.string().url().optional(),
+  /** At most this many alerts an hour; the rest are held and counted in one digest once the hour allows. */
+  ALERT_MAX_PER_HOUR: integer(20),
+  /** A lift this late (not yet lifted, or lifted this long after its instant) raises an alert. */
+  LIFT_LATE_ALERT_SECONDS: integer(60),
+  /** Sending paused for longer than this raises an alert. */
+  PAUSED_ALERT_MINUTES: integer(30, 0),
+  /** The relay refusing every message for longer than this raises an alert. */
+  RELAY_REFUSING_ALERT_MINUTES: integer(10, 0),
+  /** First retry delay of an integration webhook, doubling for each of its 12 attempts (about 11 hours in all). */
+  WEBHOOK_BACKOFF_MS: integer(10_000),
+  /** Deliveries of releases older than this are pruned to per-release counts. */
+  DELIVERY_RETENTION_DAYS: integer(400),
   /** How long a console sign-in lasts before the person must sign in again. */
   SESSION_HOURS: integer(12),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

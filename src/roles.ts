@@ -9,7 +9,7 @@ import { createSetupToken } from './auth/setup-link';
 import { hasAnyAccount } from './db/accounts';
 import { createApiToken, hasAnyCredential } from './db/tokens';
 import type { Logger } from './log';
-import { pingRedis } from './queue';
+import { pingRedis } from './queue/redis';
 import { ServiceUnreachable } from './services';
 import { startWorkers } from '../workers';
 
@@ -41,7 +41,9 @@ export async function setupLink(ctx: Context): Promise<string | null> {
 
 /** Redis answers now; every role needs it (the API to queue lifts, workers to take jobs). */
 export async function requireRedis(config: Config): Promise<void> {
-  await pingRedis(config.REDIS_URL).catch((error: unknown) => {
+  await pingRedis(config).catch((error: unknown) => {
+    const seed = config.REDIS_CLUSTER_NODES?.[0];
+    if (seed) throw new ServiceUnreachable('Redis', `redis://${seed.host}:${seed.port}`, 'REDIS_CLUSTER_NODES', error);
     throw new ServiceUnreachable('Redis', config.REDIS_URL, 'REDIS_URL', error);
   });
 }

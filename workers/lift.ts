@@ -3,6 +3,7 @@ import { processAdvance } from '../src/pipeline/advance';
 import { LIFT_QUEUE, type LiftJob } from '../src/queue';
 import { workerOptions } from '../src/queue/worker-options';
 import { processLift, type LiftDeps } from '../src/pipeline/lift';
+import { raiseLiftFailed } from '../src/ops/alerts';
 
 export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
   const { config, log } = deps.ctx;
@@ -17,7 +18,10 @@ export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
     const attemptsLeft = (job?.opts.attempts ?? 1) - (job?.attemptsMade ?? 0);
     const ids = { releaseId: job?.data.releaseId, version: job?.data.version, phase: job?.data.phase, jobId: job?.id, attempt: job?.attemptsMade };
     if (attemptsLeft > 0) log.warn({ ...ids, attemptsLeft, err: error.message }, 'lift failed; it will be retried');
-    else log.error({ ...ids, err: error.message }, 'lift failed for good; the release stays unsent until `presslift reconcile`');
+    else {
+      log.error({ ...ids, err: error.message }, 'lift failed for good; the standing sweep retries it and staff are alerted');
+      if (job) raiseLiftFailed(deps.ctx.db, job.data.releaseId, job.data.version, job.data.phase ?? 'lift', error.message).catch(() => {});
+    }
   });
   worker.on('error', (error) => log.error({ err: error.message }, 'lift worker error'));
   return worker;

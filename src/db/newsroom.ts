@@ -37,3 +37,9 @@ export async function liftedRelease(db: Db, slug: string): Promise<PublicRelease
   const row = await db.selectFrom('releases as r').select(columns).where('r.slug', '=', slug).where(publiclyLifted).executeTakeFirst();
   return (row as PublicRelease | undefined) ?? null;
 }
+
+/** A release's public slug, only once the public may see it (null before the lift, or when cancelled). */
+export async function publicSlug(db: Db, releaseId: number): Promise<string | null> {
+  const { rows } = await sql<{ slug: string }>`SELECT r.slug FROM releases r WHERE r.id = ${releaseId} AND ${publiclyLifted}`.execute(db);
+  return rows[0]?.slug ?? null;
+}

@@ -72,7 +72,10 @@ export async function releaseListIds(db: Db, releaseId: number, advance = false)
   return rows.map((r) => r.list_id);
 }
 
+/** Counts by delivery state; for a release whose rows retention pruned, the counts it kept. */
 export async function deliveryCounts(db: Db, releaseId: number): Promise<Record<DeliveryState, number>> {
+  const kept = await db.selectFrom('releases').select('delivery_counts').where('id', '=', releaseId).executeTakeFirst();
+  if (kept?.delivery_counts) return kept.delivery_counts;
   const rows = await db
     .selectFrom('deliveries')
     .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
@@ -88,4 +91,50 @@ export async function deliveryCounts(db: Db, releaseId: number): Promise<Record<
 export async function databaseNow(db: Db): Promise<Date> {
   const { rows } = await sql<{ now: Date }>`SELECT now() AS now`.execute(db);
   return rows[0]!.now;
+}
+
+/** A release whose lift (or advance send) needs a job: scheduled, or sending with its fan-out unfinished. */
+export type Liftable = Pick<Release, 'id' | 'version' | 'status' | 'send_at' | 'embargo_at' | 'advance_lead_seconds' | 'lift_requested_at' | 'fanout_done_at' | 'advance_sent_at'>;
+
+/** Every release reconcile must give a lift job: few rows, served by releases_status. */
+export async function liftableReleases(db: Db): Promise<Liftable[]> {
+  return db
+    .selectFrom('releases')
+    .select(['id', 'version', 'status', 'send_at', 'embargo_at', 'advance_lead_seconds', 'lift_requested_at', 'fanout_done_at', 'advance_sent_at'])
+    .where((eb) => eb.or([eb('status', '=', 'scheduled'), eb.and([eb('status', '=', 'sending'), eb('fanout_done_at', 'is', null)])]))
+    .orderBy('send_at')
+    .execute();
+}
+
+/**
+ * Lifts that are late by PostgreSQL's clock, more than `graceSeconds` after their send instant:
+ * releases still scheduled (no worker, a lost job, a pause) or whose fan-out has not finished.
+ * Late lifts that did happen are in latelyLifted.
+ */
+export async function overdueLifts(db: Db, graceSeconds: number): Promise<Array<{ id: number; version: number; sendAt: Date; lateSeconds: number }>> {
+  const { rows } = await sql<{ id: number; version: number; send_at: Date; late_seconds: number }>`
+    SELECT id, version, send_at, extract(epoch FROM now() - send_at)::int AS late_seconds FROM releases
+    WHERE (status = 'scheduled' OR (status = 'sending' AND fanout_done_at IS NULL))
+      AND send_at < now() - make_interval(secs => ${graceSeconds})
+    ORDER BY send_at`.execute(db);
+  return rows.map((r) => ({ id: r.id, version: r.version, sendAt: r.send_at, lateSeconds: r.late_seconds }));
+}
+
+/** Releases lifted in the last day more than `thresholdSeconds` after their send instant (a lift that happened late). */
+export async function latelyLifted(db: Db, thresholdSeconds: number): Promise<Array<{ id: number; version: number; lagSeconds: number }>> {
+  const { rows } = await sql<{ id: number; version: number; lag_seconds: number }>`
+    SELECT id, version, extract(epoch FROM lifted_at - send_at)::int AS lag_seconds FROM releases
+    WHERE lifted_at > now() - interval '1 day' AND lifted_at > send_at + make_interval(secs => ${thresholdSeconds})`.execute(db);
+  return rows.map((r) => ({ id: r.id, version: r.version, lagSeconds: r.lag_seconds }));
+}
+
+/** Releases that completed in the last day with failed deliveries, with their counts (served by deliveries_release_state). */
+export async function finishedWithFailures(db: Db): Promise<Array<{ id: number; completedAt: Date; failed: number; total: number }>> {
+  const { rows } = await sql<{ id: number; completed_at: Date; failed: number; total: number }>`
+    SELECT r.id, r.completed_at, c.failed, c.total FROM releases r
+    CROSS JOIN LATERAL (
+      SELECT count(*) FILTER (WHERE d.state = 'failed')::int AS failed, count(*)::int AS total FROM deliveries d WHERE d.release_id = r.id
+    ) c
+    WHERE r.status = 'sent' AND r.completed_at > now() - interval '1 day' AND c.failed > 0`.execute(db);
+  return rows.map((r) => ({ id: r.id, completedAt: r.completed_at, failed: r.failed, total: r.total }));
 }

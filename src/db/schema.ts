@@ -106,6 +106,9 @@ export interface ReleasesTable {
   advance_lead_seconds: number | null;
   /** When the first advance copy was accepted by the relay. */
   advance_sent_at: NullableTimestamp;
+  /** Counts by delivery state, kept once retention has pruned the release's delivery rows. */
+  delivery_counts: ColumnType<Record<DeliveryState, number> | null, string | null | undefined, string | null>;
+  deliveries_pruned_at: NullableTimestamp;
 }
 
 export interface ReleaseAttachmentsTable {
@@ -164,6 +167,84 @@ export interface AuditTable {
   at: Timestamp;
 }
 
+export interface ReconcileStateTable {
+  id: Generated<boolean>;
+  last_success_at: NullableTimestamp;
+  last_failure_at: NullableTimestamp;
+  last_error: string | null;
+  deliveries_without_job: Generated<number>;
+  restored_lift_jobs_total: Generated<number>;
+  restored_send_jobs_total: Generated<number>;
+  last_retention_at: NullableTimestamp;
+}
+
+export interface RelayHealthTable {
+  id: Generated<boolean>;
+  last_accepted_at: NullableTimestamp;
+  last_refused_at: NullableTimestamp;
+  refusing_since: NullableTimestamp;
+  last_reply: string | null;
+}
+
+export type AlertState = 'pending' | 'sent' | 'held' | 'failed';
+
+export interface AlertsTable {
+  id: Generated<number>;
+  key: string;
+  kind: string;
+  release_id: number | null;
+  summary: string;
+  details: ColumnType<Record<string, unknown>, string | undefined, string>;
+  raised_at: Timestamp;
+  state: Generated<AlertState>;
+  email_sent_at: NullableTimestamp;
+  webhook_sent_at: NullableTimestamp;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp;
+  sent_at: NullableTimestamp;
+  last_error: string | null;
+  digested: Generated<boolean>;
+}
+
+export const EVENT_TYPES = ['release.scheduled', 'release.lifted', 'release.sent', 'release.cancelled', 'delivery.failed'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface WebhookEndpointsTable {
+  id: Generated<number>;
+  url: string;
+  secret: string;
+  events: EventType[];
+  description: string | null;
+  created_by: string;
+  created_at: Timestamp;
+  disabled_at: NullableTimestamp;
+  last_attempt_at: NullableTimestamp;
+  last_status: number | null;
+  last_response: string | null;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  type: EventType;
+  release_id: number | null;
+  payload: ColumnType<Record<string, unknown>, string, string>;
+  created_at: Timestamp;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  event_id: number;
+  endpoint_id: number;
+  state: Generated<'pending' | 'delivered' | 'failed'>;
+  queued_at: NullableTimestamp;
+  attempts: Generated<number>;
+  last_attempt_at: NullableTimestamp;
+  last_status: number | null;
+  last_response: string | null;
+  delivered_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
 export interface Database {
   settings: SettingsTable;
   api_tokens: ApiTokensTable;
@@ -179,6 +260,12 @@ export interface Database {
   release_attachments: ReleaseAttachmentsTable;
   deliveries: DeliveriesTable;
   audit: AuditTable;
+  reconcile_state: ReconcileStateTable;
+  relay_health: RelayHealthTable;
+  alerts: AlertsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  events: EventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type Release = Selectable<ReleasesTable>;

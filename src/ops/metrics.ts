@@ -1,12 +1,21 @@
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db';
-import { DELIVERY_STATES, type ReleaseStatus } from '../db/schema';
+import { alertCounts } from '../db/alerts';
+import { reconcileState } from '../db/reconcile';
+import { relayHealth } from '../db/relay-health';
+import { overdueLifts } from '../db/releases';
+import { DELIVERY_STATES, type AlertState, type ReleaseStatus } from '../db/schema';
+import { webhookDeliveryCounts } from '../db/webhooks';
 import type { Queues } from '../queue';
 import { sendingPaused } from './pause';
 
 const RELEASE_STATUSES: ReleaseStatus[] = ['draft', 'scheduled', 'sending', 'sent', 'cancelled'];
 // BullMQ 6 keeps a paused queue's jobs in 'waiting' (the pause is a flag), so there is no paused count.
 export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
+/** A lift counts as overdue this long after its send instant (the lift itself logs a late one from 5 s). */
+const OVERDUE_GRACE_SECONDS = 5;
+const ALERT_STATES: AlertState[] = ['pending', 'sent', 'held', 'failed'];
+const WEBHOOK_STATES = ['pending', 'delivered', 'failed'] as const;
 
 /** One process's Prometheus registry, and the histograms the pipeline observes. Labels are ids or states, never text. */
 export interface Metrics {
@@ -44,6 +53,10 @@ export function createMetrics(db: Db, queues: Queues): Metrics {
   countsGauge('presslift_deliveries', 'Deliveries by state, across all releases (from PostgreSQL)', 'state', DELIVERY_STATES, () =>
     db.selectFrom('deliveries').select(['state as key', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute(),
   );
+  countsGauge('presslift_alerts', 'Staff alerts by state (from PostgreSQL)', 'state', ALERT_STATES, () => alertCounts(db) as Promise<Array<{ key: AlertState; n: number }>>);
+  countsGauge('presslift_webhook_deliveries', 'Integration webhook deliveries by state, kept 90 days (from PostgreSQL)', 'state', WEBHOOK_STATES, () =>
+    webhookDeliveryCounts(db) as Promise<Array<{ key: (typeof WEBHOOK_STATES)[number]; n: number }>>,
+  );
   countsGauge('presslift_releases', 'Releases by status (from PostgreSQL)', 'status', RELEASE_STATUSES, () =>
     db.selectFrom('releases').select(['status as key', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute(),
   );
@@ -53,7 +66,7 @@ export function createMetrics(db: Db, queues: Queues): Metrics {
     labelNames: ['queue', 'state'],
     registers,
     async collect() {
-      for (const queue of [queues.lift, queues.send]) {
+      for (const queue of [queues.lift, queues.send, queues.webhook]) {
         const counts = await queue.getJobCounts(...QUEUE_STATES);
         for (const state of QUEUE_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
       }
@@ -65,6 +78,52 @@ export function createMetrics(db: Db, queues: Queues): Metrics {
     registers,
     async collect() {
       this.set((await sendingPaused(db)) ? 1 : 0);
+    },
+  });
+
+  new Gauge({
+    name: 'presslift_lifts_overdue',
+    help: `Releases not lifted (or whose fan-out has not finished) more than ${OVERDUE_GRACE_SECONDS} s after their send instant (from PostgreSQL)`,
+    registers,
+    async collect() {
+      this.set((await overdueLifts(db, OVERDUE_GRACE_SECONDS)).length);
+    },
+  });
+  // What the standing sweep found, kept in PostgreSQL by whichever process led it.
+  new Gauge({
+    name: 'presslift_deliveries_without_job',
+    help: 'Due deliveries no live send job pointed at when the last sweep looked (it restored them)',
+    registers,
+    async collect() {
+      this.set((await reconcileState(db)).deliveries_without_job);
+    },
+  });
+  new Gauge({
+    name: 'presslift_reconcile_last_success_timestamp_seconds',
+    help: 'When the standing sweep last completed every step (Unix time; 0 if never)',
+    registers,
+    async collect() {
+      this.set(((await reconcileState(db)).last_success_at?.getTime() ?? 0) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'presslift_reconcile_restored_jobs',
+    help: 'Jobs the sweep has restored because Redis lacked them, by queue, since the database was created (only grows)',
+    labelNames: ['queue'],
+    registers,
+    async collect() {
+      const state = await reconcileState(db);
+      this.set({ queue: 'lift' }, state.restored_lift_jobs_total);
+      this.set({ queue: 'send' }, state.restored_send_jobs_total);
+    },
+  });
+  new Gauge({
+    name: 'presslift_relay_refusing_seconds',
+    help: 'How long the relay has refused every message, from its first refusal after an acceptance to its latest (0 while it accepts)',
+    registers,
+    async collect() {
+      const relay = await relayHealth(db);
+      this.set(relay.refusing_since && relay.last_refused_at ? (relay.last_refused_at.getTime() - relay.refusing_since.getTime()) / 1000 : 0);
     },
   });
 

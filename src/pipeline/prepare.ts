@@ -5,7 +5,7 @@ import { findRelease } from '../db/releases';
 import type { Release } from '../db/schema';
 import { prepareMimeParts } from '../mail/body';
 import type { Mailer } from '../mail/transport';
-import { createRedis } from '../queue';
+import { createRedis } from '../queue/redis';
 import type { RenderCache } from '../render/store';
 
 export interface PrepareDeps {
@@ -50,7 +50,7 @@ export async function announcePreparation(ctx: Context, release: Release): Promi
  */
 export async function listenForPreparations(deps: PrepareDeps): Promise<{ close(): Promise<void> }> {
   const { ctx } = deps;
-  const subscriber = createRedis(ctx.config.REDIS_URL, 'worker');
+  const subscriber = createRedis(ctx.config, 'worker');
   subscriber.on('error', (error) => ctx.log.warn({ err: error.message }, 'redis subscriber error'));
   subscriber.on('message', (_channel, text: string) => {
     void (async () => {

@@ -10,6 +10,7 @@ import { suppress } from '../db/subscribers';
 import { classifySmtpError } from '../mail/classify';
 import { buildMessage, messageSettings } from '../mail/message';
 import type { Mailer } from '../mail/transport';
+import type { RelayHealthRecorder } from '../ops/relay-health';
 import type { SendJob } from '../queue';
 import type { RenderCache } from '../render/store';
 import { haltWatch, type Halt } from './halt';
@@ -22,6 +23,8 @@ export interface SendDeps {
   mailer: Mailer;
   /** The process's one writer of acceptances (see sentRecorder). */
   recorder: GroupWriter<SentRecord>;
+  /** Tells the standing sweep whether the relay takes mail (for the "relay refusing" alert). */
+  relayHealth?: RelayHealthRecorder;
 }
 
 /** Records acceptances for every batch of a worker process, in shared multi-row UPDATEs. */
@@ -97,6 +100,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
     try {
       await deps.mailer.send(message);
       timer({ outcome: 'sent' });
+      deps.relayHealth?.accepted();
       const at = new Date();
       times[delivery.phase].first ??= at;
       times[delivery.phase].last = at;
@@ -106,6 +110,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
       const failure = classifySmtpError(error);
       log.warn({ deliveryId: delivery.deliveryId, reply: failure.reply, permanent: failure.permanent }, 'SMTP refused a message');
       (failure.permanent ? permanent : transient).push({ id: delivery.deliveryId, error: failure.reply });
+      if (!failure.permanent) deps.relayHealth?.refused(failure.reply);
       slowDown ||= failure.slowDown;
       if (failure.suppress) await suppress(db, delivery.email, failure.reply);
     } finally {

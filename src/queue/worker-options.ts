@@ -1,6 +1,7 @@
 import type { WorkerOptions } from 'bullmq';
 import type { Config } from '../config';
-import { createRedis, WORKER_NAME } from './index';
+import { WORKER_NAME } from './index';
+import { createRedis } from './redis';
 
 /**
  * What every Presslift worker shares: its own blocking Redis connection, the key prefix, its name, and the
@@ -10,7 +11,7 @@ import { createRedis, WORKER_NAME } from './index';
  */
 export function workerOptions(config: Config): WorkerOptions {
   return {
-    connection: createRedis(config.REDIS_URL, 'worker'),
+    connection: createRedis(config, 'worker'),
     prefix: config.QUEUE_PREFIX,
     name: WORKER_NAME,
     lockDuration: config.JOB_LOCK_MS,

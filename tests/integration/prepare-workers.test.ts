@@ -2,7 +2,7 @@ import net from 'node:net';
 import { expect, it } from 'vitest';
 import { databaseNow } from '../../src/db/releases';
 import { LIFT_PREPARE_MS } from '../../src/embargo/lift-jobs';
-import { createRedis } from '../../src/queue';
+import { createRedis } from '../../src/queue/redis';
 import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
 import { createHarness, waitUntil } from '../support/harness';
 import { useSmtpHarness } from '../support/smtp-harness';
@@ -15,7 +15,7 @@ it('has every worker process open its relay connections before the instant, not 
   const list = await listWith(h, 'Prepared desk', [{ email: 'grace@example.org', name: 'Grace' }]);
   expect(smtp.connections).toBe(0);
   // What the lift tells the other workers, as anyone with access to Redis would see it.
-  const listener = createRedis(h.ctx.config.REDIS_URL, 'worker');
+  const listener = createRedis(h.ctx.config, 'worker');
   const announcements: string[] = [];
   listener.on('message', (_channel, message: string) => announcements.push(message));
   await listener.subscribe(`${h.ctx.config.QUEUE_PREFIX}:prepare`);
