@@ -14,6 +14,7 @@ import { releaseRoutes } from './releases';
 import { suppressionRoutes } from './suppressions';
 import { testSendRoutes } from './test-send';
 import { unsubscribeRoutes } from './unsubscribe';
+import { webhookRoutes } from './webhooks';
 
 /** The HTTP API and the staff console. Logging goes through the shared pino logger; errors all take one shape. */
 export async function buildApp(ctx: Context): Promise<FastifyInstance> {
@@ -56,6 +57,7 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   queueBoardRoutes(app, ctx);
   suppressionRoutes(app, ctx);
   accountRoutes(app, ctx);
+  webhookRoutes(app, ctx);
   await consoleRoutes(app, ctx);
   return app;
 }

@@ -8,6 +8,7 @@ import { bare } from './layout';
 import { accountPages } from './pages/accounts';
 import { editorPages } from './pages/editor';
 import { listPages } from './pages/lists';
+import { operationsPages } from './pages/operations';
 import { releasePages } from './pages/releases';
 import { reportPage } from './pages/report';
 import { sessionRoutes } from './session-routes';
@@ -53,5 +54,6 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context) {
     editorPages(scope, ctx);
     listPages(scope, ctx);
     accountPages(scope, ctx);
+    operationsPages(scope, ctx);
   });
 }

@@ -2,12 +2,14 @@ import { allows, type Actor } from '../api/auth';
 import type { Role } from '../db/schema';
 import { html, type Html } from './html';
 
-export type Section = 'releases' | 'lists' | 'suppressions' | 'accounts';
+export type Section = 'releases' | 'lists' | 'suppressions' | 'operations' | 'webhooks' | 'accounts';
 
 const NAV: Array<{ section: Section; href: string; label: string; roles: Role[] }> = [
   { section: 'releases', href: '/console/releases', label: 'Releases', roles: ['editor', 'operator'] },
   { section: 'lists', href: '/console/lists', label: 'Lists', roles: ['editor'] },
   { section: 'suppressions', href: '/console/suppressions', label: 'Suppressions', roles: ['editor'] },
+  { section: 'operations', href: '/console/operations', label: 'Operations', roles: ['operator'] },
+  { section: 'webhooks', href: '/console/webhooks', label: 'Webhooks', roles: ['admin'] },
   { section: 'accounts', href: '/console/accounts', label: 'Accounts & tokens', roles: ['admin'] },
 ];
 

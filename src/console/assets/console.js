@@ -80,7 +80,8 @@ function formObject(form) {
   const out = {};
   for (const [key, value] of new FormData(form)) {
     if (key === '_csrf') continue;
-    out[key] = value;
+    // A name given several times (checkboxes) becomes a list.
+    out[key] = key in out ? [].concat(out[key], value) : value;
   }
   return out;
 }
@@ -100,7 +101,7 @@ document.addEventListener('submit', async (event) => {
       const then = form.dataset.then;
       if (then === 'reload') location.reload();
       else if (then === 'show-token') {
-        form.querySelector('[data-token]').textContent = result.json.token;
+        form.querySelector('[data-token]').textContent = result.json[form.dataset.tokenField ?? 'token'];
         form.querySelector('[data-token-output]').hidden = false;
         form.reset();
       } else if (then) location.assign(then.replace('{id}', result.json.id));
