@@ -6,6 +6,7 @@ import { createApiToken, revokeApiToken } from './db/tokens';
 import { TransitionError } from './embargo/scheduling';
 import { createLogger, type Logger } from './log';
 import { pauseSending, resumeSending } from './ops/pause';
+import { applyRetention } from './ops/retention';
 import { retryFailedDeliveries } from './ops/retry';
 import { formatStatus, operatorStatus } from './ops/status';
 import { reconcile } from './pipeline/reconcile';
@@ -118,6 +119,10 @@ program.command('migrate').description('create the database if needed and apply 
 });
 program.command('reconcile').description('restore lift and send jobs from PostgreSQL (after Redis lost its data)').action(() =>
   withContext(async (ctx) => console.log(JSON.stringify(await reconcile(ctx)))),
+);
+
+program.command('prune').description('apply retention now: prune old releases\' deliveries to counts, purge expired sessions and tokens').action(() =>
+  withContext(async (ctx) => console.log(JSON.stringify(await applyRetention(ctx)))),
 );
 
 program.command('pause').description('emergency stop: no worker starts a lift or send job until resume').action(() =>

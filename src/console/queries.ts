@@ -28,8 +28,10 @@ export async function releaseRows(db: Db, limit = 200): Promise<ReleaseRow[]> {
     SELECT r.id, r.title, r.status, r.embargo_at, r.embargo_time_zone, r.created_by,
            coalesce((SELECT array_agg(l.name ORDER BY rl.position) FROM release_lists rl JOIN lists l ON l.id = rl.list_id
                      WHERE rl.release_id = r.id), '{}') AS lists,
-           coalesce(c.total, 0) AS total, coalesce(c.sent, 0) AS sent, coalesce(c.failed, 0) AS failed,
-           coalesce(c.skipped, 0) AS skipped, coalesce(c.waiting, 0) AS waiting
+           -- A release whose rows retention pruned shows the counts it kept.
+           coalesce((SELECT sum(value::int) FROM jsonb_each_text(r.delivery_counts))::int, c.total, 0) AS total,
+           coalesce((r.delivery_counts->>'sent')::int, c.sent, 0) AS sent, coalesce((r.delivery_counts->>'failed')::int, c.failed, 0) AS failed,
+           coalesce((r.delivery_counts->>'skipped')::int, c.skipped, 0) AS skipped, coalesce(c.waiting, 0) AS waiting
     FROM releases r
     LEFT JOIN LATERAL (
       SELECT count(*)::int AS total,

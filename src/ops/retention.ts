@@ -20,14 +20,14 @@ export interface RetentionResult {
  * them), in small batches that never hold long locks; expired sessions, long-revoked tokens and
  * old webhook events and alerts are purged. The audit log is kept whole.
  */
-export async function applyRetention(ctx: Context): Promise<RetentionResult> {
+export async function applyRetention(ctx: Context, batch = PRUNE_BATCH): Promise<RetentionResult> {
   const { db, config, log } = ctx;
   const result: RetentionResult = { releases: 0, deliveries: 0, purged: {} };
   for (const releaseId of await releasesToPrune(db, config.DELIVERY_RETENTION_DAYS)) {
     await keepDeliveryCounts(db, releaseId);
     let deleted = 0;
-    for (let n = PRUNE_BATCH; n === PRUNE_BATCH; ) {
-      n = await deleteDeliveryBatch(db, releaseId, PRUNE_BATCH);
+    for (let n = batch; n === batch; ) {
+      n = await deleteDeliveryBatch(db, releaseId, batch);
       deleted += n;
     }
     await markDeliveriesPruned(db, releaseId);

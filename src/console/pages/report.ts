@@ -95,9 +95,11 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
 
 <section class="card">
   <div class="section-head"><h2>Failed and skipped deliveries</h2>
-  ${counts.failed > 0 && (release.status === 'sent' || release.status === 'sending')
+  ${counts.failed > 0 && !release.deliveries_pruned_at && (release.status === 'sent' || release.status === 'sending')
     ? confirmAction('retry', `Retry ${counts.failed} failed`, 'primary', retryMessage(counts.failed), `/api/releases/${release.id}/retry`) : ''}</div>
-  ${failed.items.length + skipped.items.length === 0
+  ${release.deliveries_pruned_at
+    ? html`<p class="muted">Delivery details were pruned on ${dateTime(release.deliveries_pruned_at)}, after DELIVERY_RETENTION_DAYS; the counts above are kept.</p>`
+    : failed.items.length + skipped.items.length === 0
     ? html`<p class="muted">None${total === 0 ? ' yet' : ''}.</p>`
     : html`<table class="table compact"><thead><tr><th>Recipient</th><th>List</th><th>State</th><th>Attempts</th><th>SMTP reply / reason</th></tr></thead><tbody>
       ${[...failed.items, ...skipped.items].map((d) => html`<tr><td>${d.email}${d.name ? html`<div class="muted small">${d.name}</div>` : ''}</td><td>${d.list}</td>
