@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createContext } from './context';
+import { PoolModeError } from './db';
 import { createApiToken, revokeApiToken } from './db/tokens';
 import { TransitionError } from './embargo/scheduling';
 import { createLogger, type Logger } from './log';
@@ -211,7 +212,8 @@ class UsageError extends Error {}
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (!(error instanceof UsageError || error instanceof ServiceUnreachable)) throw error;
+  // Our answer to a usage mistake, a missing service or an unusable pooler is one line and exit 1, not a stack trace.
+  if (!(error instanceof UsageError || error instanceof ServiceUnreachable || error instanceof PoolModeError)) throw error;
   console.error(error.message);
   process.exit(1);
 }

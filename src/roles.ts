@@ -3,7 +3,7 @@ import { buildApp } from './api/app';
 import { startProbeServer } from './api/probes';
 import type { Config } from './config';
 import { createContext, type Context } from './context';
-import { createDb, ensureDatabase } from './db';
+import { assertTransactionsWork, createDb, ensureDatabase } from './db';
 import { migrateToLatest } from './db/migrate';
 import { createSetupToken } from './auth/setup-link';
 import { hasAnyAccount } from './db/accounts';
@@ -20,6 +20,7 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
   });
   const db = createDb(config.DATABASE_URL, 1);
   try {
+    await assertTransactionsWork(db);
     const applied = await migrateToLatest(db);
     if (applied.length > 0) log.info({ applied }, 'migrations applied');
   } finally {

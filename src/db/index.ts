@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema';
 
@@ -15,6 +15,29 @@ export function createDb(databaseUrl: string, poolSize = 10): Db {
   // kills the process. Its query is rejected anyway and the pool discards it on release.
   pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+export class PoolModeError extends Error {}
+
+/**
+ * Presslift needs real transactions (row claims, lifecycle changes, the sweep's leader lock): a
+ * PgBouncer in statement mode cannot give them, so a process behind one refuses to start, saying
+ * which mode to use. Session and transaction mode both work: Presslift keeps no state in a server
+ * session (no LISTEN, no session SET, no session advisory lock, only unnamed prepared statements).
+ */
+export async function assertTransactionsWork(db: Db): Promise<void> {
+  try {
+    await db.transaction().execute(async (tx) => {
+      await sql`SELECT 1`.execute(tx);
+      await sql`SELECT 2`.execute(tx);
+    });
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/statement pooling|transaction blocks not allowed/i.test(message)) {
+      throw new PoolModeError(`DATABASE_URL reaches a PgBouncer in statement pool mode (${message}); Presslift needs transactions: set pool_mode = transaction (or session)`);
+    }
+    throw error;
+  }
 }
 
 /** Creates the database named in the URL when it does not exist yet (first start on a fresh machine). */
