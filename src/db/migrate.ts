@@ -1,4 +1,4 @@
-import { Migrator, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
 import type { Db } from './index';
 import * as init from './migrations/001_init';
 import * as lifecycle from './migrations/002_lifecycle';
@@ -17,11 +17,26 @@ const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
+/**
+ * Applies every pending migration, all in one transaction on one connection. Kysely's migrator
+ * serialises concurrent starts with a session advisory lock taken outside its transaction; behind
+ * PgBouncer in transaction mode that lock and its unlock could land on different server
+ * connections and the lock would leak, stalling the next process's start. Inside one explicit
+ * transaction the pooler keeps every statement, the lock and the unlock on one server connection.
+ */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({ db, provider });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error;
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  return db.connection().execute(async (connection) => {
+    await sql`BEGIN`.execute(connection);
+    try {
+      const { error, results } = await new Migrator({ db: connection, provider, disableTransactions: true }).migrateToLatest();
+      if (error) throw error;
+      await sql`COMMIT`.execute(connection);
+      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    } catch (error) {
+      await sql`ROLLBACK`.execute(connection).catch(() => {});
+      throw error;
+    }
+  });
 }
 
 /** True when every migration this build knows has been applied (readiness checks use it). */

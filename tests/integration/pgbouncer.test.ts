@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app';
 import { loadConfig } from '../../src/config';
@@ -88,6 +89,15 @@ describe('PgBouncer in transaction mode', () => {
       await a.destroy();
       await b.destroy();
     }
+  });
+
+  it('lets many processes start at once: migrations take and release their lock on one server connection', async () => {
+    const env = { ...h.env, DATABASE_URL: bouncer.through(h.config.DATABASE_URL) };
+    const starts = Array.from({ length: 6 }, () => spawnPresslift(['migrate'], env));
+    expect(await Promise.all(starts.map((s) => s.exited))).toEqual([0, 0, 0, 0, 0, 0]);
+    // No advisory lock is left behind on any server connection pgbouncer keeps open.
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(h.ctx.db);
+    expect(rows[0]!.n).toBe(0);
   });
 
   it('is refused, in one line naming the pool mode to use, when pgbouncer runs in statement mode', async () => {
