@@ -334,6 +334,36 @@ const hangingRelay: Scenario = {
   }),
 };
 
+/** How long the rolling deploy keeps a release sending (a global rate), so every replacement lands mid-send. */
+const ROLLING_SEND_SECONDS = 12;
+
+const rollingDeploy: Scenario = {
+  name: 'rolling deploy: every worker replaced one by one mid-send',
+  run: (scale) => withWorld(scale, undefined, async (world) => {
+    const list = await listOfSize(world.h, 'Rolling', scale.recipients);
+    const rate = { SEND_RATE_PER_SECOND: String(Math.ceil(scale.recipients / ROLLING_SEND_SECONDS)) };
+    const old = [await world.startWorker(rate), await world.startWorker(rate)];
+    const startedAt = Date.now();
+    const { id } = await releaseTo(world, list);
+    await waitForReceived(world, id, Math.ceil(scale.recipients / 10));
+    // As an orchestrator rolls a deployment: the new worker is up before the old one is told to stop.
+    const replaced: Array<{ exitCode: number | string; stopSeconds: number; receivedAtStop: number }> = [];
+    for (const worker of old) {
+      await world.startWorker(rate);
+      const signalledAt = Date.now();
+      const receivedAtStop = receivedFor(world.smtp, id).length;
+      worker.kill('SIGTERM');
+      replaced.push({ exitCode: await worker.exited, stopSeconds: (Date.now() - signalledAt) / 1000, receivedAtStop });
+    }
+    await waitForSent(world, [id]);
+    const row = await measure(world, 'rolling deploy', [id], startedAt);
+    const problems = check(row, { sent: scale.recipients });
+    if (replaced.some((r) => r.exitCode !== 0)) problems.push(`a replaced worker exited ${replaced.map((r) => r.exitCode).join(', ')}, not 0`);
+    if (replaced.some((r) => r.receivedAtStop >= scale.recipients)) problems.push('the release was done before every worker was replaced');
+    return { row, problems, notes: { replaced } };
+  }),
+};
+
 const redisLost: Scenario = {
   name: 'Redis restarted empty, then reconciled',
   run: async (scale) => {
@@ -351,11 +381,12 @@ const redisLost: Scenario = {
         const reconciled = await runPresslift(['reconcile'], world.env);
         await waitForSent(world, [sending.id, scheduled.id]);
         const row = await measure(world, 'Redis restarted empty', [sending.id, scheduled.id], startedAt);
-        // `presslift reconcile` prints its counts as one JSON line.
+        // `presslift reconcile` prints its counts as one JSON line; the workers' standing sweep may have been first.
         const restored = reconciled.logs.find((l) => 'liftJobs' in l) as { liftJobs?: number; sendJobs?: number } | undefined;
+        const swept = await world.h.ctx.db.selectFrom('reconcile_state').select('restored_lift_jobs_total').executeTakeFirstOrThrow();
         const problems = check(row, { sent: 2 * scale.recipients });
-        if (!restored?.liftJobs) problems.push('reconcile restored no lift job for the scheduled release');
-        return { row, problems, notes: { liftJobs: restored?.liftJobs, sendJobs: restored?.sendJobs } };
+        if (!restored?.liftJobs && !swept.restored_lift_jobs_total) problems.push('reconcile restored no lift job for the scheduled release');
+        return { row, problems, notes: { liftJobs: restored?.liftJobs, sendJobs: restored?.sendJobs, restoredBySweep: swept.restored_lift_jobs_total } };
       });
     } finally {
       await redis.stop();
@@ -425,7 +456,7 @@ const unsubscribeBeforeSend: Scenario = {
 };
 
 /** Faults of the processes and services around the workers. */
-export const PROCESS_SCENARIOS: Scenario[] = [sigkill, sigterm, redisLost, databaseDown];
+export const PROCESS_SCENARIOS: Scenario[] = [sigkill, sigterm, rollingDeploy, redisLost, databaseDown];
 /** Faults and answers of the SMTP relay, and an unsubscribe racing the send. */
 export const RELAY_SCENARIOS: Scenario[] = [relayDown, temporaryReplies, permanentReplies, hangingRelay, unsubscribeBeforeSend];
 /** Every fault of issue 4. */
