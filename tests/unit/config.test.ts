@@ -29,4 +29,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY_FILE: 'package.json' }).DKIM_PRIVATE_KEY).toContain('"presslift"');
     expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY_FILE: '/no/such/key.pem' })).toThrow(/^invalid configuration: DKIM_PRIVATE_KEY_FILE: /);
   });
+
+  it('reads Redis Cluster seeds and alert addresses as lists, refusing a malformed one by name', () => {
+    expect(loadConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001,' }).REDIS_CLUSTER_NODES).toEqual([{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b', port: 7001 }]);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis-a' })).toThrow(/^invalid configuration: REDIS_CLUSTER_NODES\.0: each node is host:port/);
+    expect(loadConfig({ ALERT_EMAILS: 'ops@example.org, oncall@example.org' }).ALERT_EMAILS).toEqual(['ops@example.org', 'oncall@example.org']);
+    expect(() => loadConfig({ ALERT_EMAILS: 'ops@example.org, nobody' })).toThrow(/^invalid configuration: ALERT_EMAILS\.1: /);
+    expect(loadConfig({})).toMatchObject({ RECONCILE_INTERVAL_SECONDS: 15, DELIVERY_RETENTION_DAYS: 400, LIFT_LATE_ALERT_SECONDS: 60, ALERT_MAX_PER_HOUR: 20 });
+  });
 });
