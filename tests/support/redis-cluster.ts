@@ -39,11 +39,37 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30
   for (;;) {
     try {
       if (await probe()) return;
-    } catch {
-      // not yet
+    } catch (error) {
+      if ((error as { exited?: boolean }).exited) throw error;
     }
     if (Date.now() > deadline) throw new Error(`redis cluster: timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Starts one cluster node on free ports, its cluster bus on a port of its own (by default the bus
+ * is the port + 10000, which may be taken or past 65535). A port another process took meanwhile
+ * makes redis-server exit at once: then it tries other ports.
+ */
+async function startNode(dir: string): Promise<{ node: string; child: ChildProcess }> {
+  for (let attempt = 1; ; attempt++) {
+    const [port, bus] = [await freePort(), await freePort()];
+    const child = spawn('redis-server', [
+      '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+      '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--save', '', '--appendonly', 'no', '--dir', dir,
+    ], { stdio: 'ignore' });
+    const node = `127.0.0.1:${port}`;
+    try {
+      await until(`${node} to answer`, async () => {
+        if (child.exitCode !== null) throw Object.assign(new Error('exited'), { exited: true });
+        return (await ask<string>(node, 'PING')) === 'PONG';
+      }, 15_000);
+      return { node, child };
+    } catch (error) {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      if (attempt >= 5) throw error;
+    }
   }
 }
 
@@ -51,14 +77,6 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   const dir = await mkdtemp(path.join(tmpdir(), 'presslift-cluster-'));
   const children: ChildProcess[] = [];
   const nodes: string[] = [];
-  for (let i = 0; i < 6; i++) {
-    const port = await freePort();
-    nodes.push(`127.0.0.1:${port}`);
-    children.push(spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
-      '--cluster-node-timeout', '2000', '--save', '', '--appendonly', 'no', '--dir', dir,
-    ], { stdio: 'ignore' }));
-  }
   const stop = async () => {
     await Promise.all(children.map(async (child) => {
       if (child.exitCode !== null) return;
@@ -68,7 +86,11 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    for (const node of nodes) await until(`${node} to answer`, async () => (await ask<string>(node, 'PING')) === 'PONG');
+    for (let i = 0; i < 6; i++) {
+      const { node, child } = await startNode(dir);
+      nodes.push(node);
+      children.push(child);
+    }
     const create = spawn('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '1', '--cluster-yes'], { stdio: 'ignore' });
     const [code] = await once(create, 'exit');
     if (code !== 0) throw new Error(`redis-cli --cluster create exited ${code}`);
