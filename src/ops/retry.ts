@@ -14,7 +14,7 @@ export interface RetryResult {
  * Staff retry of a release's failed deliveries (the CLI and the API both call this):
  * failed → queued and, for a finished release, sent → sending, in one transaction, then send jobs.
  * If Redis refuses the jobs, the rows stay queued under a sending release, which is exactly what
- * `presslift reconcile` (and every worker start) re-queues, so nothing is lost.
+ * the workers' standing sweep (and `presslift reconcile`) re-queues, so nothing is lost.
  */
 export async function retryFailedDeliveries(ctx: Context, releaseId: number, actor: string): Promise<RetryResult> {
   const ids = await ctx.db.transaction().execute(async (tx) => {
