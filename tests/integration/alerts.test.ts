@@ -96,7 +96,8 @@ describe('staff alerts', () => {
     expect((await h.api('POST', '/api/ops/resume')).status).toBe(200);
     await releaseReaches(h, id, 'sent');
     await sweep();
-    expect(await alertRows('lift-late')).toHaveLength(1);
+    // (The release of the test before may have lifted late too, and have its own alert.)
+    expect((await alertRows('lift-late')).filter((a) => a.release_id === id)).toHaveLength(1);
   });
 
   it('tell people a release finished with failed deliveries', async () => {

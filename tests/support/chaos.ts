@@ -334,28 +334,32 @@ const hangingRelay: Scenario = {
   }),
 };
 
-/** How long the rolling deploy keeps a release sending (a global rate), so every replacement lands mid-send. */
-const ROLLING_SEND_SECONDS = 12;
+/** How long the rolling deploy keeps a release sending at least (a global rate), so every replacement lands mid-send. */
+const ROLLING_SEND_SECONDS = 20;
 
 const rollingDeploy: Scenario = {
   name: 'rolling deploy: every worker replaced one by one mid-send',
   run: (scale) => withWorld(scale, undefined, async (world) => {
     const list = await listOfSize(world.h, 'Rolling', scale.recipients);
-    const rate = { SEND_RATE_PER_SECOND: String(Math.ceil(scale.recipients / ROLLING_SEND_SECONDS)) };
+    const rate = { SEND_RATE_PER_SECOND: String(Math.max(1, Math.floor(scale.recipients / ROLLING_SEND_SECONDS))) };
     const old = [await world.startWorker(rate), await world.startWorker(rate)];
     const startedAt = Date.now();
     const { id } = await releaseTo(world, list);
+    // The new workers start while the release sends (as an orchestrator surges a deployment), and
+    // each old worker is told to stop only once a new one is up.
+    const fresh = [world.startWorker(rate), world.startWorker(rate)];
     await waitForReceived(world, id, Math.ceil(scale.recipients / 10));
-    // As an orchestrator rolls a deployment: the new worker is up before the old one is told to stop.
     const replaced: Array<{ exitCode: number | string; stopSeconds: number; receivedAtStop: number }> = [];
-    for (const worker of old) {
-      await world.startWorker(rate);
-      const signalledAt = Date.now();
+    for (const [i, worker] of old.entries()) {
+      await fresh[i];
       const receivedAtStop = receivedFor(world.smtp, id).length;
+      const signalledAt = Date.now();
       worker.kill('SIGTERM');
       replaced.push({ exitCode: await worker.exited, stopSeconds: (Date.now() - signalledAt) / 1000, receivedAtStop });
+      // The others carry on.
+      await waitForReceived(world, id, Math.min(scale.recipients, receivedAtStop + 1));
     }
-    await waitForSent(world, [id]);
+    await waitForSent(world, [id], ROLLING_SEND_SECONDS * 1000);
     const row = await measure(world, 'rolling deploy', [id], startedAt);
     const problems = check(row, { sent: scale.recipients });
     if (replaced.some((r) => r.exitCode !== 0)) problems.push(`a replaced worker exited ${replaced.map((r) => r.exitCode).join(', ')}, not 0`);
