@@ -8,12 +8,39 @@ export interface ImportReport {
   added: number;
   updated: number;
   suppressed: number;
+  /** The first MAX_INVALID_LISTED bad lines, each with its reason. */
   invalid: Array<{ line: number; reason: string }>;
+  /** How many bad lines there were in all (more than listed when a file is mostly wrong). */
+  invalidCount: number;
 }
 
 export class ImportHeaderError extends Error {}
 
+/** The file was larger than MAX_IMPORT_BYTES; what came before the limit was imported, as `report` says. */
+export class ImportTooLargeError extends Error {
+  constructor(readonly maxBytes: number, readonly report: ImportReport) {
+    super(`the file is larger than ${maxBytes} bytes (MAX_IMPORT_BYTES); the rows before the limit were imported`);
+  }
+}
+
 const BATCH = 1000;
+/** A report lists this many bad lines and counts the rest: a file of junk must not make a junk-sized answer. */
+export const MAX_INVALID_LISTED = 1000;
+/** The longest record (line) the parser accepts, in characters: an address, a name and an outlet fit many times over. */
+export const MAX_RECORD_CHARS = 10_000;
+
+/** Passes bytes through until `maxBytes`, then fails the stream. */
+function byteLimit(maxBytes: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      callback(seen > maxBytes ? new ImportTooLargeError(maxBytes, emptyReport()) : null, chunk);
+    },
+  });
+}
+
+const emptyReport = (): ImportReport => ({ added: 0, updated: 0, suppressed: 0, invalid: [], invalidCount: 0 });
 const nameField = optionalLine(200);
 /** Spreadsheets wrap long cells; a name or outlet is one line, so any run of white space becomes one space. */
 const oneLine = (value: string | undefined) => value?.replace(/\s+/g, ' ');
@@ -41,13 +68,19 @@ function crlfToLf(): Transform {
 
 /**
  * Streams a CSV into a list: rows are validated one by one and written a thousand at a time, so a
- * file of any length never sits in memory. Good rows are kept and each bad row is reported by its
- * line number (invariant 6's one exception).
+ * file never sits in memory, and the file, each record and the report are bounded. Good rows are
+ * kept and each bad row is reported by its line number (invariant 6's one exception).
  */
-export async function importCsv(db: Db, listId: number, input: Readable): Promise<ImportReport> {
-  const report: ImportReport = { added: 0, updated: 0, suppressed: 0, invalid: [] };
-  const parser = input.pipe(crlfToLf()).pipe(
+export async function importCsv(db: Db, listId: number, input: Readable, maxBytes: number): Promise<ImportReport> {
+  const report = emptyReport();
+  const limit = byteLimit(maxBytes);
+  let tooLarge: ImportTooLargeError | undefined;
+  limit.on('error', (error) => {
+    if (error instanceof ImportTooLargeError) tooLarge = error;
+  });
+  const parser = input.pipe(limit).pipe(crlfToLf()).pipe(
     parse({
+      max_record_size: MAX_RECORD_CHARS,
       bom: true,
       columns: (header: string[]) => {
         const names = header.map((h) => h.trim().toLowerCase());
@@ -60,6 +93,10 @@ export async function importCsv(db: Db, listId: number, input: Readable): Promis
       info: true,
     }),
   );
+  const invalid = (line: number, reason: string) => {
+    report.invalidCount += 1;
+    if (report.invalid.length < MAX_INVALID_LISTED) report.invalid.push({ line, reason });
+  };
   let batch = new Map<string, SubscriberInput>();
   const flush = async () => {
     const counts = await upsertMembers(db, listId, [...batch.values()]);
@@ -76,7 +113,7 @@ export async function importCsv(db: Db, listId: number, input: Readable): Promis
       const outlet = nameField.safeParse(oneLine(record.outlet));
       if (!email.success || !name.success || !outlet.success) {
         const [field, result] = !email.success ? ['email', email] : !name.success ? ['name', name] : ['outlet', outlet];
-        report.invalid.push({ line: info.lines, reason: `${field}: ${result.error!.issues[0]!.message}` });
+        invalid(info.lines, `${field}: ${result.error!.issues[0]!.message}`);
         continue;
       }
       // The same address twice in a file merges as a second upsert would: first spelling, later details.
@@ -87,9 +124,12 @@ export async function importCsv(db: Db, listId: number, input: Readable): Promis
     }
   } catch (error) {
     if (error instanceof ImportHeaderError || (error as { cause?: unknown }).cause instanceof ImportHeaderError) throw error;
-    const line = (error as { lines?: number }).lines;
-    report.invalid.push({ line: line ?? 0, reason: `unreadable CSV: ${(error as Error).message}` });
+    if (!tooLarge) {
+      const line = (error as { lines?: number }).lines;
+      invalid(line ?? 0, `unreadable CSV: ${(error as Error).message}`);
+    }
   }
   await flush();
+  if (tooLarge) throw new ImportTooLargeError(maxBytes, report);
   return report;
 }
