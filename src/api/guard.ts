@@ -28,10 +28,12 @@ declare module 'fastify' {
 const json = (reply: FastifyReply, status: number, error: string, message: string) =>
   reply.status(status).header('Cache-Control', 'no-store').send({ error, message, details: {} });
 
-const unauthorized = (reply: FastifyReply) => json(reply, 401, 'unauthorized', 'sign in, or send Authorization: Bearer <token>');
+const unauthorized = (reply: FastifyReply) =>
+  json(reply.header('WWW-Authenticate', 'Bearer realm="presslift"'), 401, 'unauthorized', 'sign in, or send Authorization: Bearer <token>');
 const forbidden = (reply: FastifyReply, roles: Role[]) => json(reply, 403, 'forbidden', `this needs the ${roles.join(' or ')} role`);
+/** To the sign-in page, and back here afterwards (a form that was posted comes back to the console's home). */
 const toSignIn = (request: FastifyRequest, reply: FastifyReply) =>
-  reply.redirect(`/console/login${request.method === 'GET' ? `?next=${encodeURIComponent(request.url)}` : ''}`, request.method === 'GET' ? 302 : 303);
+  reply.redirect(`/console/login?next=${encodeURIComponent(request.method === 'GET' ? request.url : '/console')}`, request.method === 'GET' ? 302 : 303);
 
 /** The hooks that enforce one rule: who is asking and their role before the body is read; the CSRF token after. */
 function hooksFor(access: Access, options: GuardOptions): { onRequest?: onRequestHookHandler; preValidation?: preValidationHookHandler } {
