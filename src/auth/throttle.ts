@@ -28,17 +28,16 @@ export class ThrottledError extends Error {
   }
 }
 
-/** Seconds until the fixed window of `limit` that holds now ends. */
-const retryAfter = (limit: Limit) => limit.windowSeconds - (Math.floor(Date.now() / 1000) % limit.windowSeconds);
-
 /** Counts one attempt under `key`; throws ThrottledError when it is over the limit. */
 export async function spend(db: Db, key: string, limit: Limit): Promise<void> {
-  if ((await countHit(db, key, limit.windowSeconds)) > limit.max) throw new ThrottledError(retryAfter(limit));
+  const count = await countHit(db, key, limit.windowSeconds);
+  if (count.hits > limit.max) throw new ThrottledError(Math.max(1, count.secondsLeft));
 }
 
 /** Throws ThrottledError when `key` has already used up its limit, without counting this look. */
 export async function requireRoom(db: Db, key: string, limit: Limit): Promise<void> {
-  if ((await hitsNow(db, key, limit.windowSeconds)) >= limit.max) throw new ThrottledError(retryAfter(limit));
+  const count = await hitsNow(db, key, limit.windowSeconds);
+  if (count.hits >= limit.max) throw new ThrottledError(Math.max(1, count.secondsLeft));
 }
 
 /** Counts a failure under `key` (see requireRoom, which then refuses once there are too many). */

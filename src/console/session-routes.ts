@@ -161,7 +161,7 @@ ${errorLine(error)}
         if (step === null || !(await enableTotp(db, pending.accountId, secret!, step, codes.map(hashRecoveryCode)))) {
           return again(401, 'That code does not match. Check the time on your phone and try the newest code.');
         }
-        await endThisSession(request, reply);
+        // Enabling ended every session of the account, this pending one included.
         await start(reply, pending.accountId, 'active');
         await signedIn(db, pending.email);
         await audit(`account:${pending.email}`, 'two-factor.enable');

@@ -67,6 +67,7 @@ export interface PasswordResetsTable {
 
 export interface RateCountersTable {
   key: string;
+  /** When the key's current window opened (its first hit in it). */
   window_start: Timestamp;
   hits: number;
 }

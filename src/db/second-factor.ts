@@ -15,6 +15,8 @@ export async function setPendingTotp(db: Db, accountId: number, secret: string):
 /**
  * Turns the pending secret on, with the step of the code that confirmed it and a fresh set of
  * recovery codes, in one transaction. Conditional on the pending secret being the one confirmed.
+ * Every session of the account ends with it: one opened with the password alone (perhaps a
+ * stolen one) does not carry on; the caller starts this browser's session again.
  */
 export async function enableTotp(db: Db, accountId: number, secret: string, step: number, codeHashes: string[]): Promise<boolean> {
   return db.transaction().execute(async (tx) => {
@@ -25,6 +27,7 @@ export async function enableTotp(db: Db, accountId: number, secret: string, step
       .returning('id').executeTakeFirst();
     if (!row) return false;
     await replaceCodes(tx, accountId, codeHashes);
+    await tx.deleteFrom('sessions').where('account_id', '=', accountId).execute();
     return true;
   });
 }

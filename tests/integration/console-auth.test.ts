@@ -1,15 +1,14 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/password';
 import { createSetupToken } from '../../src/auth/setup-link';
 import { createAccount } from '../../src/db/accounts';
 import { LIMITS } from '../../src/auth/throttle';
+import { consoleClient, PASSWORD } from '../support/console-client';
 import { createHarness, type Harness } from '../support/harness';
 
 let h: Harness;
-const PASSWORD = 'a long enough password';
 
 beforeAll(async () => {
   h = await createHarness();
@@ -18,38 +17,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-/** A browser-like client: keeps cookies and reads the form's CSRF token from each page. */
-function browserClient(remoteAddress = '127.0.0.1') {
-  const jar = new Map<string, string>();
-  const request = async (options: InjectOptions) => {
-    const response = await h.app.inject({
-      remoteAddress,
-      ...options,
-      headers: { ...(options.headers ?? {}), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
-    });
-    for (const cookie of response.cookies as Array<{ name: string; value: string; expires?: Date }>) {
-      if (cookie.value === '' || (cookie.expires && cookie.expires.getTime() < Date.now())) jar.delete(cookie.name);
-      else jar.set(cookie.name, cookie.value);
-    }
-    return response;
-  };
-  const formToken = (body: string) => /name="_csrf" value="([^"]+)"/.exec(body)?.[1] ?? '';
-  const metaToken = (body: string) => /name="csrf-token" content="([^"]+)"/.exec(body)?.[1] ?? '';
-  return {
-    jar,
-    request,
-    formToken,
-    metaToken,
-    async signIn(email: string, password = PASSWORD) {
-      const page = await request({ method: 'GET', url: '/console/login' });
-      return request({ method: 'POST', url: '/console/login', payload: { email, password, _csrf: formToken(page.body) } });
-    },
-    /** The CSRF token of a signed-in page. */
-    async pageToken() {
-      return metaToken((await request({ method: 'GET', url: '/console/releases' })).body);
-    },
-  };
-}
+const browserClient = (remoteAddress?: string) => consoleClient(h, remoteAddress);
 
 describe('first start: the one-time setup link', () => {
   it('lets the first admin set a password once, refusing forged, expired and used links', async () => {

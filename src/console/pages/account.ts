@@ -136,7 +136,8 @@ ${notice(options.message)}
       return render(reply, actor, { status: 400, twoFactor: form });
     }
     await audit(actor, 'two-factor.enable');
-    return render(reply, actor, {
+    const fresh = await startSession(reply, db, config, actor.accountId!);
+    return render(reply, { ...actor, csrfToken: fresh }, {
       message: { ok: 'Two-factor sign-in is on.' },
       twoFactor: recoveryCodesPanel(codes, html`<p><a class="button plain" href="/console/account">Done</a></p>`),
     });

@@ -44,13 +44,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     );
     CREATE INDEX password_resets_account ON password_resets (account_id);
 
-    -- Fixed-window counters for throttles that must hold across processes and without Redis
-    -- (sign-in attempts, test sends, confirmation emails).
+    -- Counters for throttles that must hold across processes and without Redis (sign-in
+    -- attempts, test sends, confirmation emails): a window opens at a key's first hit.
     CREATE TABLE rate_counters (
-      key text NOT NULL,
+      key text PRIMARY KEY,
       window_start timestamptz NOT NULL,
-      hits integer NOT NULL,
-      PRIMARY KEY (key, window_start)
+      hits integer NOT NULL
     );
     CREATE INDEX rate_counters_window ON rate_counters (window_start);
 
