@@ -1,4 +1,4 @@
-import { Transform, type Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import type { Db } from '../db';
 import { upsertMembers, type SubscriberInput } from '../db/subscribers';
@@ -35,7 +35,7 @@ function byteLimit(maxBytes: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
-      callback(seen > maxBytes ? new ImportTooLargeError(maxBytes, emptyReport()) : null, chunk);
+      callback(seen > maxBytes ? new ImportTooLargeError(maxBytes, emptyReport()) : null, seen > maxBytes ? undefined : chunk);
     },
   });
 }
@@ -73,26 +73,28 @@ function crlfToLf(): Transform {
  */
 export async function importCsv(db: Db, listId: number, input: Readable, maxBytes: number): Promise<ImportReport> {
   const report = emptyReport();
-  const limit = byteLimit(maxBytes);
-  let tooLarge: ImportTooLargeError | undefined;
-  limit.on('error', (error) => {
-    if (error instanceof ImportTooLargeError) tooLarge = error;
+  const parser = parse({
+    max_record_size: MAX_RECORD_CHARS,
+    bom: true,
+    columns: (header: string[]) => {
+      const names = header.map((h) => h.trim().toLowerCase());
+      if (!names.includes('email')) throw new ImportHeaderError('the header row must name an "email" column');
+      return names;
+    },
+    skip_empty_lines: true,
+    relax_column_count: true,
+    trim: true,
+    info: true,
   });
-  const parser = input.pipe(limit).pipe(crlfToLf()).pipe(
-    parse({
-      max_record_size: MAX_RECORD_CHARS,
-      bom: true,
-      columns: (header: string[]) => {
-        const names = header.map((h) => h.trim().toLowerCase());
-        if (!names.includes('email')) throw new ImportHeaderError('the header row must name an "email" column');
-        return names;
-      },
-      skip_empty_lines: true,
-      relax_column_count: true,
-      trim: true,
-      info: true,
-    }),
-  );
+  // An error in our streams (the byte limit) ends them all, and the loop below with it. The request
+  // itself is left to drain, not destroyed, so the answer can still be sent.
+  const limit = byteLimit(maxBytes);
+  pipeline(limit, crlfToLf(), parser, () => {});
+  input.pipe(limit);
+  limit.on('error', () => {
+    input.unpipe(limit);
+    input.resume();
+  });
   const invalid = (line: number, reason: string) => {
     report.invalidCount += 1;
     if (report.invalid.length < MAX_INVALID_LISTED) report.invalid.push({ line, reason });
@@ -124,12 +126,13 @@ export async function importCsv(db: Db, listId: number, input: Readable, maxByte
     }
   } catch (error) {
     if (error instanceof ImportHeaderError || (error as { cause?: unknown }).cause instanceof ImportHeaderError) throw error;
-    if (!tooLarge) {
-      const line = (error as { lines?: number }).lines;
-      invalid(line ?? 0, `unreadable CSV: ${(error as Error).message}`);
+    if (error instanceof ImportTooLargeError) {
+      await flush();
+      throw new ImportTooLargeError(maxBytes, report);
     }
+    const { lines, code } = error as { lines?: number; code?: string };
+    invalid(lines ?? 0, code === 'CSV_MAX_RECORD_SIZE' ? `unreadable CSV: a line longer than ${MAX_RECORD_CHARS} characters` : `unreadable CSV: ${(error as Error).message}`);
   }
   await flush();
-  if (tooLarge) throw new ImportTooLargeError(maxBytes, report);
   return report;
 }
