@@ -109,7 +109,8 @@ describe('sessions', () => {
     expect((await client.signIn('editor@example.org')).statusCode).toBe(401);
   });
 
-  it('limits sign-in attempts from one address', async () => {
+  // Each wrong guess costs a full scrypt: give a loaded machine time.
+  it('limits sign-in attempts from one address', { timeout: 120_000 }, async () => {
     const client = browserClient('203.0.113.7');
     const statuses: number[] = [];
     for (let i = 0; i <= LIMITS.signInPerAddress.max; i++) statuses.push((await client.signIn('nobody@example.org', 'guess')).statusCode);
