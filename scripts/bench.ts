@@ -167,7 +167,7 @@ async function main() {
     const message = buildMessage(
       compiled,
       { deliveryId: 1, releaseId: sample!.id, subscriberId: 1, listId, email: 'ceiling@bench.example.org', name: 'Zoë Müller', listName: 'Bench Correspondents', listSlug: 'bench-correspondents' },
-      messageSettings(config, ctx.secret),
+      messageSettings(config, ctx.keys),
     );
     await sink.reset();
     const ceiling = await nodemailerPoolCeiling(sink.url, message, recipients, config.SMTP_POOL_SIZE);

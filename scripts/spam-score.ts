@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import nodemailer from 'nodemailer';
 import { buildMessage, type MessageSettings } from '../src/mail/message';
+import { Keyring, randomToken } from '../src/signing';
 import { compileSample, sampleRecipient } from '../tests/support/sample-email';
 
 const args = process.argv.slice(2);
@@ -16,7 +17,7 @@ const threshold = thresholdAt >= 0 ? Number(args[thresholdAt + 1]) : 2.0;
 const settings: MessageSettings = {
   from: 'Northbridge Newsroom <newsroom@news.example.org>',
   publicUrl: 'https://news.example.org',
-  secret: 'spam-score-secret-spam-score-secret',
+  keys: new Keyring(randomToken()),
   unsubscribeMailbox: 'unsubscribe@news.example.org',
   feedbackId: 'northbridge',
   dkim: null,

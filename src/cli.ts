@@ -1,9 +1,11 @@
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createContext } from './context';
+import { createContext, type Context } from './context';
 import { PoolModeError } from './db';
-import { createApiToken, revokeApiToken } from './db/tokens';
+import { createApiToken, listApiTokens, revokeApiToken } from './db/tokens';
+import { retireGeneratedKey } from './db/keys';
+import { disableTotp } from './db/second-factor';
 import { TransitionError } from './embargo/scheduling';
 import { createLogger, type Logger } from './log';
 import { pauseSending, resumeSending } from './ops/pause';
@@ -15,7 +17,7 @@ import { bootstrapToken, prepareDatabase, requireRedis, run, setupLink } from '.
 import { ServiceUnreachable } from './services';
 import { readPassword } from './auth/prompt';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './auth/password';
-import { AccountExistsError, createAccount } from './db/accounts';
+import { AccountExistsError, createAccount, enableAccount, findAccountByEmail } from './db/accounts';
 import { recordAudit } from './db/audit';
 import { emailAddress } from './fields';
 
@@ -67,10 +69,11 @@ async function serve(roles: { api: boolean; worker: boolean }) {
   const banner: string[] = [];
   if (roles.api) {
     log.info({ url: config.PUBLIC_URL }, 'API listening');
-    const token = await bootstrapToken(running.ctx);
-    if (token) {
-      banner.push(`Admin API token (shown once, keep it safe): ${token}`);
-      banner.push(`Try: curl -H 'Authorization: Bearer ${token}' ${config.PUBLIC_URL}/api/lists`);
+    const bootstrap = await bootstrapToken(running.ctx);
+    if (bootstrap) {
+      banner.push(`Admin API token (shown once, keep it safe): ${bootstrap.token}`);
+      banner.push(`It works until the first console administrator exists; revoke it sooner with: presslift token revoke ${bootstrap.id}`);
+      banner.push(`Try: curl -H 'Authorization: Bearer ${bootstrap.token}' ${config.PUBLIC_URL}/api/lists`);
     }
     const link = await setupLink(running.ctx);
     if (link) {
@@ -167,10 +170,24 @@ token
   .command('create')
   .requiredOption('--name <name>', 'what the token is for')
   .addOption(new Option('--role <role>', 'what it may do').choices(['editor', 'operator', 'admin']).default('editor'))
-  .action((options: { name: string; role: 'editor' | 'operator' | 'admin' }) =>
+  .option('--expires-in-days <days>', 'stop working after this many days (default: until revoked)', (value) => positiveId('--expires-in-days', value))
+  .action((options: { name: string; role: 'editor' | 'operator' | 'admin'; expiresInDays?: number }) =>
     withContext(async (ctx) => {
-      const created = await createApiToken(ctx.db, options.name, options.role);
-      console.log(`token ${created.id} (${options.role}): ${created.token}`);
+      const expiresAt = options.expiresInDays ? new Date(Date.now() + options.expiresInDays * 86_400_000) : null;
+      const created = await createApiToken(ctx.db, { name: options.name, role: options.role, ownerAccountId: null, createdBy: operatorName(), expiresAt });
+      await recordAudit(ctx.db, { releaseId: null, actor: operatorName(), action: 'token.create', details: { id: created.id, name: options.name, role: options.role } });
+      console.log(`token ${created.id} (${options.role}${expiresAt ? `, expires ${expiresAt.toISOString()}` : ''}): ${created.token}`);
+    }),
+  );
+token
+  .command('list')
+  .description('every token: role, owner, expiry, last use')
+  .action(() =>
+    withContext(async (ctx) => {
+      for (const t of await listApiTokens(ctx.db)) {
+        const state = t.revokedAt ? 'revoked' : t.expiresAt && t.expiresAt < new Date() ? 'expired' : 'live';
+        console.log(`${t.id}\t${t.name}\t${t.role}\t${state}\towner=${t.owner ?? '-'}\texpires=${t.expiresAt?.toISOString() ?? 'never'}\tlast-used=${t.lastUsedAt?.toISOString() ?? 'never'}`);
+      }
     }),
   );
 token
@@ -180,7 +197,8 @@ token
     withContext(async (ctx) => {
       const done = await revokeApiToken(ctx.db, Number(id));
       console.log(done ? `token ${id} revoked` : `no active token ${id}`);
-      if (!done) process.exitCode = 1;
+      if (done) await recordAudit(ctx.db, { releaseId: null, actor: operatorName(), action: 'token.revoke', details: { id: Number(id) } });
+      else process.exitCode = 1;
     }),
   );
 
@@ -204,6 +222,49 @@ user
         if (error instanceof AccountExistsError) throw new UsageError(error.message);
         throw error;
       }
+    }),
+  );
+
+/** The active or disabled account an --email names, or a usage error. */
+async function accountId(ctx: Context, email: string): Promise<number> {
+  const found = await findAccountByEmail(ctx.db, email);
+  if (!found) throw new UsageError(`no account ${email}`);
+  return found.id;
+}
+user
+  .command('enable')
+  .description('let a disabled account sign in again (its revoked tokens stay revoked)')
+  .requiredOption('--email <email>', 'their sign-in address')
+  .action((options: { email: string }) =>
+    withContext(async (ctx) => {
+      const id = await accountId(ctx, options.email);
+      const email = await enableAccount(ctx.db, id);
+      if (email) await recordAudit(ctx.db, { releaseId: null, actor: operatorName(), action: 'account.enable', details: { id, email } });
+      console.log(email ? `account ${id} enabled` : `account ${id} was not disabled`);
+    }),
+  );
+user
+  .command('reset-two-factor')
+  .description('turn off the second factor of someone who lost their authenticator and recovery codes')
+  .requiredOption('--email <email>', 'their sign-in address')
+  .action((options: { email: string }) =>
+    withContext(async (ctx) => {
+      const id = await accountId(ctx, options.email);
+      const done = await disableTotp(ctx.db, id);
+      if (done) await recordAudit(ctx.db, { releaseId: null, actor: operatorName(), action: 'account.two-factor-reset', details: { id } });
+      console.log(done ? `account ${id}: second factor turned off; they enrol again at their next sign-in if REQUIRE_2FA asks` : `account ${id} has no second factor`);
+    }),
+  );
+
+program
+  .command('secret')
+  .description('the signing key')
+  .command('retire-generated')
+  .description('forget the key generated before SECRET_KEY was set: the links it signed stop working')
+  .action(() =>
+    withContext(async (ctx) => {
+      if (!ctx.config.SECRET_KEY) throw new UsageError('SECRET_KEY is not set: the generated key is the one signing links; set SECRET_KEY first');
+      console.log((await retireGeneratedKey(ctx.db)) ? 'the generated key is forgotten; links it signed no longer work' : 'there was no generated key');
     }),
   );
 

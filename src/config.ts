@@ -1,9 +1,29 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { isPublicKey } from './public-keys';
 
 const integer = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
 const url = (fallback: string) => z.string().url().default(fallback);
+const PUBLIC_KEY_MESSAGE = 'this key is public (it appears in Presslift\'s repository or README); generate your own, e.g. `openssl rand -base64 48`';
+const secretKey = z.string().min(32, 'must be at least 32 characters').refine((key) => !isPublicKey(key), PUBLIC_KEY_MESSAGE);
+const commaList = z.string().default('').transform((raw) => raw.split(',').map((item) => item.trim()).filter(Boolean));
+
+/**
+ * Fastify's trustProxy: "true" trusts every hop (only behind a proxy that overwrites
+ * X-Forwarded-For), a number trusts that many hops, anything else is a comma-separated list of
+ * proxy addresses or CIDR ranges.
+ */
+const trustProxy = z
+  .string()
+  .default('false')
+  .transform((raw): boolean | number | string => {
+    const value = raw.trim();
+    if (value === 'false' || value === '0') return false;
+    if (value === 'true') return true;
+    return /^\d+$/.test(value) ? Number(value) : value;
+  });
+
 const zoneList = z
   .string()
   .default('America/New_York,Europe/London,Europe/Brussels,Asia/Seoul')
@@ -72,8 +92,22 @@ const schema = z.object({
   DKIM_PRIVATE_KEY_FILE: z.string().min(1).optional(),
   /** Largest file a release may carry. */
   MAX_ATTACHMENT_BYTES: integer(10_000_000),
-  /** Signs unsubscribe tokens; when unset, a random key is created once and kept in PostgreSQL. */
-  SECRET_KEY: z.string().min(32).optional(),
+  /** Signs unsubscribe links and the setup link; when unset, a random key is created once and kept in PostgreSQL. */
+  SECRET_KEY: secretKey.optional(),
+  /** Keys that signed before SECRET_KEY: links they signed keep working until they are removed from here. */
+  SECRET_KEYS_PREVIOUS: commaList.pipe(z.array(secretKey)),
+  /** Who must sign in with a second factor: nobody (it stays optional), admins, or every account. */
+  REQUIRE_2FA: z.enum(['off', 'admin', 'all']).default('off'),
+  /** Which proxies' X-Forwarded-For to believe when reading a client's address (see trustProxy). */
+  TRUST_PROXY: trustProxy,
+  /** Addresses (or @domain) a test copy may go to besides staff accounts' own. */
+  TEST_SEND_ALLOWLIST: commaList.pipe(z.array(z.string().regex(/^[^@\s]*@[^@\s]+$/, 'give addresses or @domain entries'))),
+  /** Test copies one person or token may send an hour. */
+  TEST_SENDS_PER_HOUR: integer(20),
+  /** Largest CSV a subscriber import accepts. */
+  MAX_IMPORT_BYTES: integer(50_000_000),
+  /** Requests a minute one client address may make to the public pages (newsroom, files, feed, unsubscribe). */
+  PUBLIC_REQUESTS_PER_MINUTE: integer(120),
   /** Bearer token that GET /metrics on the API port accepts (operator and admin API tokens work too). */
   METRICS_TOKEN: z.string().min(16).optional(),
   /** When set, every role also serves /metrics, /healthz and /readyz, unauthenticated, on this port. */

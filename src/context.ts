@@ -4,7 +4,8 @@ import { createLogger, type Logger } from './log';
 import { createMetrics, type Metrics } from './ops/metrics';
 import { createQueues, type Queues } from './queue';
 import { createRedis, type RedisClient } from './queue/redis';
-import { loadSecret } from './secret';
+import { loadKeyring } from './secret';
+import type { Keyring } from './signing';
 
 /** What every role shares: configuration, logger, PostgreSQL, the producer side of the queues. */
 export interface Context {
@@ -14,7 +15,8 @@ export interface Context {
   redis: RedisClient;
   queues: Queues;
   metrics: Metrics;
-  secret: string;
+  /** Signs and verifies links (unsubscribe, setup, confirmations). */
+  keys: Keyring;
   close(): Promise<void>;
 }
 
@@ -23,7 +25,7 @@ export async function createContext(config: Config, log: Logger = createLogger(c
   const redis = createRedis(config, 'producer');
   redis.on('error', (error) => log.warn({ err: error.message }, 'redis connection error'));
   const queues = createQueues(redis, config.QUEUE_PREFIX);
-  const secret = await loadSecret(db, config);
+  const keys = await loadKeyring(db, config);
   return {
     config,
     log,
@@ -31,7 +33,7 @@ export async function createContext(config: Config, log: Logger = createLogger(c
     redis,
     queues,
     metrics: createMetrics(db, queues),
-    secret,
+    keys,
     async close() {
       await queues.close();
       redis.disconnect();

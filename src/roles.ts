@@ -28,16 +28,19 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
   }
 }
 
-/** On a database with no credentials yet, creates an admin token and returns it (shown once). */
-export async function bootstrapToken(ctx: Context): Promise<string | null> {
+/**
+ * On a database with no credentials yet, creates an admin token and returns it (shown once). It
+ * is for setting up: it stops working once a console admin exists.
+ */
+export async function bootstrapToken(ctx: Context): Promise<{ id: number; token: string } | null> {
   if (await hasAnyCredential(ctx.db)) return null;
-  return (await createApiToken(ctx.db, 'bootstrap-admin', 'admin')).token;
+  return createApiToken(ctx.db, { name: 'bootstrap-admin', role: 'admin', ownerAccountId: null, createdBy: 'first start', bootstrap: true });
 }
 
 /** On a database with no staff account yet, a one-time link for the first admin to set a password. */
 export async function setupLink(ctx: Context): Promise<string | null> {
   if (await hasAnyAccount(ctx.db)) return null;
-  return `${ctx.config.PUBLIC_URL}/console/setup?token=${createSetupToken(ctx.secret)}`;
+  return `${ctx.config.PUBLIC_URL}/console/setup?token=${createSetupToken(ctx.keys)}`;
 }
 
 /** Redis answers now; every role needs it (the API to queue lifts, workers to take jobs). */

@@ -1,17 +1,16 @@
-import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
 import type { Config } from './config';
 import type { Db } from './db';
+import { generatedSigningKey, storedSigningKey } from './db/keys';
+import { Keyring } from './signing';
 
 /**
- * The key that signs unsubscribe links. SECRET_KEY wins; otherwise one random key is created on
- * first start and kept in PostgreSQL, so every process of one installation signs alike.
+ * The keys that sign and verify links. SECRET_KEY signs when set; otherwise a random key created
+ * on first start and kept in PostgreSQL does, so every process of one installation signs alike.
+ * SECRET_KEYS_PREVIOUS verify only. Once SECRET_KEY is set, a key generated earlier keeps
+ * verifying the links it signed, until `presslift secret retire-generated` forgets it.
  */
-export async function loadSecret(db: Db, config: Config): Promise<string> {
-  if (config.SECRET_KEY) return config.SECRET_KEY;
-  const fresh = randomBytes(32).toString('base64url');
-  await sql`INSERT INTO settings (key, value) VALUES ('secret_key', ${JSON.stringify(fresh)}::jsonb)
-            ON CONFLICT (key) DO NOTHING`.execute(db);
-  const row = await db.selectFrom('settings').select('value').where('key', '=', 'secret_key').executeTakeFirstOrThrow();
-  return row.value as string;
+export async function loadKeyring(db: Db, config: Config): Promise<Keyring> {
+  if (!config.SECRET_KEY) return new Keyring(await generatedSigningKey(db), config.SECRET_KEYS_PREVIOUS);
+  const generated = await storedSigningKey(db);
+  return new Keyring(config.SECRET_KEY, [...config.SECRET_KEYS_PREVIOUS, ...(generated ? [generated] : [])]);
 }

@@ -1,10 +1,15 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Context } from '../context';
 import { consoleRoutes } from '../console';
+import { expiredFormPage, refusalPage } from '../console/guard';
 import { registerSecurity } from '../console/security';
+import { sweepRateCounters } from '../db/rate-counters';
 import { accountRoutes } from './accounts';
 import { attachmentRoutes } from './attachments';
 import { errorHandler, HttpError } from './errors';
+import { enforceAccess } from './guard';
+import { decorateMailer } from './mailer';
+import { RequestLog } from './request-log';
 import { listRoutes } from './lists';
 import { newsroomRoutes } from './newsroom';
 import { opsRoutes } from './ops';
@@ -16,12 +21,28 @@ import { testSendRoutes } from './test-send';
 import { unsubscribeRoutes } from './unsubscribe';
 import { webhookRoutes } from './webhooks';
 
+/** TRUST_PROXY as Fastify takes it: a count of hops becomes "trust the nearest N". */
+const trustProxy = (setting: boolean | number | string) => (typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting);
+
+/** Old rate-limit windows go every hour; the table stays small without a job of its own. */
+function sweepCounters(app: FastifyInstance, ctx: Context) {
+  const timer = setInterval(() => sweepRateCounters(ctx.db).catch((error) => ctx.log.warn({ err: (error as Error).message }, 'rate counter sweep failed')), 3_600_000);
+  timer.unref();
+  app.addHook('onClose', async () => clearInterval(timer));
+}
+
 /** The HTTP API and the staff console. Logging goes through the shared pino logger; errors all take one shape. */
 export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log.child({ role: 'api' }) as FastifyBaseLogger,
+    logController: new RequestLog(),
+    trustProxy: trustProxy(ctx.config.TRUST_PROXY),
     bodyLimit: ctx.config.MAX_BODY_BYTES + 64 * 1024,
   });
+  // First, so that every route registered after it gets its guard from the access table.
+  enforceAccess(app, { db: ctx.db, config: ctx.config, metricsToken: ctx.config.METRICS_TOKEN, refusalPage, expiredFormPage });
+  decorateMailer(app, ctx.config);
+  sweepCounters(app, ctx);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: {} }),
@@ -46,7 +67,7 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
 
   await registerSecurity(app, ctx);
 
-  probeRoutes(app, ctx, true);
+  probeRoutes(app, ctx);
   listRoutes(app, ctx);
   releaseRoutes(app, ctx);
   attachmentRoutes(app, ctx);

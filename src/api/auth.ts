@@ -1,10 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import type { Config } from '../config';
 import type { Db } from '../db';
 import type { Role } from '../db/schema';
-import { findSession } from '../db/sessions';
+import { findSession, type Session } from '../db/sessions';
 import { findApiToken } from '../db/tokens';
-import { HttpError } from './errors';
+import { sameSecret } from '../signing';
 
 /** The console's session cookie (HttpOnly, SameSite=Strict; set in src/console/session-routes.ts). */
 export const SESSION_COOKIE = 'presslift_session';
@@ -22,13 +22,29 @@ export interface Actor {
   via: 'session' | 'token';
   /** The session's synchronizer token, which pages put in their forms; absent for tokens. */
   csrfToken?: string;
+  /** The signed-in account, or the account that owns the token. */
   accountId?: number;
+}
+
+/** A sign-in whose password was right and whose second factor (a code, or enrolling one) is still owed. */
+export interface PendingSignIn {
+  accountId: number;
+  email: string;
+  role: Role;
+  stage: 'second-factor' | 'enrol';
+  csrfToken: string;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     actor?: Actor;
+    pendingSignIn?: PendingSignIn;
   }
+}
+
+export interface AuthContext {
+  db: Db;
+  config: Pick<Config, 'REQUIRE_2FA'>;
 }
 
 /** Admins may do everything; editors and operators only what their role names. */
@@ -36,61 +52,50 @@ export function allows(actor: Actor, role: Role): boolean {
   return actor.role === 'admin' || actor.role === role;
 }
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-function sameToken(given: unknown, expected: string): boolean {
-  if (typeof given !== 'string') return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** Whether REQUIRE_2FA asks this role for a second factor at sign-in. */
+export function secondFactorRequired(config: Pick<Config, 'REQUIRE_2FA'>, role: Role): boolean {
+  return config.REQUIRE_2FA === 'all' || (config.REQUIRE_2FA === 'admin' && role === 'admin');
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * A cookie is sent by the browser on its own, so a state-changing request made with one must also
  * carry the session's synchronizer token (header X-CSRF-Token or X-XSRF-Token, or form field
  * _csrf), which only our own origin can read. A bearer token is never sent implicitly, so it needs none.
  */
-export function requireCsrf(request: FastifyRequest, actor: Actor): void {
-  if (SAFE_METHODS.has(request.method) || actor.via !== 'session') return;
+export function csrfPasses(request: FastifyRequest, csrfToken: string | undefined): boolean {
+  if (SAFE_METHODS.has(request.method) || csrfToken === undefined) return true;
   const body = request.body as { _csrf?: unknown } | undefined;
   const given = request.headers['x-csrf-token'] ?? request.headers['x-xsrf-token'] ?? (body && typeof body === 'object' ? body._csrf : undefined);
-  if (!sameToken(given, actor.csrfToken!)) {
-    throw new HttpError(403, 'csrf_invalid', 'this request did not come from a Presslift page; reload the page and try again');
-  }
+  return typeof given === 'string' && sameSecret(given, csrfToken);
 }
 
-/** Who is asking: a bearer API token, or else the console session cookie; null when neither is valid. */
-export async function identify(db: Db, request: FastifyRequest): Promise<Actor | null> {
+async function sessionOf(db: Db, request: FastifyRequest): Promise<Session | null> {
+  const cookie = request.cookies?.[SESSION_COOKIE];
+  return cookie ? findSession(db, cookie) : null;
+}
+
+/**
+ * Who is asking: a live bearer API token, or else a full console session; null when neither.
+ * A session of an account that REQUIRE_2FA covers but that has no second factor yet does not
+ * count: signing in again takes the person to enrolment.
+ */
+export async function identify(ctx: AuthContext, request: FastifyRequest): Promise<Actor | null> {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) {
-    const found = await findApiToken(db, header.slice(7).trim());
-    return found ? { label: `token:${found.name}`, role: found.role, via: 'token' } : null;
+    const found = await findApiToken(ctx.db, header.slice(7).trim());
+    return found ? { label: `token:${found.name}`, role: found.role, via: 'token', accountId: found.ownerAccountId ?? undefined } : null;
   }
-  const cookie = request.cookies?.[SESSION_COOKIE];
-  if (!cookie) return null;
-  const session = await findSession(db, cookie);
-  return session
-    ? { label: `account:${session.email}`, role: session.role, via: 'session', csrfToken: session.csrfToken, accountId: session.accountId }
-    : null;
+  const session = await sessionOf(ctx.db, request);
+  if (!session || session.stage !== 'active') return null;
+  if (secondFactorRequired(ctx.config, session.role) && !session.twoFactor) return null;
+  return { label: `account:${session.email}`, role: session.role, via: 'session', csrfToken: session.csrfToken, accountId: session.accountId };
 }
 
-/** A preHandler that resolves a session or a token into `request.actor` (401 without one; CSRF checked). */
-function authenticate(db: Db) {
-  return async (request: FastifyRequest, _reply: FastifyReply) => {
-    const actor = await identify(db, request);
-    if (!actor) throw new HttpError(401, 'unauthorized', 'sign in, or send Authorization: Bearer <token>');
-    requireCsrf(request, actor);
-    request.actor = actor;
-  };
-}
-
-/** A preHandler that requires a signed-in account or a valid API token of (one of) the given roles. */
-export function requireRole(db: Db, ...roles: Role[]) {
-  const signedIn = authenticate(db);
-  return async (request: FastifyRequest, reply: FastifyReply) => {
-    await signedIn(request, reply);
-    if (!roles.some((role) => allows(request.actor!, role))) {
-      throw new HttpError(403, 'forbidden', `this needs the ${roles.join(' or ')} role`);
-    }
-  };
+/** The sign-in in progress that this browser's cookie names, if any. */
+export async function pendingSignIn(ctx: AuthContext, request: FastifyRequest): Promise<PendingSignIn | null> {
+  const session = await sessionOf(ctx.db, request);
+  if (!session || session.stage === 'active') return null;
+  return { accountId: session.accountId, email: session.email, role: session.role, stage: session.stage, csrfToken: session.csrfToken };
 }

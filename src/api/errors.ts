@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { ThrottledError } from '../auth/throttle';
 import { EmbargoInputError } from '../embargo/time';
 import { TransitionError } from '../embargo/scheduling';
 
@@ -40,6 +41,9 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   }
   if (error instanceof EmbargoInputError) {
     return reply.status(400).send({ error: 'invalid_embargo', message: `${error.field}: ${error.message}`, details: { field: error.field } });
+  }
+  if (error instanceof ThrottledError) {
+    return reply.status(429).header('Retry-After', String(error.retryAfterSeconds)).send({ error: 'too_many_requests', message: error.message, details: {} });
   }
   if (error instanceof TransitionError) {
     return reply.status(error.status).send({ error: error.code, message: error.message, details: {} });

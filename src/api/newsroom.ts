@@ -1,14 +1,18 @@
-import type { FastifyInstance } from 'fastify';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import type { Context } from '../context';
-import { attachmentLinks, publicAttachment } from '../db/attachments';
-import { liftedRelease, liftedReleases, type PublicRelease } from '../db/newsroom';
+import { publicRateLimit } from '../console/security';
+import { attachmentChunks, attachmentLinks, publicAttachment } from '../db/attachments';
+import { liftedRelease, liftedReleases, newsroomVersion, type PublicRelease } from '../db/newsroom';
 import { idParam } from '../fields';
 import { sizeLabel } from '../render/compile';
 import { markdownToHtml } from '../render/markdown';
 import { organisation } from '../render/organisation';
 import { escapeHtml } from '../render/escape';
+import { servedAs } from './file-types';
 import { publicPage, sendNotFound, sendPage, siteOf } from './public-page';
 
 const FEED_SIZE = 50;
@@ -30,16 +34,43 @@ export function newsroomRoutes(app: FastifyInstance, ctx: Context) {
   const releaseUrl = (slug: string) => `${config.PUBLIC_URL}/releases/${slug}`;
   const feedLink = `<link rel="alternate" type="application/atom+xml" href="/releases/feed.xml" title="${escapeHtml(config.ORG_NAME)} releases">`;
 
-  app.get('/releases', async (_request, reply) => {
+  const limited = { config: publicRateLimit(config) };
+
+  /**
+   * The index and the feed are rebuilt only when the newsroom changes (newsroomVersion), and
+   * carry an ETag of that version, so a reader polling the feed gets 304 until the next lift.
+   */
+  const cached = (build: () => Promise<string>) => {
+    let kept: { version: string; etag: string; body: string } | undefined;
+    return async (request: FastifyRequest, reply: FastifyReply): Promise<string | null> => {
+      const version = await newsroomVersion(db);
+      if (kept?.version !== version) {
+        kept = { version, etag: `"${createHash('sha256').update(version).digest('base64url').slice(0, 16)}"`, body: await build() };
+      }
+      reply.header('ETag', kept.etag);
+      if (request.headers['if-none-match'] === kept.etag) {
+        reply.status(304).header('Cache-Control', PUBLIC_CACHE).send();
+        return null;
+      }
+      return kept.body;
+    };
+  };
+
+  const indexPage = cached(async () => {
     const releases = await liftedReleases(db, 200);
     const items = releases
       .map((r) => `<li><div class="eyebrow">${escapeHtml(dateline(r))}</div><a href="/releases/${escapeHtml(r.slug)}">${escapeHtml(r.title)}</a>${r.summary ? `<p>${escapeHtml(r.summary)}</p>` : ''}</li>`)
       .join('\n');
     const body = `<h1>Press releases</h1>${items ? `<ul class="index">${items}</ul>` : '<p>No releases yet.</p>'}<p><a href="/releases/feed.xml">Atom feed</a></p>`;
-    return sendPage(reply, 200, publicPage(site, 'Press releases', body, feedLink), PUBLIC_CACHE);
+    return publicPage(site, 'Press releases', body, feedLink);
   });
 
-  app.get('/releases/feed.xml', async (_request, reply) => {
+  app.get('/releases', limited, async (request, reply) => {
+    const page = await indexPage(request, reply);
+    return page === null ? reply : sendPage(reply, 200, page, PUBLIC_CACHE);
+  });
+
+  const feed = cached(async () => {
     const releases = await liftedReleases(db, FEED_SIZE);
     const updated = releases.reduce((latest, r) => (r.lifted_at > latest ? r.lifted_at : latest), new Date(0));
     const entries = releases.map((r) => `  <entry>
@@ -51,7 +82,7 @@ export function newsroomRoutes(app: FastifyInstance, ctx: Context) {
     ${r.summary ? `<summary>${escapeHtml(r.summary)}</summary>` : ''}
     <content type="html">${escapeHtml(markdownToHtml(r.body_md))}</content>
   </entry>`);
-    const feed = `<?xml version="1.0" encoding="utf-8"?>
+    return `<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
   <id>${escapeHtml(`${config.PUBLIC_URL}/releases`)}</id>
   <title>${escapeHtml(config.ORG_NAME)} press releases</title>
@@ -62,10 +93,14 @@ export function newsroomRoutes(app: FastifyInstance, ctx: Context) {
 ${entries.join('\n')}
 </feed>
 `;
-    return reply.header('Cache-Control', PUBLIC_CACHE).type('application/atom+xml; charset=utf-8').send(feed);
   });
 
-  app.get<{ Params: { slug: string } }>('/releases/:slug', async (request, reply) => {
+  app.get('/releases/feed.xml', limited, async (request, reply) => {
+    const body = await feed(request, reply);
+    return body === null ? reply : reply.header('Cache-Control', PUBLIC_CACHE).type('application/atom+xml; charset=utf-8').send(body);
+  });
+
+  app.get<{ Params: { slug: string } }>('/releases/:slug', limited, async (request, reply) => {
     const release = await liftedRelease(db, request.params.slug);
     if (!release) return sendNotFound(reply, site);
     const files = await attachmentLinks(db, release, '');
@@ -87,20 +122,21 @@ ${files.length ? `<h3>Downloads</h3><ul>${files.map((f) => `<li><a href="${escap
 
   const fileParams = z.object({ slug: z.string(), id: idParam, filename: z.string() });
   const fileQuery = z.object({ key: z.string().max(100).optional() });
-  app.get('/releases/:slug/files/:id/:filename', async (request, reply) => {
+  app.get('/releases/:slug/files/:id/:filename', limited, async (request, reply) => {
     const params = fileParams.safeParse(request.params);
     const query = fileQuery.safeParse(request.query);
     const file = params.success && query.success ? await publicAttachment(db, params.data.slug, params.data.id, query.data.key) : null;
     if (!file) return sendNotFound(reply, site);
-    // Staff upload these: never let one run as a page of this site.
-    const inline = /^(image\/(png|jpeg|gif|webp)|application\/pdf)$/.test(file.content_type);
+    // Only allowed types, served as such, and never able to run as a page of this site.
+    const { type, disposition } = servedAs(file.content_type);
     return reply
       // A keyed link may be fetched under embargo: no shared cache may keep it.
       .header('Cache-Control', query.data?.key ? 'private, no-store' : PUBLIC_CACHE)
       .header('X-Content-Type-Options', 'nosniff')
       .header('Content-Security-Policy', "default-src 'none'; sandbox")
-      .header('Content-Disposition', `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(file.filename)}`)
-      .type(file.content_type)
-      .send(file.data);
+      .header('Content-Disposition', `${disposition}; filename*=UTF-8''${encodeURIComponent(file.filename)}`)
+      .header('Content-Length', String(file.size))
+      .type(type)
+      .send(Readable.from(attachmentChunks(db, file.id, file.size)));
   });
 }

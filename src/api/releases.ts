@@ -9,12 +9,12 @@ import { sampleRecipient } from '../db/subscribers';
 import { DELIVERY_STATES, type Release } from '../db/schema';
 import { cancelRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../embargo/scheduling';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
+import { PREVIEW_CSP } from '../console/security';
 import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
 import { messageSettings, recipientValues } from '../mail/message';
 import { personalise } from '../render/personalise';
 import { organisation } from '../render/organisation';
 import { compiledRelease } from '../render/store';
-import { requireRole } from './auth';
 import { HttpError, notFound, parse } from './errors';
 import { releaseView } from './views';
 
@@ -27,7 +27,6 @@ const releaseParams = z.object({ id: idParam });
 
 export function releaseRoutes(app: FastifyInstance, ctx: Context) {
   const { config, db } = ctx;
-  const editor = { preHandler: requireRole(db, 'editor', 'operator') };
   const newRelease = z.object({
     title: lineText(300),
     summary: multilineText(2000).nullable().optional().transform((v) => (v?.trim() ? v.trim() : null)),
@@ -89,7 +88,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
   const view = async (release: Release) =>
     releaseView(release, await releaseListIds(db, release.id), await deliveryCounts(db, release.id), config, await releaseListIds(db, release.id, true));
 
-  app.post('/api/releases', editor, async (request, reply) => {
+  app.post('/api/releases', async (request, reply) => {
     const input = parse(newRelease, request.body);
     const embargo = embargoFromInput(input.embargo);
     const listIds = await existingLists(input.listIds);
@@ -108,19 +107,19 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     return view(release);
   });
 
-  app.get('/api/releases', editor, async () => {
+  app.get('/api/releases', async () => {
     const rows = await db.selectFrom('releases').selectAll().orderBy('embargo_at', 'desc').limit(200).execute();
     return { items: await Promise.all(rows.map(view)) };
   });
 
-  app.get('/api/releases/:id', editor, async (request) => view(await loadRelease(request.params)));
+  app.get('/api/releases/:id', async (request) => view(await loadRelease(request.params)));
 
-  app.post('/api/releases/:id/schedule', editor, async (request) => {
+  app.post('/api/releases/:id/schedule', async (request) => {
     const release = await loadRelease(request.params);
     return view(await scheduleRelease(ctx, release.id, request.actor!.label, config.EMBARGO_MIN_LEAD_SECONDS));
   });
 
-  app.patch('/api/releases/:id', editor, async (request) => {
+  app.patch('/api/releases/:id', async (request) => {
     const release = await loadRelease(request.params);
     const input = parse(editedRelease, request.body);
     const listIds = input.listIds && (await existingLists(input.listIds));
@@ -141,24 +140,24 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     return view(edited);
   });
 
-  app.post('/api/releases/:id/unschedule', editor, async (request) => {
+  app.post('/api/releases/:id/unschedule', async (request) => {
     const release = await loadRelease(request.params);
     return view(await unscheduleRelease(ctx, release.id, request.actor!.label));
   });
 
-  app.post('/api/releases/:id/lift', editor, async (request) => {
+  app.post('/api/releases/:id/lift', async (request) => {
     const release = await loadRelease(request.params);
     const { reason } = parse(withReason, request.body ?? {});
     return view(await liftRelease(ctx, release.id, request.actor!.label, reason));
   });
 
-  app.post('/api/releases/:id/cancel', editor, async (request) => {
+  app.post('/api/releases/:id/cancel', async (request) => {
     const release = await loadRelease(request.params);
     const { reason } = parse(withReason, request.body ?? {});
     return view(await cancelRelease(ctx, release.id, request.actor!.label, reason));
   });
 
-  app.get('/api/releases/:id/audit', editor, async (request) => {
+  app.get('/api/releases/:id/audit', async (request) => {
     const release = await loadRelease(request.params);
     return { items: await releaseAudit(db, release.id) };
   });
@@ -168,20 +167,21 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     cursor: z.coerce.number().int().min(0).default(0),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   });
-  app.get('/api/releases/:id/deliveries', editor, async (request) => {
+  app.get('/api/releases/:id/deliveries', async (request) => {
     const release = await loadRelease(request.params);
     const query = parse(deliveryQuery, request.query, 'query');
     return listDeliveries(db, release.id, query.state, query.cursor, query.limit);
   });
 
   const previewQuery = z.object({ format: z.enum(['html', 'text']).default('html'), phase: z.enum(['lift', 'advance']).default('lift') });
-  app.get('/api/releases/:id/preview', editor, async (request, reply) => {
+  app.get('/api/releases/:id/preview', async (request, reply) => {
     const release = await loadRelease(request.params);
     const { format, phase } = parse(previewQuery, request.query, 'query');
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     // The very values buildMessage fills in (tests/unit/mime-parts.test.ts proves the sent parts match).
-    const copy = personalise(compiled, recipientValues(await releaseSample(ctx, release.id), messageSettings(config, ctx.secret)));
-    reply.header('Cache-Control', 'no-store');
+    const copy = personalise(compiled, recipientValues(await releaseSample(ctx, release.id), messageSettings(config, ctx.keys)));
+    // The same sandbox as the console's preview: the email's markup is shown, never run.
+    reply.header('Cache-Control', 'no-store').header('Content-Security-Policy', PREVIEW_CSP);
     if (format === 'text') return reply.type('text/plain; charset=utf-8').send(copy.text);
     return reply.type('text/html; charset=utf-8').send(copy.html);
   });

@@ -1,14 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { spend } from '../auth/throttle';
+import type { Config } from '../config';
 import type { Context } from '../context';
+import { isStaffAddress } from '../db/accounts';
 import { recordAudit } from '../db/audit';
+import type { Db } from '../db';
 import { findRelease } from '../db/releases';
 import { emailAddress, idParam } from '../fields';
 import { buildMessage, messageSettings } from '../mail/message';
-import { createMailer, type Mailer } from '../mail/transport';
 import { organisation } from '../render/organisation';
 import { compiledRelease } from '../render/store';
-import { requireRole } from './auth';
 import { HttpError, notFound, parse } from './errors';
 import { releaseSample } from './releases';
 
@@ -17,30 +19,44 @@ const testSendBody = z.object({ email: emailAddress, phase: z.enum(['lift', 'adv
 const releaseParams = z.object({ id: idParam });
 
 /**
+ * A test copy carries the embargoed text, so it may go only to the address of an active staff
+ * account or one TEST_SEND_ALLOWLIST names (an address, or "@domain" for a whole domain): an
+ * editor's token cannot mail a release to an outsider before its lift.
+ */
+async function mayReceiveTestCopy(db: Db, config: Config, email: string): Promise<boolean> {
+  const address = email.toLowerCase();
+  const domain = address.slice(address.lastIndexOf('@'));
+  if (config.TEST_SEND_ALLOWLIST.some((entry) => entry.toLowerCase() === address || entry.toLowerCase() === domain)) return true;
+  return isStaffAddress(db, address);
+}
+
+/**
  * One copy of a release to a staff address, exactly as a journalist on its first list would get
  * it but marked "[TEST]". It touches no delivery, and its unsubscribe link names no subscriber.
+ * Each person or token may send TEST_SENDS_PER_HOUR of them.
  */
 export function testSendRoutes(app: FastifyInstance, ctx: Context) {
   const { db, config } = ctx;
-  let mailer: Mailer | undefined;
-  app.addHook('onClose', async () => mailer?.close());
 
-  app.post('/api/releases/:id/test-send', { preHandler: requireRole(db, 'editor', 'operator') }, async (request) => {
+  app.post('/api/releases/:id/test-send', async (request) => {
     const { id } = parse(releaseParams, request.params, 'id');
     const { email, phase } = parse(testSendBody, request.body);
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
+    if (!(await mayReceiveTestCopy(db, config, email))) {
+      throw new HttpError(400, 'invalid_input', 'email: test copies go only to the address of a staff account or one TEST_SEND_ALLOWLIST names', { field: 'email' });
+    }
+    await spend(db, `test-send:${request.actor!.label}`, { max: config.TEST_SENDS_PER_HOUR, windowSeconds: 3600 });
     const sample = await releaseSample(ctx, id);
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     const message = buildMessage(
       compiled,
       { ...sample, deliveryId: 0, subscriberId: 0, listId: 0, email, name: null },
-      messageSettings(config, ctx.secret),
+      messageSettings(config, ctx.keys),
       { test: true },
     );
-    mailer ??= createMailer(config);
     try {
-      const outcome = await mailer.send(message);
+      const outcome = await app.mailer().send(message);
       await recordAudit(db, { releaseId: id, actor: request.actor!.label, action: 'test-send', details: { to: email, version: release.version, phase } });
       return { sent: true, to: email, messageId: outcome.messageId, response: outcome.response };
     } catch (error) {

@@ -1,27 +1,21 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Keyring } from '../signing';
+import { randomToken } from '../signing';
 
 /**
- * The one-time link that lets the first admin choose a password. It is signed with the
- * installation's secret and expires; it is single-use because redeeming it creates the first
- * account, and it is accepted only while no account exists.
+ * The one-time link that lets the first admin choose a password. It is signed and expires; it is
+ * single-use because redeeming it creates the first account, and it is accepted only while no
+ * account exists.
  */
 const PURPOSE = 'presslift-setup';
 export const SETUP_LINK_HOURS = 24;
 
-const sign = (secret: string, payload: string) => createHmac('sha256', secret).update(`${PURPOSE}.${payload}`).digest('base64url');
-
-export function createSetupToken(secret: string, now = Date.now()): string {
-  const payload = `${now + SETUP_LINK_HOURS * 3_600_000}.${randomBytes(9).toString('base64url')}`;
-  return `${payload}.${sign(secret, payload)}`;
+export function createSetupToken(keys: Keyring, now = Date.now()): string {
+  return keys.sealUntil(PURPOSE, randomToken(9), new Date(now + SETUP_LINK_HOURS * 3_600_000));
 }
 
 /** Why a setup token is refused, or null when it is good. */
-export function checkSetupToken(secret: string, token: string, now = Date.now()): 'invalid' | 'expired' | null {
-  const parts = token.split('.');
-  if (parts.length !== 3) return 'invalid';
-  const payload = `${parts[0]}.${parts[1]}`;
-  const given = Buffer.from(parts[2]!);
-  const expected = Buffer.from(sign(secret, payload));
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid';
-  return Number(parts[0]) < now ? 'expired' : null;
+export function checkSetupToken(keys: Keyring, token: string, now = Date.now()): 'invalid' | 'expired' | null {
+  const opened = keys.openUntil(PURPOSE, token, now);
+  if (opened === 'expired') return 'expired';
+  return opened ? null : 'invalid';
 }

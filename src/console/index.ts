@@ -5,6 +5,7 @@ import { errorHandler, HttpError } from '../api/errors';
 import type { Context } from '../context';
 import { html } from './html';
 import { bare } from './layout';
+import { accountPage } from './pages/account';
 import { accountPages } from './pages/accounts';
 import { editorPages } from './pages/editor';
 import { listPages } from './pages/lists';
@@ -54,6 +55,7 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context) {
     editorPages(scope, ctx);
     listPages(scope, ctx);
     accountPages(scope, ctx);
+    accountPage(scope, ctx);
     operationsPages(scope, ctx);
   });
 }

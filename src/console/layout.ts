@@ -2,7 +2,7 @@ import { allows, type Actor } from '../api/auth';
 import type { Role } from '../db/schema';
 import { html, type Html } from './html';
 
-export type Section = 'releases' | 'lists' | 'suppressions' | 'operations' | 'webhooks' | 'accounts';
+export type Section = 'releases' | 'lists' | 'suppressions' | 'operations' | 'webhooks' | 'accounts' | 'account';
 
 const NAV: Array<{ section: Section; href: string; label: string; roles: Role[] }> = [
   { section: 'releases', href: '/console/releases', label: 'Releases', roles: ['editor', 'operator'] },
@@ -38,7 +38,7 @@ export function page(actor: Actor, section: Section, title: string, body: Html, 
   ${brand}
   <nav class="nav">${nav}</nav>
   <div class="who">
-    <span class="who-name">${actor.label.replace(/^account:/, '')}</span><span class="role role-${actor.role}">${actor.role}</span>
+    <a class="who-name" href="/console/account" ${section === 'account' ? html`aria-current="page"` : ''}>${actor.label.replace(/^account:/, '')}</a><span class="role role-${actor.role}">${actor.role}</span>
     <form method="post" action="/console/logout"><input type="hidden" name="_csrf" value="${actor.csrfToken ?? ''}"><button class="link" type="submit">Sign out</button></form>
   </div>
 </header>

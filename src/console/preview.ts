@@ -48,5 +48,5 @@ export async function releasePreviewHtml(ctx: Context, release: Release): Promis
 
 /** The very values a send fills in for this recipient. */
 function recipientHtml(ctx: Context, compiled: CompiledEmail, recipient: Recipient): string {
-  return personalise(compiled, recipientValues(recipient, messageSettings(ctx.config, ctx.secret))).html;
+  return personalise(compiled, recipientValues(recipient, messageSettings(ctx.config, ctx.keys))).html;
 }

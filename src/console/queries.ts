@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db';
-import type { ReleaseStatus, Role } from '../db/schema';
+import type { ReleaseStatus } from '../db/schema';
 
 /** Read-only queries shaped for the console's screens. */
 
@@ -91,18 +91,4 @@ export async function listMembers(db: Db, listId: number, search: string, limit 
 
 export async function suppressionRows(db: Db, limit = 500) {
   return db.selectFrom('suppressions').selectAll().orderBy('created_at', 'desc').limit(limit).execute();
-}
-
-export interface TokenRow {
-  id: number;
-  name: string;
-  role: Role;
-  createdAt: Date;
-  lastUsedAt: Date | null;
-  revokedAt: Date | null;
-}
-
-export async function tokenRows(db: Db): Promise<TokenRow[]> {
-  const rows = await db.selectFrom('api_tokens').selectAll().orderBy('revoked_at', 'desc').orderBy('id').execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, role: r.role, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at }));
 }

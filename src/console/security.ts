@@ -3,6 +3,8 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
 import { BOARD_PATH } from '../api/queue-board';
+import { fallbackStore } from '../api/rate-limit-store';
+import type { Config } from '../config';
 import type { Context } from '../context';
 
 /** Scripts and styles come only from /assets; nothing inline, nothing from elsewhere. */
@@ -34,7 +36,15 @@ const BOARD_CSP = Object.entries({ ...CONSOLE_CSP, styleSrc: ["'self'", "'unsafe
   .map(([name, values]) => `${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${values.join(' ')}`)
   .join('; ');
 
-/** Cookies, security headers and the rate limiter the sign-in form uses, for every route. */
+/** The per-client limit of the public pages (newsroom, files, feed, unsubscribe), as route config. */
+export const publicRateLimit = (config: Pick<Config, 'PUBLIC_REQUESTS_PER_MINUTE'>) => ({
+  rateLimit: { max: config.PUBLIC_REQUESTS_PER_MINUTE, timeWindow: 60_000 },
+});
+
+/**
+ * Cookies, security headers, no caching unless a route allows it, and the rate limiter public
+ * routes use, for every route.
+ */
 export async function registerSecurity(app: FastifyInstance, ctx: Context): Promise<void> {
   const https = ctx.config.PUBLIC_URL.startsWith('https:');
   await app.register(cookie);
@@ -48,13 +58,14 @@ export async function registerSecurity(app: FastifyInstance, ctx: Context): Prom
   });
   app.addHook('onSend', async (request, reply) => {
     if (request.url.startsWith(BOARD_PATH)) reply.header('Content-Security-Policy', BOARD_CSP);
+    // API answers, console pages and previews carry embargoed text: no browser or proxy may keep
+    // them. Only routes that set their own policy (public pages, assets) are cached.
+    if (!reply.hasHeader('cache-control')) reply.header('Cache-Control', 'no-store');
   });
   await app.register(rateLimit, {
     global: false,
-    redis: ctx.redis,
-    // If Redis is unreachable, sign-in still works (unlimited) rather than locking every person out.
-    skipOnError: true,
-    // Per installation and per test harness, next to the queues.
-    nameSpace: `${ctx.config.QUEUE_PREFIX}:rate-limit:`,
+    // Counted in Redis, per installation and per test harness next to the queues; in this
+    // process when Redis does not answer, so the limit never switches off.
+    store: fallbackStore(ctx.redis, `${ctx.config.QUEUE_PREFIX}:rate-limit:`, ctx.log),
   });
 }

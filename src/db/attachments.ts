@@ -68,16 +68,35 @@ export async function attachmentLinks(db: Db, release: Pick<Release, 'id' | 'slu
 
 /**
  * A file of a lifted release, or one whose access key is given; otherwise null — the same null for
- * an embargoed release as for no file at all.
+ * an embargoed release as for no file at all. Its name, type and size only: the bytes come from
+ * attachmentChunks.
  */
 export async function publicAttachment(db: Db, slug: string, id: number, accessKey: string | undefined) {
   const row = await db
     .selectFrom('release_attachments as a')
     .innerJoin('releases as r', 'r.id', 'a.release_id')
-    .select(['a.filename', 'a.content_type', 'a.data'])
+    .select(['a.id', 'a.filename', 'a.content_type', 'a.size'])
     .where('r.slug', '=', slug)
     .where('a.id', '=', id)
     .where((eb) => eb.or([publiclyLifted, eb('a.access_key', '=', accessKey ?? '')]))
     .executeTakeFirst();
   return row ?? null;
+}
+
+/** Bytes a download reads from PostgreSQL at a time. */
+export const ATTACHMENT_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * A file's bytes in slices, one substring() query each, so a download holds at most one slice in
+ * memory however large the file and however many are downloading. The column is stored
+ * uncompressed (migration 007), so PostgreSQL reads each slice without decompressing the value.
+ */
+export async function* attachmentChunks(db: Db, id: number, size: number, chunkBytes = ATTACHMENT_CHUNK_BYTES): AsyncGenerator<Buffer> {
+  for (let offset = 0; offset < size; offset += chunkBytes) {
+    const { rows } = await sql<{ chunk: Buffer }>`
+      SELECT substring(data FROM ${offset + 1} FOR ${chunkBytes}) AS chunk FROM release_attachments WHERE id = ${id}`.execute(db);
+    const chunk = rows[0]?.chunk;
+    if (!chunk || chunk.length === 0) return;
+    yield chunk;
+  }
 }

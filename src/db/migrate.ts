@@ -4,6 +4,7 @@ import * as init from './migrations/001_init';
 import * as lifecycle from './migrations/002_lifecycle';
 import * as journalists from './migrations/004_journalists';
 import * as accounts from './migrations/005_accounts';
+import * as security from './migrations/007_security';
 import * as operations from './migrations/009_operations';
 
 /** Migrations are listed here, in order, so they work the same from source and from a bundle. */
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '002_lifecycle': lifecycle,
   '004_journalists': journalists,
   '005_accounts': accounts,
+  '007_security': security,
   '009_operations': operations,
 };
 

@@ -33,6 +33,18 @@ export async function liftedReleases(db: Db, limit: number): Promise<PublicRelea
   return rows as PublicRelease[];
 }
 
+/**
+ * Changes whenever what the newsroom shows may change: a lift, a release leaving the newsroom
+ * (cancelled while sending), an edit of a lifted one. Pages built from the newsroom are kept until
+ * it changes, so a flood of feed readers costs one small aggregate query each.
+ */
+export async function newsroomVersion(db: Db): Promise<string> {
+  const { rows } = await sql<{ n: number; lifted: Date | null; updated: Date | null }>`
+    SELECT count(*)::int AS n, max(r.lifted_at) AS lifted, max(r.updated_at) AS updated FROM releases r WHERE ${publiclyLifted}`.execute(db);
+  const { n, lifted, updated } = rows[0]!;
+  return `${n}.${lifted?.getTime() ?? 0}.${updated?.getTime() ?? 0}`;
+}
+
 export async function liftedRelease(db: Db, slug: string): Promise<PublicRelease | null> {
   const row = await db.selectFrom('releases as r').select(columns).where('r.slug', '=', slug).where(publiclyLifted).executeTakeFirst();
   return (row as PublicRelease | undefined) ?? null;

@@ -24,6 +24,13 @@ export interface ApiTokensTable {
   created_at: Timestamp;
   last_used_at: NullableTimestamp;
   revoked_at: NullableTimestamp;
+  /** The account whose authority created it; disabling that account revokes it. */
+  owner_account_id: number | null;
+  /** Who created it, as the audit log names them. */
+  created_by: Generated<string>;
+  expires_at: NullableTimestamp;
+  /** The token printed at first start: dead once a console admin exists. */
+  bootstrap: Generated<boolean>;
 }
 
 export interface AccountsTable {
@@ -35,7 +42,38 @@ export interface AccountsTable {
   created_at: Timestamp;
   last_login_at: NullableTimestamp;
   disabled_at: NullableTimestamp;
+  /** Base32 TOTP secret once confirmed; the pending one while the person enrols. */
+  totp_secret: string | null;
+  totp_pending_secret: string | null;
+  totp_enabled_at: NullableTimestamp;
+  /** The time step of the last code accepted: a code works once. */
+  totp_last_step: number | null;
+  password_changed_at: NullableTimestamp;
 }
+
+export interface RecoveryCodesTable {
+  account_id: number;
+  code_hash: string;
+  used_at: NullableTimestamp;
+}
+
+export interface PasswordResetsTable {
+  token_hash: string;
+  account_id: number;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
+export interface RateCountersTable {
+  key: string;
+  /** When the key's current window opened (its first hit in it). */
+  window_start: Timestamp;
+  hits: number;
+}
+
+/** A sign-in whose second factor is still owed, or a full session. */
+export type SessionStage = 'second-factor' | 'enrol' | 'active';
 
 export interface SessionsTable {
   token_hash: string;
@@ -43,6 +81,7 @@ export interface SessionsTable {
   csrf_token: string;
   created_at: Timestamp;
   expires_at: Timestamp;
+  stage: Generated<SessionStage>;
 }
 
 export interface ListsTable {
@@ -250,6 +289,9 @@ export interface Database {
   api_tokens: ApiTokensTable;
   accounts: AccountsTable;
   sessions: SessionsTable;
+  recovery_codes: RecoveryCodesTable;
+  password_resets: PasswordResetsTable;
+  rate_counters: RateCountersTable;
   lists: ListsTable;
   subscribers: SubscribersTable;
   list_members: ListMembersTable;

@@ -80,17 +80,22 @@ export interface Membership {
   listName: string;
   status: 'active' | 'unsubscribed';
   suppressed: boolean;
+  /** When it was unsubscribed, in whole milliseconds (a resubscribe confirmation names this one unsubscribe). */
+  unsubscribedMs: number | null;
 }
+
+/** Milliseconds, so that the value survives a round trip through a link exactly. */
+const UNSUBSCRIBED_MS = sql<number | null>`floor(extract(epoch FROM m.unsubscribed_at) * 1000)::bigint`;
 
 /** A subscriber's membership of one list, as an unsubscribe page shows it; null when there is none. */
 export async function findMembership(db: Db, subscriberId: number, listId: number): Promise<Membership | null> {
-  const { rows } = await sql<{ email: string; list_name: string; status: 'active' | 'unsubscribed'; suppressed: boolean }>`
-    SELECT s.email, l.name AS list_name, m.status,
+  const { rows } = await sql<{ email: string; list_name: string; status: 'active' | 'unsubscribed'; suppressed: boolean; unsubscribed_ms: number | null }>`
+    SELECT s.email, l.name AS list_name, m.status, ${UNSUBSCRIBED_MS} AS unsubscribed_ms,
            EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key) AS suppressed
     FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id JOIN lists l ON l.id = m.list_id
     WHERE m.subscriber_id = ${subscriberId} AND m.list_id = ${listId}`.execute(db);
   const row = rows[0];
-  return row ? { email: row.email, listName: row.list_name, status: row.status, suppressed: row.suppressed } : null;
+  return row ? { email: row.email, listName: row.list_name, status: row.status, suppressed: row.suppressed, unsubscribedMs: row.unsubscribed_ms } : null;
 }
 
 /**
@@ -102,12 +107,17 @@ export async function unsubscribe(db: Db, subscriberId: number, listId: number):
             WHERE subscriber_id = ${subscriberId} AND list_id = ${listId} AND status = 'active'`.execute(db);
 }
 
-/** The subscriber's own choice to come back; a suppressed address stays off every list (invariant 7). */
-export async function resubscribe(db: Db, subscriberId: number, listId: number): Promise<boolean> {
+/**
+ * The subscriber's own choice to come back, confirmed from their mailbox: only the unsubscribe
+ * the confirmation was sent for (its instant), so a link from before a later unsubscribe does
+ * nothing. A suppressed address stays off every list (invariant 7).
+ */
+export async function resubscribe(db: Db, subscriberId: number, listId: number, unsubscribedMs: number): Promise<boolean> {
   const { rows } = await sql<{ subscriber_id: number }>`
     UPDATE list_members m SET status = 'active', unsubscribed_at = NULL, subscribed_at = now()
     FROM subscribers s
     WHERE m.subscriber_id = ${subscriberId} AND m.list_id = ${listId} AND s.id = m.subscriber_id
+      AND m.status = 'unsubscribed' AND ${UNSUBSCRIBED_MS} = ${unsubscribedMs}
       AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key)
     RETURNING m.subscriber_id`.execute(db);
   return rows.length > 0;

@@ -4,6 +4,7 @@ import type { CompiledEmail } from '../render/compile';
 import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
 import { assembleMessage, type HeaderValues, type OutgoingMessage, type PartedMessage } from './assemble';
 import { mimeParts } from './body';
+import type { Keyring } from '../signing';
 import { signUnsubscribeToken } from './unsubscribe-token';
 
 export interface Recipient {
@@ -26,7 +27,7 @@ export interface DkimKey {
 export interface MessageSettings {
   from: string;
   publicUrl: string;
-  secret: string;
+  keys: Keyring;
   /** The relay's inbound address that processes unsubscribe mails (the mailto of List-Unsubscribe). */
   unsubscribeMailbox: string;
   /** Gmail feedback-loop sender id; no Feedback-ID header without it. */
@@ -34,16 +35,16 @@ export interface MessageSettings {
   dkim: DkimKey | null;
 }
 
-function senderDomain(from: string): string {
+export function senderDomain(from: string): string {
   const match = /@([^>\s]+)>?\s*$/.exec(from);
   return match ? match[1]!.toLowerCase() : 'presslift.localhost';
 }
 
-export function messageSettings(config: Config, secret: string): MessageSettings {
+export function messageSettings(config: Config, keys: Keyring): MessageSettings {
   return {
     from: config.MAIL_FROM,
     publicUrl: config.PUBLIC_URL,
-    secret,
+    keys,
     unsubscribeMailbox: config.UNSUBSCRIBE_MAILTO ?? `unsubscribe@${senderDomain(config.MAIL_FROM)}`,
     feedbackId: config.FEEDBACK_ID ?? null,
     dkim: config.DKIM_PRIVATE_KEY
@@ -76,7 +77,7 @@ export interface MessageOptions {
 }
 
 const unsubscribeToken = (recipient: Recipient, settings: MessageSettings) =>
-  signUnsubscribeToken(settings.secret, recipient.subscriberId, recipient.listId);
+  signUnsubscribeToken(settings.keys, recipient.subscriberId, recipient.listId);
 
 /** What fills a recipient's slots; the preview shows the compiled email filled with exactly these. */
 export function recipientValues(recipient: Recipient, settings: MessageSettings, token = unsubscribeToken(recipient, settings)): RecipientValues {

@@ -4,9 +4,14 @@ import { migrationsCurrent } from '../db/migrate';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
+type Check = 'redis' | 'postgres' | 'migrations';
+
 export interface Readiness {
   ready: boolean;
-  checks: { redis: string; postgres: string; migrations: string };
+  /** What anyone may see: each check 'ok' or 'failed'. */
+  checks: Record<Check, 'ok' | 'failed'>;
+  /** Why a check failed, for the log only: a raw driver error can name hosts, users and databases. */
+  details: Partial<Record<Check, string>>;
 }
 
 /** Rejects after `ms`: a silently dropped connection must not hang the probe. */
@@ -18,10 +23,11 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-async function check(probe: () => Promise<unknown>): Promise<string> {
+/** null when the probe answered, else why not. */
+async function check(probe: () => Promise<unknown>): Promise<string | null> {
   try {
     await within(probe(), CHECK_TIMEOUT_MS);
-    return 'ok';
+    return null;
   } catch (error) {
     return (error as Error).message || 'failed';
   }
@@ -37,10 +43,19 @@ export async function readiness(ctx: Context): Promise<Readiness> {
     check(() => sql`SELECT 1`.execute(ctx.db)),
   ]);
   const migrations =
-    postgres === 'ok'
+    postgres === null
       ? await check(async () => {
           if (!(await migrationsCurrent(ctx.db))) throw new Error('pending migrations; run `presslift migrate`');
         })
-      : 'unknown while PostgreSQL is down';
-  return { ready: redis === 'ok' && postgres === 'ok' && migrations === 'ok', checks: { redis, postgres, migrations } };
+      : 'not checked while PostgreSQL is down';
+  const failures: Partial<Record<Check, string>> = {};
+  if (redis !== null) failures.redis = redis;
+  if (postgres !== null) failures.postgres = postgres;
+  if (migrations !== null) failures.migrations = migrations;
+  const status = (name: Check) => (failures[name] === undefined ? 'ok' : 'failed');
+  return {
+    ready: Object.keys(failures).length === 0,
+    checks: { redis: status('redis'), postgres: status('postgres'), migrations: status('migrations') },
+    details: failures,
+  };
 }

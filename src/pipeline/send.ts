@@ -70,7 +70,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   const release = await findRelease(db, releaseId);
   if (!release) throw new Error(`release ${releaseId} vanished while sending`);
   const compiled = (phase: Phase) => deps.renders.get(release, phase);
-  const settings = messageSettings(config, deps.ctx.secret);
+  const settings = messageSettings(config, deps.ctx.keys);
 
   const inFlight = new Set(claimed.map((d) => d.deliveryId));
   const leaseTimer = setInterval(() => {

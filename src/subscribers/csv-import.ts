@@ -1,4 +1,4 @@
-import { Transform, type Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import type { Db } from '../db';
 import { upsertMembers, type SubscriberInput } from '../db/subscribers';
@@ -8,12 +8,39 @@ export interface ImportReport {
   added: number;
   updated: number;
   suppressed: number;
+  /** The first MAX_INVALID_LISTED bad lines, each with its reason. */
   invalid: Array<{ line: number; reason: string }>;
+  /** How many bad lines there were in all (more than listed when a file is mostly wrong). */
+  invalidCount: number;
 }
 
 export class ImportHeaderError extends Error {}
 
+/** The file was larger than MAX_IMPORT_BYTES; what came before the limit was imported, as `report` says. */
+export class ImportTooLargeError extends Error {
+  constructor(readonly maxBytes: number, readonly report: ImportReport) {
+    super(`the file is larger than ${maxBytes} bytes (MAX_IMPORT_BYTES); the rows before the limit were imported`);
+  }
+}
+
 const BATCH = 1000;
+/** A report lists this many bad lines and counts the rest: a file of junk must not make a junk-sized answer. */
+export const MAX_INVALID_LISTED = 1000;
+/** The longest record (line) the parser accepts, in characters: an address, a name and an outlet fit many times over. */
+export const MAX_RECORD_CHARS = 10_000;
+
+/** Passes bytes through until `maxBytes`, then fails the stream. */
+function byteLimit(maxBytes: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      callback(seen > maxBytes ? new ImportTooLargeError(maxBytes, emptyReport()) : null, seen > maxBytes ? undefined : chunk);
+    },
+  });
+}
+
+const emptyReport = (): ImportReport => ({ added: 0, updated: 0, suppressed: 0, invalid: [], invalidCount: 0 });
 const nameField = optionalLine(200);
 /** Spreadsheets wrap long cells; a name or outlet is one line, so any run of white space becomes one space. */
 const oneLine = (value: string | undefined) => value?.replace(/\s+/g, ' ');
@@ -41,25 +68,37 @@ function crlfToLf(): Transform {
 
 /**
  * Streams a CSV into a list: rows are validated one by one and written a thousand at a time, so a
- * file of any length never sits in memory. Good rows are kept and each bad row is reported by its
- * line number (invariant 6's one exception).
+ * file never sits in memory, and the file, each record and the report are bounded. Good rows are
+ * kept and each bad row is reported by its line number (invariant 6's one exception).
  */
-export async function importCsv(db: Db, listId: number, input: Readable): Promise<ImportReport> {
-  const report: ImportReport = { added: 0, updated: 0, suppressed: 0, invalid: [] };
-  const parser = input.pipe(crlfToLf()).pipe(
-    parse({
-      bom: true,
-      columns: (header: string[]) => {
-        const names = header.map((h) => h.trim().toLowerCase());
-        if (!names.includes('email')) throw new ImportHeaderError('the header row must name an "email" column');
-        return names;
-      },
-      skip_empty_lines: true,
-      relax_column_count: true,
-      trim: true,
-      info: true,
-    }),
-  );
+export async function importCsv(db: Db, listId: number, input: Readable, maxBytes: number): Promise<ImportReport> {
+  const report = emptyReport();
+  const parser = parse({
+    max_record_size: MAX_RECORD_CHARS,
+    bom: true,
+    columns: (header: string[]) => {
+      const names = header.map((h) => h.trim().toLowerCase());
+      if (!names.includes('email')) throw new ImportHeaderError('the header row must name an "email" column');
+      return names;
+    },
+    skip_empty_lines: true,
+    relax_column_count: true,
+    trim: true,
+    info: true,
+  });
+  // An error in our streams (the byte limit) ends them all, and the loop below with it. The request
+  // itself is left to drain, not destroyed, so the answer can still be sent.
+  const limit = byteLimit(maxBytes);
+  pipeline(limit, crlfToLf(), parser, () => {});
+  input.pipe(limit);
+  limit.on('error', () => {
+    input.unpipe(limit);
+    input.resume();
+  });
+  const invalid = (line: number, reason: string) => {
+    report.invalidCount += 1;
+    if (report.invalid.length < MAX_INVALID_LISTED) report.invalid.push({ line, reason });
+  };
   let batch = new Map<string, SubscriberInput>();
   const flush = async () => {
     const counts = await upsertMembers(db, listId, [...batch.values()]);
@@ -76,7 +115,7 @@ export async function importCsv(db: Db, listId: number, input: Readable): Promis
       const outlet = nameField.safeParse(oneLine(record.outlet));
       if (!email.success || !name.success || !outlet.success) {
         const [field, result] = !email.success ? ['email', email] : !name.success ? ['name', name] : ['outlet', outlet];
-        report.invalid.push({ line: info.lines, reason: `${field}: ${result.error!.issues[0]!.message}` });
+        invalid(info.lines, `${field}: ${result.error!.issues[0]!.message}`);
         continue;
       }
       // The same address twice in a file merges as a second upsert would: first spelling, later details.
@@ -87,8 +126,12 @@ export async function importCsv(db: Db, listId: number, input: Readable): Promis
     }
   } catch (error) {
     if (error instanceof ImportHeaderError || (error as { cause?: unknown }).cause instanceof ImportHeaderError) throw error;
-    const line = (error as { lines?: number }).lines;
-    report.invalid.push({ line: line ?? 0, reason: `unreadable CSV: ${(error as Error).message}` });
+    if (error instanceof ImportTooLargeError) {
+      await flush();
+      throw new ImportTooLargeError(maxBytes, report);
+    }
+    const { lines, code } = error as { lines?: number; code?: string };
+    invalid(lines ?? 0, code === 'CSV_MAX_RECORD_SIZE' ? `unreadable CSV: a line longer than ${MAX_RECORD_CHARS} characters` : `unreadable CSV: ${(error as Error).message}`);
   }
   await flush();
   return report;

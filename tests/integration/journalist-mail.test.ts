@@ -1,7 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify';
 import { describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/auth/password';
+import { createAccount } from '../../src/db/accounts';
 import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token';
+import { Keyring, randomToken } from '../../src/signing';
 import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
 import { waitUntil } from '../support/harness';
 import { useSmtpHarness } from '../support/smtp-harness';
@@ -81,6 +84,8 @@ describe('a test send', () => {
     const bad = await t.h.api('POST', `/api/releases/${id}/test-send`, { email: 'not-an-address' });
     expect([bad.status, bad.json.error, bad.json.message]).toEqual([400, 'invalid_input', expect.stringContaining('email')]);
 
+    // Test copies go to staff only.
+    await createAccount(t.h.ctx.db, 'editor@news.example.org', 'editor', await hashPassword('a long enough password'));
     const sent = await t.h.api('POST', `/api/releases/${id}/test-send`, { email: 'editor@news.example.org' });
     expect(sent.status).toBe(200);
     const [copy] = await t.smtp.waitFor(1);
@@ -107,10 +112,10 @@ describe('a test send', () => {
 });
 
 describe('one-click unsubscribe', () => {
-  it('asks on GET, unsubscribes on a bare RFC 8058 POST, and offers a signed way back', async () => {
+  it('asks on GET, unsubscribes on a bare RFC 8058 POST, and offers a way back confirmed from the mailbox', async () => {
     const list = await listWith(t.h, 'Health desk', [{ email: 'grace@example.org', name: 'Grace Hopper' }]);
     const grace = await subscriberId('grace@example.org');
-    const path = `/unsubscribe/${signUnsubscribeToken(t.h.ctx.secret, grace, list)}`;
+    const path = `/unsubscribe/${signUnsubscribeToken(t.h.ctx.keys, grace, list)}`;
 
     const confirm = await visit('GET', path);
     expect(confirm.statusCode).toBe(200);
@@ -126,10 +131,22 @@ describe('one-click unsubscribe', () => {
     expect(await status()).toBe('unsubscribed');
     expect((await visit('POST', path, 'List-Unsubscribe=One-Click')).statusCode).toBe(200); // a second click is harmless
 
-    const back = /href="(\/resubscribe\/[^"]+)"/.exec(done.body)![1]!;
+    // Holding the link is not enough to come back: the address itself is asked to confirm.
+    const ask = /<form method="post" action="(\/unsubscribe\/[^"]+\/resubscribe)">/.exec(done.body)![1]!;
+    t.smtp.messages.length = 0;
+    const asked = await visit('POST', ask, 'List-Unsubscribe=One-Click');
+    expect(asked.statusCode).toBe(200);
+    expect(asked.body).toContain('Check your inbox');
+    expect(await status()).toBe('unsubscribed');
+    const [confirmation] = await t.smtp.waitFor(1);
+    expect(confirmation!.to).toEqual(['grace@example.org']);
+    expect((await verify(confirmation!.raw)).status.result).toBe('pass');
+    const back = /https:\/\/news\.example\.org(\/resubscribe\/\S+)/.exec(confirmation!.mail.text!)![1]!;
     // A resubscribe token is no unsubscribe token, and the other way round.
     expect((await visit('POST', back.replace('/resubscribe/', '/unsubscribe/'))).statusCode).toBe(404);
+    expect((await visit('GET', path.replace('/unsubscribe/', '/resubscribe/'))).statusCode).toBe(404);
     expect((await visit('GET', back)).body).toContain('Resubscribe?');
+    expect(await status()).toBe('unsubscribed'); // a GET (a link scanner) changes nothing
     expect((await visit('POST', back, 'List-Unsubscribe=One-Click')).statusCode).toBe(200);
     expect(await status()).toBe('active');
   });
@@ -137,13 +154,13 @@ describe('one-click unsubscribe', () => {
   it('answers a forged or unknown token with the same 404 as any missing page', async () => {
     const list = await listWith(t.h, 'Forgery', [{ email: 'eve@example.org' }]);
     const eve = await subscriberId('eve@example.org');
-    const real = signUnsubscribeToken(t.h.ctx.secret, eve, list);
+    const real = signUnsubscribeToken(t.h.ctx.keys, eve, list);
     const unknown = await visit('GET', '/unsubscribe/nothing-here');
     expect(unknown.statusCode).toBe(404);
     for (const forged of [
       `${eve + 1}.${list}.${real.split('.')[2]}`, // someone else's id under Eve's MAC
-      signUnsubscribeToken('another-secret-another-secret-0000', eve, list),
-      signUnsubscribeToken(t.h.ctx.secret, 999_999, list), // signed, but no such membership
+      signUnsubscribeToken(new Keyring(randomToken()), eve, list),
+      signUnsubscribeToken(t.h.ctx.keys, 999_999, list), // signed, but no such membership
     ]) {
       for (const method of ['GET', 'POST'] as const) {
         const answer = await visit(method, `/unsubscribe/${forged}`, method === 'POST' ? 'List-Unsubscribe=One-Click' : undefined);
@@ -164,7 +181,7 @@ describe('one-click unsubscribe', () => {
       const queued = await t.h.api('GET', `/api/releases/${id}/deliveries?state=queued`);
       expect(queued.json.items.map((d: { email: string }) => d.email)).toEqual(['second@example.org']);
 
-      const path = `/unsubscribe/${signUnsubscribeToken(t.h.ctx.secret, second, list)}`;
+      const path = `/unsubscribe/${signUnsubscribeToken(t.h.ctx.keys, second, list)}`;
       expect((await visit('POST', path, '--x\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--x--', 'multipart/form-data; boundary=x')).statusCode).toBe(200);
 
       const release = await sentRelease(id);

@@ -1,5 +1,4 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createApiToken } from '../../src/db/tokens';
 import { WORKER_NAME } from '../../src/queue';
 import { waitUntil, type Harness } from '../support/harness';
 import type { TestSmtp } from '../support/smtp';
@@ -15,8 +14,8 @@ let editorToken: string;
 const setup = useSmtpHarness({ SEND_BATCH_SIZE: '2', METRICS_TOKEN });
 beforeAll(async () => {
   ({ h, smtp } = setup);
-  operatorToken = (await createApiToken(h.ctx.db, 'night-operator', 'operator')).token;
-  editorToken = (await createApiToken(h.ctx.db, 'desk-editor', 'editor')).token;
+  operatorToken = await h.tokenFor('operator', 'night-operator');
+  editorToken = await h.tokenFor('editor', 'desk-editor');
 });
 
 const as = (token: string | undefined) => (token ? { authorization: `Bearer ${token}` } : { authorization: '' });
@@ -132,7 +131,7 @@ describe('the emergency stop', () => {
     const pause = await h.app.inject({ method: 'POST', url: '/api/ops/pause', headers: as(h.token) });
     expect(pause.statusCode).toBe(200);
     expect(pause.json().sending).toMatchObject({ paused: true, by: 'token:test-admin' });
-    expect((await h.app.inject({ method: 'POST', url: '/api/ops/resume', headers: as(operatorToken) })).statusCode).toBe(403);
+    expect((await h.app.inject({ method: 'POST', url: '/api/ops/resume', headers: as(editorToken) })).statusCode).toBe(403);
 
     const list = await listWith(h, 'Paused', [{ email: 'p1@example.org' }, { email: 'p2@example.org' }, { email: 'p3@example.org' }]);
     const { id, embargoAt } = await scheduleIn(h, [list], 2000);

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config';
 import { createContext, type Context } from '../../src/context';
 import { createLogger } from '../../src/log';
 import { createHarness, waitUntil, type Harness } from '../support/harness';
+import { captureLog } from '../support/log-capture';
 import { startTcpProxy, type TcpProxy } from '../support/proxy';
 
 // The process under test reaches Redis and PostgreSQL only through proxies the test can cut,
@@ -15,6 +16,8 @@ let redisProxy: TcpProxy;
 let postgresProxy: TcpProxy;
 let ctx: Context;
 let app: FastifyInstance;
+const log = captureLog();
+const METRICS_TOKEN = 'outage-metrics-token-0123456789';
 
 const through = (url: string, proxy: TcpProxy) => {
   const proxied = new URL(url);
@@ -27,8 +30,10 @@ beforeAll(async () => {
   h = await createHarness();
   redisProxy = await startTcpProxy(Number(new URL(h.config.REDIS_URL).port || 6379));
   postgresProxy = await startTcpProxy(Number(new URL(h.config.DATABASE_URL).port || 5432));
-  const config = loadConfig({ ...h.env, REDIS_URL: through(h.config.REDIS_URL, redisProxy), DATABASE_URL: through(h.config.DATABASE_URL, postgresProxy) });
-  ctx = await createContext(config, createLogger('silent'));
+  const config = loadConfig({
+    ...h.env, REDIS_URL: through(h.config.REDIS_URL, redisProxy), DATABASE_URL: through(h.config.DATABASE_URL, postgresProxy), METRICS_TOKEN,
+  });
+  ctx = await createContext(config, createLogger('info', 'presslift', log.stream));
   app = await buildApp(ctx);
 });
 afterAll(async () => {
@@ -68,11 +73,18 @@ describe('/healthz and /readyz', () => {
     await becomes(200, 'readyz to recover with Redis');
   });
 
-  it('fail while PostgreSQL is unreachable and recover by themselves', async () => {
+  it('fail while PostgreSQL is unreachable and recover by themselves, saying why only in the log', async () => {
     await postgresProxy.cut();
     const down = await becomes(503, 'readyz to fail without PostgreSQL');
-    expect(down.body.checks.redis).toBe('ok');
-    expect(down.body.checks.postgres).not.toBe('ok');
+    expect(down.body).toEqual({ ready: false, checks: { redis: 'ok', postgres: 'failed', migrations: 'failed' } });
+    const scrape = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(scrape.statusCode).toBe(503);
+    // Neither answer echoes the driver's error (hosts, ports, users); the log has it.
+    for (const body of [JSON.stringify(down.body), scrape.body]) expect(body).not.toMatch(/ECONN|127\.0\.0\.1|timeout|terminated|postgres:\/\//i);
+    expect(scrape.json()).toMatchObject({ error: 'unavailable', message: expect.stringContaining('in the log') });
+    const logged = log.entries().filter((e) => e.msg === 'not ready' || e.msg === 'metrics could not be collected');
+    expect(logged.map((e) => e.msg)).toEqual(expect.arrayContaining(['not ready', 'metrics could not be collected']));
+    expect(logged.filter((e) => e.msg === 'not ready').map((e) => Object.keys(e.checks as object))).toContainEqual(['postgres', 'migrations']);
     await postgresProxy.restore();
     await becomes(200, 'readyz to recover with PostgreSQL');
   });
@@ -100,6 +112,7 @@ describe('/readyz and migrations', () => {
     await sql`DELETE FROM kysely_migration WHERE name = (SELECT max(name) FROM kysely_migration)`.execute(h.ctx.db);
     const pending = await readyz();
     expect(pending.status).toBe(503);
-    expect(pending.body.checks.migrations).toMatch(/pending migrations/);
+    expect(pending.body.checks.migrations).toBe('failed');
+    expect(log.entries().filter((e) => e.msg === 'not ready').map((e) => JSON.stringify(e.checks))).toContainEqual(expect.stringMatching(/pending migrations/));
   });
 });

@@ -62,8 +62,8 @@ describe('retention', () => {
     const live = await createSession(h.ctx.db, account.id, 1);
     await createSession(h.ctx.db, account.id, 1);
     await sql`UPDATE sessions SET expires_at = now() - interval '1 minute' WHERE account_id = ${account.id} AND token_hash <> encode(sha256(${live.token}::bytea), 'hex')`.execute(h.ctx.db);
-    const stale = await createApiToken(h.ctx.db, 'stale', 'editor');
-    const fresh = await createApiToken(h.ctx.db, 'fresh', 'editor');
+    const stale = await createApiToken(h.ctx.db, { name: 'stale', role: 'editor', ownerAccountId: null, createdBy: 'cli:test' });
+    const fresh = await createApiToken(h.ctx.db, { name: 'fresh', role: 'editor', ownerAccountId: null, createdBy: 'cli:test' });
     await revokeApiToken(h.ctx.db, stale.id);
     await revokeApiToken(h.ctx.db, fresh.id);
     await sql`UPDATE api_tokens SET revoked_at = now() - interval '91 days' WHERE id = ${stale.id}`.execute(h.ctx.db);

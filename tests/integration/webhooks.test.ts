@@ -35,7 +35,7 @@ const eventsOf = (releaseId: number, type: string) => bodies().filter((b) => b.t
 
 describe('integration webhooks', () => {
   it('are refused to anyone but an admin, and name the field at fault', async () => {
-    const editor = await createApiToken(h.ctx.db, 'editor', 'editor');
+    const editor = await createApiToken(h.ctx.db, { name: 'editor', role: 'editor', ownerAccountId: null, createdBy: 'cli:test' });
     const asEditor = await h.api('GET', '/api/webhooks', undefined, { authorization: `Bearer ${editor.token}` });
     expect(asEditor.status).toBe(403);
     const ftp = await h.api('POST', '/api/webhooks', { url: 'ftp://cms.example.org/', events: ['release.sent'] });

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import type { DestinationStream } from 'pino';
 import { buildApp } from '../../src/api/app';
 import { loadConfig, type Config } from '../../src/config';
 import { createContext, type Context } from '../../src/context';
 import { dropDatabase } from '../../src/db';
+import type { Role } from '../../src/db/schema';
 import { createApiToken } from '../../src/db/tokens';
 import { createLogger } from '../../src/log';
 import { prepareDatabase } from '../../src/roles';
@@ -17,6 +19,8 @@ export interface Harness {
   ctx: Context;
   app: FastifyInstance;
   token: string;
+  /** A new API token of the role, created from the shell (no owner). */
+  tokenFor(role: Role, name?: string): Promise<string>;
   /** Calls the API as the admin token; `json` parses the answer. */
   api(method: InjectOptions['method'], url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; body: string }>;
   startWorkers(): Promise<RunningWorkers>;
@@ -29,7 +33,7 @@ export interface Harness {
  * Everything one test file needs, isolated: its own database, its own BullMQ prefix, and
  * configuration pointing at them. Files can therefore run in parallel.
  */
-export async function createHarness(overrides: Record<string, string> = {}): Promise<Harness> {
+export async function createHarness(overrides: Record<string, string> = {}, options: { log?: DestinationStream } = {}): Promise<Harness> {
   const id = randomBytes(4).toString('hex');
   const databaseUrl = new URL(BASE_DATABASE_URL);
   databaseUrl.pathname = `/presslift_test_${id}`;
@@ -46,11 +50,13 @@ export async function createHarness(overrides: Record<string, string> = {}): Pro
     ...overrides,
   };
   const config = loadConfig(env);
-  const log = createLogger(config.LOG_LEVEL);
+  const log = createLogger(config.LOG_LEVEL, 'presslift', options.log);
   await prepareDatabase(config, log);
   const ctx = await createContext(config, log);
   const app = await buildApp(ctx);
-  const { token } = await createApiToken(ctx.db, 'test-admin', 'admin');
+  const tokenFor = async (role: Role, name = `test-${role}-${randomBytes(3).toString('hex')}`) =>
+    (await createApiToken(ctx.db, { name, role, ownerAccountId: null, createdBy: 'cli:test' })).token;
+  const token = await tokenFor('admin', 'test-admin');
   const running: RunningWorkers[] = [];
 
   return {
@@ -58,6 +64,7 @@ export async function createHarness(overrides: Record<string, string> = {}): Pro
     ctx,
     app,
     token,
+    tokenFor,
     env,
     async api(method, url, body, headers = {}) {
       const response = await app.inject({

@@ -4,11 +4,12 @@ import { checkSetupToken, createSetupToken } from '../../src/auth/setup-link';
 import { cancelMessage, journalists, rescheduleMessage, scheduleMessage, shortWhen } from '../../src/console/confirm';
 import { html, raw } from '../../src/console/html';
 import { auditDetails } from '../../src/console/pages/report';
+import { Keyring, randomToken } from '../../src/signing';
 
 describe('passwords', () => {
   it('verifies the right password only, with a fresh salt each time', async () => {
     const stored = await hashPassword('correct horse battery');
-    expect(stored).toMatch(/^scrypt\$16384\$8\$1\$/);
+    expect(stored).toMatch(/^scrypt\$131072\$8\$1\$/);
     expect(await verifyPassword('correct horse battery', stored)).toBe(true);
     expect(await verifyPassword('correct horse batterY', stored)).toBe(false);
     expect(await hashPassword('correct horse battery')).not.toBe(stored);
@@ -17,16 +18,16 @@ describe('passwords', () => {
 });
 
 describe('setup links', () => {
-  const secret = 'x'.repeat(40);
+  const keys = new Keyring(randomToken());
   it('accepts its own signature until it expires, and nothing else', () => {
     const now = Date.UTC(2030, 0, 1);
-    const token = createSetupToken(secret, now);
-    expect(checkSetupToken(secret, token, now)).toBeNull();
-    expect(checkSetupToken(secret, token, now + 25 * 3_600_000)).toBe('expired');
-    expect(checkSetupToken('y'.repeat(40), token, now)).toBe('invalid');
+    const token = createSetupToken(keys, now);
+    expect(checkSetupToken(keys, token, now)).toBeNull();
+    expect(checkSetupToken(keys, token, now + 25 * 3_600_000)).toBe('expired');
+    expect(checkSetupToken(new Keyring(randomToken()), token, now)).toBe('invalid');
     const [expiry, nonce, signature] = token.split('.');
-    expect(checkSetupToken(secret, `${Number(expiry) + 3_600_000}.${nonce}.${signature}`, now)).toBe('invalid');
-    expect(checkSetupToken(secret, 'garbage', now)).toBe('invalid');
+    expect(checkSetupToken(keys, `${Number(expiry) + 3_600_000}.${nonce}.${signature}`, now)).toBe('invalid');
+    expect(checkSetupToken(keys, 'garbage', now)).toBe('invalid');
   });
 });
 

@@ -7,13 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { BOUNDARY_OPTIONS } from '../../src/mail/assemble';
 import { buildMessage, composeMessage, recipientValues, type MessageSettings, type Recipient } from '../../src/mail/message';
 import { personalise } from '../../src/render/personalise';
+import { Keyring, randomToken } from '../../src/signing';
 import { compileSample } from '../support/sample-email';
 
 const settings: MessageSettings = {
   from: 'Presslift Newsroom <newsroom@news.example.org>',
   // A long public address makes the signed unsubscribe URL far longer than a 76-character line.
   publicUrl: 'https://newsroom.example.org/very/long/path/to/the/press/office/of/the/institute/for/advanced/studies',
-  secret: 's'.repeat(40),
+  keys: new Keyring(randomToken()),
   unsubscribeMailbox: 'unsubscribe@news.example.org',
   feedbackId: 'northbridge',
   dkim: null,

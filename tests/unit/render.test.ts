@@ -1,7 +1,9 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { compileEmail, sizeLabel } from '../../src/render/compile';
 import { personalise } from '../../src/render/personalise';
 import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../src/mail/unsubscribe-token';
+import { Keyring, randomToken } from '../../src/signing';
 
 const content = {
   title: 'Results <embargoed> & more',
@@ -52,18 +54,26 @@ describe('compileEmail and personalise', () => {
 });
 
 describe('unsubscribe tokens', () => {
+  const key = randomToken();
   it('verify for the pair they were made for and refuse any change', () => {
-    const token = signUnsubscribeToken('k'.repeat(32), 41, 7);
-    expect(verifyUnsubscribeToken('k'.repeat(32), token)).toEqual({ subscriberId: 41, listId: 7 });
-    expect(verifyUnsubscribeToken('k'.repeat(32), token.replace(/^41\./, '42.'))).toBeNull();
-    expect(verifyUnsubscribeToken('other'.repeat(8), token)).toBeNull();
-    expect(verifyUnsubscribeToken('k'.repeat(32), 'garbage')).toBeNull();
+    const token = signUnsubscribeToken(new Keyring(key), 41, 7);
+    expect(verifyUnsubscribeToken(new Keyring(key), token)).toEqual({ subscriberId: 41, listId: 7 });
+    expect(verifyUnsubscribeToken(new Keyring(key), token.replace(/^41\./, '42.'))).toBeNull();
+    expect(verifyUnsubscribeToken(new Keyring(randomToken()), token)).toBeNull();
+    expect(verifyUnsubscribeToken(new Keyring(key), 'garbage')).toBeNull();
   });
 
-  it('serve only the purpose they were signed for', () => {
-    const back = signUnsubscribeToken('k'.repeat(32), 41, 7, 'resubscribe');
-    expect(verifyUnsubscribeToken('k'.repeat(32), back, 'resubscribe')).toEqual({ subscriberId: 41, listId: 7 });
-    expect(verifyUnsubscribeToken('k'.repeat(32), back)).toBeNull();
+  it('keep the form of the links already sent: HMAC-SHA256 of "unsubscribe:<subscriber>.<list>", 22 characters', () => {
+    const sentBefore = `41.7.${createHmac('sha256', key).update('unsubscribe:41.7').digest('base64url').slice(0, 22)}`;
+    expect(signUnsubscribeToken(new Keyring(key), 41, 7)).toBe(sentBefore);
+  });
+
+  it('keep verifying after a rotation while the old key is listed, and stop once it is removed', () => {
+    const old = signUnsubscribeToken(new Keyring(key), 41, 7);
+    const next = randomToken();
+    expect(verifyUnsubscribeToken(new Keyring(next, [key]), old)).toEqual({ subscriberId: 41, listId: 7 });
+    expect(signUnsubscribeToken(new Keyring(next, [key]), 41, 7)).toBe(signUnsubscribeToken(new Keyring(next), 41, 7));
+    expect(verifyUnsubscribeToken(new Keyring(next), old)).toBeNull();
   });
 });
 

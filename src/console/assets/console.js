@@ -123,11 +123,12 @@ async function importCsv(form) {
   if (!file) return showError(form, 'Choose a CSV file first.');
   const result = await api('POST', form.dataset.csvImport, await file.text(), 'text/csv');
   if (!result.ok) return showError(form, result.json.message ?? `The server answered ${result.status}.`);
-  const { added, updated, suppressed, invalid } = result.json;
+  const { added, updated, suppressed, invalid, invalidCount } = result.json;
   report.replaceChildren();
   const summary = document.createElement('p');
-  summary.className = invalid.length ? 'alert alert-error' : 'alert alert-ok';
-  summary.textContent = `${added} added, ${updated} already on the list, ${suppressed} suppressed, ${invalid.length} line${invalid.length === 1 ? '' : 's'} refused.`;
+  summary.className = invalidCount ? 'alert alert-error' : 'alert alert-ok';
+  summary.textContent = `${added} added, ${updated} already on the list, ${suppressed} suppressed, ${invalidCount} line${invalidCount === 1 ? '' : 's'} refused`
+    + (invalidCount > invalid.length ? ` (the first ${invalid.length} are listed).` : '.');
   report.append(summary);
   if (invalid.length) {
     const list = document.createElement('ul');

@@ -4,7 +4,6 @@ import { notFound, parse } from '../../api/errors';
 import type { Context } from '../../context';
 import { findList, listLists } from '../../db/lists';
 import { dateTime, formError } from '../components';
-import { pageFor } from '../guard';
 import { html } from '../html';
 import { page } from '../layout';
 import { listMembers, suppressionRows } from '../queries';
@@ -14,9 +13,7 @@ const searchQuery = z.object({ q: z.string().max(200).default('') });
 
 export function listPages(app: FastifyInstance, ctx: Context) {
   const { db } = ctx;
-  const editor = { preHandler: pageFor(db, 'editor') };
-
-  app.get('/console/lists', editor, async (request, reply) => {
+  app.get('/console/lists', async (request, reply) => {
     const lists = await listLists(db);
     const body = html`
 <div class="page-head"><div><h1>Lists</h1><p class="muted">Who receives what. Addresses that unsubscribed or are suppressed are never re-added.</p></div></div>
@@ -39,7 +36,7 @@ export function listPages(app: FastifyInstance, ctx: Context) {
     return reply.type('text/html').send(page(request.actor!, 'lists', 'Lists', body));
   });
 
-  app.get('/console/lists/:id', editor, async (request, reply) => {
+  app.get('/console/lists/:id', async (request, reply) => {
     const { id } = parse(listParams, request.params, 'id');
     const list = await findList(db, id);
     if (!list) throw notFound(`list ${id}`);
@@ -88,7 +85,7 @@ export function listPages(app: FastifyInstance, ctx: Context) {
     return reply.type('text/html').send(page(request.actor!, 'lists', list.name, body));
   });
 
-  app.get('/console/suppressions', editor, async (request, reply) => {
+  app.get('/console/suppressions', async (request, reply) => {
     const rows = await suppressionRows(db);
     const body = html`
 <div class="page-head"><div><h1>Suppression list</h1><p class="muted">Hard bounces, complaints and requests: these addresses are never mailed, on any list.</p></div></div>

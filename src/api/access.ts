@@ -1,0 +1,157 @@
+import type { Role } from '../db/schema';
+
+/**
+ * Who may call what: every route Presslift serves, written once. The app attaches each route's
+ * guard from this table as Fastify registers the route (src/api/guard.ts), whatever the style the
+ * route was written in, and refuses to start when a route is missing from it;
+ * tests/integration/access.test.ts calls every registered route as anonymous, editor, operator and
+ * admin, by session and by token, and checks each answer against it.
+ *
+ * The roles: editors write releases and manage lists, subscribers and suppressions; operators
+ * watch and keep sending healthy (read releases, retry failed deliveries, pause and resume, the
+ * read-only queue board); admins may do everything, including accounts, tokens and the managing
+ * board. No role but editor (and admin) can create, change, schedule, lift or test-send a release.
+ */
+export type Access =
+  /** No credential needed: the public newsroom, unsubscribe pages, probes, sign-in. */
+  | { kind: 'anyone' }
+  /** An API token or a console session of one of the roles (admins always); 401 or 403 otherwise, as JSON. */
+  | { kind: 'api'; roles: Role[] }
+  /** A console page or form for people: a signed-in session of one of the roles; anyone else is sent to sign in. */
+  | { kind: 'page'; roles: Role[] }
+  /** The sign-in's second step (code or enrolment): the cookie of a sign-in whose password was right. */
+  | { kind: 'signing-in' }
+  /** Prometheus: the METRICS_TOKEN bearer, or an operator's (or admin's) token or session. */
+  | { kind: 'metrics' };
+
+const anyone: Access = { kind: 'anyone' };
+const api = (...roles: Role[]): Access => ({ kind: 'api', roles });
+const page = (...roles: Role[]): Access => ({ kind: 'page', roles });
+const signingIn: Access = { kind: 'signing-in' };
+const metrics: Access = { kind: 'metrics' };
+/** Every signed-in person, whatever their role (their own account's settings). */
+const ANY_ROLE: Role[] = ['editor', 'operator', 'admin'];
+
+/** `METHOD /pattern` exactly as the route is registered (HEAD follows GET). */
+export const ROUTES: Record<string, Access> = {
+  // Probes and metrics.
+  'GET /healthz': anyone,
+  'GET /readyz': anyone,
+  'GET /metrics': metrics,
+
+  // The public newsroom and the journalists' own links.
+  'GET /releases': anyone,
+  'GET /releases/feed.xml': anyone,
+  'GET /releases/:slug': anyone,
+  'GET /releases/:slug/files/:id/:filename': anyone,
+  'GET /unsubscribe/:token': anyone,
+  'POST /unsubscribe/:token': anyone,
+  'POST /unsubscribe/:token/resubscribe': anyone,
+  'GET /resubscribe/:token': anyone,
+  'POST /resubscribe/:token': anyone,
+
+  // Releases: editors write, operators read.
+  'GET /api/releases': api('editor', 'operator'),
+  'POST /api/releases': api('editor'),
+  'GET /api/releases/:id': api('editor', 'operator'),
+  'PATCH /api/releases/:id': api('editor'),
+  'POST /api/releases/:id/schedule': api('editor'),
+  'POST /api/releases/:id/unschedule': api('editor'),
+  'POST /api/releases/:id/lift': api('editor'),
+  'POST /api/releases/:id/cancel': api('editor'),
+  'GET /api/releases/:id/audit': api('editor', 'operator'),
+  'GET /api/releases/:id/deliveries': api('editor', 'operator'),
+  'GET /api/releases/:id/preview': api('editor', 'operator'),
+  'GET /api/releases/:id/attachments': api('editor', 'operator'),
+  'POST /api/releases/:id/attachments': api('editor'),
+  'POST /api/releases/:id/test-send': api('editor'),
+  'POST /api/releases/:id/retry': api('operator'),
+
+  // Lists, subscribers, suppressions: editors.
+  'GET /api/lists': api('editor'),
+  'POST /api/lists': api('editor'),
+  'POST /api/lists/:listId/subscribers': api('editor'),
+  'DELETE /api/lists/:listId/subscribers/:subscriberId': api('editor'),
+  'POST /api/lists/:listId/subscribers/import': api('editor'),
+  'GET /api/suppressions': api('editor'),
+  'POST /api/suppressions': api('editor'),
+
+  // Operations: operators watch, pause and resume.
+  'GET /api/ops/status': api('operator'),
+  'POST /api/ops/pause': api('operator'),
+  'POST /api/ops/resume': api('operator'),
+  'GET /admin/queues': api('operator'),
+  'GET /api/ops/alerts': api('operator'),
+
+  // Integration webhooks: admins.
+  'GET /api/webhooks': api('admin'),
+  'POST /api/webhooks': api('admin'),
+  'DELETE /api/webhooks/:id': api('admin'),
+  'GET /api/webhooks/:id/deliveries': api('admin'),
+
+  // Accounts and tokens: admins.
+  'GET /api/accounts': api('admin'),
+  'POST /api/accounts': api('admin'),
+  'POST /api/accounts/:id/disable': api('admin'),
+  'POST /api/accounts/:id/enable': api('admin'),
+  'DELETE /api/accounts/:id/two-factor': api('admin'),
+  'GET /api/tokens': api('admin'),
+  'POST /api/tokens': api('admin'),
+  'DELETE /api/tokens/:id': api('admin'),
+
+  // The console: its assets and sign-in are public; pages need a session.
+  'GET /': anyone,
+  'GET /assets/:name': anyone,
+  'GET /console/login': anyone,
+  'POST /console/login': anyone,
+  'GET /console/login/two-factor': signingIn,
+  'POST /console/login/two-factor': signingIn,
+  'POST /console/logout': anyone,
+  'GET /console/setup': anyone,
+  'POST /console/setup': anyone,
+  'GET /console/reset': anyone,
+  'POST /console/reset': anyone,
+  'GET /console/reset/:token': anyone,
+  'POST /console/reset/:token': anyone,
+  'GET /console': page(...ANY_ROLE),
+  'GET /console/releases': page('editor', 'operator'),
+  'GET /console/releases/new': page('editor'),
+  'GET /console/releases/:id': page('editor', 'operator'),
+  'GET /console/releases/:id/edit': page('editor'),
+  'GET /console/releases/:id/preview': page('editor', 'operator'),
+  'GET /console/operations': page('operator'),
+  'GET /console/webhooks': page('admin'),
+  'GET /console/embargo-check': api('editor'),
+  'POST /console/preview': api('editor'),
+  'GET /console/lists': page('editor'),
+  'GET /console/lists/:id': page('editor'),
+  'GET /console/suppressions': page('editor'),
+  'GET /console/accounts': page('admin'),
+  'GET /console/account': page(...ANY_ROLE),
+  'POST /console/account/password': page(...ANY_ROLE),
+  'POST /console/account/sign-out-everywhere': page(...ANY_ROLE),
+  'POST /console/account/two-factor/start': page(...ANY_ROLE),
+  'POST /console/account/two-factor/confirm': page(...ANY_ROLE),
+  'POST /console/account/two-factor/disable': page(...ANY_ROLE),
+  'POST /console/account/recovery-codes': page(...ANY_ROLE),
+};
+
+/** Bull Board's own routes (pages, its JSON API, its static files) under each board's path. */
+export const MOUNTS: Record<string, Access> = {
+  '/admin/queues/view/': api('operator'),
+  '/admin/queues/manage/': api('admin'),
+};
+
+/** The rule for a route, or undefined when the table does not name it. */
+export function accessOf(method: string, url: string): Access | undefined {
+  const key = `${method === 'HEAD' ? 'GET' : method} ${url}`;
+  if (ROUTES[key]) return ROUTES[key];
+  const withSlash = url.endsWith('/') ? url : `${url}/`;
+  const mount = Object.keys(MOUNTS).find((prefix) => withSlash.startsWith(prefix));
+  return mount ? MOUNTS[mount] : undefined;
+}
+
+/** Whether someone of this role passes a rule that names roles (admins pass every one). */
+export function roleAllowed(access: { roles: Role[] }, role: Role): boolean {
+  return role === 'admin' || access.roles.includes(role);
+}

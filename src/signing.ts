@@ -1,0 +1,84 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Every HMAC Presslift makes and every secret it compares goes through here: unsubscribe links,
+ * the setup link, resubscribe confirmations, the sign-in form's CSRF token, API and metrics
+ * tokens, password hashes.
+ *
+ * A Keyring signs with one key (SECRET_KEY) and verifies with it and the previous keys listed in
+ * SECRET_KEYS_PREVIOUS, so a key can be rotated without breaking the unsubscribe links already in
+ * journalists' mailboxes: add the new key, keep the old one listed until its links no longer
+ * matter, then remove it.
+ *
+ * Each signature covers `purpose:payload`, so a token made for one purpose never verifies for another.
+ */
+export class Keyring {
+  private readonly keys: readonly string[];
+
+  constructor(signingKey: string, previousKeys: readonly string[] = []) {
+    this.keys = [signingKey, ...previousKeys.filter((key) => key !== signingKey)];
+  }
+
+  /** How many keys verify (the signing key and the previous ones). */
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /** The base64url HMAC-SHA256 of payload under the signing key, cut to `length` characters (43 is all of it). */
+  sign(purpose: string, payload: string, length = 43): string {
+    return mac(this.keys[0]!, purpose, payload, length);
+  }
+
+  /** True when `signature` signs payload under the signing key or any previous key. */
+  verify(purpose: string, payload: string, signature: string, length = 43): boolean {
+    if (signature.length !== length) return false;
+    // Every key is tried, so the time taken does not tell which one matched.
+    let matched = false;
+    for (const key of this.keys) matched = sameSecret(mac(key, purpose, payload, length), signature) || matched;
+    return matched;
+  }
+
+  /** `payload.signature`: a token that carries what it names and proves who made it. */
+  seal(purpose: string, payload: string, length = 43): string {
+    return `${payload}.${this.sign(purpose, payload, length)}`;
+  }
+
+  /** The payload of a sealed token, or null when it was not sealed by us for this purpose. */
+  open(purpose: string, token: string, length = 43): string | null {
+    const cut = token.lastIndexOf('.');
+    if (cut < 0) return null;
+    const payload = token.slice(0, cut);
+    return this.verify(purpose, payload, token.slice(cut + 1), length) ? payload : null;
+  }
+
+  /** A sealed token that stops working at `expiresAt`: `expiryMs.payload.signature`. */
+  sealUntil(purpose: string, payload: string, expiresAt: Date): string {
+    return this.seal(purpose, `${expiresAt.getTime()}.${payload}`);
+  }
+
+  /** The payload of a token sealed with sealUntil; 'expired' once its time has passed. */
+  openUntil(purpose: string, token: string, now = Date.now()): { payload: string } | 'expired' | null {
+    const opened = this.open(purpose, token);
+    const match = opened === null ? null : /^(\d{1,15})\.(.*)$/s.exec(opened);
+    if (!match) return null;
+    return Number(match[1]) <= now ? 'expired' : { payload: match[2]! };
+  }
+}
+
+function mac(key: string, purpose: string, payload: string, length: number): string {
+  return createHmac('sha256', key).update(`${purpose}:${payload}`).digest('base64url').slice(0, length);
+}
+
+// Both sides are hashed under a key of this process first, so the comparison takes the same time
+// whatever their lengths and contents.
+const COMPARE_KEY = randomBytes(32);
+const digest = (value: string | Buffer) => createHmac('sha256', COMPARE_KEY).update(value).digest();
+
+/** Compares two secrets (tokens, signatures, derived keys) in constant time. */
+export function sameSecret(given: string | Buffer | undefined | null, expected: string | Buffer): boolean {
+  if (given === undefined || given === null) return false;
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** A random token for a link or a cookie: 32 bytes, base64url. */
+export const randomToken = (bytes = 32) => randomBytes(bytes).toString('base64url');

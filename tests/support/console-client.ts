@@ -1,0 +1,42 @@
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { Harness } from './harness';
+
+export const PASSWORD = 'a long enough password';
+
+/** A browser-like client of the console: keeps cookies and reads the CSRF token of each page. */
+export function consoleClient(h: Harness, remoteAddress = '127.0.0.1') {
+  const jar = new Map<string, string>();
+  const request = async (options: InjectOptions): Promise<LightMyRequestResponse> => {
+    const response = await h.app.inject({
+      remoteAddress,
+      ...options,
+      headers: { ...(options.headers ?? {}), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    for (const cookie of response.cookies as Array<{ name: string; value: string; expires?: Date }>) {
+      if (cookie.value === '' || (cookie.expires && cookie.expires.getTime() < Date.now())) jar.delete(cookie.name);
+      else jar.set(cookie.name, cookie.value);
+    }
+    return response;
+  };
+  const formToken = (body: string) => /name="_csrf" value="([^"]+)"/.exec(body)?.[1] ?? '';
+  const metaToken = (body: string) => /name="csrf-token" content="([^"]+)"/.exec(body)?.[1] ?? '';
+  return {
+    jar,
+    request,
+    formToken,
+    metaToken,
+    /** Fetches a form page and posts the fields to `action` with the page's CSRF token. */
+    async submit(pageUrl: string, action: string, fields: Record<string, string>) {
+      const page = await request({ method: 'GET', url: pageUrl });
+      return request({ method: 'POST', url: action, payload: { ...fields, _csrf: formToken(page.body) } });
+    },
+    async signIn(email: string, password = PASSWORD) {
+      const page = await request({ method: 'GET', url: '/console/login' });
+      return request({ method: 'POST', url: '/console/login', payload: { email, password, _csrf: formToken(page.body) } });
+    },
+    /** The CSRF token of a signed-in page. */
+    async pageToken() {
+      return metaToken((await request({ method: 'GET', url: '/console/releases' })).body);
+    },
+  };
+}
