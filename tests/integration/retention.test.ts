@@ -23,8 +23,8 @@ const count = async (table: string) => (await sql<{ n: number }>`SELECT count(*)
 describe('retention', () => {
   it('prunes the deliveries of releases older than DELIVERY_RETENTION_DAYS to their counts, in batches, and keeps the audit', async () => {
     const list = await listOfSize(h, 'Old', 7, 'old.example');
-    const old = await scheduleIn(h, [list], 300);
-    const recent = await scheduleIn(h, [list], 300);
+    const old = await scheduleIn(h, [list], 2000);
+    const recent = await scheduleIn(h, [list], 2000);
     await releaseReaches(h, old.id, 'sent');
     await releaseReaches(h, recent.id, 'sent');
     await h.ctx.db.updateTable('deliveries').set({ state: 'failed', last_error: '550 no' }).where('release_id', '=', old.id)
