@@ -15,10 +15,10 @@ import { sql } from 'kysely';
 import { loadConfig } from '../src/config';
 import { createContext, type Context } from '../src/context';
 import { dropDatabase } from '../src/db';
-import { createRelease, findRelease } from '../src/db/releases';
+import { findRelease } from '../src/db/releases';
 import { createLogger } from '../src/log';
 import { buildMessage, messageSettings } from '../src/mail/message';
-import { scheduleRelease } from '../src/embargo/scheduling';
+import { createRelease, scheduleRelease } from '../src/releases/lifecycle';
 import { organisation } from '../src/render/organisation';
 import { compiledRelease } from '../src/render/store';
 import { prepareDatabase } from '../src/roles';
@@ -91,7 +91,7 @@ async function oneRun(ctx: Context, listId: number, sink: Awaited<ReturnType<typ
   await sink.reset();
   const { rows } = await sql<{ at: Date }>`SELECT date_trunc('second', now()) + make_interval(secs => ${Math.ceil(Number(args['lead-ms']) / 1000) + 1}) AS at`.execute(ctx.db);
   const release = await createRelease(
-    ctx.db,
+    ctx,
     { title: `Bench release ${run + 1}`, summary: 'A benchmark of the lift.', bodyMarkdown: benchBody(), embargoAt: rows[0]!.at, embargoTimeZone: 'Europe/London', listIds: [listId], contact: { name: null, email: null, phone: null }, advance: null },
     'bench',
   );

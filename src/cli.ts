@@ -6,13 +6,13 @@ import { PoolModeError } from './db';
 import { createApiToken, listApiTokens, revokeApiToken } from './db/tokens';
 import { retireGeneratedKey } from './db/keys';
 import { disableTotp } from './db/second-factor';
-import { TransitionError } from './embargo/scheduling';
+import { DomainError } from './errors';
 import { createLogger, type Logger } from './log';
 import { pauseSending, resumeSending } from './ops/pause';
 import { applyRetention } from './ops/retention';
-import { retryFailedDeliveries } from './ops/retry';
 import { formatStatus, operatorStatus } from './ops/status';
 import { reconcile } from './pipeline/reconcile';
+import { retryFailed } from './releases/lifecycle';
 import { bootstrapToken, prepareDatabase, requireRedis, run, setupLink } from './roles';
 import { ServiceUnreachable } from './services';
 import { readPassword } from './auth/prompt';
@@ -104,8 +104,8 @@ async function withContext<T>(fn: (ctx: Awaited<ReturnType<typeof createContext>
   try {
     await fn(ctx);
   } catch (error) {
-    // A refused transition (unknown release, wrong status) is the operator's answer, not a crash.
-    if (!(error instanceof TransitionError)) throw error;
+    // A refusal (unknown release, wrong status, Redis not answering) is the operator's answer, not a crash.
+    if (!(error instanceof DomainError)) throw error;
     console.error(error.message);
     process.exitCode = 1;
   } finally {
@@ -160,7 +160,7 @@ program
   .addOption(new Option('--state <state>', 'which deliveries to retry').choices(['failed']).default('failed'))
   .action((options: { release: number }) =>
     withContext(async (ctx) => {
-      const result = await retryFailedDeliveries(ctx, options.release, operatorName());
+      const result = await retryFailed(ctx, options.release, operatorName());
       console.log(`release ${result.releaseId}: ${result.retried} failed deliveries queued again in ${result.sendJobs} send jobs`);
     }),
   );

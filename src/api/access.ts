@@ -44,6 +44,8 @@ export const ROUTES: Record<string, Access> = {
   'GET /releases/feed.xml': anyone,
   'GET /releases/:slug': anyone,
   'GET /releases/:slug/files/:id/:filename': anyone,
+  'GET /files/:id': anyone,
+  'GET /files/:id/:filename': anyone,
   'GET /unsubscribe/:token': anyone,
   'POST /unsubscribe/:token': anyone,
   'POST /unsubscribe/:token/resubscribe': anyone,

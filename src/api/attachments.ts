@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Context } from '../context';
-import { addAttachment, attachmentUrl, listAttachments } from '../db/attachments';
+import { attachmentUrl, listAttachments } from '../db/attachments';
 import { findRelease } from '../db/releases';
 import { idParam, lineText } from '../fields';
+import { addReleaseFile } from '../releases/lifecycle';
 import { HttpError, notFound, parse } from './errors';
 import { FILE_TYPES } from './file-types';
 
@@ -34,20 +35,16 @@ export function attachmentRoutes(app: FastifyInstance, ctx: Context) {
       }
       const data = request.body;
       if (!Buffer.isBuffer(data) || data.length === 0) throw new HttpError(400, 'invalid_input', 'body: the file is empty', { field: 'body' });
-      const release = await findRelease(db, id);
-      if (!release) throw notFound(`release ${id}`);
-      const added = await addAttachment(db, id, { filename, contentType, data });
-      if (!added) throw new HttpError(409, 'conflict', `release ${id} is ${release.status}; files can be added only to a draft`);
+      const added = await addReleaseFile(ctx, id, request.actor!.label, { filename, contentType, data });
       reply.status(201);
-      return { ...added, url: attachmentUrl(config.PUBLIC_URL, release.slug, added.id, added.filename) };
+      return { ...added, url: attachmentUrl(config.PUBLIC_URL, added.id, added.filename) };
     });
   });
 
   app.get('/api/releases/:id/attachments', async (request) => {
     const { id } = parse(releaseParams, request.params, 'id');
-    const release = await findRelease(db, id);
-    if (!release) throw notFound(`release ${id}`);
+    if (!(await findRelease(db, id))) throw notFound(`release ${id}`);
     const files = await listAttachments(db, id);
-    return { items: files.map(({ accessKey: _, ...f }) => ({ ...f, url: attachmentUrl(config.PUBLIC_URL, release.slug, f.id, f.filename) })) };
+    return { items: files.map(({ accessKey: _, ...f }) => ({ ...f, url: attachmentUrl(config.PUBLIC_URL, f.id, f.filename) })) };
   });
 }

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ThrottledError } from '../auth/throttle';
 import { EmbargoInputError } from '../embargo/time';
-import { TransitionError } from '../embargo/scheduling';
+import { DomainError, type DomainCode } from '../errors';
 
 /** The one error shape every API answer uses: {error, message, details}. */
 export class HttpError extends Error {
@@ -15,6 +15,9 @@ export class HttpError extends Error {
     super(message);
   }
 }
+
+/** What each kind of domain refusal means over HTTP; this is the only place that decides it. */
+const DOMAIN_STATUS: Record<DomainCode, number> = { not_found: 404, conflict: 409, invalid_input: 400, queue_unavailable: 503 };
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} does not exist`);
 
@@ -45,8 +48,9 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   if (error instanceof ThrottledError) {
     return reply.status(429).header('Retry-After', String(error.retryAfterSeconds)).send({ error: 'too_many_requests', message: error.message, details: {} });
   }
-  if (error instanceof TransitionError) {
-    return reply.status(error.status).send({ error: error.code, message: error.message, details: {} });
+  if (error instanceof DomainError) {
+    const details = error.field ? { fields: [{ field: error.field, message: error.message }] } : {};
+    return reply.status(DOMAIN_STATUS[error.code]).send({ error: error.code, message: error.message, details });
   }
   const code = (error as FastifyError).code;
   const known = code ? FASTIFY_CODES[code] : undefined;

@@ -103,7 +103,7 @@ ${entries.join('\n')}
   app.get<{ Params: { slug: string } }>('/releases/:slug', limited, async (request, reply) => {
     const release = await liftedRelease(db, request.params.slug);
     if (!release) return sendNotFound(reply, site);
-    const files = await attachmentLinks(db, release, '');
+    const files = await attachmentLinks(db, release.id, '');
     const contact = {
       name: release.contact_name ?? org.contact.name,
       email: release.contact_email ?? org.contact.email,
@@ -120,12 +120,15 @@ ${files.length ? `<h3>Downloads</h3><ul>${files.map((f) => `<li><a href="${escap
     return sendPage(reply, 200, publicPage(site, release.title, body, feedLink), PUBLIC_CACHE);
   });
 
-  const fileParams = z.object({ slug: z.string(), id: idParam, filename: z.string() });
+  // A file is found by its id; the name in the path is for people (and is left out of the keyed
+  // links of advance copies, see attachmentUrl). The /releases/<slug>/files/… form is what emails
+  // sent before slugs were made at the lift link to.
+  const fileParams = z.object({ id: idParam });
   const fileQuery = z.object({ key: z.string().max(100).optional() });
-  app.get('/releases/:slug/files/:id/:filename', limited, async (request, reply) => {
+  const serveFile = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = fileParams.safeParse(request.params);
     const query = fileQuery.safeParse(request.query);
-    const file = params.success && query.success ? await publicAttachment(db, params.data.slug, params.data.id, query.data.key) : null;
+    const file = params.success && query.success ? await publicAttachment(db, params.data.id, query.data.key) : null;
     if (!file) return sendNotFound(reply, site);
     // Only allowed types, served as such, and never able to run as a page of this site.
     const { type, disposition } = servedAs(file.content_type);
@@ -138,5 +141,8 @@ ${files.length ? `<h3>Downloads</h3><ul>${files.map((f) => `<li><a href="${escap
       .header('Content-Length', String(file.size))
       .type(type)
       .send(Readable.from(attachmentChunks(db, file.id, file.size)));
-  });
+  };
+  app.get('/files/:id', limited, serveFile);
+  app.get('/files/:id/:filename', limited, serveFile);
+  app.get('/releases/:slug/files/:id/:filename', limited, serveFile);
 }

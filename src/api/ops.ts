@@ -6,8 +6,8 @@ import { reconcileState } from '../db/reconcile';
 import { relayHealth } from '../db/relay-health';
 import { idParam } from '../fields';
 import { pauseSending, resumeSending } from '../ops/pause';
-import { retryFailedDeliveries } from '../ops/retry';
 import { operatorStatus } from '../ops/status';
+import { retryFailed } from '../releases/lifecycle';
 import { parse } from './errors';
 
 const releaseParams = z.object({ id: idParam });
@@ -35,6 +35,6 @@ export function opsRoutes(app: FastifyInstance, ctx: Context) {
   });
   app.post('/api/releases/:id/retry', async (request) => {
     const { id } = parse(releaseParams, request.params, 'id');
-    return retryFailedDeliveries(ctx, id, request.actor!.label);
+    return retryFailed(ctx, id, request.actor!.label);
   });
 }

@@ -4,12 +4,12 @@ import type { Context } from '../context';
 import { releaseAudit } from '../db/audit';
 import { listDeliveries } from '../db/deliveries';
 import { missingLists } from '../db/lists';
-import { createRelease, deliveryCounts, findRelease, releaseListIds } from '../db/releases';
+import { deliveryCounts, findRelease, releaseListIds } from '../db/releases';
 import { sampleRecipient } from '../db/subscribers';
 import { DELIVERY_STATES, type Release } from '../db/schema';
-import { cancelRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../embargo/scheduling';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
 import { PREVIEW_CSP } from '../console/security';
+import { cancelRelease, createRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../releases/lifecycle';
 import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
 import { messageSettings, recipientValues } from '../mail/message';
 import { personalise } from '../render/personalise';
@@ -63,17 +63,8 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     return listIds;
   };
 
-  /** A list is an advance list or a lift list, never both. */
-  const requireSeparateLists = (advanceListIds: number[], listIds: number[]) => {
-    const both = advanceListIds.filter((id) => listIds.includes(id));
-    if (both.length > 0) {
-      throw new HttpError(400, 'invalid_input', `advance.listIds: list ${both.join(', ')} is already a lift list; a list is one or the other`, { fields: [{ field: 'advance.listIds' }] });
-    }
-  };
-
-  /** Advance lists are separate from the lift lists, and their copies must be due after now. */
-  const requireAdvanceBefore = (embargoAt: Date, advance: { listIds: number[]; leadSeconds: number }, listIds: number[]) => {
-    requireSeparateLists(advance.listIds, listIds);
+  /** Advance copies must be due after now (the lifecycle checks that a list is one kind or the other). */
+  const requireAdvanceBefore = (embargoAt: Date, advance: { leadSeconds: number }) => {
     if ((embargoAt.getTime() - advance.leadSeconds * 1000 - Date.now()) / 1000 < config.EMBARGO_MIN_LEAD_SECONDS) {
       throw new HttpError(400, 'invalid_input', 'advance.leadSeconds: the advance copies would be due too soon or in the past; shorten the lead', { fields: [{ field: 'advance.leadSeconds' }] });
     }
@@ -93,9 +84,9 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     const embargo = embargoFromInput(input.embargo);
     const listIds = await existingLists(input.listIds);
     const advance = input.advance && { listIds: await existingLists(input.advance.listIds, 'advance.listIds'), leadSeconds: input.advance.leadSeconds };
-    if (advance) requireAdvanceBefore(embargo.instant, advance, listIds);
+    if (advance) requireAdvanceBefore(embargo.instant, advance);
     const release = await createRelease(
-      db,
+      ctx,
       {
         title: input.title, summary: input.summary, bodyMarkdown: input.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone, listIds,
         contact: { name: input.contact?.name ?? null, email: input.contact?.email ?? null, phone: input.contact?.phone ?? null },
@@ -126,8 +117,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     const embargo = input.embargo && resolveEmbargo(input.embargo);
     const advance = input.advance && { listIds: await existingLists(input.advance.listIds, 'advance.listIds'), leadSeconds: input.advance.leadSeconds };
     // A new advance send must be due after now; moving the embargo of one already sent is fine.
-    if (advance) requireAdvanceBefore(embargo?.instant ?? release.embargo_at, advance, listIds ?? (await releaseListIds(db, release.id)));
-    else if (listIds && input.advance !== null) requireSeparateLists(await releaseListIds(db, release.id, true), listIds);
+    if (advance) requireAdvanceBefore(embargo?.instant ?? release.embargo_at, advance);
     const edited = await editRelease(ctx, release.id, request.actor!.label, {
       title: input.title,
       summary: input.summary,

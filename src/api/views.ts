@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import type { DeliveryState, Release } from '../db/schema';
-import { advanceAt as advanceSendAt } from '../embargo/lift-jobs';
+import { advanceAt as advanceSendAt } from '../releases/jobs';
 import { describeEmbargo } from '../embargo/time';
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from './index';
 import { publiclyLifted } from './newsroom';
-import type { Release } from './schema';
 
 export interface NewAttachment {
   filename: string;
@@ -14,36 +13,25 @@ export type AttachmentSummary = { id: number; filename: string; contentType: str
 
 /**
  * Where a file is served; the newsroom answers 404 for it until the release is lifted, unless the
- * URL carries the file's access key, as the links in advance copies do.
+ * URL carries the file's access key, as the links in advance copies do. A keyed link names the
+ * file by id only, so nothing in it (no slug, no file name) carries words of an embargoed release
+ * into request logs or proxies; the file name comes back in Content-Disposition.
  */
-export function attachmentUrl(publicUrl: string, slug: string, id: number, filename: string, accessKey?: string): string {
-  return `${publicUrl}/releases/${slug}/files/${id}/${encodeURIComponent(filename)}${accessKey ? `?key=${accessKey}` : ''}`;
+export function attachmentUrl(publicUrl: string, id: number, filename: string, accessKey?: string): string {
+  return accessKey ? `${publicUrl}/files/${id}?key=${accessKey}` : `${publicUrl}/files/${id}/${encodeURIComponent(filename)}`;
 }
 
-/**
- * Adds a file to a draft release and bumps its version, so no compiled email or lift job made
- * before the file existed is used again. Returns null when the release is no longer a draft.
- */
-export async function addAttachment(db: Db, releaseId: number, file: NewAttachment): Promise<AttachmentSummary | null> {
-  return db.transaction().execute(async (tx) => {
-    const bumped = await tx
-      .updateTable('releases')
-      .set({ version: sql`version + 1`, updated_at: new Date() })
-      .where('id', '=', releaseId)
-      .where('status', '=', 'draft')
-      .returning('id')
-      .executeTakeFirst();
-    if (!bumped) return null;
-    const row = await tx
-      .insertInto('release_attachments')
-      .values({
-        release_id: releaseId, filename: file.filename, content_type: file.contentType, size: file.data.length, data: file.data,
-        access_key: randomBytes(16).toString('base64url'),
-      })
-      .returning(['id', 'filename', 'content_type', 'size'])
-      .executeTakeFirstOrThrow();
-    return { id: row.id, filename: row.filename, contentType: row.content_type, size: row.size };
-  });
+/** Stores a file of a release (the lifecycle makes the new version that carries it, see src/releases/lifecycle.ts). */
+export async function insertAttachment(db: Db, releaseId: number, file: NewAttachment): Promise<AttachmentSummary> {
+  const row = await db
+    .insertInto('release_attachments')
+    .values({
+      release_id: releaseId, filename: file.filename, content_type: file.contentType, size: file.data.length, data: file.data,
+      access_key: randomBytes(16).toString('base64url'),
+    })
+    .returning(['id', 'filename', 'content_type', 'size'])
+    .executeTakeFirstOrThrow();
+  return { id: row.id, filename: row.filename, contentType: row.content_type, size: row.size };
 }
 
 export async function listAttachments(db: Db, releaseId: number): Promise<Array<AttachmentSummary & { accessKey: string }>> {
@@ -57,12 +45,12 @@ export async function listAttachments(db: Db, releaseId: number): Promise<Array<
 }
 
 /** The links an email shows for a release's files; an advance copy's links work before the lift. */
-export async function attachmentLinks(db: Db, release: Pick<Release, 'id' | 'slug'>, publicUrl: string, beforeLift = false) {
-  const files = await listAttachments(db, release.id);
+export async function attachmentLinks(db: Db, releaseId: number, publicUrl: string, beforeLift = false) {
+  const files = await listAttachments(db, releaseId);
   return files.map((f) => ({
     filename: f.filename,
     size: f.size,
-    url: attachmentUrl(publicUrl, release.slug, f.id, f.filename, beforeLift ? f.accessKey : undefined),
+    url: attachmentUrl(publicUrl, f.id, f.filename, beforeLift ? f.accessKey : undefined),
   }));
 }
 
@@ -71,12 +59,11 @@ export async function attachmentLinks(db: Db, release: Pick<Release, 'id' | 'slu
  * an embargoed release as for no file at all. Its name, type and size only: the bytes come from
  * attachmentChunks.
  */
-export async function publicAttachment(db: Db, slug: string, id: number, accessKey: string | undefined) {
+export async function publicAttachment(db: Db, id: number, accessKey: string | undefined) {
   const row = await db
     .selectFrom('release_attachments as a')
     .innerJoin('releases as r', 'r.id', 'a.release_id')
     .select(['a.id', 'a.filename', 'a.content_type', 'a.size'])
-    .where('r.slug', '=', slug)
     .where('a.id', '=', id)
     .where((eb) => eb.or([publiclyLifted, eb('a.access_key', '=', accessKey ?? '')]))
     .executeTakeFirst();

@@ -1,89 +1,158 @@
-import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from './index';
-import type { DeliveryState, Phase } from './schema';
+import type { Database, DeliveryState, Phase } from './schema';
 import type { Recipient } from '../mail/message';
 
+type Tx = Transaction<Database>;
+
 export interface FrozenChunk {
-  /** Subscriber id to continue after; null when the audience is exhausted. */
+  /** Subscriber id to continue after; null when the audience is exhausted (or the version is no longer current). */
   nextCursor: number | null;
-  /** Newly created deliveries that are waiting to be sent. */
+  /** Deliveries that are now waiting to be sent (new, or re-staged). */
   queuedIds: number[];
 }
 
+export interface FreezeStep {
+  releaseId: number;
+  /** The version the job was made for; nothing is frozen once the release has moved on. */
+  version: number;
+  phase: Phase;
+  /** The send instant: rows are sent no earlier, and only members who had joined by then are frozen. */
+  instant: Date;
+  afterSubscriberId: number;
+  chunkSize: number;
+}
+
 /**
- * Freezes the next chunk of a release's audience into delivery rows.
+ * Freezes the next chunk of a release version's audience into delivery rows.
+ *
+ * The release row is read FOR KEY SHARE at the version and status the step expects (scheduled for
+ * the advance copies, sending for the lift): a lifecycle change holds the row FOR UPDATE, so it
+ * either waits for this chunk and then discards what it staged, or commits first and this chunk
+ * finds the version gone and freezes nothing. Members count only if they joined by the instant:
+ * a re-run (a crash, or a job restored after its record expired) freezes the same people, and a
+ * late joiner never gets an advance copy.
  * DISTINCT ON picks, for someone on several of the release's lists, the first of those lists
- * (invariant 7). Walking subscriber ids in order (keyset pagination) keeps every chunk an index
- * range scan and never holds the audience in memory. ON CONFLICT makes a re-run of the lift add
- * nothing twice (invariant 2). Suppressed addresses get a row in state skipped, so the report says
- * why they were not mailed.
- * The advance phase freezes only the advance lists. The lift phase freezes every list of the
- * release, so whoever already has an advance copy is left out by the conflict (invariant 7), and an
- * advance-list member without one (a late joiner, or a lift before the advance time) gets the lift copy.
+ * (invariant 7); walking subscriber ids in order (keyset pagination) keeps every chunk an index
+ * range scan and never holds the audience in memory. Suppressed addresses get a row in state
+ * skipped, so the report says why they were not mailed.
+ * One row per (release, subscriber) (invariant 2): where one exists, the conflict keeps it, except
+ * an advance row that cannot leave any more (skipped, failed, or staged for an older version), which
+ * is re-staged for this step. So the lift gives its copy to someone whose advance copy was skipped
+ * or failed, and a new version's advance send reaches whoever an older version's plan had left out.
  */
-export async function freezeAudienceChunk(
-  db: Db,
-  releaseId: number,
-  notBefore: Date,
-  afterSubscriberId: number,
-  chunkSize: number,
-  phase: Phase = 'lift',
-): Promise<FrozenChunk> {
+export async function freezeAudienceChunk(db: Db, step: FreezeStep): Promise<FrozenChunk> {
+  const { releaseId, version, phase, instant } = step;
+  const status = phase === 'lift' ? 'sending' : 'scheduled';
   const { rows } = await sql<{ last_subscriber: number | null; queued_ids: number[] }>`
-    WITH audience AS (
-      SELECT DISTINCT ON (m.subscriber_id) m.subscriber_id, m.list_id
-      FROM release_lists rl
-      JOIN list_members m ON m.list_id = rl.list_id AND m.status = 'active'
-      WHERE rl.release_id = ${releaseId} AND m.subscriber_id > ${afterSubscriberId}
-        AND (${phase} = 'lift' OR rl.advance)
-      ORDER BY m.subscriber_id, rl.advance, rl.position
-      LIMIT ${chunkSize}
+    WITH release AS (
+      SELECT id FROM releases WHERE id = ${releaseId} AND version = ${version} AND status = ${status} FOR KEY SHARE
     ),
-    inserted AS (
-      INSERT INTO deliveries (release_id, subscriber_id, list_id, phase, not_before, state, last_error)
-      SELECT ${releaseId}, a.subscriber_id, a.list_id, ${phase}, ${notBefore},
+    audience AS (
+      SELECT DISTINCT ON (m.subscriber_id) m.subscriber_id, m.list_id
+      FROM release
+      JOIN release_lists rl ON rl.release_id = release.id
+      JOIN list_members m ON m.list_id = rl.list_id AND m.status = 'active' AND m.subscribed_at <= ${instant}
+      WHERE m.subscriber_id > ${step.afterSubscriberId} AND (${phase} = 'lift' OR rl.advance)
+      ORDER BY m.subscriber_id, rl.advance, rl.position
+      LIMIT ${step.chunkSize}
+    ),
+    staged AS (
+      INSERT INTO deliveries AS d (release_id, release_version, subscriber_id, list_id, phase, not_before, state, last_error)
+      SELECT ${releaseId}, ${version}, a.subscriber_id, a.list_id, ${phase}, ${instant},
              CASE WHEN x.email_key IS NULL THEN 'queued' ELSE 'skipped' END,
              CASE WHEN x.email_key IS NULL THEN NULL ELSE 'suppressed: ' || x.reason END
       FROM audience a
       JOIN subscribers s ON s.id = a.subscriber_id
       LEFT JOIN suppressions x ON x.email_key = s.email_key
-      ON CONFLICT (release_id, subscriber_id) DO NOTHING
-      RETURNING id, state
+      ON CONFLICT (release_id, subscriber_id) DO UPDATE
+        SET release_version = excluded.release_version, list_id = excluded.list_id, phase = excluded.phase,
+            not_before = excluded.not_before, state = excluded.state, last_error = excluded.last_error,
+            attempts = 0, lease_until = NULL, claim_token = NULL, message_id = NULL, sent_at = NULL, updated_at = now()
+        WHERE d.phase = 'advance'
+          AND (d.state IN ('skipped', 'failed') OR (d.state = 'queued' AND d.release_version < excluded.release_version))
+          AND (excluded.phase = 'lift' OR d.release_version < excluded.release_version)
+      RETURNING d.id, d.state
     )
     SELECT (SELECT max(subscriber_id) FROM audience) AS last_subscriber,
-           coalesce((SELECT array_agg(id ORDER BY id) FROM inserted WHERE state = 'queued'), '{}') AS queued_ids`.execute(db);
+           coalesce((SELECT array_agg(id ORDER BY id) FROM staged WHERE state = 'queued'), '{}') AS queued_ids`.execute(db);
   const row = rows[0]!;
   return { nextCursor: row.last_subscriber, queuedIds: row.queued_ids.map(Number) };
+}
+
+/**
+ * Deletes a release's staged advance rows made for a version before `version` that were never
+ * handed to SMTP: waiting, or held under a lease that expired. Rows under a live lease are left to
+ * their worker, which discards them before its next message (see discardClaims). Lifecycle changes
+ * call it in their own transaction; advance and lift steps call it for leases that expired since.
+ * Deleting (not cancelling) keeps (release, subscriber) free for the current version's plan.
+ */
+export async function discardStaged(db: Db | Tx, releaseId: number, version: number): Promise<number> {
+  const result = await sql`
+    DELETE FROM deliveries
+    WHERE release_id = ${releaseId} AND phase = 'advance' AND release_version < ${version}
+      AND (state = 'queued' OR (state = 'sending' AND lease_until < now()))`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+/**
+ * When the last live lease on rows staged for a version before `version` ends (null when none):
+ * their people are left out of a freeze until the worker holding them lets go, so the advance and
+ * lift steps look again then.
+ */
+export async function staleHeldUntil(db: Db, releaseId: number, version: number): Promise<Date | null> {
+  const { rows } = await sql<{ until: Date | null }>`
+    SELECT max(lease_until) AS until FROM deliveries
+    WHERE release_id = ${releaseId} AND release_version < ${version} AND state = 'sending' AND lease_until >= now()`.execute(db);
+  return rows[0]?.until ?? null;
 }
 
 /** A claimed row is a recipient, with the phase whose compiled email it receives. */
 export type ClaimedDelivery = Recipient & { phase: Phase };
 
+export interface Claim {
+  /** The fencing token: every later write to these rows, and every message, requires it. */
+  token: string;
+  deliveries: ClaimedDelivery[];
+}
+
 /**
- * Claims the deliveries of a send job that are still due. One statement takes row locks and flips
- * state, so two workers never both win a row; a row whose lease expired (its worker died) can be
- * taken again. Recipients who unsubscribed or were suppressed since fan-out become skipped here,
- * the last moment before the message would leave (invariant 5). Rows whose send instant has not
- * come by PostgreSQL's clock are left alone (invariant 1). Advance copies leave while the release
- * is still scheduled; lift copies only once it is sending.
+ * Claims the deliveries of a send job that are still due, under a new fencing token. One
+ * statement takes row locks and flips state, so two workers never both win a row; a row whose
+ * lease expired (its worker died or stalled) can be taken again, and the new token shuts its old
+ * holder out. Only rows of the release's current version leave, advance copies while the release is
+ * scheduled or sending, lift copies once it is sending; rows whose send instant has not come by
+ * PostgreSQL's clock are left alone (invariant 1). Consent is read here, the last moment before
+ * the message would leave (and again between messages, see batchStanding): a suppressed address,
+ * or someone active on none of the release's lists of the row's phase, is skipped; someone who left
+ * the row's list but is still on another is addressed through the first list they are still on.
  */
-export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): Promise<ClaimedDelivery[]> {
-  if (ids.length === 0) return [];
+export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): Promise<Claim> {
+  const token = randomUUID();
+  if (ids.length === 0) return { token, deliveries: [] };
   const { rows } = await sql<{
     id: number; release_id: number; subscriber_id: number; list_id: number; state: DeliveryState; phase: Phase;
     email: string; name: string | null; list_name: string; list_slug: string;
   }>`
     WITH candidates AS (
-      SELECT d.id, s.email, s.name, l.name AS list_name, l.slug AS list_slug,
+      SELECT d.id, s.email, s.name, via.id AS list_id, via.name AS list_name, via.slug AS list_slug,
              CASE WHEN x.email_key IS NOT NULL THEN 'suppressed: ' || x.reason
-                  WHEN m.status IS DISTINCT FROM 'active' THEN 'unsubscribed before sending' END AS skip_reason
+                  WHEN via.id IS NULL THEN 'unsubscribed before sending' END AS skip_reason
       FROM deliveries d
-      JOIN releases r ON r.id = d.release_id
+      JOIN releases r ON r.id = d.release_id AND r.version = d.release_version
         AND (r.status = 'sending' OR (d.phase = 'advance' AND r.status = 'scheduled'))
       JOIN subscribers s ON s.id = d.subscriber_id
-      JOIN lists l ON l.id = d.list_id
-      LEFT JOIN list_members m ON m.list_id = d.list_id AND m.subscriber_id = d.subscriber_id
       LEFT JOIN suppressions x ON x.email_key = s.email_key
+      LEFT JOIN LATERAL (
+        SELECT l.id, l.name, l.slug
+        FROM release_lists rl
+        JOIN list_members m ON m.list_id = rl.list_id AND m.subscriber_id = d.subscriber_id AND m.status = 'active'
+        JOIN lists l ON l.id = rl.list_id
+        WHERE rl.release_id = d.release_id AND (d.phase = 'lift' OR rl.advance)
+        ORDER BY rl.advance, rl.position
+        LIMIT 1
+      ) via ON true
       WHERE d.id = ANY(${ids}::bigint[])
         AND d.not_before <= now()
         AND (d.state = 'queued' OR (d.state = 'sending' AND d.lease_until < now()))
@@ -93,24 +162,72 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
     SET state = CASE WHEN c.skip_reason IS NULL THEN 'sending' ELSE 'skipped' END,
         attempts = d.attempts + CASE WHEN c.skip_reason IS NULL THEN 1 ELSE 0 END,
         last_error = coalesce(c.skip_reason, d.last_error),
+        list_id = coalesce(c.list_id, d.list_id),
         lease_until = CASE WHEN c.skip_reason IS NULL THEN now() + make_interval(secs => ${leaseSeconds}) END,
+        claim_token = CASE WHEN c.skip_reason IS NULL THEN ${token}::uuid END,
         updated_at = now()
     FROM candidates c
     WHERE d.id = c.id
     RETURNING d.id, d.release_id, d.subscriber_id, d.list_id, d.state, d.phase, c.email, c.name, c.list_name, c.list_slug`.execute(db);
-  return rows
+  const deliveries = rows
     .filter((r) => r.state === 'sending')
     .map((r) => ({
       deliveryId: r.id, releaseId: r.release_id, subscriberId: r.subscriber_id, listId: r.list_id,
       email: r.email, name: r.name, listName: r.list_name, listSlug: r.list_slug, phase: r.phase,
     }));
+  return { token, deliveries };
 }
 
-/** Keeps a live worker's claim: without renewal another worker takes the rows after the lease. */
-export async function renewLease(db: Db, ids: number[], leaseSeconds: number): Promise<void> {
-  if (ids.length === 0) return;
-  await sql`UPDATE deliveries SET lease_until = now() + make_interval(secs => ${leaseSeconds})
-            WHERE id = ANY(${ids}::bigint[]) AND state = 'sending'`.execute(db);
+/**
+ * Extends the lease of the rows this claim still holds, and says which they are: a row missing
+ * from the answer was taken over, discarded or finished, and must not be sent by this claim.
+ */
+export async function renewLease(db: Db, ids: number[], token: string, leaseSeconds: number): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await sql<{ id: number }>`
+    UPDATE deliveries SET lease_until = now() + make_interval(secs => ${leaseSeconds})
+    WHERE id = ANY(${ids}::bigint[]) AND state = 'sending' AND claim_token = ${token}::uuid
+    RETURNING id`.execute(db);
+  return new Set(rows.map((r) => r.id));
+}
+
+export interface Standing {
+  id: number;
+  /** The row is still sending under this claim's token. */
+  held: boolean;
+  /** Its release was cancelled. */
+  cancelled: boolean;
+  /** The row belongs to the release's current version and phase plan (not staged for an outdated one). */
+  current: boolean;
+  /** Why the recipient must not be mailed now (unsubscribed from every list of the row's phase, or suppressed). */
+  skipReason: string | null;
+}
+
+/**
+ * Where a claimed batch's remaining rows stand, in one query: still held by this claim, still part
+ * of the release's current plan, and still wanted by their recipients. A send worker asks it every
+ * few hundred milliseconds, so a cancellation, an edit, an unsubscribe or a suppression reaches a
+ * running batch before its next message, not only at claim time (invariant 5).
+ */
+export async function batchStanding(db: Db, ids: number[], token: string): Promise<Standing[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await sql<{ id: number; held: boolean; cancelled: boolean; current: boolean; skip_reason: string | null }>`
+    SELECT d.id,
+           d.state = 'sending' AND d.claim_token IS NOT DISTINCT FROM ${token}::uuid AS held,
+           r.status = 'cancelled' AS cancelled,
+           d.release_version = r.version AND (r.status = 'sending' OR (d.phase = 'advance' AND r.status = 'scheduled')) AS current,
+           CASE WHEN x.email_key IS NOT NULL THEN 'suppressed: ' || x.reason
+                WHEN NOT EXISTS (
+                  SELECT 1 FROM release_lists rl
+                  JOIN list_members m ON m.list_id = rl.list_id AND m.subscriber_id = d.subscriber_id AND m.status = 'active'
+                  WHERE rl.release_id = d.release_id AND (d.phase = 'lift' OR rl.advance)
+                ) THEN 'unsubscribed before sending' END AS skip_reason
+    FROM deliveries d
+    JOIN releases r ON r.id = d.release_id
+    JOIN subscribers s ON s.id = d.subscriber_id
+    LEFT JOIN suppressions x ON x.email_key = s.email_key
+    WHERE d.id = ANY(${ids}::bigint[])`.execute(db);
+  return rows.map((r) => ({ id: r.id, held: r.held, cancelled: r.cancelled, current: r.current, skipReason: r.skip_reason }));
 }
 
 /** When the last live lease among these deliveries ends (null when none is held). */
@@ -123,77 +240,105 @@ export async function leaseHeldUntil(db: Db, ids: number[]): Promise<Date | null
 
 export interface SentRecord {
   id: number;
+  /** The claim the message was sent under. */
+  token: string;
   messageId: string;
-  sentAt: Date;
 }
 
-/** Marks accepted messages sent, many rows in one statement. */
-export async function recordSent(db: Db, sent: SentRecord[]): Promise<void> {
-  if (sent.length === 0) return;
-  await sql`
-    UPDATE deliveries d
-    SET state = 'sent', sent_at = v.sent_at, message_id = v.message_id, lease_until = NULL, last_error = NULL, updated_at = now()
-    FROM unnest(${sent.map((s) => s.id)}::bigint[], ${sent.map((s) => s.sentAt)}::timestamptz[], ${sent.map((s) => s.messageId)}::text[])
-      AS v(id, sent_at, message_id)
-    WHERE d.id = v.id AND d.state = 'sending'`.execute(db);
+/**
+ * Marks accepted messages sent, many rows (of any batches of this process) in one statement, and
+ * notes on their releases when the first and the latest copies, and the first advance copy, were
+ * accepted. Every time is PostgreSQL's now(), like every embargo decision, so "was anything
+ * early?" compares like with like. Returns the rows recorded: a row whose claim was taken over
+ * in the meantime is not (the message went out twice, inside invariant 2's window).
+ */
+export async function recordSent(db: Db, sent: SentRecord[]): Promise<Set<number>> {
+  if (sent.length === 0) return new Set();
+  const { rows } = await sql<{ id: number }>`
+    WITH recorded AS (
+      UPDATE deliveries d
+      SET state = 'sent', sent_at = now(), message_id = v.message_id, lease_until = NULL, claim_token = NULL, last_error = NULL, updated_at = now()
+      FROM unnest(${sent.map((s) => s.id)}::bigint[], ${sent.map((s) => s.token)}::uuid[], ${sent.map((s) => s.messageId)}::text[])
+        AS v(id, token, message_id)
+      WHERE d.id = v.id AND d.state = 'sending' AND d.claim_token = v.token
+      RETURNING d.id, d.release_id, d.phase
+    ),
+    releases_touched AS (
+      UPDATE releases r
+      SET first_sent_at = CASE WHEN t.lift THEN coalesce(r.first_sent_at, now()) ELSE r.first_sent_at END,
+          last_sent_at = CASE WHEN t.lift THEN greatest(r.last_sent_at, now()) ELSE r.last_sent_at END,
+          advance_sent_at = CASE WHEN t.advance THEN coalesce(r.advance_sent_at, now()) ELSE r.advance_sent_at END
+      FROM (SELECT release_id, bool_or(phase = 'lift') AS lift, bool_or(phase = 'advance') AS advance FROM recorded GROUP BY release_id) t
+      WHERE r.id = t.release_id
+    )
+    SELECT id FROM recorded`.execute(db);
+  return new Set(rows.map((r) => r.id));
 }
 
 export interface FailureRecord {
   id: number;
   error: string;
+  /** The reply says the address must not be mailed again (a hard bounce). */
+  suppress?: boolean;
 }
 
-/** Ends deliveries as failed (permanent reply, or the retry budget spent). */
-export async function recordFailed(db: Db, failed: FailureRecord[]): Promise<void> {
-  await moveSending(db, failed, 'failed');
+/**
+ * Ends deliveries of a claim as failed (a permanent reply, or the retry budget spent), and
+ * suppresses the addresses whose reply asked for it, in one statement: the failure and the
+ * suppression are never recorded one without the other.
+ */
+export async function recordFailed(db: Db, failed: FailureRecord[], token: string): Promise<void> {
+  if (failed.length === 0) return;
+  await sql`
+    WITH v AS (
+      SELECT * FROM unnest(${failed.map((r) => r.id)}::bigint[], ${failed.map((r) => r.error)}::text[], ${failed.map((r) => r.suppress ?? false)}::boolean[])
+        AS v(id, error, suppress)
+    ),
+    failed AS (
+      UPDATE deliveries d SET state = 'failed', last_error = v.error, lease_until = NULL, claim_token = NULL, updated_at = now()
+      FROM v WHERE d.id = v.id AND d.state = 'sending' AND d.claim_token = ${token}::uuid
+    )
+    INSERT INTO suppressions (email_key, reason)
+    SELECT s.email_key, v.error FROM v JOIN deliveries d ON d.id = v.id JOIN subscribers s ON s.id = d.subscriber_id
+    WHERE v.suppress
+    ON CONFLICT (email_key) DO NOTHING`.execute(db);
 }
 
-/** Hands claimed deliveries back to the queue (a transient failure, or a worker letting go). */
-export async function releaseClaims(db: Db, released: FailureRecord[]): Promise<void> {
-  await moveSending(db, released, 'queued');
+/** Hands a claim's deliveries back to the queue (a transient failure, a pause, or a lease it could not keep). */
+export async function releaseClaims(db: Db, released: FailureRecord[], token: string): Promise<void> {
+  await moveSending(db, released, 'queued', token);
 }
 
-/** Ends claimed deliveries of a cancelled release that were never handed to SMTP. */
-export async function recordCancelled(db: Db, ids: number[]): Promise<void> {
-  await moveSending(db, ids.map((id) => ({ id, error: CANCELLED })), 'cancelled');
+/** Ends a claim's deliveries of a cancelled release that were never handed to SMTP. */
+export async function recordCancelled(db: Db, ids: number[], token: string): Promise<void> {
+  await moveSending(db, ids.map((id) => ({ id, error: CANCELLED })), 'cancelled', token);
 }
 
-async function moveSending(db: Db, rows: FailureRecord[], to: 'failed' | 'queued' | 'cancelled'): Promise<void> {
+/** Ends a claim's deliveries whose recipient unsubscribed or was suppressed after the claim. */
+export async function recordSkipped(db: Db, skipped: FailureRecord[], token: string): Promise<void> {
+  await moveSending(db, skipped, 'skipped', token);
+}
+
+async function moveSending(db: Db, rows: FailureRecord[], to: 'failed' | 'queued' | 'cancelled' | 'skipped', token: string): Promise<void> {
   if (rows.length === 0) return;
   await sql`
     UPDATE deliveries d
-    SET state = ${to}, last_error = v.error, lease_until = NULL, updated_at = now()
+    SET state = ${to}, last_error = v.error, lease_until = NULL, claim_token = NULL, updated_at = now()
     FROM unnest(${rows.map((r) => r.id)}::bigint[], ${rows.map((r) => r.error)}::text[]) AS v(id, error)
-    WHERE d.id = v.id AND d.state = 'sending'`.execute(db);
+    WHERE d.id = v.id AND d.state = 'sending' AND d.claim_token = ${token}::uuid`.execute(db);
 }
 
 /**
- * Notes when the first and the latest copies of a release were accepted; for advance copies, when
- * the first one was (the release shows that an advance copy is out).
+ * Deletes a claim's rows that were staged for a version of the release that is no longer current
+ * (an edit, a move, an unschedule or a lift-now came while the batch ran). Like discardStaged, it
+ * frees (release, subscriber) for the current version's plan, whose step is waiting for it.
  */
-export async function noteSendTimes(db: Db, releaseId: number, phase: Phase, first: Date, last: Date): Promise<void> {
-  if (phase === 'advance') {
-    await sql`UPDATE releases SET advance_sent_at = least(coalesce(advance_sent_at, ${first}), ${first}) WHERE id = ${releaseId}`.execute(db);
-    return;
-  }
+export async function discardClaims(db: Db, ids: number[], token: string): Promise<void> {
+  if (ids.length === 0) return;
   await sql`
-    UPDATE releases
-    SET first_sent_at = least(coalesce(first_sent_at, ${first}), ${first}),
-        last_sent_at = greatest(coalesce(last_sent_at, ${last}), ${last})
-    WHERE id = ${releaseId}`.execute(db);
-}
-
-/**
- * Ends a release as sent once fan-out is complete and no delivery is waiting or in flight.
- * Conditional, so of several workers finishing at once exactly one reports completion.
- */
-export async function completeIfDone(db: Db, releaseId: number): Promise<boolean> {
-  const { rows } = await sql<{ id: number }>`
-    UPDATE releases r SET status = 'sent', completed_at = now(), updated_at = now()
-    WHERE r.id = ${releaseId} AND r.status = 'sending' AND r.fanout_done_at IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.release_id = r.id AND d.state IN ('queued', 'sending'))
-    RETURNING r.id`.execute(db);
-  return rows.length > 0;
+    DELETE FROM deliveries d USING releases r
+    WHERE d.id = ANY(${ids}::bigint[]) AND d.state = 'sending' AND d.claim_token = ${token}::uuid
+      AND r.id = d.release_id AND d.release_version < r.version`.execute(db);
 }
 
 const CANCELLED = 'release cancelled before this message was sent';
@@ -203,13 +348,26 @@ const CANCELLED = 'release cancelled before this message was sent';
  * whose worker died (lease expired). Rows under a live lease are left to their send worker, which
  * stops between messages when it sees the cancellation. Does nothing unless the release is cancelled.
  */
-export async function cancelWaiting(db: Db, releaseId: number): Promise<number> {
+export async function cancelWaiting(db: Db | Tx, releaseId: number): Promise<number> {
   const result = await sql`
-    UPDATE deliveries d SET state = 'cancelled', last_error = ${CANCELLED}, lease_until = NULL, updated_at = now()
+    UPDATE deliveries d SET state = 'cancelled', last_error = ${CANCELLED}, lease_until = NULL, claim_token = NULL, updated_at = now()
     FROM releases r
     WHERE r.id = ${releaseId} AND r.status = 'cancelled' AND d.release_id = r.id
       AND (d.state = 'queued' OR (d.state = 'sending' AND d.lease_until < now()))`.execute(db);
   return Number(result.numAffectedRows ?? 0);
+}
+
+/**
+ * Queues a release's failed deliveries of its current version again (staff asked for a retry).
+ * Rows staged for an outdated plan stay failed: that plan no longer sends.
+ */
+export async function requeueFailed(tx: Tx, releaseId: number): Promise<number[]> {
+  const { rows } = await sql<{ id: number }>`
+    UPDATE deliveries d SET state = 'queued', lease_until = NULL, claim_token = NULL, updated_at = now()
+    FROM releases r
+    WHERE r.id = ${releaseId} AND d.release_id = r.id AND d.release_version = r.version AND d.state = 'failed'
+    RETURNING d.id`.execute(tx);
+  return rows.map((r) => r.id).sort((a, b) => a - b);
 }
 
 /**

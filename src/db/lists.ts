@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import type { Db } from './index';
 
-export function slugify(text: string): string {
+/** Words of a name for an address: ASCII letters and digits joined by dashes, at most 60 characters. */
+export function slugify(text: string, fallback = 'list'): string {
   const base = text
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
@@ -9,7 +10,7 @@ export function slugify(text: string): string {
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
     .slice(0, 60);
-  return base || 'list';
+  return base || fallback;
 }
 
 /** Creates a list with a unique slug (a numeric suffix settles clashes). */

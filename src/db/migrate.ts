@@ -4,6 +4,7 @@ import * as init from './migrations/001_init';
 import * as lifecycle from './migrations/002_lifecycle';
 import * as journalists from './migrations/004_journalists';
 import * as accounts from './migrations/005_accounts';
+import * as lifecycleEdges from './migrations/006_lifecycle_edges';
 import * as security from './migrations/007_security';
 import * as operations from './migrations/009_operations';
 
@@ -13,6 +14,7 @@ const migrations: Record<string, Migration> = {
   '002_lifecycle': lifecycle,
   '004_journalists': journalists,
   '005_accounts': accounts,
+  '006_lifecycle_edges': lifecycleEdges,
   '007_security': security,
   '009_operations': operations,
 };

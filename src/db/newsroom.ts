@@ -10,6 +10,7 @@ export const publiclyLifted = sql<boolean>`(r.lifted_at IS NOT NULL AND r.status
 
 export interface PublicRelease {
   id: number;
+  /** Set at the lift, so always present on a lifted release. */
   slug: string;
   title: string;
   summary: string | null;

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type Transaction, type UpdateObject } from 'kysely';
 import type { Db } from './index';
-import { embargoAudit, recordAudit } from './audit';
-import { slugify } from './lists';
-import { DELIVERY_STATES, type DeliveryState, type Release } from './schema';
+import { DELIVERY_STATES, type Database, type DeliveryState, type Release, type ReleaseStatus } from './schema';
+
+type Tx = Transaction<Database>;
 
 export interface ReleaseDraft {
   title: string;
@@ -11,53 +10,166 @@ export interface ReleaseDraft {
   bodyMarkdown: string;
   embargoAt: Date;
   embargoTimeZone: string;
-  listIds: number[];
   contact: { name: string | null; email: string | null; phone: string | null };
-  /** Vetted journalists' lists, sent an embargoed advance copy `leadSeconds` before the embargo. */
-  advance: { listIds: number[]; leadSeconds: number } | null;
+  /** Advance copies go out this long before the embargo; null when the release has no advance lists. */
+  advanceLeadSeconds: number | null;
 }
 
-export async function createRelease(db: Db, draft: ReleaseDraft, actor: string): Promise<Release> {
-  return db.transaction().execute(async (tx) => {
-    const release = await tx
-      .insertInto('releases')
-      .values({
-        slug: `${slugify(draft.title)}-${randomBytes(3).toString('hex')}`,
-        title: draft.title,
-        summary: draft.summary,
-        body_md: draft.bodyMarkdown,
-        embargo_at: draft.embargoAt,
-        embargo_time_zone: draft.embargoTimeZone,
-        created_by: actor,
-        contact_name: draft.contact.name,
-        contact_email: draft.contact.email,
-        contact_phone: draft.contact.phone,
-        advance_lead_seconds: draft.advance?.leadSeconds ?? null,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await replaceReleaseLists(tx, release.id, draft.listIds);
-    if (draft.advance) await replaceReleaseLists(tx, release.id, draft.advance.listIds, true);
-    await recordAudit(tx, { releaseId: release.id, actor, action: 'create', details: embargoAudit(null, release) });
-    return release;
-  });
+/** A new draft, version 1. It has no slug: the public address is made at the lift (see markSending). */
+export async function insertRelease(tx: Tx, draft: ReleaseDraft, actor: string): Promise<Release> {
+  return tx
+    .insertInto('releases')
+    .values({
+      title: draft.title,
+      summary: draft.summary,
+      body_md: draft.bodyMarkdown,
+      embargo_at: draft.embargoAt,
+      embargo_time_zone: draft.embargoTimeZone,
+      created_by: actor,
+      contact_name: draft.contact.name,
+      contact_email: draft.contact.email,
+      contact_phone: draft.contact.phone,
+      advance_lead_seconds: draft.advanceLeadSeconds,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export interface ReleaseLists {
+  /** The lists sent at the lift, in order of precedence; absent leaves them as they are. */
+  lift?: number[];
+  /** The advance lists; absent leaves them as they are, [] removes them. */
+  advance?: number[];
 }
 
 /**
- * Sets a release's lift lists, or (advance) its advance lists, in the order given (someone on
- * several is addressed through the first); the other kind is left as it is.
+ * Replaces a release's lift lists, advance lists, or both, in the order given (someone on several
+ * is addressed through the first). Every kind being replaced is deleted before anything is
+ * inserted, so a list can move from one kind to the other in one change: (release, list) is the key.
  */
-export async function replaceReleaseLists(db: Db, releaseId: number, listIds: number[], advance = false): Promise<void> {
-  await db.deleteFrom('release_lists').where('release_id', '=', releaseId).where('advance', '=', advance).execute();
-  if (listIds.length === 0) return;
-  await db
-    .insertInto('release_lists')
-    .values(listIds.map((listId, position) => ({ release_id: releaseId, list_id: listId, position, advance })))
-    .execute();
+export async function setReleaseLists(tx: Tx, releaseId: number, lists: ReleaseLists): Promise<void> {
+  const kinds = (['lift', 'advance'] as const).filter((kind) => lists[kind] !== undefined);
+  if (kinds.length === 0) return;
+  await tx.deleteFrom('release_lists').where('release_id', '=', releaseId).where('advance', 'in', kinds.map((kind) => kind === 'advance')).execute();
+  const rows = kinds.flatMap((kind) => lists[kind]!.map((listId, position) => ({ release_id: releaseId, list_id: listId, position, advance: kind === 'advance' })));
+  if (rows.length > 0) await tx.insertInto('release_lists').values(rows).execute();
 }
 
 export async function findRelease(db: Db, id: number): Promise<Release | null> {
   return (await db.selectFrom('releases').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
+/** The release row, locked until the transaction ends: a lifecycle change reads and decides under this lock. */
+export async function lockRelease(tx: Tx, id: number): Promise<Release | null> {
+  return (await tx.selectFrom('releases').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()) ?? null;
+}
+
+/** What a lifecycle write expects to find: the release in one of these statuses, at this version. */
+export interface Expected {
+  id: number;
+  version: number;
+  from: readonly ReleaseStatus[];
+}
+
+const bump = { version: sql<number>`version + 1` };
+
+/**
+ * The one shape of every lifecycle write: a conditional UPDATE on the status and version the
+ * transition expects, so of two writers racing for the same change exactly one wins, and a
+ * writer acting on an old reading changes nothing. Null when the expectation no longer holds.
+ */
+async function transitionUpdate(db: Db | Tx, expected: Expected, set: UpdateObject<Database, 'releases'>, extra = sql<boolean>`true`): Promise<Release | null> {
+  const row = await db
+    .updateTable('releases')
+    .set({ ...set, updated_at: sql`now()` })
+    .where('id', '=', expected.id)
+    .where('version', '=', expected.version)
+    .where('status', 'in', [...expected.from])
+    .where(extra)
+    .returningAll()
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** draft → scheduled, same version: its lift job is made for this version. */
+export const markScheduled = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, { status: 'scheduled' });
+
+/** What an edit may change; absent fields stay as they are. */
+export interface ReleaseFields {
+  title?: string;
+  summary?: string | null;
+  bodyMarkdown?: string;
+  embargo?: { instant: Date; timeZone: string };
+  contact?: { name: string | null; email: string | null; phone: string | null };
+  advanceLeadSeconds?: number | null;
+}
+
+/** A new version with the changed fields; the status stays. */
+export const applyEdit = (tx: Tx, expected: Expected, fields: ReleaseFields) =>
+  transitionUpdate(tx, expected, {
+    ...bump,
+    ...(fields.title !== undefined && { title: fields.title }),
+    ...(fields.summary !== undefined && { summary: fields.summary }),
+    ...(fields.bodyMarkdown !== undefined && { body_md: fields.bodyMarkdown }),
+    ...(fields.embargo && { embargo_at: fields.embargo.instant, embargo_time_zone: fields.embargo.timeZone }),
+    ...(fields.contact && { contact_name: fields.contact.name, contact_email: fields.contact.email, contact_phone: fields.contact.phone }),
+    ...(fields.advanceLeadSeconds !== undefined && { advance_lead_seconds: fields.advanceLeadSeconds }),
+  });
+
+/** A new version, same status and fields: what the previous version compiled or planned is outdated (a file was added). */
+export const markChanged = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, bump);
+
+/** → draft, a new version; an early lift asked for is withdrawn. */
+export const markDraft = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, { status: 'draft', lift_requested_at: null, ...bump });
+
+/** → scheduled, a new version whose send instant is now (send_at is LEAST(embargo, requested lift)). */
+export const markLiftRequested = (tx: Tx, expected: Expected) =>
+  transitionUpdate(tx, expected, { status: 'scheduled', lift_requested_at: sql`now()`, ...bump });
+
+/** → cancelled, same version: every job of the release turns into a no-op. */
+export const markCancelled = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, { status: 'cancelled', cancelled_at: sql`now()` });
+
+/**
+ * scheduled → sending: the lift. Only once the send instant has passed by PostgreSQL's clock, and
+ * only for the version the lift job was made for. The public slug is set here, from the title then
+ * current, so no address carries the headline before the lift.
+ */
+export const markSending = (tx: Tx, expected: Expected, slug: string) =>
+  transitionUpdate(tx, expected, { status: 'sending', lifted_at: sql`now()`, slug }, sql<boolean>`send_at <= now() AND fanout_done_at IS NULL`);
+
+/**
+ * sending → sent once fan-out is complete and no delivery is waiting or in flight. Conditional, so
+ * of several workers finishing at once exactly one completes it. Any version: a sending release's
+ * version no longer changes.
+ */
+export async function markSent(tx: Tx, releaseId: number): Promise<Release | null> {
+  const row = await tx
+    .updateTable('releases as r')
+    .set({ status: 'sent', completed_at: sql`now()`, updated_at: sql`now()` })
+    .where('r.id', '=', releaseId)
+    .where('r.status', '=', 'sending')
+    .where('r.fanout_done_at', 'is not', null)
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('deliveries as d').select('d.id').whereRef('d.release_id', '=', 'r.id').where('d.state', 'in', ['queued', 'sending']))),
+    )
+    .returningAll()
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** sent → sending: failed deliveries were queued again. */
+export const markReopened = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, { status: 'sending', completed_at: null });
+
+/** Notes that the lift has frozen its whole audience (a lift that crashed before this resumes its fan-out). */
+export async function markFanoutDone(db: Db, releaseId: number, version: number): Promise<boolean> {
+  const result = await db
+    .updateTable('releases')
+    .set({ fanout_done_at: sql`now()` })
+    .where('id', '=', releaseId)
+    .where('version', '=', version)
+    .where('status', '=', 'sending')
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 /** The lists a release is sent to at its lift, or (advance) ahead of it. */

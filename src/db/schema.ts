@@ -117,7 +117,8 @@ export interface SuppressionsTable {
 
 export interface ReleasesTable {
   id: Generated<number>;
-  slug: string;
+  /** The public page's address, made from the title at the lift; null before it (no URL carries the headline). */
+  slug: string | null;
   title: string;
   summary: string | null;
   body_md: string;
@@ -187,11 +188,15 @@ export interface DeliveriesTable {
   list_id: number;
   phase: Generated<Phase>;
   state: Generated<DeliveryState>;
+  /** The release version this row was frozen for; only rows of the current version may be claimed. */
+  release_version: number;
   not_before: Timestamp;
   attempts: Generated<number>;
   last_error: string | null;
   message_id: string | null;
   lease_until: NullableTimestamp;
+  /** The fencing token of the claim holding the row while it is sending. */
+  claim_token: string | null;
   sent_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;

@@ -25,6 +25,23 @@ export interface Envelope {
 /** An error from a connection, as classifySmtpError reads it (a reply carries responseCode). */
 type SmtpError = Error & { code?: string; responseCode?: number; response?: string };
 
+/**
+ * A send the caller withdrew at the last moment, when a connection was ready for it: the message
+ * was never handed to the relay (no MAIL FROM was written), so it may be sent again later.
+ */
+export class NotHandedOver extends Error {
+  constructor() {
+    super('the message was withdrawn before it was handed to the relay');
+  }
+}
+
+/**
+ * Asked once a connection is ready for the message: may it still be handed over? The pool writes
+ * MAIL FROM as soon as the answer resolves, so whatever the check decides last (synchronously,
+ * after its own awaits) is what holds when the message leaves.
+ */
+export type HandOverCheck = () => boolean | Promise<boolean>;
+
 interface Lease {
   connection: SMTPConnection;
   /** Ends the send in flight on this connection, if any, with its error. */
@@ -51,9 +68,24 @@ export class SmtpPool {
 
   constructor(private readonly options: PoolOptions) {}
 
-  /** Hands one message to the relay; resolves with the relay's reply ("250 …"), rejects with its refusal. */
-  async send(envelope: Envelope, message: Buffer | Readable): Promise<string> {
+  /**
+   * Hands one message to the relay; resolves with the relay's reply ("250 …"), rejects with its
+   * refusal. `mayHandOver` is asked when a connection is ready: a send that waited for one (behind
+   * the others of the pool) still stops if its sender lost the right to send it meanwhile.
+   */
+  async send(envelope: Envelope, message: Buffer | Readable, mayHandOver?: HandOverCheck): Promise<string> {
     const lease = await this.acquire();
+    let allowed: boolean;
+    try {
+      allowed = !mayHandOver || (await mayHandOver());
+    } catch (error) {
+      this.putBack(lease);
+      throw error;
+    }
+    if (!allowed) {
+      this.putBack(lease);
+      throw new NotHandedOver();
+    }
     try {
       const response = await new Promise<string>((resolve, reject) => {
         lease.fail = reject;

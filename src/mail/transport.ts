@@ -4,7 +4,7 @@ import nodemailer from 'nodemailer';
 import DKIM from 'nodemailer/lib/dkim';
 import type { Config } from '../config';
 import type { OutgoingMessage } from './assemble';
-import { SmtpPool, type RelayAddress } from './smtp-pool';
+import { NotHandedOver, SmtpPool, type HandOverCheck, type RelayAddress } from './smtp-pool';
 
 export interface SendOutcome {
   messageId: string;
@@ -15,7 +15,8 @@ export interface SendOutcome {
 /** Where mail goes: a pooled SMTP relay, or the local outbox when none is configured. */
 export interface Mailer {
   readonly description: string;
-  send(message: OutgoingMessage): Promise<SendOutcome>;
+  /** Rejects with NotHandedOver, having sent nothing, when `mayHandOver` answers no at the moment of handing over. */
+  send(message: OutgoingMessage, mayHandOver?: HandOverCheck): Promise<SendOutcome>;
   /** Opens the relay connections the next sends will use; the lift calls it before its instant. */
   warm(): Promise<void>;
   close(): void;
@@ -42,10 +43,10 @@ function smtpMailer(config: Config, smtpUrl: string): Mailer {
   const pool = new SmtpPool({ ...relay, size: config.SMTP_POOL_SIZE, timeoutMs: config.SMTP_TIMEOUT_MS });
   return {
     description: `SMTP relay ${relay.host}:${relay.port}`,
-    async send(message) {
+    async send(message, mayHandOver) {
       // DKIM signs the message exactly as it goes out, after personalisation.
       const content = message.dkim ? new DKIM(message.dkim).sign(message.raw) : message.raw;
-      const response = await pool.send(message.envelope, content);
+      const response = await pool.send(message.envelope, content, mayHandOver);
       return { messageId: message.messageId, response };
     },
     warm: () => pool.warm(),
@@ -59,9 +60,10 @@ function outboxMailer(dir: string): Mailer {
   let ready: Promise<unknown> | undefined;
   return {
     description: `local outbox ${dir}`,
-    async send(message) {
+    async send(message, mayHandOver) {
       ready ??= mkdir(dir, { recursive: true });
       await ready;
+      if (mayHandOver && !(await mayHandOver())) throw new NotHandedOver();
       const info = await transporter.sendMail(message);
       const file = `${String(info.messageId).replace(/[<>]/g, '').replace(/[^A-Za-z0-9._@-]/g, '_')}.eml`;
       await writeFile(path.join(dir, file), info.message as Buffer);

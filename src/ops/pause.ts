@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Context } from '../context';
 import type { Db } from '../db';
 import { recordAudit } from '../db/audit';
-import { TransitionError } from '../embargo/scheduling';
+import { QueueUnavailableError } from '../errors';
 import type { Queues } from '../queue';
 
 const SETTING = 'sending_paused';
@@ -26,7 +26,7 @@ export async function sendingPaused(db: Db): Promise<boolean> {
 
 /**
  * Emergency stop. BullMQ's queue pause is global: no worker anywhere takes a new lift or send job;
- * running batches see the flag (haltWatch) and queue their unsent rows again. Nothing is dropped: delayed lift jobs
+ * running batches see the flag (BatchGuard) and queue their unsent rows again. Nothing is dropped: delayed lift jobs
  * whose instant passes wait in the paused queue and run, late, on resume. The flag is kept in
  * PostgreSQL first, so a worker that starts later, or reconcile after Redis lost its data, pauses again.
  */
@@ -49,9 +49,7 @@ async function inRedis(what: 'pause' | 'resume', apply: () => Promise<unknown>):
   try {
     await apply();
   } catch (error) {
-    throw new TransitionError(
-      503,
-      'queue_unavailable',
+    throw new QueueUnavailableError(
       `the ${what} is recorded in PostgreSQL, but Redis did not take it (${(error as Error).message}); repeat it once Redis answers`,
     );
   }

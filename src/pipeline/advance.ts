@@ -1,22 +1,21 @@
 import { DelayedError, type Job } from 'bullmq';
-import type { Context } from '../context';
-import { freezeAudienceChunk } from '../db/deliveries';
 import { databaseNow, findRelease } from '../db/releases';
-import { advanceAt } from '../embargo/lift-jobs';
 import type { LiftJob } from '../queue';
-import { enqueueSends } from './enqueue';
-import { requeueUnfinished, type LiftDeps } from './lift';
+import { advanceAt } from '../releases/jobs';
+import { freezeStage, type LiftDeps } from './lift';
 
 export type AdvanceOutcome = 'stale' | 'not-scheduled' | 'advanced';
 
 /**
  * Sends a release version's advance copies: at the advance time (judged by PostgreSQL's clock,
- * like the lift) freezes the members of its advance lists into advance deliveries and queues them.
- * The release stays scheduled and embargoed; its lift later sends everyone else. Safe to run
- * twice: a recipient has at most one delivery per release.
+ * like the lift) freezes the members of its advance lists who had joined by then into advance
+ * deliveries of this version, and queues them. The release stays scheduled and embargoed; its
+ * lift later sends everyone else. Every chunk is frozen under a conditional read of this version
+ * (see freezeAudienceChunk), so an edit racing the step leaves nothing of the old version behind.
+ * Safe to run again at any time, even after the job's record expired: it freezes the same people.
  */
 export async function processAdvance(deps: LiftDeps, job: Job<LiftJob>, token?: string): Promise<AdvanceOutcome> {
-  const { db, config, queues } = deps.ctx;
+  const { db } = deps.ctx;
   const { releaseId, version } = job.data;
   const log = deps.ctx.log.child({ releaseId, version, jobId: job.id, phase: 'advance' });
 
@@ -39,15 +38,7 @@ export async function processAdvance(deps: LiftDeps, job: Job<LiftJob>, token?: 
   }
 
   await deps.renders.get(release, 'advance');
-  // Advance copies frozen by an earlier run (before an unschedule, or a crash) may have lost their send jobs.
-  let jobs = await requeueUnfinished(deps.ctx, releaseId);
-  let cursor = 0;
-  for (;;) {
-    const chunk = await freezeAudienceChunk(db, releaseId, instant, cursor, config.FANOUT_CHUNK_SIZE, 'advance');
-    jobs += await enqueueSends(queues.send, config, releaseId, chunk.queuedIds);
-    if (chunk.nextCursor === null) break;
-    cursor = chunk.nextCursor;
-  }
+  const jobs = await freezeStage(deps.ctx, job, token, release, 'advance', instant, true);
   log.info({ sendJobs: jobs, lagMs: Date.now() - instant.getTime() }, 'advance copies queued');
   return 'advanced';
 }

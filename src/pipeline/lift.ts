@@ -1,12 +1,13 @@
 import { DelayedError, type Job } from 'bullmq';
-import { sql } from 'kysely';
 import type { Context } from '../context';
 import type { Db } from '../db';
-import { cancelWaiting, completeIfDone, freezeAudienceChunk, unfinishedDeliveryIds } from '../db/deliveries';
-import { databaseNow, deliveryCounts, findRelease } from '../db/releases';
-import { LIFT_PREPARE_MS } from '../embargo/lift-jobs';
+import { cancelWaiting, discardStaged, freezeAudienceChunk, staleHeldUntil, unfinishedDeliveryIds } from '../db/deliveries';
+import { databaseNow, deliveryCounts, findRelease, markFanoutDone } from '../db/releases';
+import type { Phase, Release } from '../db/schema';
 import type { LiftJob } from '../queue';
-import { enqueueSends } from './enqueue';
+import { enqueueSends } from '../queue/send-jobs';
+import { LIFT_PREPARE_MS } from '../releases/jobs';
+import { beginSending, completeRelease } from '../releases/lifecycle';
 import { announcePreparation, prepareToSend, type PrepareDeps } from './prepare';
 
 export type LiftDeps = PrepareDeps;
@@ -17,14 +18,18 @@ const FIRST_CHUNK_SIZE = 25;
 /** A lift this long after its instant is logged as a warning. */
 const LATE_LIFT_MS = 5_000;
 
+/** How often a freeze waiting for a worker to let go of outdated rows looks again. */
+const STALE_RECHECK_MS = 1_000;
+
 export type LiftOutcome = 'stale' | 'not-scheduled' | 'lifted' | 'cancelled';
 
 /**
- * Lifts the embargo of one release version: freezes its audience into delivery rows and queues
- * the send jobs. Safe to run twice, and a no-op for a superseded version (invariant 2).
+ * Lifts the embargo of one release version: the lifecycle's scheduled → sending (by PostgreSQL's
+ * clock, for this version only), then freezes its audience into delivery rows and queues the send
+ * jobs. Safe to run twice, and a no-op for a superseded version (invariant 2).
  */
 export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: string): Promise<LiftOutcome> {
-  const { db, config, queues } = deps.ctx;
+  const { db } = deps.ctx;
   const { releaseId, version } = job.data;
   const log = deps.ctx.log.child({ releaseId, version, jobId: job.id });
 
@@ -52,55 +57,70 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   // the email is compiled here, once a version; then every worker process loads it and opens its
   // database and relay connections while this one waits for the instant.
   await deps.renders.get(release);
+  let lifted = release;
   if (release.status === 'scheduled') {
     await announcePreparation(deps.ctx, release);
     // This process prepares itself too, should the announcement not reach it. Not awaited: a relay
     // slow to answer must never make the lift late; the first sends open whatever is not ready.
     prepareToSend(deps, release).catch((error: Error) => log.warn({ err: error.message }, 'preparing to send failed'));
     await untilInstant(db, release.send_at);
+    const begun = await beginSending(deps.ctx, releaseId, version);
+    if (!begun) {
+      log.info('release changed while lifting; nothing to do');
+      return 'stale';
+    }
+    lifted = begun;
   }
-
-  const { rows } = await sql<{ lifted_at: Date }>`
-    UPDATE releases SET status = 'sending', lifted_at = coalesce(lifted_at, now()), updated_at = now()
-    WHERE id = ${releaseId} AND version = ${version} AND status IN ('scheduled', 'sending') AND fanout_done_at IS NULL
-      AND send_at <= now()
-    RETURNING lifted_at`.execute(db);
-  const liftedAt = rows[0]?.lifted_at;
-  if (!liftedAt) {
-    log.info('release changed while lifting; nothing to do');
-    return 'stale';
-  }
+  const liftedAt = lifted.lifted_at!;
   // Late is never lost, but it is worth a warning: no worker was running, or the queue was stuck.
   const lagMs = liftedAt.getTime() - release.send_at.getTime();
   const late = lagMs > LATE_LIFT_MS;
   log[late ? 'warn' : 'info']({ lagMs }, `embargo lifted${late ? ' late' : ''}; freezing the audience`);
 
-  let cursor = 0;
-  let jobs = 0;
-  // The first chunk is small, so the first send job is a quick one, queued and claimed within
-  // milliseconds of the lift (25 rows measured a median 20 ms to the first message against 37 ms
-  // for a full batch); chunks then double up to the configured size, keeping round trips few.
-  let chunkSize = Math.min(FIRST_CHUNK_SIZE, config.SEND_BATCH_SIZE, config.FANOUT_CHUNK_SIZE);
-  for (;;) {
-    const chunk = await freezeAudienceChunk(db, releaseId, liftedAt, cursor, chunkSize);
-    jobs += await enqueueSends(queues.send, config, releaseId, chunk.queuedIds);
-    if (chunk.nextCursor === null) break;
-    cursor = chunk.nextCursor;
-    chunkSize = Math.min(chunkSize * 2, config.FANOUT_CHUNK_SIZE);
-  }
-  // A lift that crashed half-way created rows whose send jobs may be lost: queue them again.
-  if (resuming) jobs += await requeueUnfinished(deps.ctx, releaseId);
-
-  const finished = await db.updateTable('releases').set({ fanout_done_at: new Date() }).where('id', '=', releaseId).where('status', '=', 'sending').executeTakeFirst();
-  if (finished.numUpdatedRows === 0n) {
+  const jobs = await freezeStage(deps.ctx, job, token, lifted, 'lift', liftedAt, resuming);
+  if (!(await markFanoutDone(db, releaseId, version))) {
     // Cancelled during fan-out: the rows frozen after the cancellation are cancelled now.
     log.info({ cancelled: await cancelWaiting(db, releaseId) }, 'release cancelled while its audience was frozen');
     return 'cancelled';
   }
   const counts = await deliveryCounts(db, releaseId);
   log.info({ counts, sendJobs: jobs, lagMs, fanoutMs: Date.now() - liftedAt.getTime() }, 'audience frozen and send jobs queued');
-  if (await completeIfDone(db, releaseId)) log.info({ counts }, 'release sent (nothing to deliver)');
+  if (await completeRelease(deps.ctx, releaseId)) log.info({ counts }, 'release sent (nothing to deliver)');
   return 'lifted';
+}
+
+/**
+ * Freezes a release version's audience for a phase at its instant and queues its send jobs.
+ * Advance copies staged for an older version are discarded first; if a worker still holds some
+ * under a live lease, their people are not frozen yet, so the step is looked at again shortly
+ * (the worker lets go before its next message, or its lease ends) and the re-run picks them up.
+ * Rows frozen by an earlier, interrupted run whose send jobs may be lost are queued again.
+ */
+export async function freezeStage(
+  ctx: Context, job: Job<LiftJob>, token: string | undefined, release: Release, phase: Phase, instant: Date, rerun: boolean,
+): Promise<number> {
+  const { db, config, queues } = ctx;
+  await discardStaged(db, release.id, release.version);
+  let jobs = rerun ? await requeueUnfinished(ctx, release.id) : 0;
+  let cursor = 0;
+  // The lift's first chunk is small, so the first send job is a quick one, queued and claimed
+  // within milliseconds of the lift; chunks then double up to the configured size, keeping round
+  // trips few. Advance copies have no such hurry.
+  let chunkSize = phase === 'lift' ? Math.min(FIRST_CHUNK_SIZE, config.SEND_BATCH_SIZE, config.FANOUT_CHUNK_SIZE) : config.FANOUT_CHUNK_SIZE;
+  for (;;) {
+    const chunk = await freezeAudienceChunk(db, { releaseId: release.id, version: release.version, phase, instant, afterSubscriberId: cursor, chunkSize });
+    jobs += await enqueueSends(queues.send, config, release.id, chunk.queuedIds);
+    if (chunk.nextCursor === null) break;
+    cursor = chunk.nextCursor;
+    chunkSize = Math.min(chunkSize * 2, config.FANOUT_CHUNK_SIZE);
+  }
+  const heldUntil = await staleHeldUntil(db, release.id, release.version);
+  if (heldUntil) {
+    ctx.log.info({ releaseId: release.id, version: release.version, phase }, 'a worker still holds copies staged for an older version; freezing their people once it lets go');
+    await job.moveToDelayed(Date.now() + Math.min(STALE_RECHECK_MS, Math.max(0, heldUntil.getTime() - Date.now())), token);
+    throw new DelayedError();
+  }
+  return jobs;
 }
 
 /**

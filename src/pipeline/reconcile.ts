@@ -3,11 +3,11 @@ import type { Context } from '../context';
 import { dueUnfinishedDeliveries } from '../db/deliveries';
 import { liftableReleases, type Liftable } from '../db/releases';
 import { pendingWebhookDeliveries } from '../db/webhooks';
-import { addLiftJob, advanceAt, liftJobId } from '../embargo/lift-jobs';
 import { raiseLiftFailed } from '../ops/alerts';
 import { applyPauseState } from '../ops/pause';
 import { webhookJobId, type SendJob } from '../queue';
-import { enqueueSends } from './enqueue';
+import { enqueueSends } from '../queue/send-jobs';
+import { addLiftJob, advanceAt, liftJobId } from '../releases/jobs';
 import { addWebhookJobs } from './webhook';
 
 export interface ReconcileResult {
@@ -54,8 +54,10 @@ async function restoreLiftJobs(ctx: Context): Promise<number> {
   let restored = 0;
   for (const release of await liftableReleases(ctx.db)) {
     if (await restoreLiftJob(ctx, release, 'lift')) restored += 1;
-    // Once the first advance copy is out, its job has done its work.
-    if (release.status === 'scheduled' && advanceAt(release) && !release.advance_sent_at && (await restoreLiftJob(ctx, release, 'advance'))) restored += 1;
+    // Running an advance step again is harmless: it freezes only members who had joined by the
+    // advance time (freezeAudienceChunk), so a job restored after its record expired reaches no
+    // late joiner, while a new version's step (after an edit) still gets its job back.
+    if (release.status === 'scheduled' && advanceAt(release) && (await restoreLiftJob(ctx, release, 'advance'))) restored += 1;
   }
   return restored;
 }
@@ -69,8 +71,9 @@ async function restoreLiftJob(ctx: Context, release: Liftable, phase: 'lift' | '
     await job.retry();
     return true;
   }
-  if (job && state !== 'completed' && state !== 'unknown') return false;
-  // Missing, or completed although the release still waits for it: a new job, due at its instant.
+  // An advance step that completed has frozen its version's advance audience.
+  if (job && state !== 'unknown' && (state !== 'completed' || phase === 'advance')) return false;
+  // Missing, or a lift completed although the release still waits for it: a new job, due at its instant.
   if (job) await job.remove();
   await addLiftJob(lift, release.id, release.version, phase === 'lift' ? release.send_at : advanceAt(release)!, phase);
   return true;

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context';
 import {
-  cancelWaiting, claimBatch, completeIfDone, leaseHeldUntil, noteSendTimes, recordCancelled, recordFailed, recordSent, releaseClaims, renewLease,
+  cancelWaiting, claimBatch, discardClaims, leaseHeldUntil, recordCancelled, recordFailed, recordSent, recordSkipped, releaseClaims,
   type ClaimedDelivery, type FailureRecord, type SentRecord,
 } from '../db/deliveries';
 import { deliveryCounts, findRelease } from '../db/releases';
@@ -9,12 +9,14 @@ import type { Phase } from '../db/schema';
 import { suppress } from '../db/subscribers';
 import { classifySmtpError } from '../mail/classify';
 import { buildMessage, messageSettings } from '../mail/message';
+import { NotHandedOver } from '../mail/smtp-pool';
 import type { Mailer } from '../mail/transport';
 import type { RelayHealthRecorder } from '../ops/relay-health';
 import type { SendJob } from '../queue';
+import { enqueueSends } from '../queue/send-jobs';
+import { completeRelease } from '../releases/lifecycle';
 import type { RenderCache } from '../render/store';
-import { haltWatch, type Halt } from './halt';
-import { enqueueSends } from './enqueue';
+import { BatchGuard, type Withheld } from './batch-guard';
 import { GroupWriter } from './recorder';
 
 export interface SendDeps {
@@ -29,7 +31,12 @@ export interface SendDeps {
 
 /** Records acceptances for every batch of a worker process, in shared multi-row UPDATEs. */
 export function sentRecorder(ctx: Context): GroupWriter<SentRecord> {
-  return new GroupWriter<SentRecord>((rows) => recordSent(ctx.db, rows), ctx.log);
+  return new GroupWriter<SentRecord>(async (rows) => {
+    const recorded = await recordSent(ctx.db, rows);
+    const late = rows.filter((row) => !recorded.has(row.id)).map((row) => row.id);
+    // Only a process that stalled past its lease in the middle of a message gets here.
+    if (late.length > 0) ctx.log.warn({ deliveryIds: late }, 'the relay accepted messages whose claim had already passed to another worker; they may arrive twice');
+  }, ctx.log);
 }
 
 export interface BatchResult {
@@ -52,123 +59,154 @@ export class DeferUntil extends Error {
   }
 }
 
+/** What became of a batch's messages. */
+interface Outcome {
+  /** Acceptances on their way to PostgreSQL. */
+  recorded: Set<Promise<void>>;
+  permanent: FailureRecord[];
+  transient: FailureRecord[];
+  /** Rows never handed to SMTP, with why (see BatchGuard). */
+  withheld: Array<{ id: number; why: Withheld }>;
+  slowDown: boolean;
+}
+
 /**
- * Sends one batch of deliveries. Rows are claimed atomically, each acceptance is recorded within
- * milliseconds, permanent refusals end their delivery, and transient ones go back to the queue
- * for BullMQ's next attempt (or fail once the attempts are spent).
+ * Sends one batch of deliveries: claims the rows atomically under a fencing token, hands each
+ * message to SMTP only while the BatchGuard says the claim and the recipient still stand, records
+ * each acceptance within milliseconds, ends permanent refusals, and gives transient ones back to
+ * the queue for BullMQ's next attempt (or fails them once the attempts are spent).
  */
 export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<BatchResult> {
   const { db, config } = deps.ctx;
   const { releaseId } = job.data;
   const log = deps.ctx.log.child({ releaseId, jobId: job.id });
 
-  const claimed = await claimBatch(db, job.data.deliveryIds, config.LEASE_SECONDS);
+  const claimedAt = performance.now();
+  const claim = await claimBatch(db, job.data.deliveryIds, config.LEASE_SECONDS);
+  const claimed = claim.deliveries;
   if (claimed.length === 0) {
     await settle(deps, job);
     return { claimed: 0, sent: 0, failed: 0, retrying: 0 };
   }
-  const release = await findRelease(db, releaseId);
-  if (!release) throw new Error(`release ${releaseId} vanished while sending`);
-  const compiled = (phase: Phase) => deps.renders.get(release, phase);
-  const settings = messageSettings(config, deps.ctx.keys);
-
-  const inFlight = new Set(claimed.map((d) => d.deliveryId));
-  const leaseTimer = setInterval(() => {
-    renewLease(db, [...inFlight], config.LEASE_SECONDS).catch((error) => log.warn({ err: error.message }, 'lease renewal failed'));
-  }, (config.LEASE_SECONDS * 1000) / 3);
-
-  const recorded = new Set<Promise<void>>();
-  const permanent: FailureRecord[] = [];
-  const transient: FailureRecord[] = [];
-  let slowDown = false;
-  const times: Record<Phase, { first?: Date; last?: Date }> = { advance: {}, lift: {} };
-  const halt = haltWatch(db, releaseId);
-  let haltedBy: Halt = null;
-  const notHanded: number[] = [];
-
-  const deliver = async (delivery: ClaimedDelivery) => {
-    // A cancellation or a pause stops the batch between messages; what was not handed to SMTP is
-    // cancelled, or goes back to the queue to be sent on resume.
-    const reason = await halt();
-    if (reason) {
-      haltedBy = reason;
-      notHanded.push(delivery.deliveryId);
-      return;
-    }
-    const message = buildMessage(await compiled(delivery.phase), delivery, settings);
-    const timer = deps.ctx.metrics.smtpSendSeconds.startTimer();
-    try {
-      await deps.mailer.send(message);
-      timer({ outcome: 'sent' });
-      deps.relayHealth?.accepted();
-      const at = new Date();
-      times[delivery.phase].first ??= at;
-      times[delivery.phase].last = at;
-      recorded.add(deps.recorder.add({ id: delivery.deliveryId, messageId: message.messageId, sentAt: at }));
-    } catch (error) {
-      timer({ outcome: 'refused' });
-      const failure = classifySmtpError(error);
-      log.warn({ deliveryId: delivery.deliveryId, reply: failure.reply, permanent: failure.permanent }, 'SMTP refused a message');
-      (failure.permanent ? permanent : transient).push({ id: delivery.deliveryId, error: failure.reply });
-      if (!failure.permanent) deps.relayHealth?.refused(failure.reply);
-      slowDown ||= failure.slowDown;
-      if (failure.suppress) await suppress(db, delivery.email, failure.reply);
-    } finally {
-      inFlight.delete(delivery.deliveryId);
-    }
-  };
-
+  const guard = new BatchGuard(db, { token: claim.token, ids: claimed.map((d) => d.deliveryId), claimedAt }, config.LEASE_SECONDS, log);
+  const outcome: Outcome = { recorded: new Set(), permanent: [], transient: [], withheld: [], slowDown: false };
   try {
-    // Four messages per SMTP connection at a time (one in hand, the next ones built and waiting, so
-    // no connection idles while a batch claims or records; two measured about 15% slower), counted
-    // across the worker's concurrent batches: the rest wait here, where a cancellation can
-    // still stop them and no message is built before its turn (built early, they outlive the young
-    // generation and fill the heap).
-    const pending = claimed.values();
-    const lane = async () => {
-      for (const delivery of pending) await deliver(delivery);
-    };
-    const lanes = Math.ceil((config.SMTP_POOL_SIZE * 4) / config.SEND_CONCURRENCY);
-    await Promise.all(Array.from({ length: Math.min(claimed.length, lanes) }, lane));
-    deps.recorder.flush();
-    await Promise.all(recorded);
+    await deliverAll(deps, claimed, claim.token, guard, outcome, log);
   } finally {
-    clearInterval(leaseTimer);
+    // Renewal goes on until every acceptance is stored: an unrecorded row must not change hands.
+    guard.close();
   }
-  if (haltedBy === 'cancelled') {
-    await recordCancelled(db, notHanded);
-    log.info({ cancelled: notHanded.length }, 'release cancelled; the rest of the batch was not sent');
-  } else if (notHanded.length > 0) {
-    // The queue is paused, so the new job waits for resume; were Redis to refuse it, the rows are
-    // queued under a sending release, which reconcile restores.
-    await releaseClaims(db, notHanded.map((id) => ({ id, error: 'held back: sending was paused' })));
-    await enqueueSends(deps.ctx.queues.send, config, releaseId, notHanded);
-    log.warn({ held: notHanded.length }, 'sending paused; the rest of the batch goes back to the queue');
-  }
-  await recordFailed(db, permanent);
-  for (const [phase, { first, last }] of Object.entries(times) as Array<[Phase, { first?: Date; last?: Date }]>) {
-    if (first && last) await noteSendTimes(db, releaseId, phase, first, last);
-  }
+  await settleWithheld(deps, releaseId, claim.token, outcome.withheld, log);
+  await recordFailed(db, outcome.permanent, claim.token);
 
-  const result = { claimed: claimed.length, sent: claimed.length - notHanded.length - permanent.length - transient.length, failed: permanent.length, retrying: 0 };
-  if (slowDown) {
-    await releaseClaims(db, transient);
+  const { permanent, transient } = outcome;
+  const result = { claimed: claimed.length, sent: claimed.length - outcome.withheld.length - permanent.length - transient.length, failed: permanent.length, retrying: 0 };
+  if (outcome.slowDown) {
+    await releaseClaims(db, transient, claim.token);
     await finishIfDone(deps, releaseId);
     throw new SlowDown(`the relay asked to slow down (${transient.find((t) => t.error.startsWith('421'))?.error ?? transient[0]!.error})`);
   }
   if (transient.length > 0) {
     const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
     if (attemptsLeft <= 0) {
-      await recordFailed(db, transient);
+      await recordFailed(db, transient, claim.token);
       result.failed += transient.length;
     } else {
-      await releaseClaims(db, transient);
+      await releaseClaims(db, transient, claim.token);
       await finishIfDone(deps, releaseId);
       throw new RetryLater(`${transient.length} of ${claimed.length} deliveries hit a temporary failure (${transient[0]!.error}); retrying`);
     }
   }
   await settle(deps, job);
   return result;
+}
+
+/**
+ * Hands the batch's messages to SMTP. Four messages per SMTP connection at a time (one in hand,
+ * the next ones built and waiting, so no connection idles while a batch claims or records),
+ * counted across the worker's concurrent batches: the rest wait here, where the guard can still
+ * stop them and no message is built before its turn (built early, they outlive the young
+ * generation and fill the heap). Every lane runs to its end even if another fails, and every
+ * acceptance is stored before this returns.
+ */
+async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: string, guard: BatchGuard, outcome: Outcome, log: Context['log']): Promise<void> {
+  const { db, config } = deps.ctx;
+  const release = await findRelease(db, claimed[0]!.releaseId);
+  if (!release) throw new Error(`release ${claimed[0]!.releaseId} vanished while sending`);
+  const compiled = (phase: Phase) => deps.renders.get(release, phase);
+  const settings = messageSettings(config, deps.ctx.keys);
+
+  const deliver = async (delivery: ClaimedDelivery) => {
+    const id = delivery.deliveryId;
+    if (!(await guard.check(id))) {
+      outcome.withheld.push({ id, why: guard.reasonFor(id) });
+      return;
+    }
+    const message = buildMessage(await compiled(delivery.phase), delivery, settings);
+    const timer = deps.ctx.metrics.smtpSendSeconds.startTimer();
+    try {
+      await deps.mailer.send(message, () => guard.mayHandOver(id));
+      timer({ outcome: 'sent' });
+      deps.relayHealth?.accepted();
+      outcome.recorded.add(deps.recorder.add({ id, token, messageId: message.messageId }));
+    } catch (error) {
+      if (error instanceof NotHandedOver) {
+        outcome.withheld.push({ id, why: guard.reasonFor(id) });
+        return;
+      }
+      timer({ outcome: 'refused' });
+      const failure = classifySmtpError(error);
+      log.warn({ deliveryId: id, reply: failure.reply, permanent: failure.permanent }, 'SMTP refused a message');
+      (failure.permanent ? outcome.permanent : outcome.transient).push({ id, error: failure.reply, suppress: failure.suppress });
+      if (!failure.permanent) deps.relayHealth?.refused(failure.reply);
+      outcome.slowDown ||= failure.slowDown;
+      // At once, so other batches skip the address from their next message on; recordFailed
+      // suppresses it for certain, so a failure here only costs those batches the early warning.
+      if (failure.suppress) await suppress(db, delivery.email, failure.reply).catch((e: Error) => log.warn({ err: e.message }, 'could not suppress a hard-bounced address yet'));
+    }
+  };
+
+  const pending = claimed.values();
+  const lane = async () => {
+    for (const delivery of pending) await deliver(delivery);
+  };
+  const lanes = Math.ceil((config.SMTP_POOL_SIZE * 4) / config.SEND_CONCURRENCY);
+  const ended = await Promise.allSettled(Array.from({ length: Math.min(claimed.length, lanes) }, lane));
+  deps.recorder.flush();
+  await Promise.all(outcome.recorded);
+  const failed = ended.find((lane): lane is PromiseRejectedResult => lane.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** What becomes of the rows the guard withheld: each reason has its one ending. */
+async function settleWithheld(deps: SendDeps, releaseId: number, token: string, withheld: Outcome['withheld'], log: Context['log']): Promise<void> {
+  const { db, config } = deps.ctx;
+  const ids = (kind: Withheld['kind']) => withheld.filter((w) => w.why.kind === kind).map((w) => w.id);
+  const cancelled = ids('cancelled');
+  if (cancelled.length > 0) {
+    await recordCancelled(db, cancelled, token);
+    log.info({ cancelled: cancelled.length }, 'release cancelled; the rest of the batch was not sent');
+  }
+  const superseded = ids('superseded');
+  if (superseded.length > 0) {
+    await discardClaims(db, superseded, token);
+    log.info({ discarded: superseded.length }, 'the release changed; copies staged for its old version were discarded');
+  }
+  const skipped = withheld.flatMap((w) => (w.why.kind === 'skipped' ? [{ id: w.id, error: w.why.reason }] : []));
+  if (skipped.length > 0) {
+    await recordSkipped(db, skipped, token);
+    log.info({ skipped: skipped.length }, 'recipients who unsubscribed or were suppressed during the batch were skipped');
+  }
+  // A pause, or a lease this worker could not keep: what is still this claim's goes back to the
+  // queue under a new job (held by the paused queue until resume). Were Redis to refuse it, the
+  // rows are queued under a sending release, which reconcile restores.
+  const handBack = [...ids('paused'), ...ids('lease')];
+  if (handBack.length > 0) {
+    const error = ids('paused').length > 0 ? 'held back: sending was paused' : 'held back: the claim lost its lease';
+    await releaseClaims(db, handBack.map((id) => ({ id, error })), token);
+    await enqueueSends(deps.ctx.queues.send, config, releaseId, handBack);
+    log.warn({ held: handBack.length, reason: error }, 'the rest of the batch goes back to the queue');
+  }
 }
 
 /**
@@ -188,11 +226,11 @@ async function settle(deps: SendDeps, job: Job<SendJob>): Promise<void> {
  */
 async function finishIfDone(deps: SendDeps, releaseId: number): Promise<void> {
   const { db, log, metrics } = deps.ctx;
-  if (!(await completeIfDone(db, releaseId))) {
+  const release = await completeRelease(deps.ctx, releaseId);
+  if (!release) {
     await cancelWaiting(db, releaseId);
     return;
   }
-  const release = (await findRelease(db, releaseId))!;
   const counts = await deliveryCounts(db, releaseId);
   const sinceInstant = (at: Date | null) => (at ? at.getTime() - release.send_at.getTime() : null);
   const firstSendLagMs = sinceInstant(release.first_sent_at);

@@ -6,7 +6,7 @@ import type { Organisation } from './organisation';
 
 type RenderSource = Pick<
   Release,
-  'id' | 'slug' | 'version' | 'title' | 'summary' | 'body_md' | 'embargo_at' | 'embargo_time_zone' | 'contact_name' | 'contact_email' | 'contact_phone'
+  'id' | 'version' | 'title' | 'summary' | 'body_md' | 'embargo_at' | 'embargo_time_zone' | 'contact_name' | 'contact_email' | 'contact_phone'
 >;
 
 /** What the email of a release shows, with the press office filling in what the release leaves out. */
@@ -23,7 +23,7 @@ async function emailContent(db: Db, release: RenderSource, org: Organisation, ph
       email: release.contact_email ?? org.contact.email,
       phone: release.contact_phone ?? org.contact.phone,
     },
-    attachments: await attachmentLinks(db, release, org.publicUrl, phase === 'advance'),
+    attachments: await attachmentLinks(db, release.id, org.publicUrl, phase === 'advance'),
   };
 }
 

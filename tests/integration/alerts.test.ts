@@ -2,7 +2,7 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raiseAlert } from '../../src/db/alerts';
-import { liftJobId } from '../../src/embargo/lift-jobs';
+import { liftJobId } from '../../src/releases/jobs';
 import { createMailer, type Mailer } from '../../src/mail/transport';
 import { dispatchAlerts } from '../../src/ops/alerts';
 import { sweepOnce } from '../../src/pipeline/sweep';

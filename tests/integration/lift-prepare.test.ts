@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { databaseNow } from '../../src/db/releases';
-import { LIFT_PREPARE_MS } from '../../src/embargo/lift-jobs';
+import { LIFT_PREPARE_MS } from '../../src/releases/jobs';
 import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
 import { waitUntil } from '../support/harness';
 import { useSmtpHarness } from '../support/smtp-harness';

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { expect, it } from 'vitest';
 import { databaseNow } from '../../src/db/releases';
-import { LIFT_PREPARE_MS } from '../../src/embargo/lift-jobs';
+import { LIFT_PREPARE_MS } from '../../src/releases/jobs';
 import { createRedis } from '../../src/queue/redis';
 import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
 import { createHarness, waitUntil } from '../support/harness';

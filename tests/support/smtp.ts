@@ -24,6 +24,8 @@ export interface TestSmtp {
   delayMs: number;
   /** Accept DATA and then never answer (a hung relay): always, or for the recipients and attempts it picks. */
   hang: boolean | ((recipient: string, attempt: number) => boolean);
+  /** Hold a message after its DATA, before the reply, until the promise returned for it settles (a gate a test opens). */
+  hold: ((recipient: string, attempt: number) => Promise<unknown> | undefined) | undefined;
   attempts: Map<string, number>;
   /** How many connections clients have opened. */
   connections: number;
@@ -41,6 +43,7 @@ export async function startSmtp(): Promise<TestSmtp> {
     respond: undefined,
     delayMs: 0,
     hang: false,
+    hold: undefined,
     attempts: new Map(),
     connections: 0,
     async waitFor(count, timeoutMs = 30_000) {
@@ -76,6 +79,7 @@ export async function startSmtp(): Promise<TestSmtp> {
         const attempt = (state.attempts.get(key) ?? 0) + 1;
         state.attempts.set(key, attempt);
         if (typeof state.hang === 'function' ? state.hang(to[0]!, attempt) : state.hang) return; // never answer
+        await state.hold?.(to[0]!, attempt);
         if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
         const reply = state.respond?.(to[0]!, attempt);
         if (reply) {
@@ -94,4 +98,24 @@ export async function startSmtp(): Promise<TestSmtp> {
   state.port = typeof address === 'object' && address ? address.port : 0;
   state.url = `smtp://127.0.0.1:${state.port}`;
   return state;
+}
+
+/** A gate on one recipient's first message: held at the server (after DATA) until the test opens it. */
+export interface Gate {
+  /** Resolves once the held message has arrived at the gate. */
+  reached: Promise<void>;
+  open(): void;
+}
+
+export function gateFor(smtp: TestSmtp, recipient: string): Gate {
+  let arrived!: () => void;
+  let open!: () => void;
+  const reached = new Promise<void>((resolve) => (arrived = resolve));
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  smtp.hold = (to, attempt) => {
+    if (to !== recipient || attempt !== 1) return undefined;
+    arrived();
+    return opened;
+  };
+  return { reached, open };
 }

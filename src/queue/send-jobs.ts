@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Config } from '../config';
-import type { SendJob } from '../queue';
-import { sendBatchSize } from '../queue/send-rate';
+import type { SendJob } from './index';
+import { sendBatchSize } from './send-rate';
 
 const BULK_LIMIT = 1000;
 

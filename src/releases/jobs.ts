@@ -2,7 +2,13 @@ import type { Queue } from 'bullmq';
 import type { Phase, Release } from '../db/schema';
 import type { LiftJob } from '../queue';
 
-/** One lift job per release version and phase: re-adding it is a no-op, a new version gets a new job. */
+/**
+ * The delayed jobs that release a scheduled version: its lift, and its advance send when it has
+ * advance lists. Only the lifecycle (src/releases/lifecycle.ts) and reconcile call these. A job is a
+ * pointer: its worker re-reads the release and acts only if the version is still current.
+ */
+
+/** One job per release version and phase: re-adding it is a no-op, a new version gets a new job. */
 export function liftJobId(releaseId: number, version: number, phase: Phase = 'lift'): string {
   return `${phase}-${releaseId}-v${version}`;
 }
@@ -35,8 +41,8 @@ export async function addLiftJob(queue: Queue<LiftJob>, releaseId: number, versi
   );
 }
 
-/** Removes a version's lift jobs (both phases) if still waiting; one that already runs is made stale by the version bump. */
-export async function removeLiftJob(queue: Queue<LiftJob>, releaseId: number, version: number): Promise<void> {
+/** Removes a version's jobs (lift and advance) if still waiting; one that already runs is made stale by the version bump. */
+export async function removeReleaseJobs(queue: Queue<LiftJob>, releaseId: number, version: number): Promise<void> {
   for (const phase of ['advance', 'lift'] as const) await queue.remove(liftJobId(releaseId, version, phase)).catch(() => 0);
 }
 
