@@ -248,30 +248,35 @@ export interface SentRecord {
 /**
  * Marks accepted messages sent, many rows (of any batches of this process) in one statement, and
  * notes on their releases when the first and the latest copies, and the first advance copy, were
- * accepted. Every time is PostgreSQL's now(), like every embargo decision, so "was anything
- * early?" compares like with like. Returns the rows recorded: a row whose claim was taken over
- * in the meantime is not (the message went out twice, inside invariant 2's window).
+ * accepted. Every time is the recording UPDATE's now(), PostgreSQL's clock like every embargo
+ * decision, so "was anything early?" compares like with like. Returns the rows recorded: a row
+ * whose claim was taken over in the meantime is not (the message may go out twice, inside
+ * invariant 2's window). The release is updated in a statement of its own, after the deliveries:
+ * a lifecycle change locks the release before its deliveries, so one transaction taking them the
+ * other way round could deadlock with it.
  */
 export async function recordSent(db: Db, sent: SentRecord[]): Promise<Set<number>> {
   if (sent.length === 0) return new Set();
-  const { rows } = await sql<{ id: number }>`
-    WITH recorded AS (
-      UPDATE deliveries d
-      SET state = 'sent', sent_at = now(), message_id = v.message_id, lease_until = NULL, claim_token = NULL, last_error = NULL, updated_at = now()
-      FROM unnest(${sent.map((s) => s.id)}::bigint[], ${sent.map((s) => s.token)}::uuid[], ${sent.map((s) => s.messageId)}::text[])
-        AS v(id, token, message_id)
-      WHERE d.id = v.id AND d.state = 'sending' AND d.claim_token = v.token
-      RETURNING d.id, d.release_id, d.phase
-    ),
-    releases_touched AS (
+  const { rows } = await sql<{ id: number; release_id: number; phase: Phase; sent_at: Date }>`
+    UPDATE deliveries d
+    SET state = 'sent', sent_at = now(), message_id = v.message_id, lease_until = NULL, claim_token = NULL, last_error = NULL, updated_at = now()
+    FROM unnest(${sent.map((s) => s.id)}::bigint[], ${sent.map((s) => s.token)}::uuid[], ${sent.map((s) => s.messageId)}::text[])
+      AS v(id, token, message_id)
+    WHERE d.id = v.id AND d.state = 'sending' AND d.claim_token = v.token
+    RETURNING d.id, d.release_id, d.phase, d.sent_at`.execute(db);
+  const releaseIds = [...new Set(rows.map((r) => r.release_id))];
+  if (releaseIds.length > 0) {
+    const at = rows[0]!.sent_at;
+    const has = (releaseId: number, phase: Phase) => rows.some((r) => r.release_id === releaseId && r.phase === phase);
+    await sql`
       UPDATE releases r
-      SET first_sent_at = CASE WHEN t.lift THEN coalesce(r.first_sent_at, now()) ELSE r.first_sent_at END,
-          last_sent_at = CASE WHEN t.lift THEN greatest(r.last_sent_at, now()) ELSE r.last_sent_at END,
-          advance_sent_at = CASE WHEN t.advance THEN coalesce(r.advance_sent_at, now()) ELSE r.advance_sent_at END
-      FROM (SELECT release_id, bool_or(phase = 'lift') AS lift, bool_or(phase = 'advance') AS advance FROM recorded GROUP BY release_id) t
-      WHERE r.id = t.release_id
-    )
-    SELECT id FROM recorded`.execute(db);
+      SET first_sent_at = CASE WHEN v.lift THEN coalesce(r.first_sent_at, ${at}) ELSE r.first_sent_at END,
+          last_sent_at = CASE WHEN v.lift THEN greatest(r.last_sent_at, ${at}) ELSE r.last_sent_at END,
+          advance_sent_at = CASE WHEN v.advance THEN coalesce(r.advance_sent_at, ${at}) ELSE r.advance_sent_at END
+      FROM unnest(${releaseIds}::bigint[], ${releaseIds.map((id) => has(id, 'lift'))}::boolean[], ${releaseIds.map((id) => has(id, 'advance'))}::boolean[])
+        AS v(id, lift, advance)
+      WHERE r.id = v.id`.execute(db);
+  }
   return new Set(rows.map((r) => r.id));
 }
 

@@ -79,6 +79,39 @@ describe('the public newsroom', () => {
     expect(served.rawPayload.equals(pdf)).toBe(true);
   });
 
+  it('makes the public address at the lift, from the title then current; nothing before it carries the headline', async () => {
+    const list = await listWith(h, 'Retitle desk', [{ email: 'retitle@example.org' }]);
+    const vetted = await listWith(h, 'Retitle vetted', [{ email: 'retitle-vetted@example.org' }]);
+    const embargoAt = new Date(Math.ceil((Date.now() + 3_600_000) / 1000) * 1000);
+    const draft = await createRelease(h, [list], embargoAt, { title: 'Falcon probe reaches Europa', advance: { listIds: [vetted], leadSeconds: 60 } });
+    const file = await upload(draft.id, 'Europa plumes.pdf', '%PDF-1.4 plumes');
+    const words = /falcon|europa|plumes/i;
+    expect(draft.slug).toBeNull();
+    expect(file.json.url).toBe(`https://news.example.org/files/${file.json.id}/Europa%20plumes.pdf`);
+    // The advance copy's file link, what the lift queue holds, and the staff view carry no words of it.
+    const advance = (await h.api('GET', `/api/releases/${draft.id}/preview?phase=advance`)).body;
+    const links = [...advance.matchAll(/href="(https:\/\/news\.example\.org\/files\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(links).toHaveLength(1);
+    expect(links[0]).toMatch(/^https:\/\/news\.example\.org\/files\/\d+\?key=[\w-]+$/);
+    expect((await h.api('POST', `/api/releases/${draft.id}/schedule`)).status).toBe(200);
+    const jobs = await h.ctx.queues.lift.getJobs(['delayed', 'waiting']);
+    expect(jobs.filter((j) => j.data.releaseId === draft.id)).toHaveLength(2);
+    for (const job of jobs) expect(JSON.stringify({ id: job.id, name: job.name, data: job.data })).not.toMatch(words);
+
+    // Retitled, then lifted: the address follows the title it was lifted with.
+    expect((await h.api('PATCH', `/api/releases/${draft.id}`, { title: 'Orion lander touches down' })).status).toBe(200);
+    expect((await h.api('POST', `/api/releases/${draft.id}/lift`, { reason: 'the agency announced it' })).status).toBe(200);
+    const sent = await waitUntil(async () => {
+      const release = await releaseStatus(h, draft.id);
+      return release.status === 'sent' && release;
+    }, 30_000, 'release sent');
+    expect(sent.slug).toBe(`orion-lander-touches-down-${draft.id}`);
+    expect((await publicGet(`/releases/${sent.slug}`)).statusCode).toBe(200);
+    const unknown = await publicGet('/releases/no-such-release-000000');
+    const draftAddress = await publicGet(`/releases/falcon-probe-reaches-europa-${draft.id}`);
+    expect([draftAddress.statusCode, draftAddress.body]).toEqual([404, unknown.body]);
+  });
+
   it('refuses a file that is empty, too large, oddly named, or added after scheduling', async () => {
     const list = await listWith(h, 'Files desk', [{ email: 'grace@example.org' }]);
     const release = await createRelease(h, [list], new Date(Date.now() + 3_600_000));

@@ -37,17 +37,28 @@ const sortedRecipients = () => smtp.messages.map((m) => m.to[0]).sort();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('worker processes and the embargo', () => {
-  it('a worker whose clock runs 4 s fast sends nothing before the embargo as PostgreSQL reads it', async () => {
+  it('a worker whose clock runs 4 s fast sends nothing before the embargo as PostgreSQL reads it, and records by PostgreSQL\'s clock', async () => {
     const fast = await worker({ NODE_OPTIONS: `--import=${FAST_CLOCK}`, CLOCK_SKEW_MS: '4000' });
     const list = await listWith(h, 'Skewed', people('skew', 3));
-    const { id, embargoAt } = await scheduleIn(h, [list], 2500);
+    const vetted = await listWith(h, 'Skewed vetted', people('skew-vetted', 1));
+    const { id, embargoAt } = await scheduleIn(h, [list], 3500, { advance: { listIds: [vetted], leadSeconds: 1 } });
 
     await releaseReaches(h, id, 'sent');
-    expect(sortedRecipients()).toEqual(['skew0@example.org', 'skew1@example.org', 'skew2@example.org']);
-    for (const message of smtp.messages) expect(message.startedAt).toBeGreaterThanOrEqual(embargoAt.getTime());
+    expect(sortedRecipients()).toEqual(['skew-vetted0@example.org', 'skew0@example.org', 'skew1@example.org', 'skew2@example.org']);
+    for (const message of smtp.messages) expect(message.startedAt).toBeGreaterThanOrEqual(embargoAt.getTime() - (message.to[0]!.startsWith('skew-vetted') ? 1000 : 0));
     // The skew was real: the fast clock fired the lift early, and PostgreSQL's clock held it back.
     const heldBack = await fast.waitForLog('lift job fired before the embargo by the database clock; delaying it', 1000);
     expect(heldBack.remainingMs).toBeGreaterThan(1000);
+
+    // Every recorded time is PostgreSQL's: within moments of the relay's acceptance, not 4 s ahead.
+    const acceptedAt = new Map(smtp.messages.map((m) => [m.to[0]!, m.receivedAt]));
+    const rows = await h.ctx.db.selectFrom('deliveries as d').innerJoin('subscribers as s', 's.id', 'd.subscriber_id').select(['s.email', 'd.sent_at']).where('d.release_id', '=', id).execute();
+    for (const row of rows) expect(Math.abs(row.sent_at!.getTime() - acceptedAt.get(row.email)!), row.email).toBeLessThan(1500);
+    const release = (await h.ctx.db.selectFrom('releases').selectAll().where('id', '=', id).executeTakeFirstOrThrow());
+    const lift = smtp.messages.filter((m) => !m.to[0]!.startsWith('skew-vetted')).map((m) => m.receivedAt);
+    expect(Math.abs(release.first_sent_at!.getTime() - Math.min(...lift))).toBeLessThan(1500);
+    expect(Math.abs(release.last_sent_at!.getTime() - Math.max(...lift))).toBeLessThan(1500);
+    expect(Math.abs(release.advance_sent_at!.getTime() - acceptedAt.get('skew-vetted0@example.org')!)).toBeLessThan(1500);
   });
 
   it('two worker processes share the work: every recipient once, none early', async () => {
