@@ -246,37 +246,41 @@ export interface SentRecord {
 }
 
 /**
- * Marks accepted messages sent, many rows (of any batches of this process) in one statement, and
- * notes on their releases when the first and the latest copies, and the first advance copy, were
- * accepted. Every time is the recording UPDATE's now(), PostgreSQL's clock like every embargo
- * decision, so "was anything early?" compares like with like. Returns the rows recorded: a row
- * whose claim was taken over in the meantime is not (the message may go out twice, inside
- * invariant 2's window). The release is updated in a statement of its own, after the deliveries:
- * a lifecycle change locks the release before its deliveries, so one transaction taking them the
- * other way round could deadlock with it.
+ * Marks accepted messages sent, many rows (of any batches of this process) at once, and notes on
+ * their releases when the first and the latest copies, and the first advance copy, were accepted.
+ * Every time is the recording UPDATE's now(), PostgreSQL's clock like every embargo decision, so
+ * "was anything early?" compares like with like. A sent row keeps the token of the claim that sent
+ * it. Returns the rows this claim recorded: one whose claim passed to another worker meanwhile is
+ * not (the message may go out twice, inside invariant 2's window).
+ * Two statements, each safe to repeat (the caller retries a failed write whole): the release is
+ * updated after the deliveries and not in their transaction, because a lifecycle change locks the
+ * release before its deliveries, and one transaction taking them the other way round could deadlock.
  */
 export async function recordSent(db: Db, sent: SentRecord[]): Promise<Set<number>> {
   if (sent.length === 0) return new Set();
-  const { rows } = await sql<{ id: number; release_id: number; phase: Phase; sent_at: Date }>`
+  const ids = sent.map((s) => s.id);
+  const tokens = sent.map((s) => s.token);
+  await sql`
     UPDATE deliveries d
-    SET state = 'sent', sent_at = now(), message_id = v.message_id, lease_until = NULL, claim_token = NULL, last_error = NULL, updated_at = now()
-    FROM unnest(${sent.map((s) => s.id)}::bigint[], ${sent.map((s) => s.token)}::uuid[], ${sent.map((s) => s.messageId)}::text[])
-      AS v(id, token, message_id)
-    WHERE d.id = v.id AND d.state = 'sending' AND d.claim_token = v.token
-    RETURNING d.id, d.release_id, d.phase, d.sent_at`.execute(db);
-  const releaseIds = [...new Set(rows.map((r) => r.release_id))];
-  if (releaseIds.length > 0) {
-    const at = rows[0]!.sent_at;
-    const has = (releaseId: number, phase: Phase) => rows.some((r) => r.release_id === releaseId && r.phase === phase);
-    await sql`
+    SET state = 'sent', sent_at = now(), message_id = v.message_id, lease_until = NULL, last_error = NULL, updated_at = now()
+    FROM unnest(${ids}::bigint[], ${tokens}::uuid[], ${sent.map((s) => s.messageId)}::text[]) AS v(id, token, message_id)
+    WHERE d.id = v.id AND d.state = 'sending' AND d.claim_token = v.token`.execute(db);
+  const { rows } = await sql<{ id: number }>`
+    WITH mine AS (
+      SELECT d.id, d.release_id, d.phase, d.sent_at
+      FROM deliveries d JOIN unnest(${ids}::bigint[], ${tokens}::uuid[]) AS v(id, token) ON d.id = v.id AND d.claim_token = v.token
+      WHERE d.state = 'sent'
+    ),
+    noted AS (
       UPDATE releases r
-      SET first_sent_at = CASE WHEN v.lift THEN coalesce(r.first_sent_at, ${at}) ELSE r.first_sent_at END,
-          last_sent_at = CASE WHEN v.lift THEN greatest(r.last_sent_at, ${at}) ELSE r.last_sent_at END,
-          advance_sent_at = CASE WHEN v.advance THEN coalesce(r.advance_sent_at, ${at}) ELSE r.advance_sent_at END
-      FROM unnest(${releaseIds}::bigint[], ${releaseIds.map((id) => has(id, 'lift'))}::boolean[], ${releaseIds.map((id) => has(id, 'advance'))}::boolean[])
-        AS v(id, lift, advance)
-      WHERE r.id = v.id`.execute(db);
-  }
+      SET first_sent_at = least(r.first_sent_at, t.first_lift), last_sent_at = greatest(r.last_sent_at, t.last_lift),
+          advance_sent_at = least(r.advance_sent_at, t.first_advance)
+      FROM (SELECT release_id, min(sent_at) FILTER (WHERE phase = 'lift') AS first_lift, max(sent_at) FILTER (WHERE phase = 'lift') AS last_lift,
+                   min(sent_at) FILTER (WHERE phase = 'advance') AS first_advance
+            FROM mine GROUP BY release_id) t
+      WHERE r.id = t.release_id
+    )
+    SELECT id FROM mine`.execute(db);
   return new Set(rows.map((r) => r.id));
 }
 

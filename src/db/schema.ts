@@ -195,7 +195,7 @@ export interface DeliveriesTable {
   last_error: string | null;
   message_id: string | null;
   lease_until: NullableTimestamp;
-  /** The fencing token of the claim holding the row while it is sending. */
+  /** The fencing token of the claim holding the row while it is sending (kept on a sent row: the claim that sent it). */
   claim_token: string | null;
   sent_at: NullableTimestamp;
   created_at: Timestamp;

@@ -1,3 +1,4 @@
+import type { Transaction } from 'kysely';
 import type { Context } from '../context';
 import { insertAttachment, type AttachmentSummary, type NewAttachment } from '../db/attachments';
 import { embargoAudit, recordAudit } from '../db/audit';
@@ -12,7 +13,6 @@ import { requireLead } from '../embargo/time';
 import { DomainError, QueueUnavailableError } from '../errors';
 import { enqueueSends } from '../queue/send-jobs';
 import { addReleaseJobs, removeReleaseJobs } from './jobs';
-import type { Transaction } from 'kysely';
 
 /**
  * The release lifecycle, in one place: every change of a release's status or version is a named

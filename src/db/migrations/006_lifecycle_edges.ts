@@ -15,7 +15,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
     -- The fencing token of the claim that holds a row in state sending: renewing its lease,
     -- recording its result and sending it all require the token, so a worker that stalled past its
-    -- lease cannot touch a row another worker has taken over.
+    -- lease cannot touch a row another worker has taken over. A sent row keeps the token that sent it.
     ALTER TABLE deliveries ADD COLUMN claim_token uuid;
   `.execute(db);
 }
