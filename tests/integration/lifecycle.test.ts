@@ -145,7 +145,7 @@ describe('the advance step', () => {
     };
     const job = { id: 'advance-race', data: { releaseId: release.id, version: 1, phase: 'advance' } } as Job<LiftJob>;
     await processAdvance({ ctx: h.ctx, renders: racing as RenderCache, mailer: {} as Mailer }, job);
-    const staged = await h.ctx.db.selectFrom('deliveries').select(['release_version', 'state']).where('release_id', '=', release.id).execute();
+    const staged = await h.ctx.db.selectFrom('deliveries').select(['id', 'state']).where('release_id', '=', release.id).execute();
     expect(staged).toEqual([]);
   });
 });
