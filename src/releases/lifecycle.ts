@@ -118,7 +118,7 @@ async function syncJobs(ctx: Context, before: Release, after: Release): Promise<
   }
 }
 
-/** A list is an advance list or a lift list, never both (the API checks this too, with its own wording). */
+/** A list is an advance list or a lift list, never both: checked here, under the lock, against the lists as they stand. */
 function requireSeparateLists(liftListIds: number[], advanceListIds: number[]): void {
   const both = advanceListIds.filter((id) => liftListIds.includes(id));
   if (both.length > 0) {
