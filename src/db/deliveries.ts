@@ -108,8 +108,8 @@ export async function staleHeldUntil(db: Db, releaseId: number, version: number)
   return rows[0]?.until ?? null;
 }
 
-/** A claimed row is a recipient, with the phase whose compiled email it receives. */
-export type ClaimedDelivery = Recipient & { phase: Phase };
+/** A claimed row is a recipient, with the phase whose compiled email it receives and the release version it was frozen for. */
+export type ClaimedDelivery = Recipient & { phase: Phase; version: number };
 
 export interface Claim {
   /** The fencing token: every later write to these rows, and every message, requires it. */
@@ -124,7 +124,7 @@ export interface Claim {
  * holder out. Only rows of the release's current version leave, advance copies while the release is
  * scheduled or sending, lift copies once it is sending; rows whose send instant has not come by
  * PostgreSQL's clock are left alone (invariant 1). Consent is read here, the last moment before
- * the message would leave (and again between messages, see batchStanding): a suppressed address,
+ * the message would leave (and again between messages, see recipientStanding): a suppressed address,
  * or someone active on none of the release's lists of the row's phase, is skipped; someone who left
  * the row's list but is still on another is addressed through the first list they are still on.
  */
@@ -132,7 +132,7 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
   const token = randomUUID();
   if (ids.length === 0) return { token, deliveries: [] };
   const { rows } = await sql<{
-    id: number; release_id: number; subscriber_id: number; list_id: number; state: DeliveryState; phase: Phase;
+    id: number; release_id: number; release_version: number; subscriber_id: number; list_id: number; state: DeliveryState; phase: Phase;
     email: string; name: string | null; list_name: string; list_slug: string;
   }>`
     WITH candidates AS (
@@ -168,12 +168,12 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
         updated_at = now()
     FROM candidates c
     WHERE d.id = c.id
-    RETURNING d.id, d.release_id, d.subscriber_id, d.list_id, d.state, d.phase, c.email, c.name, c.list_name, c.list_slug`.execute(db);
+    RETURNING d.id, d.release_id, d.release_version, d.subscriber_id, d.list_id, d.state, d.phase, c.email, c.name, c.list_name, c.list_slug`.execute(db);
   const deliveries = rows
     .filter((r) => r.state === 'sending')
     .map((r) => ({
       deliveryId: r.id, releaseId: r.release_id, subscriberId: r.subscriber_id, listId: r.list_id,
-      email: r.email, name: r.name, listName: r.list_name, listSlug: r.list_slug, phase: r.phase,
+      email: r.email, name: r.name, listName: r.list_name, listSlug: r.list_slug, phase: r.phase, version: r.release_version,
     }));
   return { token, deliveries };
 }
@@ -191,31 +191,25 @@ export async function renewLease(db: Db, ids: number[], token: string, leaseSeco
   return new Set(rows.map((r) => r.id));
 }
 
-export interface Standing {
+export interface RecipientStanding {
   id: number;
   /** The row is still sending under this claim's token. */
   held: boolean;
-  /** Its release was cancelled. */
-  cancelled: boolean;
-  /** The row belongs to the release's current version and phase plan (not staged for an outdated one). */
-  current: boolean;
   /** Why the recipient must not be mailed now (unsubscribed from every list of the row's phase, or suppressed). */
   skipReason: string | null;
 }
 
 /**
- * Where a claimed batch's remaining rows stand, in one query: still held by this claim, still part
- * of the release's current plan, and still wanted by their recipients. A send worker asks it every
- * few hundred milliseconds, so a cancellation, an edit, an unsubscribe or a suppression reaches a
- * running batch before its next message, not only at claim time (invariant 5).
+ * Where a claimed batch's remaining recipients stand, in one query: their rows still held by this
+ * claim, and they still wanting the release. A send worker asks it about once a second, so an
+ * unsubscribe, a staff suppression or a hard bounce elsewhere reaches a running batch before its
+ * next message, not only at claim time (invariant 5).
  */
-export async function batchStanding(db: Db, ids: number[], token: string): Promise<Standing[]> {
+export async function recipientStanding(db: Db, ids: number[], token: string): Promise<RecipientStanding[]> {
   if (ids.length === 0) return [];
-  const { rows } = await sql<{ id: number; held: boolean; cancelled: boolean; current: boolean; skip_reason: string | null }>`
+  const { rows } = await sql<{ id: number; held: boolean; skip_reason: string | null }>`
     SELECT d.id,
            d.state = 'sending' AND d.claim_token IS NOT DISTINCT FROM ${token}::uuid AS held,
-           r.status = 'cancelled' AS cancelled,
-           d.release_version = r.version AND (r.status = 'sending' OR (d.phase = 'advance' AND r.status = 'scheduled')) AS current,
            CASE WHEN x.email_key IS NOT NULL THEN 'suppressed: ' || x.reason
                 WHEN NOT EXISTS (
                   SELECT 1 FROM release_lists rl
@@ -223,11 +217,10 @@ export async function batchStanding(db: Db, ids: number[], token: string): Promi
                   WHERE rl.release_id = d.release_id AND (d.phase = 'lift' OR rl.advance)
                 ) THEN 'unsubscribed before sending' END AS skip_reason
     FROM deliveries d
-    JOIN releases r ON r.id = d.release_id
     JOIN subscribers s ON s.id = d.subscriber_id
     LEFT JOIN suppressions x ON x.email_key = s.email_key
     WHERE d.id = ANY(${ids}::bigint[])`.execute(db);
-  return rows.map((r) => ({ id: r.id, held: r.held, cancelled: r.cancelled, current: r.current, skipReason: r.skip_reason }));
+  return rows.map((r) => ({ id: r.id, held: r.held, skipReason: r.skip_reason }));
 }
 
 /** When the last live lease among these deliveries ends (null when none is held). */

@@ -59,6 +59,11 @@ export async function findRelease(db: Db, id: number): Promise<Release | null> {
   return (await db.selectFrom('releases').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
 }
 
+/** A release's status and version alone: what a running send batch asks several times a second. */
+export async function releaseStanding(db: Db, id: number): Promise<{ status: ReleaseStatus; version: number } | null> {
+  return (await db.selectFrom('releases').select(['status', 'version']).where('id', '=', id).executeTakeFirst()) ?? null;
+}
+
 /** The release row, locked until the transaction ends: a lifecycle change reads and decides under this lock. */
 export async function lockRelease(tx: Tx, id: number): Promise<Release | null> {
   return (await tx.selectFrom('releases').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()) ?? null;

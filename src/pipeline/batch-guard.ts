@@ -1,5 +1,6 @@
 import type { Db } from '../db';
-import { batchStanding, renewLease } from '../db/deliveries';
+import { recipientStanding, renewLease } from '../db/deliveries';
+import { releaseStanding } from '../db/releases';
 import type { Logger } from '../log';
 import { sendingPaused } from '../ops/pause';
 
@@ -16,12 +17,16 @@ export type Withheld =
   /** The recipient unsubscribed from every list of the row's phase, or was suppressed: the row is skipped. */
   | { kind: 'skipped'; reason: string };
 
-/** How often a running batch asks PostgreSQL where its remaining rows stand. */
+/** How often a running batch asks whether its release was cancelled, changed or paused (two cheap one-row reads). */
 export const CHECK_INTERVAL_MS = 250;
+/** How often it asks about its remaining recipients' consent (one query over the batch's rows). */
+export const CONSENT_INTERVAL_MS = 1000;
 
 export interface GuardedClaim {
   token: string;
-  ids: number[];
+  releaseId: number;
+  /** Each claimed row and the release version it was frozen for. */
+  rows: Array<{ id: number; version: number }>;
   /** performance.now() just before the claim's statement was sent: the lease runs from no earlier. */
   claimedAt: number;
 }
@@ -34,22 +39,24 @@ export interface GuardedClaim {
  *   instant until which its lease surely holds. A renewal that fails, a row no longer held, or a
  *   process that stalled (a GC pause, a frozen VM, SIGSTOP) past that instant stops the batch
  *   before its next message, so a worker can never send a row another worker has taken over.
- * - Every `intervalMs` (and however many messages ask, at most once) it reads in one query where
- *   the remaining rows stand: still held, still of the release's current version (an edit, a move,
- *   an unschedule or a lift-now supersedes staged advance copies), not cancelled, and still wanted
- *   by their recipients (an unsubscribe, a staff suppression or a hard bounce elsewhere); and
- *   whether an operator paused sending. A failed check counts as "go on": the lease still guards.
+ * - Every CHECK_INTERVAL_MS (once however many messages ask) it reads the release's status and
+ *   version and the pause flag: a cancellation or a pause stops the batch, and a new version (an
+ *   edit, a move, an unschedule, a lift-now) supersedes the rows staged for the old one.
+ * - Every CONSENT_INTERVAL_MS it reads, in one query, whether the remaining rows are still held
+ *   and their recipients still want the release (an unsubscribe, a staff suppression, a hard
+ *   bounce elsewhere). A failed check counts as "go on": the lease still guards.
  *
- * `mayHandOver` is asked when a connection is ready for the message: it refreshes the standing if
- * it is older than the interval, then decides synchronously, by what PostgreSQL said at most one
- * interval ago and by the lease on the process's own clock, right before MAIL FROM is written.
+ * `mayHandOver` is asked when a connection is ready for the message: it refreshes what is stale,
+ * then decides synchronously, right before MAIL FROM is written.
  */
 export class BatchGuard {
   private readonly pending: Set<number>;
+  private readonly versions: Map<number, number>;
   private readonly withheld = new Map<number, Withheld>();
   private stoppedBy: Withheld | null = null;
   private leaseUntil: number;
-  private askedAt = -Infinity;
+  private releaseAskedAt = -Infinity;
+  private recipientsAskedAt = -Infinity;
   private standing: Promise<void> = Promise.resolve();
   private readonly renewal: NodeJS.Timeout;
 
@@ -58,9 +65,9 @@ export class BatchGuard {
     private readonly claim: GuardedClaim,
     private readonly leaseSeconds: number,
     private readonly log: Logger,
-    private readonly intervalMs = CHECK_INTERVAL_MS,
   ) {
-    this.pending = new Set(claim.ids);
+    this.pending = new Set(claim.rows.map((row) => row.id));
+    this.versions = new Map(claim.rows.map((row) => [row.id, row.version]));
     this.leaseUntil = claim.claimedAt + leaseSeconds * 1000;
     this.renewal = setInterval(() => void this.renew(), (leaseSeconds * 1000) / 3);
   }
@@ -96,12 +103,18 @@ export class BatchGuard {
     clearInterval(this.renewal);
   }
 
-  /** The standing as of at most one interval ago: asks PostgreSQL when it is older, once however many messages wait. */
+  /** Asks PostgreSQL what has gone stale, once however many messages wait, and in order. */
   private fresh(): Promise<void> {
     const now = performance.now();
-    if (now - this.askedAt >= this.intervalMs) {
-      this.askedAt = now;
-      this.standing = this.standing.then(() => this.refresh());
+    const release = now - this.releaseAskedAt >= CHECK_INTERVAL_MS;
+    const recipients = now - this.recipientsAskedAt >= CONSENT_INTERVAL_MS;
+    if (release) this.releaseAskedAt = now;
+    if (recipients) this.recipientsAskedAt = now;
+    if (release || recipients) {
+      this.standing = this.standing.then(async () => {
+        if (release) await this.refreshRelease();
+        if (recipients) await this.refreshRecipients();
+      });
     }
     return this.standing;
   }
@@ -120,7 +133,7 @@ export class BatchGuard {
   private async renew(): Promise<void> {
     const startedAt = performance.now();
     try {
-      const held = await renewLease(this.db, this.claim.ids, this.claim.token, this.leaseSeconds);
+      const held = await renewLease(this.db, [...this.versions.keys()], this.claim.token, this.leaseSeconds);
       const lost = [...this.pending].filter((id) => !held.has(id)).length;
       if (lost > 0) this.lostRows(lost);
       else this.leaseUntil = Math.max(this.leaseUntil, startedAt + this.leaseSeconds * 1000);
@@ -129,24 +142,31 @@ export class BatchGuard {
     }
   }
 
-  private async refresh(): Promise<void> {
-    const ids = [...this.pending];
+  private async refreshRelease(): Promise<void> {
+    if (this.pending.size === 0 || this.stoppedBy) return;
+    try {
+      const [release, paused] = await Promise.all([releaseStanding(this.db, this.claim.releaseId), sendingPaused(this.db)]);
+      if (!release || release.status === 'cancelled') return this.stop({ kind: 'cancelled' }, 'release cancelled; the rest of the batch is not sent');
+      if (paused) return this.stop({ kind: 'paused' }, 'sending paused; the rest of the batch goes back to the queue');
+      // A claimed row stays current until a lifecycle change makes a new version (see src/releases/lifecycle.ts).
+      for (const id of this.pending) if (this.versions.get(id)! < release.version) this.withheld.set(id, { kind: 'superseded' });
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message }, 'checking the release against PostgreSQL failed; going on under the lease');
+    }
+  }
+
+  private async refreshRecipients(): Promise<void> {
+    const ids = [...this.pending].filter((id) => !this.withheld.has(id));
     if (ids.length === 0 || this.stoppedBy) return;
     try {
-      const [answer, paused] = await Promise.all([batchStanding(this.db, ids, this.claim.token), sendingPaused(this.db)]);
       // Rows handed over while the query ran are the relay's now (and may be recorded already).
-      const rows = answer.filter((row) => this.pending.has(row.id));
-      const found = new Set(answer.map((row) => row.id));
+      const rows = (await recipientStanding(this.db, ids, this.claim.token)).filter((row) => this.pending.has(row.id));
+      const found = new Set(rows.map((row) => row.id));
       const lost = rows.filter((row) => !row.held).length + ids.filter((id) => this.pending.has(id) && !found.has(id)).length;
       if (lost > 0) return this.lostRows(lost);
-      if (rows.some((row) => row.cancelled)) return this.stop({ kind: 'cancelled' }, 'release cancelled; the rest of the batch is not sent');
-      if (paused) return this.stop({ kind: 'paused' }, 'sending paused; the rest of the batch goes back to the queue');
-      for (const row of rows) {
-        if (!row.current) this.withheld.set(row.id, { kind: 'superseded' });
-        else if (row.skipReason) this.withheld.set(row.id, { kind: 'skipped', reason: row.skipReason });
-      }
+      for (const row of rows) if (row.skipReason) this.withheld.set(row.id, { kind: 'skipped', reason: row.skipReason });
     } catch (error) {
-      this.log.warn({ err: (error as Error).message }, 'checking the batch against PostgreSQL failed; going on under the lease');
+      this.log.warn({ err: (error as Error).message }, 'checking the batch\'s recipients against PostgreSQL failed; going on under the lease');
     }
   }
 }

@@ -88,7 +88,8 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
     await settle(deps, job);
     return { claimed: 0, sent: 0, failed: 0, retrying: 0 };
   }
-  const guard = new BatchGuard(db, { token: claim.token, ids: claimed.map((d) => d.deliveryId), claimedAt }, config.LEASE_SECONDS, log);
+  const rows = claimed.map((d) => ({ id: d.deliveryId, version: d.version }));
+  const guard = new BatchGuard(db, { token: claim.token, releaseId, rows, claimedAt }, config.LEASE_SECONDS, log);
   const outcome: Outcome = { recorded: new Set(), permanent: [], transient: [], withheld: [], slowDown: false };
   try {
     await deliverAll(deps, claimed, claim.token, guard, outcome, log);
