@@ -135,12 +135,27 @@ export const markLiftRequested = (tx: Tx, expected: Expected) =>
 export const markCancelled = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, { status: 'cancelled', cancelled_at: sql`now()` });
 
 /**
- * scheduled → sending: the lift. Only once the send instant has passed by PostgreSQL's clock, and
- * only for the version the lift job was made for. The public slug is set here, from the title then
- * current, so no address carries the headline before the lift.
+ * scheduled → sending: the lift, with its audit entry (and the lag from the send instant) in the
+ * same statement, because it is on the clock: one round trip from the instant to the freeze. Only
+ * once the send instant has passed by PostgreSQL's clock, and only for the version the lift job was
+ * made for, whose title the slug was made from: no address carries the headline before the lift.
  */
-export const markSending = (tx: Tx, expected: Expected, slug: string) =>
-  transitionUpdate(tx, expected, { status: 'sending', lifted_at: sql`now()`, slug }, sql<boolean>`send_at <= now() AND fanout_done_at IS NULL`);
+export async function markSending(db: Db, expected: Expected, slug: string, audit: { actor: string; details: Record<string, unknown> }): Promise<Release | null> {
+  const { rows } = await sql<Release>`
+    WITH lifted AS (
+      UPDATE releases SET status = 'sending', lifted_at = now(), slug = ${slug}, updated_at = now()
+      WHERE id = ${expected.id} AND version = ${expected.version} AND status = ANY(${[...expected.from]}::text[])
+        AND send_at <= now() AND fanout_done_at IS NULL
+      RETURNING *
+    ),
+    audited AS (
+      INSERT INTO audit (release_id, actor, action, details)
+      SELECT id, ${audit.actor}, 'lifted', ${JSON.stringify(audit.details)}::jsonb || jsonb_build_object('lagMs', round(extract(epoch FROM lifted_at - send_at) * 1000))
+      FROM lifted
+    )
+    SELECT * FROM lifted`.execute(db);
+  return rows[0] ?? null;
+}
 
 /**
  * sending → sent once fan-out is complete and no delivery is waiting or in flight. Conditional, so

@@ -55,8 +55,9 @@ export class BatchGuard {
   private readonly withheld = new Map<number, Withheld>();
   private stoppedBy: Withheld | null = null;
   private leaseUntil: number;
-  private releaseAskedAt = -Infinity;
-  private recipientsAskedAt = -Infinity;
+  /** The claim itself read the release and its recipients: the first message needs no other check. */
+  private releaseAskedAt: number;
+  private recipientsAskedAt: number;
   private standing: Promise<void> = Promise.resolve();
   private readonly renewal: NodeJS.Timeout;
 
@@ -69,6 +70,8 @@ export class BatchGuard {
     this.pending = new Set(claim.rows.map((row) => row.id));
     this.versions = new Map(claim.rows.map((row) => [row.id, row.version]));
     this.leaseUntil = claim.claimedAt + leaseSeconds * 1000;
+    this.releaseAskedAt = claim.claimedAt;
+    this.recipientsAskedAt = claim.claimedAt;
     this.renewal = setInterval(() => void this.renew(), (leaseSeconds * 1000) / 3);
   }
 

@@ -64,7 +64,7 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
     // slow to answer must never make the lift late; the first sends open whatever is not ready.
     prepareToSend(deps, release).catch((error: Error) => log.warn({ err: error.message }, 'preparing to send failed'));
     await untilInstant(db, release.send_at);
-    const begun = await beginSending(deps.ctx, releaseId, version);
+    const begun = await beginSending(deps.ctx, release);
     if (!begun) {
       log.info('release changed while lifting; nothing to do');
       return 'stale';
@@ -91,29 +91,19 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
 
 /**
  * Freezes a release version's audience for a phase at its instant and queues its send jobs.
- * Advance copies staged for an older version are discarded first; if a worker still holds some
- * under a live lease, their people are not frozen yet, so the step is looked at again shortly
- * (the worker lets go before its next message, or its lease ends) and the re-run picks them up.
- * Rows frozen by an earlier, interrupted run whose send jobs may be lost are queued again.
+ * Advance copies staged for an older version that no worker holds any more are discarded after
+ * each pass (not before it: the first chunk is on the clock), and their people frozen by another
+ * pass; if a worker still holds some under a live lease, their people are not frozen yet, so the
+ * step is looked at again shortly (the worker lets go before its next message, or its lease ends).
+ * A re-run first queues again the rows an interrupted run froze, whose send jobs may be lost.
  */
 export async function freezeStage(
   ctx: Context, job: Job<LiftJob>, token: string | undefined, release: Release, phase: Phase, instant: Date, rerun: boolean,
 ): Promise<number> {
-  const { db, config, queues } = ctx;
-  await discardStaged(db, release.id, release.version);
+  const { db } = ctx;
   let jobs = rerun ? await requeueUnfinished(ctx, release.id) : 0;
-  let cursor = 0;
-  // The lift's first chunk is small, so the first send job is a quick one, queued and claimed
-  // within milliseconds of the lift; chunks then double up to the configured size, keeping round
-  // trips few. Advance copies have no such hurry.
-  let chunkSize = phase === 'lift' ? Math.min(FIRST_CHUNK_SIZE, config.SEND_BATCH_SIZE, config.FANOUT_CHUNK_SIZE) : config.FANOUT_CHUNK_SIZE;
-  for (;;) {
-    const chunk = await freezeAudienceChunk(db, { releaseId: release.id, version: release.version, phase, instant, afterSubscriberId: cursor, chunkSize });
-    jobs += await enqueueSends(queues.send, config, release.id, chunk.queuedIds);
-    if (chunk.nextCursor === null) break;
-    cursor = chunk.nextCursor;
-    chunkSize = Math.min(chunkSize * 2, config.FANOUT_CHUNK_SIZE);
-  }
+  do jobs += await freezeAudience(ctx, release, phase, instant);
+  while ((await discardStaged(db, release.id, release.version)) > 0);
   const heldUntil = await staleHeldUntil(db, release.id, release.version);
   if (heldUntil) {
     ctx.log.info({ releaseId: release.id, version: release.version, phase }, 'a worker still holds copies staged for an older version; freezing their people once it lets go');
@@ -121,6 +111,26 @@ export async function freezeStage(
     throw new DelayedError();
   }
   return jobs;
+}
+
+/**
+ * One pass over the audience, chunk by chunk, queuing send jobs as it goes. The lift's first chunk
+ * is small, so the first send job is a quick one, queued and claimed within milliseconds of the
+ * lift; chunks then double up to the configured size, keeping round trips few. Advance copies have
+ * no such hurry.
+ */
+async function freezeAudience(ctx: Context, release: Release, phase: Phase, instant: Date): Promise<number> {
+  const { db, config, queues } = ctx;
+  let jobs = 0;
+  let cursor = 0;
+  let chunkSize = phase === 'lift' ? Math.min(FIRST_CHUNK_SIZE, config.SEND_BATCH_SIZE, config.FANOUT_CHUNK_SIZE) : config.FANOUT_CHUNK_SIZE;
+  for (;;) {
+    const chunk = await freezeAudienceChunk(db, { releaseId: release.id, version: release.version, phase, instant, afterSubscriberId: cursor, chunkSize });
+    jobs += await enqueueSends(queues.send, config, release.id, chunk.queuedIds);
+    if (chunk.nextCursor === null) return jobs;
+    cursor = chunk.nextCursor;
+    chunkSize = Math.min(chunkSize * 2, config.FANOUT_CHUNK_SIZE);
+  }
 }
 
 /**

@@ -265,22 +265,14 @@ export function publicSlug(release: Pick<Release, 'id' | 'title'>): string {
 }
 
 /**
- * scheduled → sending: the lift, by the lift worker, for the version its job was made for and only
- * once the send instant has passed by PostgreSQL's clock. Null when the release moved on (a new
- * version, a cancellation) or is not yet due. The public slug is set in the same write.
+ * scheduled → sending: the lift, by the lift worker, for the version its job was made for (as the
+ * worker read it) and only once the send instant has passed by PostgreSQL's clock. Null when the
+ * release moved on (a new version, a cancellation) or is not yet due. The public slug is made here,
+ * from the title of that version, the one being lifted.
  */
-export async function beginSending(ctx: Context, releaseId: number, version: number): Promise<Release | null> {
-  return ctx.db.transaction().execute(async (tx) => {
-    const current = await lockRelease(tx, releaseId);
-    if (!current || current.version !== version || current.status !== 'scheduled') return null;
-    const release = await markSending(tx, { id: releaseId, version, from: ['scheduled'] }, publicSlug(current));
-    if (!release) return null;
-    await recordAudit(tx, {
-      releaseId, actor: 'system', action: 'lifted',
-      details: { ...embargoAudit(current, release), lagMs: release.lifted_at!.getTime() - release.send_at.getTime() },
-    });
-    return release;
-  });
+export async function beginSending(ctx: Context, release: Release): Promise<Release | null> {
+  const expected: Expected = { id: release.id, version: release.version, from: ['scheduled'] };
+  return markSending(ctx.db, expected, publicSlug(release), { actor: 'system', details: embargoAudit(release, release) });
 }
 
 /**

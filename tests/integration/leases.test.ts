@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { claimBatch, freezeAudienceChunk, recordSent, releaseClaims, renewLease } from '../../src/db/deliveries';
+import { findRelease } from '../../src/db/releases';
 import { beginSending } from '../../src/releases/lifecycle';
 import { createRelease, listWith, releaseReaches, scheduleIn } from '../support/fixtures';
 import { waitUntil } from '../support/harness';
@@ -83,7 +84,7 @@ describe('leases are owned', () => {
     const list = await listWith(t.h, 'Token desk', people('token', 2));
     const release = await createRelease(t.h, [list], new Date(Date.now() + 3_600_000));
     expect((await t.h.api('POST', `/api/releases/${release.id}/lift`, { reason: 'now' })).status).toBe(200);
-    const lifted = (await beginSending(t.h.ctx, release.id, 2))!;
+    const lifted = (await beginSending(t.h.ctx, (await findRelease(t.h.ctx.db, release.id))!))!;
     const { queuedIds: ids } = await freezeAudienceChunk(t.h.ctx.db, { releaseId: release.id, version: 2, phase: 'lift', instant: lifted.lifted_at!, afterSubscriberId: 0, chunkSize: 10 });
     const first = await claimBatch(t.h.ctx.db, ids, 60);
     expect(first.deliveries).toHaveLength(2);

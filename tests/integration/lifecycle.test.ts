@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { markFanoutDone } from '../../src/db/releases';
+import { findRelease, markFanoutDone } from '../../src/db/releases';
 import type { ReleaseStatus } from '../../src/db/schema';
 import type { Mailer } from '../../src/mail/transport';
 import { processAdvance } from '../../src/pipeline/advance';
@@ -51,7 +51,7 @@ async function releaseIn(state: ReleaseStatus): Promise<number> {
   if (state === 'cancelled') await step('cancel');
   if (state === 'sending' || state === 'sent') {
     await step('lift');
-    const lifted = await beginSending(h.ctx, id, 2);
+    const lifted = await beginSending(h.ctx, (await findRelease(h.ctx.db, id))!);
     expect(lifted?.status).toBe('sending');
   }
   if (state === 'sent') {
