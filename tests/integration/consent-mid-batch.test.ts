@@ -32,7 +32,7 @@ describe('consent reaches a running batch', () => {
 
     const subscriber = async (email: string) => (await h.ctx.db.selectFrom('subscribers').select('id').where('email', '=', email).executeTakeFirstOrThrow()).id;
     // One click from the journalist.
-    const token = signUnsubscribeToken(h.ctx.secret, await subscriber('consent5@example.org'), list, 'unsubscribe');
+    const token = signUnsubscribeToken(h.ctx.keys, await subscriber('consent5@example.org'), list);
     expect((await h.app.inject({ method: 'POST', url: `/unsubscribe/${token}`, payload: 'List-Unsubscribe=One-Click' })).statusCode).toBe(200);
     // Staff suppress an address.
     expect((await h.api('POST', '/api/suppressions', { email: 'consent7@example.org', reason: 'asked by phone' })).status).toBe(201);
