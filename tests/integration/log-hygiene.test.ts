@@ -56,7 +56,7 @@ describe('logs', () => {
     // The advance copy: its file fetched by key, its unsubscribe link followed, a way back asked for.
     const [advance] = await smtp.waitFor(1);
     const html = advance!.mail.html as string;
-    const fileUrl = new URL(/href="(https:\/\/news\.example\.org\/releases\/[^"]+\?key=[^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&'));
+    const fileUrl = new URL(/href="(https:\/\/news\.example\.org\/files\/[^"]+\?key=[^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&'));
     secrets.push(fileUrl.searchParams.get('key')!);
     expect((await h.app.inject({ method: 'GET', url: fileUrl.pathname + fileUrl.search })).statusCode).toBe(200);
     const unsubscribe = new URL(/^List-Unsubscribe: <([^>]+)>/m.exec(advance!.raw)![1]!);
@@ -88,7 +88,7 @@ describe('logs', () => {
     // The flow was logged (so the search below searched something), by route pattern and id.
     expect(lines.length).toBeGreaterThan(20);
     const requests = log.entries().filter((e) => e.msg === 'request');
-    expect(requests).toContainEqual(expect.objectContaining({ method: 'GET', route: '/releases/:slug/files/:id/:filename', id: Number(fileUrl.pathname.split('/')[4]), status: 200 }));
+    expect(requests).toContainEqual(expect.objectContaining({ method: 'GET', route: '/files/:id', id: Number(fileUrl.pathname.split('/')[2]), status: 200 }));
     expect(requests).toContainEqual(expect.objectContaining({ method: 'POST', route: '/unsubscribe/:token', status: 200 }));
     expect(requests).toContainEqual(expect.objectContaining({ method: 'GET', route: '/console/reset/:token', status: 200 }));
     expect(requests).toContainEqual(expect.objectContaining({ method: 'GET', route: null, status: 404 }));
