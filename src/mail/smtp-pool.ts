@@ -36,11 +36,10 @@ export class NotHandedOver extends Error {
 }
 
 /**
- * Asked once a connection is ready for the message: may it still be handed over? The pool writes
- * MAIL FROM as soon as the answer resolves, so whatever the check decides last (synchronously,
- * after its own awaits) is what holds when the message leaves.
+ * Asked once a connection is ready for the message: may it still be handed over? Synchronous, and
+ * MAIL FROM follows at once, so what the check decides is what holds when the message leaves.
  */
-export type HandOverCheck = () => boolean | Promise<boolean>;
+export type HandOverCheck = () => boolean;
 
 interface Lease {
   connection: SMTPConnection;
@@ -75,14 +74,7 @@ export class SmtpPool {
    */
   async send(envelope: Envelope, message: Buffer | Readable, mayHandOver?: HandOverCheck): Promise<string> {
     const lease = await this.acquire();
-    let allowed: boolean;
-    try {
-      allowed = !mayHandOver || (await mayHandOver());
-    } catch (error) {
-      this.putBack(lease);
-      throw error;
-    }
-    if (!allowed) {
+    if (mayHandOver && !mayHandOver()) {
       this.putBack(lease);
       throw new NotHandedOver();
     }

@@ -63,7 +63,7 @@ function outboxMailer(dir: string): Mailer {
     async send(message, mayHandOver) {
       ready ??= mkdir(dir, { recursive: true });
       await ready;
-      if (mayHandOver && !(await mayHandOver())) throw new NotHandedOver();
+      if (mayHandOver && !mayHandOver()) throw new NotHandedOver();
       const info = await transporter.sendMail(message);
       const file = `${String(info.messageId).replace(/[<>]/g, '').replace(/[^A-Za-z0-9._@-]/g, '_')}.eml`;
       await writeFile(path.join(dir, file), info.message as Buffer);

@@ -39,15 +39,16 @@ export interface GuardedClaim {
  *   instant until which its lease surely holds. A renewal that fails, a row no longer held, or a
  *   process that stalled (a GC pause, a frozen VM, SIGSTOP) past that instant stops the batch
  *   before its next message, so a worker can never send a row another worker has taken over.
- * - Every CHECK_INTERVAL_MS (once however many messages ask) it reads the release's status and
- *   version and the pause flag: a cancellation or a pause stops the batch, and a new version (an
- *   edit, a move, an unschedule, a lift-now) supersedes the rows staged for the old one.
+ * - Every CHECK_INTERVAL_MS it reads the release's status and version and the pause flag: a
+ *   cancellation or a pause stops the batch, and a new version (an edit, a move, an unschedule, a
+ *   lift-now) supersedes the rows staged for the old one.
  * - Every CONSENT_INTERVAL_MS it reads, in one query, whether the remaining rows are still held
  *   and their recipients still want the release (an unsubscribe, a staff suppression, a hard
  *   bounce elsewhere). A failed check counts as "go on": the lease still guards.
  *
- * `mayHandOver` is asked when a connection is ready for the message: it refreshes what is stale,
- * then decides synchronously, right before MAIL FROM is written.
+ * The checks run on timers, beside the sending, so no message waits for one: `mayHandOver`, asked
+ * when a connection is ready for the message, decides synchronously from the latest answers and
+ * the process's clock, right before MAIL FROM is written.
  */
 export class BatchGuard {
   private readonly pending: Set<number>;
@@ -55,11 +56,7 @@ export class BatchGuard {
   private readonly withheld = new Map<number, Withheld>();
   private stoppedBy: Withheld | null = null;
   private leaseUntil: number;
-  /** The claim itself read the release and its recipients: the first message needs no other check. */
-  private releaseAskedAt: number;
-  private recipientsAskedAt: number;
-  private standing: Promise<void> = Promise.resolve();
-  private readonly renewal: NodeJS.Timeout;
+  private readonly timers: NodeJS.Timeout[];
 
   constructor(
     private readonly db: Db,
@@ -70,24 +67,25 @@ export class BatchGuard {
     this.pending = new Set(claim.rows.map((row) => row.id));
     this.versions = new Map(claim.rows.map((row) => [row.id, row.version]));
     this.leaseUntil = claim.claimedAt + leaseSeconds * 1000;
-    this.releaseAskedAt = claim.claimedAt;
-    this.recipientsAskedAt = claim.claimedAt;
-    this.renewal = setInterval(() => void this.renew(), (leaseSeconds * 1000) / 3);
+    // The claim itself read the release and the recipients: the first checks are due one interval on.
+    this.timers = [
+      repeat(() => this.renew(), (leaseSeconds * 1000) / 3),
+      repeat(() => this.refreshRelease(), CHECK_INTERVAL_MS),
+      repeat(() => this.refreshRecipients(), CONSENT_INTERVAL_MS),
+    ];
   }
 
   /** Before a message is built: is this row still to be sent? */
-  async check(id: number): Promise<boolean> {
-    await this.fresh();
+  check(id: number): boolean {
     return !this.stoppedBy && !this.withheld.has(id);
   }
 
   /**
    * At the moment of handing over: yes only while the lease holds with a third of it to spare and
-   * nothing has withheld the row. The decision after the last await is synchronous, so no other
-   * work of this process runs between it and MAIL FROM. A yes marks the row handed over.
+   * nothing has withheld the row. Synchronous, so no other work of this process runs between the
+   * answer and MAIL FROM. A yes marks the row handed over.
    */
-  async mayHandOver(id: number): Promise<boolean> {
-    await this.fresh();
+  mayHandOver(id: number): boolean {
     if (this.stoppedBy || this.withheld.has(id)) return false;
     if (performance.now() >= this.leaseUntil - (this.leaseSeconds * 1000) / 3) {
       this.stop({ kind: 'lease' }, 'the lease on this batch was not renewed in time (a stalled process?); stopping before the next message');
@@ -103,23 +101,7 @@ export class BatchGuard {
   }
 
   close(): void {
-    clearInterval(this.renewal);
-  }
-
-  /** Asks PostgreSQL what has gone stale, once however many messages wait, and in order. */
-  private fresh(): Promise<void> {
-    const now = performance.now();
-    const release = now - this.releaseAskedAt >= CHECK_INTERVAL_MS;
-    const recipients = now - this.recipientsAskedAt >= CONSENT_INTERVAL_MS;
-    if (release) this.releaseAskedAt = now;
-    if (recipients) this.recipientsAskedAt = now;
-    if (release || recipients) {
-      this.standing = this.standing.then(async () => {
-        if (release) await this.refreshRelease();
-        if (recipients) await this.refreshRecipients();
-      });
-    }
-    return this.standing;
+    for (const timer of this.timers) clearTimeout(timer);
   }
 
   private stop(reason: Withheld, message: string): void {
@@ -172,4 +154,16 @@ export class BatchGuard {
       this.log.warn({ err: (error as Error).message }, 'checking the batch\'s recipients against PostgreSQL failed; going on under the lease');
     }
   }
+}
+
+/**
+ * Runs a check every `ms`, the next one only after the last has answered (a slow PostgreSQL never
+ * piles checks up). Clearing the returned timer ends it whichever round it is in: a cleared timer
+ * is not re-armed by refresh().
+ */
+function repeat(check: () => Promise<void>, ms: number): NodeJS.Timeout {
+  const handle = setTimeout(function run() {
+    void check().finally(() => handle.refresh());
+  }, ms);
+  return handle;
 }

@@ -139,7 +139,7 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
 
   const deliver = async (delivery: ClaimedDelivery) => {
     const id = delivery.deliveryId;
-    if (!(await guard.check(id))) {
+    if (!guard.check(id)) {
       outcome.withheld.push({ id, why: guard.reasonFor(id) });
       return;
     }
