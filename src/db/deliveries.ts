@@ -420,14 +420,15 @@ export async function listDeliveries(
  * The deliveries a send job could take now, by release: waiting or in flight, due by PostgreSQL's
  * clock, of a release whose copies may leave (advance copies of a scheduled release, every copy of a
  * sending one), and untouched for `settledSeconds` (a row just written may have its job on the way).
- * Rows staged for a later instant are left out, so reconcile never queues a job that would only
- * find them not yet due. Served by deliveries_release_state per release.
+ * Rows staged for a later instant, or for an outdated version of the release (which no claim takes,
+ * and which their worker or the next advance or lift step discards), are left out, so reconcile never
+ * queues a job that would find nothing to send. Served by deliveries_release_state per release.
  */
 export async function dueUnfinishedDeliveries(db: Db, settledSeconds: number): Promise<Array<{ releaseId: number; ids: number[] }>> {
   const { rows } = await sql<{ release_id: number; ids: number[] }>`
     SELECT d.release_id, array_agg(d.id ORDER BY d.id) AS ids
     FROM releases r JOIN deliveries d ON d.release_id = r.id
-    WHERE r.status IN ('scheduled', 'sending') AND d.state IN ('queued', 'sending') AND d.not_before <= now()
+    WHERE r.status IN ('scheduled', 'sending') AND d.release_version = r.version AND d.state IN ('queued', 'sending') AND d.not_before <= now()
       AND (r.status = 'sending' OR d.phase = 'advance') AND d.updated_at < now() - make_interval(secs => ${settledSeconds})
     GROUP BY d.release_id`.execute(db);
   return rows.map((r) => ({ releaseId: r.release_id, ids: r.ids.map(Number) }));
