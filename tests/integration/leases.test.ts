@@ -26,7 +26,8 @@ const states = async (releaseId: number) =>
 
 describe('leases are owned', () => {
   it('a worker frozen past its lease while another takes over sends nothing more when it wakes', async () => {
-    const env = { ...ONE_SLOW_BATCH, LEASE_SECONDS: '2' };
+    // The second worker takes the frozen one's job over when its BullMQ lock lapses, or restores it in a sweep.
+    const env = { ...ONE_SLOW_BATCH, LEASE_SECONDS: '2', JOB_LOCK_MS: '3000', RECONCILE_INTERVAL_SECONDS: '2' };
     const first = await t.worker(env);
     const list = await listWith(t.h, 'Frozen desk', people('frozen', 12));
     // The frozen worker's message in flight is refused when it is finally answered, as a relay
