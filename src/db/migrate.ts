@@ -8,7 +8,12 @@ import * as lifecycleEdges from './migrations/006_lifecycle_edges';
 import * as security from './migrations/007_security';
 import * as operations from './migrations/009_operations';
 
-/** Migrations are listed here, in order, so they work the same from source and from a bundle. */
+/**
+ * Migrations are listed here, in order, so they work the same from source and from a bundle. Each
+ * is numbered by the change that made it and those changes land in any order, so an installation
+ * that already has a later number still applies an earlier one that arrives after it
+ * (allowUnorderedMigrations); no migration depends on one with a higher number.
+ */
 const migrations: Record<string, Migration> = {
   '001_init': init,
   '002_lifecycle': lifecycle,
@@ -32,7 +37,7 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   return db.connection().execute(async (connection) => {
     await sql`BEGIN`.execute(connection);
     try {
-      const { error, results } = await new Migrator({ db: connection, provider, disableTransactions: true }).migrateToLatest();
+      const { error, results } = await new Migrator({ db: connection, provider, disableTransactions: true, allowUnorderedMigrations: true }).migrateToLatest();
       if (error) throw error;
       await sql`COMMIT`.execute(connection);
       return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
@@ -45,7 +50,7 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
 
 /** True when every migration this build knows has been applied (readiness checks use it). */
 export async function migrationsCurrent(db: Db): Promise<boolean> {
-  const migrator = new Migrator({ db, provider });
+  const migrator = new Migrator({ db, provider, allowUnorderedMigrations: true });
   const all = await migrator.getMigrations();
   return all.every((m) => m.executedAt !== undefined);
 }
