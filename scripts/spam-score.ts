@@ -19,6 +19,7 @@ const settings: MessageSettings = {
   publicUrl: 'https://news.example.org',
   keys: new Keyring(randomToken()),
   unsubscribeMailbox: 'unsubscribe@news.example.org',
+  bounceDomain: 'bounces.news.example.org',
   feedbackId: 'northbridge',
   dkim: null,
 };

@@ -13,7 +13,7 @@ import { applyRetention } from './ops/retention';
 import { formatStatus, operatorStatus } from './ops/status';
 import { reconcile } from './pipeline/reconcile';
 import { retryFailed } from './releases/lifecycle';
-import { bootstrapToken, prepareDatabase, requireRedis, run, setupLink } from './roles';
+import { bootstrapToken, prepareDatabase, requireRedis, run, setupLink, type Roles } from './roles';
 import { ServiceUnreachable } from './services';
 import { readPassword } from './auth/prompt';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './auth/password';
@@ -59,8 +59,9 @@ function stopOnSignal(log: Logger, stop: () => Promise<void>) {
   process.on('SIGINT', handler);
 }
 
-async function serve(roles: { api: boolean; worker: boolean }) {
+async function serve(chosen: (config: Config) => Roles) {
   const config = configOrExit();
+  const roles = chosen(config);
   const log = createLogger(config.LOG_LEVEL);
   await prepareDatabase(config, log);
   await requireRedis(config);
@@ -114,9 +115,14 @@ async function withContext<T>(fn: (ctx: Awaited<ReturnType<typeof createContext>
 }
 
 const program = new Command('presslift').description('Embargo-aware press release distribution');
-program.command('start').description('migrate, then run the API and the workers in one process').action(() => serve({ api: true, worker: true }));
-program.command('api').description('run the HTTP API only').action(() => serve({ api: true, worker: false }));
-program.command('worker').description('run the lift and send workers only').action(() => serve({ api: false, worker: true }));
+/** The inbound mail server's port when not configured: unprivileged, so no root is needed; the MX host forwards 25 to it. */
+const INBOUND_DEFAULT_PORT = 2525;
+program.command('start').description('migrate, then run the API and the workers in one process (and the inbound mail server when INBOUND_PORT is set)')
+  .action(() => serve((config) => ({ api: true, worker: true, inbound: config.INBOUND_PORT })));
+program.command('api').description('run the HTTP API only').action(() => serve(() => ({ api: true, worker: false })));
+program.command('worker').description('run the lift and send workers only').action(() => serve(() => ({ api: false, worker: true })));
+program.command('inbound').description('run the SMTP server that takes bounces, complaints and unsubscribe mails (INBOUND_HOST:INBOUND_PORT, default 0.0.0.0:2525)')
+  .action(() => serve((config) => ({ api: false, worker: false, inbound: config.INBOUND_PORT ?? INBOUND_DEFAULT_PORT })));
 program.command('migrate').description('create the database if needed and apply migrations').action(async () => {
   const config = configOrExit();
   await prepareDatabase(config, createLogger(config.LOG_LEVEL));

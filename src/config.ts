@@ -81,8 +81,32 @@ const schema = z.object({
   PRESS_CONTACT_NAME: z.string().min(1).default('Press Office'),
   PRESS_CONTACT_EMAIL: z.string().email().optional(),
   PRESS_CONTACT_PHONE: z.string().optional(),
-  /** Address of the relay's inbound unsubscribe handling, offered as the mailto in List-Unsubscribe. */
+  /** The mailto in List-Unsubscribe (default unsubscribe@ the MAIL_FROM domain); `presslift inbound` receives it. */
   UNSUBSCRIBE_MAILTO: z.string().email().optional(),
+  /** The domain of the signed envelope senders (bounces+<delivery>-<signature>@); default the MAIL_FROM domain. */
+  BOUNCE_DOMAIN: z.string().regex(/^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$|^[A-Za-z0-9-]+$/, 'a domain name').optional(),
+  /** Where `presslift inbound` listens for bounces, complaints and unsubscribe mails; `npm start` runs it when the port is set. */
+  INBOUND_HOST: z.string().default('0.0.0.0'),
+  INBOUND_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** Largest mail the inbound role takes (a bounce carries the original message). */
+  INBOUND_MAX_BYTES: integer(2_000_000),
+  /** Mails one client address may hand the inbound role per minute; more get a temporary refusal. */
+  INBOUND_RATE_PER_MINUTE: integer(600),
+  /** PEM files for STARTTLS on the inbound role; without them it speaks plain SMTP. */
+  INBOUND_TLS_KEY_FILE: z.string().min(1).optional(),
+  INBOUND_TLS_CERT_FILE: z.string().min(1).optional(),
+  /** An address with this many soft bounces (mailbox full, greylisted to death) within SOFT_BOUNCE_DAYS is suppressed. */
+  SOFT_BOUNCE_LIMIT: integer(3),
+  SOFT_BOUNCE_DAYS: integer(14),
+  /** A list's complaint rate over 30 days above this fraction warns in the console and in metrics (Gmail and Yahoo act at 0.003). */
+  COMPLAINT_RATE_WARNING: z.coerce.number().min(0).max(1).default(0.001),
+  /** Amazon SES through SNS: the topic ARNs whose (signed) notifications are accepted, comma-separated. */
+  SES_TOPIC_ARNS: z.string().default('').transform((raw) => raw.split(',').map((arn) => arn.trim()).filter(Boolean)),
+  /** Postmark: the basic-auth credentials put in the webhook URL (https://user:password@host/webhooks/postmark). */
+  POSTMARK_WEBHOOK_USER: z.string().min(1).optional(),
+  POSTMARK_WEBHOOK_PASSWORD: z.string().min(16).optional(),
+  /** Mailgun: the webhook signing key (Sending → Webhooks), which signs timestamp + token. */
+  MAILGUN_WEBHOOK_SIGNING_KEY: z.string().min(16).optional(),
   /** Sender id for Gmail's feedback loop: Feedback-ID becomes <release>:<list>:<this>. */
   FEEDBACK_ID: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash, underscore').optional(),
   /** DKIM signing happens when the domain, the selector and a key (inline PEM or a file) are set. */
@@ -147,6 +171,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration: ${issue.path.join('.')}: ${issue.message}`);
   }
   const { PUBLIC_URL, ...rest } = result.data;
+  if (!rest.POSTMARK_WEBHOOK_USER !== !rest.POSTMARK_WEBHOOK_PASSWORD) {
+    throw new ConfigError('invalid configuration: POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD go together');
+  }
   return { ...rest, DKIM_PRIVATE_KEY: dkimKey(rest), PUBLIC_URL: (PUBLIC_URL ?? `http://localhost:${rest.PORT}`).replace(/\/+$/, '') };
 }
 

@@ -8,6 +8,7 @@ import { migrateToLatest } from './db/migrate';
 import { createSetupToken } from './auth/setup-link';
 import { hasAnyAccount } from './db/accounts';
 import { createApiToken, hasAnyCredential } from './db/tokens';
+import { startInbound, type InboundServer } from './inbound/server';
 import type { Logger } from './log';
 import { pingRedis } from './queue/redis';
 import { ServiceUnreachable } from './services';
@@ -58,8 +59,15 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** Runs the API, the workers, or both in one process, with a bounded graceful stop. */
-export async function run(config: Config, log: Logger, roles: { api: boolean; worker: boolean }): Promise<Running> {
+export interface Roles {
+  api: boolean;
+  worker: boolean;
+  /** The SMTP server taking bounces, complaints and unsubscribe mails, on this port. */
+  inbound?: number;
+}
+
+/** Runs the API, the workers, the inbound mail server, or several in one process, with a bounded graceful stop. */
+export async function run(config: Config, log: Logger, roles: Roles): Promise<Running> {
   const ctx = await createContext(config, log);
   const workers = roles.worker ? await startWorkers(ctx) : undefined;
   let app: FastifyInstance | undefined;
@@ -67,11 +75,13 @@ export async function run(config: Config, log: Logger, roles: { api: boolean; wo
     app = await buildApp(ctx);
     await app.listen({ port: config.PORT, host: config.HOST });
   }
+  const inbound: InboundServer | undefined = roles.inbound === undefined ? undefined : await startInbound(ctx, roles.inbound, config.INBOUND_HOST);
   const probes = config.METRICS_PORT ? await startProbeServer(ctx, config.METRICS_PORT, config.HOST) : undefined;
   return {
     ctx,
     app,
     async stop() {
+      await inbound?.close();
       await app?.close();
       await workers?.close();
       await probes?.close();

@@ -24,17 +24,20 @@ export class Keyring {
     return this.keys.length;
   }
 
-  /** The base64url HMAC-SHA256 of payload under the signing key, cut to `length` characters (43 is all of it). */
-  sign(purpose: string, payload: string, length = 43): string {
-    return mac(this.keys[0]!, purpose, payload, length);
+  /**
+   * The base64url HMAC-SHA256 of payload under the signing key, cut to `length` characters (43 is
+   * all of it); in lowercase hex where case may not survive (the local part of a mail address).
+   */
+  sign(purpose: string, payload: string, length = 43, encoding: Encoding = 'base64url'): string {
+    return mac(this.keys[0]!, purpose, payload, length, encoding);
   }
 
   /** True when `signature` signs payload under the signing key or any previous key. */
-  verify(purpose: string, payload: string, signature: string, length = 43): boolean {
+  verify(purpose: string, payload: string, signature: string, length = 43, encoding: Encoding = 'base64url'): boolean {
     if (signature.length !== length) return false;
     // Every key is tried, so the time taken does not tell which one matched.
     let matched = false;
-    for (const key of this.keys) matched = sameSecret(mac(key, purpose, payload, length), signature) || matched;
+    for (const key of this.keys) matched = sameSecret(mac(key, purpose, payload, length, encoding), signature) || matched;
     return matched;
   }
 
@@ -65,8 +68,10 @@ export class Keyring {
   }
 }
 
-function mac(key: string, purpose: string, payload: string, length: number): string {
-  return createHmac('sha256', key).update(`${purpose}:${payload}`).digest('base64url').slice(0, length);
+type Encoding = 'base64url' | 'hex';
+
+function mac(key: string, purpose: string, payload: string, length: number, encoding: Encoding = 'base64url'): string {
+  return createHmac('sha256', key).update(`${purpose}:${payload}`).digest(encoding).slice(0, length);
 }
 
 // Both sides are hashed under a key of this process first, so the comparison takes the same time

@@ -50,6 +50,11 @@ export const ROUTES: Record<string, Access> = {
   'POST /unsubscribe/:token': anyone,
   'POST /unsubscribe/:token/resubscribe': anyone,
   'GET /resubscribe/:token': anyone,
+  // Providers' bounce and complaint webhooks: no staff credential; each request proves itself by its
+  // provider's signature or credentials (src/api/webhooks.ts), and a bad proof gets 401.
+  'POST /webhooks/ses': anyone,
+  'POST /webhooks/postmark': anyone,
+  'POST /webhooks/mailgun': anyone,
   'POST /resubscribe/:token': anyone,
 
   // Releases: editors write, operators read.
@@ -77,6 +82,8 @@ export const ROUTES: Record<string, Access> = {
   'POST /api/lists/:listId/subscribers/import': api('editor'),
   'GET /api/suppressions': api('editor'),
   'POST /api/suppressions': api('editor'),
+  // Lifting a suppression overrides a bounce or a complaint: admins only.
+  'DELETE /api/suppressions/:email': api('admin'),
 
   // Operations: operators watch, pause and resume.
   'GET /api/ops/status': api('operator'),

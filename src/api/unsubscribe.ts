@@ -4,10 +4,11 @@ import { html, type Html } from '../console/html';
 import { publicRateLimit } from '../console/security';
 import type { Context } from '../context';
 import { recordAudit } from '../db/audit';
-import { findMembership, resubscribe, unsubscribe, type Membership } from '../db/subscribers';
+import { findMembership, resubscribe, type Membership } from '../db/subscribers';
 import { messageSettings } from '../mail/message';
 import { serviceMessage } from '../mail/service-mail';
 import { verifyUnsubscribeToken } from '../mail/unsubscribe-token';
+import { unsubscribeByToken } from '../subscribers/unsubscribe';
 import { publicPage, sendNotFound, sendPage, siteOf } from './public-page';
 
 /** How long a resubscribe confirmation link works. */
@@ -56,11 +57,9 @@ export function unsubscribeRoutes(app: FastifyInstance, ctx: Context) {
     });
 
     scope.post<{ Params: { token: string } }>('/unsubscribe/:token', limited, async (request, reply) => {
-      const found = await membershipFor(request.params.token);
-      if (!found) return sendNotFound(reply, site);
-      await unsubscribe(db, found.subscriberId, found.listId);
-      await recordAudit(db, { releaseId: null, actor: `subscriber:${found.subscriberId}`, action: 'unsubscribe', details: { listId: found.listId } });
-      return unsubscribedPage(reply, request.params.token, { ...found.membership, status: 'unsubscribed' });
+      const done = await unsubscribeByToken(db, keys, request.params.token, 'link');
+      if (!done) return sendNotFound(reply, site);
+      return unsubscribedPage(reply, request.params.token, done.membership);
     });
 
     /** Mails the address a link that resubscribes it, at most a few a day. */

@@ -24,6 +24,7 @@ export const countdown = (instant: Date, status: ReleaseStatus) => {
 
 const SEGMENTS: Array<{ state: DeliveryState | 'waiting'; label: string }> = [
   { state: 'sent', label: 'sent' },
+  { state: 'bounced', label: 'bounced' },
   { state: 'failed', label: 'failed' },
   { state: 'skipped', label: 'skipped' },
   { state: 'cancelled', label: 'cancelled' },

@@ -14,6 +14,7 @@ export interface ReleaseRow {
   createdBy: string;
   total: number;
   sent: number;
+  bounced: number;
   failed: number;
   skipped: number;
   waiting: number;
@@ -23,19 +24,21 @@ export interface ReleaseRow {
 export async function releaseRows(db: Db, limit = 200): Promise<ReleaseRow[]> {
   const { rows } = await sql<{
     id: number; title: string; status: ReleaseStatus; embargo_at: Date; embargo_time_zone: string; created_by: string;
-    lists: string[]; total: number; sent: number; failed: number; skipped: number; waiting: number;
+    lists: string[]; total: number; sent: number; bounced: number; failed: number; skipped: number; waiting: number;
   }>`
     SELECT r.id, r.title, r.status, r.embargo_at, r.embargo_time_zone, r.created_by,
            coalesce((SELECT array_agg(l.name ORDER BY rl.position) FROM release_lists rl JOIN lists l ON l.id = rl.list_id
                      WHERE rl.release_id = r.id), '{}') AS lists,
            -- A release whose rows retention pruned shows the counts it kept.
            coalesce((SELECT sum(value::int) FROM jsonb_each_text(r.delivery_counts))::int, c.total, 0) AS total,
-           coalesce((r.delivery_counts->>'sent')::int, c.sent, 0) AS sent, coalesce((r.delivery_counts->>'failed')::int, c.failed, 0) AS failed,
+           coalesce((r.delivery_counts->>'sent')::int, c.sent, 0) AS sent, coalesce((r.delivery_counts->>'bounced')::int, c.bounced, 0) AS bounced,
+           coalesce((r.delivery_counts->>'failed')::int, c.failed, 0) AS failed,
            coalesce((r.delivery_counts->>'skipped')::int, c.skipped, 0) AS skipped, coalesce(c.waiting, 0) AS waiting
     FROM releases r
     LEFT JOIN LATERAL (
       SELECT count(*)::int AS total,
              count(*) FILTER (WHERE state = 'sent')::int AS sent,
+             count(*) FILTER (WHERE state = 'bounced')::int AS bounced,
              count(*) FILTER (WHERE state = 'failed')::int AS failed,
              count(*) FILTER (WHERE state = 'skipped')::int AS skipped,
              count(*) FILTER (WHERE state IN ('queued', 'sending'))::int AS waiting
@@ -45,7 +48,7 @@ export async function releaseRows(db: Db, limit = 200): Promise<ReleaseRow[]> {
     LIMIT ${limit}`.execute(db);
   return rows.map((r) => ({
     id: r.id, title: r.title, status: r.status, embargoAt: r.embargo_at, zone: r.embargo_time_zone, lists: r.lists,
-    createdBy: r.created_by, total: r.total, sent: r.sent, failed: r.failed, skipped: r.skipped, waiting: r.waiting,
+    createdBy: r.created_by, total: r.total, sent: r.sent, bounced: r.bounced, failed: r.failed, skipped: r.skipped, waiting: r.waiting,
   }));
 }
 

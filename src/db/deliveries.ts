@@ -300,8 +300,9 @@ export async function recordFailed(db: Db, failed: FailureRecord[], token: strin
       UPDATE deliveries d SET state = 'failed', last_error = v.error, lease_until = NULL, claim_token = NULL, updated_at = now()
       FROM v WHERE d.id = v.id AND d.state = 'sending' AND d.claim_token = ${token}::uuid
     )
-    INSERT INTO suppressions (email_key, reason)
-    SELECT s.email_key, v.error FROM v JOIN deliveries d ON d.id = v.id JOIN subscribers s ON s.id = d.subscriber_id
+    INSERT INTO suppressions (email_key, reason, source, details)
+    SELECT s.email_key, v.error, 'smtp', jsonb_build_object('deliveryId', d.id, 'releaseId', d.release_id)
+    FROM v JOIN deliveries d ON d.id = v.id JOIN subscribers s ON s.id = d.subscriber_id
     WHERE v.suppress
     ON CONFLICT (email_key) DO NOTHING`.execute(db);
 }

@@ -6,6 +6,7 @@ import * as journalists from './migrations/004_journalists';
 import * as accounts from './migrations/005_accounts';
 import * as lifecycleEdges from './migrations/006_lifecycle_edges';
 import * as security from './migrations/007_security';
+import * as mailLoop from './migrations/008_mail_loop';
 import * as operations from './migrations/009_operations';
 
 /**
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '005_accounts': accounts,
   '006_lifecycle_edges': lifecycleEdges,
   '007_security': security,
+  '008_mail_loop': mailLoop,
   '009_operations': operations,
 };
 

@@ -6,8 +6,9 @@ type ReadOnly<T> = ColumnType<T, never, never>;
 
 export type Role = 'editor' | 'operator' | 'admin';
 export type ReleaseStatus = 'draft' | 'scheduled' | 'sending' | 'sent' | 'cancelled';
-export type DeliveryState = 'queued' | 'sending' | 'sent' | 'failed' | 'skipped' | 'cancelled';
-export const DELIVERY_STATES: DeliveryState[] = ['queued', 'sending', 'sent', 'failed', 'skipped', 'cancelled'];
+/** `bounced` follows `sent` when a delivery status notification or a provider reports the message undeliverable. */
+export type DeliveryState = 'queued' | 'sending' | 'sent' | 'bounced' | 'failed' | 'skipped' | 'cancelled';
+export const DELIVERY_STATES: DeliveryState[] = ['queued', 'sending', 'sent', 'bounced', 'failed', 'skipped', 'cancelled'];
 /** Advance copies go to vetted journalists before the lift, marked as embargoed; the rest at the lift. */
 export type Phase = 'advance' | 'lift';
 
@@ -109,10 +110,31 @@ export interface ListMembersTable {
   unsubscribed_at: NullableTimestamp;
 }
 
+/** Where a suppression came from: the relay's reply while sending, a report that came back, or staff. */
+export type SuppressionSource = 'smtp' | 'dsn' | 'arf' | 'ses' | 'postmark' | 'mailgun' | 'staff' | 'unrecorded';
+
 export interface SuppressionsTable {
   email_key: string;
   reason: string;
+  source: SuppressionSource;
+  details: ColumnType<Record<string, unknown>, string, string>;
   created_at: Timestamp;
+}
+
+export type MailEventKind = 'bounce' | 'soft_bounce' | 'complaint';
+
+export interface MailEventsTable {
+  id: Generated<number>;
+  kind: MailEventKind;
+  email_key: string;
+  delivery_id: number | null;
+  release_id: number | null;
+  list_id: number | null;
+  source: SuppressionSource;
+  status: string | null;
+  diagnostic: string | null;
+  dedupe_key: string;
+  at: Timestamp;
 }
 
 export interface ReleasesTable {
@@ -301,6 +323,7 @@ export interface Database {
   subscribers: SubscribersTable;
   list_members: ListMembersTable;
   suppressions: SuppressionsTable;
+  mail_events: MailEventsTable;
   releases: ReleasesTable;
   release_lists: ReleaseListsTable;
   release_renders: ReleaseRendersTable;

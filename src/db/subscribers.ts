@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Recipient } from '../mail/message';
 import type { Db } from './index';
+import type { SuppressionSource } from './schema';
 
 export interface SubscriberInput {
   email: string;
@@ -69,10 +70,39 @@ export async function findMember(db: Db, listId: number, email: string) {
   };
 }
 
-/** Records that an address must not be mailed again (a hard bounce or a complaint). */
-export async function suppress(db: Db, email: string, reason: string): Promise<void> {
-  await sql`INSERT INTO suppressions (email_key, reason) VALUES (lower(${email}), ${reason})
-            ON CONFLICT (email_key) DO NOTHING`.execute(db);
+/**
+ * Records that an address must not be mailed again (a hard bounce, a complaint, staff's word), with
+ * where that came from and its evidence. The first suppression stands: a later one changes nothing.
+ */
+export async function suppress(
+  db: Db, email: string, reason: string, source: SuppressionSource, details: Record<string, unknown> = {},
+): Promise<boolean> {
+  const { rows } = await sql<{ email_key: string }>`
+    INSERT INTO suppressions (email_key, reason, source, details) VALUES (lower(${email}), ${reason}, ${source}, ${JSON.stringify(details)})
+    ON CONFLICT (email_key) DO NOTHING RETURNING email_key`.execute(db);
+  return rows.length > 0;
+}
+
+/**
+ * Lifts a suppression, so the address may be added to lists again. Memberships that ended (an
+ * unsubscribe, a complaint) stay ended: nobody is re-subscribed by it (invariant 7).
+ */
+export async function removeSuppression(db: Db, email: string): Promise<boolean> {
+  const result = await db.deleteFrom('suppressions').where('email_key', '=', email.toLowerCase()).executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}
+
+export async function suppressionList(db: Db, limit: number) {
+  return db.selectFrom('suppressions').selectAll().orderBy('created_at', 'desc').limit(limit).execute();
+}
+
+/** Ends every active membership of an address (a complaint says: no more mail of ours); how many ended. */
+export async function unsubscribeEverywhere(db: Db, email: string): Promise<number> {
+  const result = await sql`
+    UPDATE list_members m SET status = 'unsubscribed', unsubscribed_at = now()
+    FROM subscribers s
+    WHERE s.email_key = lower(${email}) AND m.subscriber_id = s.id AND m.status = 'active'`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
 }
 
 export interface Membership {
@@ -100,11 +130,13 @@ export async function findMembership(db: Db, subscriberId: number, listId: numbe
 
 /**
  * Ends a membership at once. Deliveries already queued for it are skipped when claimed, because
- * the claim re-reads the membership (invariant 5). Idempotent: a second click changes nothing.
+ * the claim re-reads the membership (invariant 5). Idempotent: a second click changes nothing
+ * (false: it was not active).
  */
-export async function unsubscribe(db: Db, subscriberId: number, listId: number): Promise<void> {
-  await sql`UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now()
+export async function unsubscribe(db: Db, subscriberId: number, listId: number): Promise<boolean> {
+  const result = await sql`UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now()
             WHERE subscriber_id = ${subscriberId} AND list_id = ${listId} AND status = 'active'`.execute(db);
+  return Number(result.numAffectedRows ?? 0) > 0;
 }
 
 /**

@@ -107,7 +107,8 @@ export function assembleMessage(message: PartedMessage): OutgoingMessage {
     Buffer.from(`${lines.join('\r\n')}\r\n\r\n${boundary}\r\n`), text.raw, Buffer.from(`\r\n${boundary}\r\n`), html.raw, Buffer.from(`\r\n${boundary}--\r\n`),
   ]);
   return {
-    envelope: { from: from.envelope.from || '', to: [to.address] },
+    // The envelope sender is the message's own bounce address when it names one, else the From address.
+    envelope: { from: message.envelope?.from || from.envelope.from || '', to: [to.address] },
     raw,
     messageId: message.messageId,
     ...(dkim ? { dkim } : {}),

@@ -6,6 +6,7 @@ import { assembleMessage, type HeaderValues, type OutgoingMessage, type PartedMe
 import { mimeParts } from './body';
 import type { Keyring } from '../signing';
 import { signUnsubscribeToken } from './unsubscribe-token';
+import { verpAddress } from './verp';
 
 export interface Recipient {
   deliveryId: number;
@@ -28,15 +29,18 @@ export interface MessageSettings {
   from: string;
   publicUrl: string;
   keys: Keyring;
-  /** The relay's inbound address that processes unsubscribe mails (the mailto of List-Unsubscribe). */
+  /** The address `presslift inbound` takes unsubscribe mails at (the mailto of List-Unsubscribe). */
   unsubscribeMailbox: string;
+  /** The domain of each message's signed envelope sender, where bounces come back (see verp.ts). */
+  bounceDomain: string;
   /** Gmail feedback-loop sender id; no Feedback-ID header without it. */
   feedbackId: string | null;
   dkim: DkimKey | null;
 }
 
+/** The domain of an address such as `Name <user@example.org>`, lowercased. */
 export function senderDomain(from: string): string {
-  const match = /@([^>\s]+)>?\s*$/.exec(from);
+  const match = /@([^>\s@]+)>?\s*$/.exec(from);
   return match ? match[1]!.toLowerCase() : 'presslift.localhost';
 }
 
@@ -46,6 +50,7 @@ export function messageSettings(config: Config, keys: Keyring): MessageSettings 
     publicUrl: config.PUBLIC_URL,
     keys,
     unsubscribeMailbox: config.UNSUBSCRIBE_MAILTO ?? `unsubscribe@${senderDomain(config.MAIL_FROM)}`,
+    bounceDomain: (config.BOUNCE_DOMAIN ?? senderDomain(config.MAIL_FROM)).toLowerCase(),
     feedbackId: config.FEEDBACK_ID ?? null,
     dkim: config.DKIM_PRIVATE_KEY
       ? { domainName: config.DKIM_DOMAIN!, keySelector: config.DKIM_SELECTOR!, privateKey: config.DKIM_PRIVATE_KEY }
@@ -116,6 +121,8 @@ export function composeMessage(compiled: CompiledEmail, recipient: Recipient, se
   if (settings.feedbackId) headers['Feedback-ID'] = `${recipient.releaseId}:${recipient.listId}:release:${settings.feedbackId}`;
   return {
     from: settings.from,
+    // The envelope sender is this delivery's signed bounce address; the From header stays the newsroom's.
+    envelope: { from: verpAddress(settings.keys, recipient.deliveryId, settings.bounceDomain), to: recipient.email },
     to: recipient.name ? { name: recipient.name, address: recipient.email } : recipient.email,
     ...(compiled.replyTo ? { replyTo: compiled.replyTo } : {}),
     subject: options.test ? `[TEST] ${subject}` : subject,

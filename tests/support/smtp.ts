@@ -6,6 +6,8 @@ export interface Received {
   startedAt: number;
   /** When the message was accepted. */
   receivedAt: number;
+  /** The envelope sender (MAIL FROM). */
+  from: string;
   to: string[];
   raw: string;
   mail: ParsedMail;
@@ -88,7 +90,8 @@ export async function startSmtp(): Promise<TestSmtp> {
           return callback(error);
         }
         const raw = Buffer.concat(chunks).toString('utf8');
-        state.messages.push({ startedAt: starts.get(session) ?? Date.now(), receivedAt: Date.now(), to, raw, mail: await simpleParser(raw) });
+        const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        state.messages.push({ startedAt: starts.get(session) ?? Date.now(), receivedAt: Date.now(), from, to, raw, mail: await simpleParser(raw) });
         callback();
       });
     },

@@ -16,6 +16,7 @@ const settings: MessageSettings = {
   publicUrl: 'https://newsroom.example.org/very/long/path/to/the/press/office/of/the/institute/for/advanced/studies',
   keys: new Keyring(randomToken()),
   unsubscribeMailbox: 'unsubscribe@news.example.org',
+  bounceDomain: 'bounces.news.example.org',
   feedbackId: 'northbridge',
   dkim: null,
 };

@@ -28,7 +28,7 @@ ${rows.length === 0
   <td>${embargoCell(r.embargoAt, r.zone)}</td>
   <td>${countdown(r.embargoAt, r.status)}</td>
   <td>${r.total > 0
-    ? html`${progressBar({ sent: r.sent, failed: r.failed, skipped: r.skipped, cancelled: r.total - r.sent - r.failed - r.skipped - r.waiting, waiting: r.waiting, queued: 0, sending: 0 }, r.total)}
+    ? html`${progressBar({ sent: r.sent, bounced: r.bounced, failed: r.failed, skipped: r.skipped, cancelled: r.total - r.sent - r.bounced - r.failed - r.skipped - r.waiting, waiting: r.waiting, queued: 0, sending: 0 }, r.total)}
       <div class="small muted"><span data-count="sent">${r.sent.toLocaleString('en-US')}</span> of <span data-count="total">${r.total.toLocaleString('en-US')}</span> sent${r.failed ? html` · <span class="text-failed">${r.failed} failed</span>` : ''}</div>`
     : html`<span class="muted small">not lifted</span>`}</td>
 </tr>`)}</tbody></table>`}`;
