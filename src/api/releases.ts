@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Context } from '../context';
 import { releaseAudit } from '../db/audit';
 import { listDeliveries } from '../db/deliveries';
+import { releaseFeedback } from '../db/mail-events';
 import { missingLists } from '../db/lists';
 import { deliveryCounts, findRelease, releaseListIds } from '../db/releases';
 import { sampleRecipient } from '../db/subscribers';
@@ -77,7 +78,10 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     return release;
   };
   const view = async (release: Release) =>
-    releaseView(release, await releaseListIds(db, release.id), await deliveryCounts(db, release.id), config, await releaseListIds(db, release.id, true));
+    releaseView(
+      release, await releaseListIds(db, release.id), await deliveryCounts(db, release.id), config, await releaseListIds(db, release.id, true),
+      await releaseFeedback(db, release.id),
+    );
 
   app.post('/api/releases', async (request, reply) => {
     const input = parse(newRelease, request.body);

@@ -1,4 +1,5 @@
 import type { Config } from '../config';
+import type { ReleaseFeedback } from '../db/mail-events';
 import type { DeliveryState, Release } from '../db/schema';
 import { advanceAt as advanceSendAt } from '../releases/jobs';
 import { describeEmbargo } from '../embargo/time';
@@ -6,7 +7,10 @@ import { describeEmbargo } from '../embargo/time';
 const iso = (date: Date | null) => date?.toISOString() ?? null;
 
 /** A release as the API shows it to staff, with its embargo in UTC, its own zone and the display zones. */
-export function releaseView(release: Release, listIds: number[], counts: Record<DeliveryState, number>, config: Config, advanceListIds: number[] = []) {
+export function releaseView(
+  release: Release, listIds: number[], counts: Record<DeliveryState, number>, config: Config, advanceListIds: number[] = [],
+  feedback: ReleaseFeedback = { softBounced: 0, complained: 0 },
+) {
   return {
     id: release.id,
     slug: release.slug,
@@ -42,5 +46,7 @@ export function releaseView(release: Release, listIds: number[], counts: Record<
     createdAt: release.created_at.toISOString(),
     updatedAt: release.updated_at.toISOString(),
     counts,
+    /** What came back after sending: complaints, and delays that did not (yet) bounce (bounces are counts.bounced). */
+    feedback,
   };
 }
