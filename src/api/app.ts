@@ -20,6 +20,7 @@ import { suppressionRoutes } from './suppressions';
 import { testSendRoutes } from './test-send';
 import { unsubscribeRoutes } from './unsubscribe';
 import { webhookRoutes } from './webhooks';
+import { providerWebhookRoutes, type WebhookOptions } from './provider-webhooks';
 
 /** TRUST_PROXY as Fastify takes it: a count of hops becomes "trust the nearest N". */
 const trustProxy = (setting: boolean | number | string) => (typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting);
@@ -32,7 +33,7 @@ function sweepCounters(app: FastifyInstance, ctx: Context) {
 }
 
 /** The HTTP API and the staff console. Logging goes through the shared pino logger; errors all take one shape. */
-export async function buildApp(ctx: Context): Promise<FastifyInstance> {
+export async function buildApp(ctx: Context, options: { providerWebhooks?: WebhookOptions } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log.child({ role: 'api' }) as FastifyBaseLogger,
     logController: new RequestLog(),
@@ -73,6 +74,7 @@ export async function buildApp(ctx: Context): Promise<FastifyInstance> {
   attachmentRoutes(app, ctx);
   testSendRoutes(app, ctx);
   unsubscribeRoutes(app, ctx);
+  providerWebhookRoutes(app, ctx, options.providerWebhooks);
   newsroomRoutes(app, ctx);
   opsRoutes(app, ctx);
   queueBoardRoutes(app, ctx);

@@ -67,3 +67,13 @@ export function unsubscribeTokenOf(subject: string, recipients: string[]): strin
   }
   return null;
 }
+
+/** The best target a provider's event gives: our signed envelope sender, else our Message-ID, else the address. */
+export function providerTarget(deliveryId: number | null, messageId: string | null | undefined, email: string): Target {
+  if (deliveryId) return { deliveryId };
+  if (messageId && /^<?release-\d+\.delivery-\d+@/.test(messageId)) return { messageId: messageId.startsWith('<') ? messageId : `<${messageId}>`, email };
+  return { email };
+}
+
+/** Reads a signed bounce address back into its delivery (or null); providers echo the envelope sender. */
+export type VerpReader = (address: string | undefined) => number | null;

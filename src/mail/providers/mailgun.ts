@@ -1,0 +1,52 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { providerTarget, type MailEvent, type VerpReader } from '../feedback';
+
+/**
+ * Mailgun's webhooks: each body carries signature {timestamp, token, signature}, where signature is
+ * the hex HMAC-SHA256 of timestamp + token under the webhook signing key. A timestamp more than
+ * five minutes off is stale; a token seen before is a replay (the caller remembers tokens).
+ */
+export const MAILGUN_MAX_AGE_SECONDS = 300;
+
+export interface MailgunSignature {
+  timestamp: string;
+  token: string;
+  signature: string;
+}
+
+export function mailgunSignature(body: unknown): MailgunSignature | null {
+  const s = (body as { signature?: Record<string, unknown> } | null)?.signature;
+  if (!s || typeof s.timestamp !== 'string' || typeof s.token !== 'string' || typeof s.signature !== 'string') return null;
+  return { timestamp: s.timestamp, token: s.token, signature: s.signature };
+}
+
+export function mailgunSigned(s: MailgunSignature, key: string, nowSeconds = Date.now() / 1000): boolean {
+  if (!/^\d{1,12}$/.test(s.timestamp) || Math.abs(nowSeconds - Number(s.timestamp)) > MAILGUN_MAX_AGE_SECONDS) return false;
+  const expected = Buffer.from(createHmac('sha256', key).update(s.timestamp + s.token).digest('hex'));
+  const given = Buffer.from(s.signature.toLowerCase());
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+interface MailgunEventData {
+  event?: string;
+  severity?: string;
+  id?: string;
+  recipient?: string;
+  envelope?: { sender?: string };
+  message?: { headers?: { 'message-id'?: string } };
+  'delivery-status'?: { code?: number; message?: string; description?: string; 'enhanced-code'?: string };
+}
+
+/** The feedback in a (verified) webhook body: failed (permanent or temporary) and complained events. */
+export function mailgunEvents(body: unknown, verp: VerpReader): MailEvent[] | null {
+  const e = (body as { 'event-data'?: MailgunEventData } | null)?.['event-data'];
+  if (!e || typeof e !== 'object' || typeof e.recipient !== 'string' || typeof e.id !== 'string') return null;
+  const target = providerTarget(verp(e.envelope?.sender), e.message?.headers?.['message-id'], e.recipient);
+  const base = { source: 'mailgun' as const, target, eventId: e.id };
+  if (e.event === 'complained') return [{ ...base, feedback: { kind: 'complaint', feedbackType: 'abuse' } }];
+  if (e.event !== 'failed') return [];
+  const permanent = e.severity === 'permanent';
+  const status = e['delivery-status'] ?? {};
+  const diagnostic = [status.code, status.message || status.description].filter(Boolean).join(' ') || null;
+  return [{ ...base, feedback: { kind: 'bounce', permanent, final: permanent, status: status['enhanced-code'] ?? (permanent ? '5.0.0' : '4.0.0'), diagnostic } }];
+}
