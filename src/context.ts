@@ -32,7 +32,7 @@ export async function createContext(config: Config, log: Logger = createLogger(c
     db,
     redis,
     queues,
-    metrics: createMetrics(db, queues),
+    metrics: createMetrics(db, queues, config.COMPLAINT_RATE_WARNING),
     keys,
     async close() {
       await queues.close();

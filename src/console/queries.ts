@@ -91,7 +91,3 @@ export async function listMembers(db: Db, listId: number, search: string, limit 
     status: r.suppressed ? 'suppressed' : r.status,
   }));
 }
-
-export async function suppressionRows(db: Db, limit = 500) {
-  return db.selectFrom('suppressions').selectAll().orderBy('created_at', 'desc').limit(limit).execute();
-}

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db';
 import { alertCounts } from '../db/alerts';
+import { listHealth } from '../db/mail-events';
 import { reconcileState } from '../db/reconcile';
 import { relayHealth } from '../db/relay-health';
 import { overdueLifts } from '../db/releases';
@@ -33,7 +34,7 @@ export interface Metrics {
  * are cluster-wide: they are read from PostgreSQL and Redis at scrape time, so every process
  * reports the same numbers (aggregate them with max(), not sum()).
  */
-export function createMetrics(db: Db, queues: Queues): Metrics {
+export function createMetrics(db: Db, queues: Queues, complaintWarning = 0.001): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'presslift_' });
   const registers = [registry];
@@ -70,6 +71,38 @@ export function createMetrics(db: Db, queues: Queues): Metrics {
         const counts = await queue.getJobCounts(...QUEUE_STATES);
         for (const state of QUEUE_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
       }
+    },
+  });
+  // Each list's rates over the deliveries of the last 30 days: one query serves the three gauges of a scrape.
+  let health: { at: number; rows: ReturnType<typeof listHealth> } | null = null;
+  const healthOnce = () => {
+    if (!health || Date.now() - health.at > 1000) health = { at: Date.now(), rows: listHealth(db) };
+    return health.rows;
+  };
+  new Gauge({
+    name: 'presslift_list_bounce_rate',
+    help: 'Per list: bounced or refused deliveries / deliveries attempted, over the last 30 days (from PostgreSQL)',
+    labelNames: ['list'],
+    registers,
+    async collect() {
+      for (const h of await healthOnce()) this.set({ list: String(h.listId) }, h.bounceRate);
+    },
+  });
+  new Gauge({
+    name: 'presslift_list_complaint_rate',
+    help: 'Per list: complaints / deliveries attempted, over the last 30 days (from PostgreSQL); Gmail and Yahoo act at 0.003',
+    labelNames: ['list'],
+    registers,
+    async collect() {
+      for (const h of await healthOnce()) this.set({ list: String(h.listId) }, h.complaintRate);
+    },
+  });
+  new Gauge({
+    name: 'presslift_lists_complaint_rate_high',
+    help: 'Lists whose 30-day complaint rate is above COMPLAINT_RATE_WARNING (alert when > 0)',
+    registers,
+    async collect() {
+      this.set((await healthOnce()).filter((h) => h.complaintRate > complaintWarning).length);
     },
   });
   new Gauge({

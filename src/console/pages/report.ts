@@ -5,6 +5,7 @@ import { notFound, parse } from '../../api/errors';
 import type { Context } from '../../context';
 import { releaseAudit } from '../../db/audit';
 import { listDeliveries } from '../../db/deliveries';
+import { releaseFeedback } from '../../db/mail-events';
 import { deliveryCounts, findRelease, releaseListIds } from '../../db/releases';
 import type { Release } from '../../db/schema';
 import { describeEmbargo } from '../../embargo/time';
@@ -40,9 +41,10 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
     const { id } = parse(idParams, request.params, 'id');
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
-    const [listIds, counts, audit, failed, skipped] = await Promise.all([
+    const [listIds, counts, audit, bounced, failed, skipped, feedback] = await Promise.all([
       releaseListIds(db, id), deliveryCounts(db, id), releaseAudit(db, id),
-      listDeliveries(db, id, 'failed', 0, 200), listDeliveries(db, id, 'skipped', 0, 200),
+      listDeliveries(db, id, 'bounced', 0, 200), listDeliveries(db, id, 'failed', 0, 200), listDeliveries(db, id, 'skipped', 0, 200),
+      releaseFeedback(db, id),
     ]);
     const lists = await db.selectFrom('lists').select(['id', 'name']).where('id', 'in', listIds).execute();
     const recipients = release.status === 'draft' || release.status === 'scheduled' ? await audienceSize(db, listIds) : null;
@@ -80,8 +82,11 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
     <div class="big"><span data-count="sent">${counts.sent.toLocaleString('en-US')}</span> <span class="muted">of</span> <span data-count="total">${total.toLocaleString('en-US')}</span> sent</div>
     ${progressBar(toCounts(counts), total)}
     <dl class="counts">
-      ${(['queued', 'sending', 'sent', 'failed', 'skipped', 'cancelled'] as const).map((s) => html`<div><dt><i class="dot dot-${s}"></i>${s}</dt><dd data-count="${s}">${counts[s].toLocaleString('en-US')}</dd></div>`)}
+      ${(['queued', 'sending', 'sent', 'bounced', 'failed', 'skipped', 'cancelled'] as const).map((s) => html`<div><dt><i class="dot dot-${s}"></i>${s}</dt><dd data-count="${s}">${counts[s].toLocaleString('en-US')}</dd></div>`)}
     </dl>
+    <p class="muted small" data-feedback>Came back after sending: <strong data-feedback-count="bounced">${counts.bounced.toLocaleString('en-US')}</strong> bounced ·
+      <strong data-feedback-count="complained">${feedback.complained.toLocaleString('en-US')}</strong> complained ·
+      ${feedback.softBounced.toLocaleString('en-US')} delayed (soft bounces)</p>
   </div>
 </section>
 
@@ -92,15 +97,15 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
 </section>
 
 <section class="card">
-  <div class="section-head"><h2>Failed and skipped deliveries</h2>
+  <div class="section-head"><h2>Bounced, failed and skipped deliveries</h2>
   ${counts.failed > 0 && !release.deliveries_pruned_at && (release.status === 'sent' || release.status === 'sending') && allows(actor, 'operator')
     ? confirmAction('retry', `Retry ${counts.failed} failed`, 'primary', retryMessage(counts.failed), `/api/releases/${release.id}/retry`) : ''}</div>
   ${release.deliveries_pruned_at
     ? html`<p class="muted">Delivery details were pruned on ${dateTime(release.deliveries_pruned_at)}, after DELIVERY_RETENTION_DAYS; the counts above are kept.</p>`
-    : failed.items.length + skipped.items.length === 0
+    : bounced.items.length + failed.items.length + skipped.items.length === 0
     ? html`<p class="muted">None${total === 0 ? ' yet' : ''}.</p>`
     : html`<table class="table compact"><thead><tr><th>Recipient</th><th>List</th><th>State</th><th>Attempts</th><th>SMTP reply / reason</th></tr></thead><tbody>
-      ${[...failed.items, ...skipped.items].map((d) => html`<tr><td>${d.email}${d.name ? html`<div class="muted small">${d.name}</div>` : ''}</td><td>${d.list}</td>
+      ${[...bounced.items, ...failed.items, ...skipped.items].map((d) => html`<tr><td>${d.email}${d.name ? html`<div class="muted small">${d.name}</div>` : ''}</td><td>${d.list}</td>
         <td><span class="pill pill-${d.state}">${d.state}</span></td><td>${d.attempts}</td><td><code class="reply">${d.lastError ?? ''}</code></td></tr>`)}
     </tbody></table>`}
 </section>
