@@ -57,13 +57,15 @@ function typedAddress(value: string | undefined): string | null {
   return clean.includes('@') ? clean : null;
 }
 
-/** The envelope sender the original message carried, from its Return-Path (when the report includes it). */
-async function originalSender(part: Buffer | undefined): Promise<string | null> {
-  if (!part) return null;
-  const original = await simpleParser(part, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
-  const returnPath = original.headers.get('return-path');
-  const value = typeof returnPath === 'object' && returnPath && 'value' in returnPath ? (returnPath as { value: Array<{ address?: string }> }).value[0]?.address : undefined;
-  return value?.toLowerCase() ?? null;
+/**
+ * The envelope senders the returned original carried: its Return-Path, as the final MTA wrote it.
+ * Read from the raw body, since a message/rfc822 part is never transfer-encoded (RFC 2046 5.2.1)
+ * and parsers render an inline one into the text.
+ */
+function originalSenders(raw: Buffer): string[] {
+  const text = raw.toString('latin1');
+  const body = text.slice(text.search(/\r?\n\r?\n/) + 1);
+  return [...body.matchAll(/^Return-Path:[ \t]*<?([^<>\s]+@[^<>\s]+)>?[ \t]*$/gim)].map((m) => m[1]!.toLowerCase());
 }
 
 const attachment = (mail: ParsedMail, ...types: string[]) => mail.attachments.find((a) => types.includes(a.contentType.toLowerCase()))?.content;
@@ -78,7 +80,6 @@ export async function readReport(raw: Buffer): Promise<InboundReport> {
   const contentType = mail.headers.get('content-type') as { value?: string; params?: Record<string, string> } | undefined;
   const reportType = contentType?.value?.toLowerCase() === 'multipart/report' ? contentType.params?.['report-type']?.toLowerCase() : undefined;
   const subject = mail.subject ?? '';
-  const original = attachment(mail, 'message/rfc822', 'text/rfc822-headers', 'message/global', 'message/global-headers');
 
   if (reportType === 'delivery-status') {
     const status = attachment(mail, 'message/delivery-status', 'message/global-delivery-status');
@@ -93,7 +94,7 @@ export async function readReport(raw: Buffer): Promise<InboundReport> {
         diagnostic: f.get('diagnostic-code')?.slice(0, 1000) ?? null,
       }));
     if (!perMessage || recipients.length === 0) return { type: 'malformed', reason: 'a delivery-status report naming no recipient with an action and a status' };
-    const senders = [await originalSender(original), typedAddress(perMessage.get('x-postfix-sender'))].filter((s): s is string => !!s);
+    const senders = [...originalSenders(raw), typedAddress(perMessage.get('x-postfix-sender'))].filter((s): s is string => !!s);
     return { type: 'dsn', recipients, senders, subject };
   }
 
@@ -102,7 +103,7 @@ export async function readReport(raw: Buffer): Promise<InboundReport> {
     const fields = report ? fieldGroups(report.toString('utf8'))[0] : undefined;
     const feedbackType = fields?.get('feedback-type')?.toLowerCase();
     if (!fields || !feedbackType) return { type: 'malformed', reason: 'a feedback report without its message/feedback-report part or Feedback-Type' };
-    const senders = [typedAddress(fields.get('original-mail-from')), await originalSender(original)].filter((s): s is string => !!s);
+    const senders = [typedAddress(fields.get('original-mail-from')), ...originalSenders(raw)].filter((s): s is string => !!s);
     return { type: 'arf', feedbackType, recipient: typedAddress(fields.get('original-rcpt-to')), senders, subject };
   }
 
