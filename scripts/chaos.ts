@@ -10,7 +10,7 @@ const { values } = parseArgs({ options: { recipients: { type: 'string' }, only: 
 const scale = { ...FULL, ...(values.recipients ? { recipients: Number(values.recipients) } : {}) };
 const chosen = SCENARIOS.filter((s) => !values.only || s.name.includes(values.only));
 
-const COLUMNS: Array<keyof ChaosRow> = ['scenario', 'recipients', 'sent', 'failed', 'skipped', 'duplicates', 'lost', 'sent_before_embargo', 'seconds'];
+const COLUMNS: Array<keyof ChaosRow> = ['scenario', 'recipients', 'sent', 'bounced', 'failed', 'skipped', 'duplicates', 'lost', 'sent_before_embargo', 'seconds'];
 const outcomes: Array<ChaosOutcome | { row: Pick<ChaosRow, 'scenario'>; problems: string[]; notes: Record<string, unknown> }> = [];
 
 for (const scenario of chosen) {

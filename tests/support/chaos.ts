@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
+import nodemailer from 'nodemailer';
 import { listOfSize, scheduleIn } from './fixtures';
 import { createHarness, waitUntil, type Harness } from './harness';
-import { killProcess, runPresslift, startWorkerProcess, type PressliftProcess } from './processes';
+import { freePort, killProcess, runPresslift, spawnPresslift, startWorkerProcess, type PressliftProcess } from './processes';
 import { startTcpProxy, type TcpProxy } from './proxy';
 import { startRedisServer, type RedisServer } from './redis-server';
 import { startSmtp, type TestSmtp } from './smtp';
@@ -31,6 +33,8 @@ export interface ChaosRow {
   scenario: string;
   recipients: number;
   sent: number;
+  /** Accepted, then reported undeliverable by a DSN. */
+  bounced: number;
   failed: number;
   skipped: number;
   /** Copies the SMTP server accepted more than once (same Message-ID): the accepted-but-unrecorded window. */
@@ -163,6 +167,7 @@ async function measure(world: World, scenario: string, releaseIds: number[], sta
     scenario,
     recipients: audience,
     sent: count('sent'),
+    bounced: count('bounced'),
     failed: count('failed'),
     skipped: count('skipped'),
     duplicates,
@@ -173,7 +178,7 @@ async function measure(world: World, scenario: string, releaseIds: number[], sta
 }
 
 /** The promises every scenario keeps, plus its own expected counts. */
-function check(row: ChaosRow, expected: { sent: number; failed?: number; skipped?: number; maxDuplicates?: number }): string[] {
+function check(row: ChaosRow, expected: { sent: number; bounced?: number; failed?: number; skipped?: number; maxDuplicates?: number }): string[] {
   const problems: string[] = [];
   const want = (what: keyof ChaosRow, actual: number, value: number) => {
     if (actual !== value) problems.push(`${what}: expected ${value}, got ${actual}`);
@@ -181,6 +186,7 @@ function check(row: ChaosRow, expected: { sent: number; failed?: number; skipped
   want('lost', row.lost, 0);
   want('sent_before_embargo', row.sent_before_embargo, 0);
   want('sent', row.sent, expected.sent);
+  want('bounced', row.bounced, expected.bounced ?? 0);
   want('failed', row.failed, expected.failed ?? 0);
   want('skipped', row.skipped, expected.skipped ?? 0);
   const maxDuplicates = expected.maxDuplicates ?? 0;
@@ -459,9 +465,79 @@ const unsubscribeBeforeSend: Scenario = {
   }),
 };
 
+/** A Postfix-written DSN (tests/fixtures/reports), addressed to a message's envelope sender. */
+const POSTFIX_DSN = readFileSync(new URL('../fixtures/reports/postfix-550.eml', import.meta.url), 'utf8');
+
+const bouncesDuringSend: Scenario = {
+  name: 'bounces arrive while the release is sending',
+  run: (scale) => withWorld(scale, undefined, async (world) => {
+    const list = await listOfSize(world.h, 'Bounces', scale.recipients);
+    const bouncing = (i: number) => i % 5 === 4;
+    // A real `presslift inbound` process takes the DSNs, as the bounce domain's MX would.
+    const inboundPort = await freePort();
+    const inbound = spawnPresslift(['inbound'], { ...world.env, INBOUND_HOST: '127.0.0.1', INBOUND_PORT: String(inboundPort), BOUNCE_DOMAIN: 'bounces.presslift.localhost' });
+    try {
+      await inbound.waitForLog('inbound SMTP listening');
+      await world.startWorker({ BOUNCE_DOMAIN: 'bounces.presslift.localhost' });
+      const startedAt = Date.now();
+      const { id } = await releaseTo(world, list);
+      const { db } = world.h.ctx;
+      const transport = nodemailer.createTransport({ host: '127.0.0.1', port: inboundPort, secure: false, ignoreTLS: true, pool: true, maxConnections: 2 });
+      let retried = 0;
+      let duringSend = 0;
+      /** Mails one DSN as a relay would: a 451 (the acceptance not recorded yet) is tried again shortly. */
+      const bounce = async (verp: string, recipient: string) => {
+        const raw = POSTFIX_DSN.replaceAll('{{VERP}}', verp).replaceAll('{{RECIPIENT}}', recipient);
+        for (;;) {
+          try {
+            await transport.sendMail({ envelope: { from: '', to: [verp] }, raw });
+            const release = await db.selectFrom('releases').select('status').where('id', '=', id).executeTakeFirstOrThrow();
+            if (release.status === 'sending') duringSend += 1;
+            return;
+          } catch (error) {
+            if ((error as { responseCode?: number }).responseCode !== 451) throw error;
+            retried += 1;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+      };
+      // Each refused copy is bounced as soon as the destination has it, while the rest still go out.
+      const bounced = new Set<string>();
+      const pending: Array<Promise<void>> = [];
+      const expected = Array.from({ length: scale.recipients }, (_, i) => i).filter(bouncing).length;
+      await waitUntil(async () => {
+        for (const message of receivedFor(world.smtp, id)) {
+          const to = message.to[0]!;
+          if (bouncing(readerIndex(to)) && !bounced.has(to)) {
+            bounced.add(to);
+            pending.push(bounce(message.from, to));
+          }
+        }
+        return bounced.size === expected;
+      }, 120_000, 'every bouncing copy to arrive');
+      await Promise.all(pending);
+      transport.close();
+      await waitForSent(world, [id]);
+      await waitUntil(async () => {
+        const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM deliveries WHERE release_id = ${id} AND state = 'bounced'`.execute(db);
+        return rows[0]!.n === expected;
+      }, 30_000, 'every bounce applied');
+      const row = await measure(world, 'bounces during sending', [id], startedAt);
+      const problems = check(row, { sent: scale.recipients - expected, bounced: expected });
+      const { rows: suppressed } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM suppressions WHERE source = 'dsn'`.execute(db);
+      if (suppressed[0]!.n !== expected) problems.push(`${suppressed[0]!.n} addresses suppressed, expected ${expected}`);
+      if (duringSend === 0) problems.push('no bounce arrived while the release was still sending');
+      if (inbound.child.exitCode !== null) problems.push(`presslift inbound exited ${inbound.child.exitCode}`);
+      return { row, problems, notes: { appliedWhileSending: duringSend, retriedAfter451: retried } };
+    } finally {
+      await killProcess(inbound);
+    }
+  }),
+};
+
 /** Faults of the processes and services around the workers. */
 export const PROCESS_SCENARIOS: Scenario[] = [sigkill, sigterm, rollingDeploy, redisLost, databaseDown];
-/** Faults and answers of the SMTP relay, and an unsubscribe racing the send. */
-export const RELAY_SCENARIOS: Scenario[] = [relayDown, temporaryReplies, permanentReplies, hangingRelay, unsubscribeBeforeSend];
+/** Faults and answers of the SMTP relay, and an unsubscribe or bounces racing the send. */
+export const RELAY_SCENARIOS: Scenario[] = [relayDown, temporaryReplies, permanentReplies, hangingRelay, unsubscribeBeforeSend, bouncesDuringSend];
 /** Every fault of issue 4. */
 export const SCENARIOS: Scenario[] = [...PROCESS_SCENARIOS, ...RELAY_SCENARIOS];
