@@ -40,6 +40,39 @@ const emailList = z
   .transform((raw) => raw.split(',').map((address) => address.trim()).filter(Boolean))
   .pipe(z.array(z.string().email()).min(1, 'name at least one address'));
 
+/** One destination's pace: a rate (messages a second) and/or how many of its messages may be in flight at once. */
+export interface DomainLimit {
+  perSecond: number | null;
+  concurrency: number | null;
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600 };
+
+/**
+ * DOMAIN_LIMITS: "gmail.com=20/s,outlook.com=600/m+4c,small.example=2c": per recipient domain, a
+ * rate (per s, m or h) and/or "Nc", at most N messages in flight at once, across all workers.
+ */
+const domainLimits = z.string().default('').transform((raw, ctx) => {
+  const limits: Record<string, DomainLimit> = {};
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const match = /^([a-z0-9.-]+\.[a-z]{2,})=(.+)$/i.exec(entry);
+    const limit: DomainLimit = { perSecond: null, concurrency: null };
+    for (const part of match ? match[2]!.split('+').map((p) => p.trim()) : []) {
+      const rate = /^(\d+(?:\.\d+)?)\/([smh])$/.exec(part);
+      const concurrency = /^(\d+)c$/.exec(part);
+      if (rate && Number(rate[1]) > 0) limit.perSecond = Number(rate[1]) / UNIT_SECONDS[rate[2]!]!;
+      else if (concurrency && Number(concurrency[1]) > 0) limit.concurrency = Number(concurrency[1]);
+      else limit.perSecond = limit.concurrency = Number.NaN;
+    }
+    if (!match || Number.isNaN(limit.perSecond) || (limit.perSecond === null && limit.concurrency === null)) {
+      ctx.addIssue({ code: 'custom', message: `"${entry}" is not domain=<rate>/<s|m|h> and/or <n>c (e.g. gmail.com=20/s, outlook.com=10/s+4c)` });
+      return z.NEVER;
+    }
+    limits[match[1]!.toLowerCase()] = limit;
+  }
+  return limits;
+});
+
 /** Every setting Presslift reads from the environment, with its default. */
 const schema = z.object({
   DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/presslift'),
@@ -58,15 +91,17 @@ const schema = z.object({
   SEND_BATCH_SIZE: integer(200),
   SEND_CONCURRENCY: integer(4),
   FANOUT_CHUNK_SIZE: integer(2000),
-  /** Global sending rate across all workers (messages per second); 0 means unlimited. */
+  /** Global sending rate across all workers, in messages a second; 0 means unlimited. */
   SEND_RATE_PER_SECOND: integer(0, 0),
+  /** Pace per recipient domain, shared by all workers through Redis (see domainLimits). */
+  DOMAIN_LIMITS: domainLimits,
   SEND_ATTEMPTS: integer(10),
   SEND_BACKOFF_MS: integer(1000),
   /** How long a worker may hold a claimed delivery without renewing before another may take it. */
   LEASE_SECONDS: integer(60),
   /** BullMQ job lock; a job whose worker died is taken up again after about this long (also the stalled-check interval). */
   JOB_LOCK_MS: integer(30_000, 1000),
-  /** First pause of a worker's sending when the relay answers 421; doubles while the relay keeps asking. */
+  /** First pause of sending to a domain whose mail got 421 or a 4.7.x reply; doubles while it keeps asking. */
   SMTP_SLOW_DOWN_MS: integer(5_000),
   SMTP_POOL_SIZE: integer(8),
   SMTP_TIMEOUT_MS: integer(30_000),
