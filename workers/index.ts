@@ -7,6 +7,7 @@ import { sentRecorder } from '../src/pipeline/send';
 import { runEvery, startSweeper, sweepOnce } from '../src/pipeline/sweep';
 import { relayWebhooks } from '../src/pipeline/webhook';
 import { WORKER_NAME } from '../src/queue';
+import { Pacer } from '../src/queue/pacing';
 import { organisation } from '../src/render/organisation';
 import { RenderCache } from '../src/render/store';
 import { createLiftWorker } from './lift';
@@ -32,9 +33,10 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
   const first = await sweepOnce(ctx, mailer);
   if (!first.led) await applyPauseState(ctx);
   const preparations = await listenForPreparations({ ctx, renders, mailer });
+  const pacer = new Pacer(ctx.redis, ctx.config, ctx.log);
   const workers = [
     createLiftWorker({ ctx, renders, mailer }),
-    createSendWorker({ ctx, renders, mailer, recorder: sentRecorder(ctx), relayHealth: new RelayHealthRecorder(ctx.db, ctx.log) }),
+    createSendWorker({ ctx, renders, mailer, recorder: sentRecorder(ctx), relayHealth: new RelayHealthRecorder(ctx.db, ctx.log), pacer }),
     createWebhookWorker(ctx),
   ];
   const loops = [startSweeper(ctx, mailer), runEvery(ctx, 'webhook relay', WEBHOOK_RELAY_MS, () => relayWebhooks(ctx))];
@@ -44,6 +46,7 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
       await Promise.all(loops.map((loop) => loop.close()));
       await preparations.close();
       await Promise.all(workers.map((w) => w.close()));
+      pacer.close();
       mailer.close();
     },
   };

@@ -163,7 +163,7 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
       outcome.slowDown ||= failure.slowDown;
       // At once, so other batches skip the address from their next message on; recordFailed
       // suppresses it for certain, so a failure here only costs those batches the early warning.
-      if (failure.suppress) await suppress(db, delivery.email, failure.reply, 'smtp', { deliveryId: id, releaseId: delivery.releaseId }).catch((e: Error) => log.warn({ err: e.message }, 'could not suppress a hard-bounced address yet'));
+      if (failure.suppress) await suppress(db, delivery.email, failure.reply).catch((e: Error) => log.warn({ err: e.message }, 'could not suppress a hard-bounced address yet'));
     }
   };
 

@@ -9,7 +9,9 @@ const BULK_LIMIT = 1000;
  * Queues send jobs for deliveries, a batch of ids a job, in addBulk calls of at most 1,000 jobs.
  * A duplicate job is harmless: the worker claims rows atomically and finds nothing left to do.
  */
-export async function enqueueSends(queue: Queue<SendJob>, config: Config, releaseId: number, deliveryIds: number[]): Promise<number> {
+export async function enqueueSends(
+  queue: Queue<SendJob>, config: Config, releaseId: number, deliveryIds: number[], options: { delayMs?: number } = {},
+): Promise<number> {
   const jobs = [];
   const batchSize = sendBatchSize(config);
   for (let i = 0; i < deliveryIds.length; i += batchSize) {
@@ -17,6 +19,7 @@ export async function enqueueSends(queue: Queue<SendJob>, config: Config, releas
       name: 'send',
       data: { releaseId, deliveryIds: deliveryIds.slice(i, i + batchSize) },
       opts: {
+        ...(options.delayMs ? { delay: options.delayMs } : {}),
         attempts: config.SEND_ATTEMPTS,
         backoff: { type: 'exponential', delay: config.SEND_BACKOFF_MS },
         removeOnComplete: { count: 1000 },

@@ -278,9 +278,9 @@ const temporaryReplies: Scenario = {
     const { id } = await releaseTo(world, list);
     await waitForSent(world, [id]);
     const row = await measure(world, '421/450/451 replies', [id], startedAt);
-    const pauses = worker.logs.filter((l) => l.msg === 'relay asked to slow down; pausing this worker').length;
+    const pauses = worker.logs.filter((l) => l.msg === 'a domain asked to slow down; pausing sends to it').length;
     const problems = check(row, { sent: scale.recipients });
-    if (pauses === 0) problems.push('no 421 paused the worker');
+    if (pauses === 0) problems.push('no 421 paused the domain');
     return { row, problems, notes: { slowDownPauses: pauses } };
   }),
 };

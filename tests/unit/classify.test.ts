@@ -14,6 +14,10 @@ describe('classifySmtpError', () => {
     expect(classifySmtpError(reply(451, '451 try later'))).toMatchObject({ permanent: false, slowDown: false });
     expect(classifySmtpError(reply(450, '450 mailbox busy'))).toMatchObject({ permanent: false });
     expect(classifySmtpError(reply(421, '421 slow down'))).toMatchObject({ permanent: false, slowDown: true });
+    // 4.7.x: the receiving side's rate or reputation limits (Gmail's 4.7.28, greylisting's 4.7.1).
+    expect(classifySmtpError(reply(450, '450-4.7.28 unusual rate of unsolicited mail'))).toMatchObject({ permanent: false, slowDown: true });
+    expect(classifySmtpError(reply(451, '451 4.7.1 Please try again later'))).toMatchObject({ permanent: false, slowDown: true });
+    expect(classifySmtpError(reply(452, '452 4.2.2 mailbox full'))).toMatchObject({ permanent: false, slowDown: false });
   });
 
   it('retries network failures that carry no reply', () => {
