@@ -39,6 +39,10 @@ local function bucket(key, rate)
   if tokens >= 1 then return 0, tokens end
   return math.ceil((1 - tokens) * 1000 / rate), tokens
 end
+local function spend(key, tokens)
+  redis.call('HSET', key, 'tokens', tostring(tokens - 1), 'at', now)
+  redis.call('PEXPIRE', key, 3600000)
+end
 local globalRate, domainRate, concurrency = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local domainTokens, globalTokens
 if domainRate > 0 then
@@ -55,14 +59,9 @@ if globalRate > 0 then
   wait, globalTokens = bucket(KEYS[1], globalRate)
   if wait > 0 then return {3, wait} end
 end
-if domainRate > 0 then
-  redis.call('HSET', KEYS[2], 'tokens', tostring(domainTokens - 1), 'at', now)
-  redis.call('PEXPIRE', KEYS[2], 3600000)
-end
-if globalRate > 0 then
-  redis.call('HSET', KEYS[1], 'tokens', tostring(globalTokens - 1), 'at', now)
-  redis.call('PEXPIRE', KEYS[1], 3600000)
-end
+-- Both buckets (and a slot) are taken together or not at all.
+if domainRate > 0 then spend(KEYS[2], domainTokens) end
+if globalRate > 0 then spend(KEYS[1], globalTokens) end
 if concurrency > 0 then
   redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[4])
   redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[5]) * 2)
