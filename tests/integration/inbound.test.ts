@@ -7,6 +7,7 @@ import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token';
 import { verpAddress } from '../../src/mail/verp';
 import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
+import { freePort, spawnPresslift } from '../support/processes';
 import { startSmtp, type TestSmtp } from '../support/smtp';
 
 /**
@@ -202,5 +203,23 @@ describe('presslift inbound', () => {
     expect((await refusal(mail(verp('calm'), big)))?.responseCode).toBe(552);
     expect(await rowsOf()).toEqual(before);
     expect(await mail(verp('calm'), 'Subject: still here?\r\n\r\n')).toMatch(/^250/);
+  });
+});
+
+describe('npm start', () => {
+  it('runs presslift inbound beside the API and the workers when INBOUND_PORT is set, and stops it on SIGTERM', async () => {
+    const port = await freePort();
+    const started = spawnPresslift(['start'], { ...h.env, LOG_LEVEL: 'info', PORT: String(await freePort()), HOST: '127.0.0.1', INBOUND_HOST: '127.0.0.1', INBOUND_PORT: String(port), BOUNCE_DOMAIN, UNSUBSCRIBE_MAILTO: UNSUBSCRIBE });
+    try {
+      await started.waitForLog('inbound SMTP listening');
+      const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
+      const send = (to: string) => transport.sendMail({ envelope: { from: 'someone@example.net', to: [to] }, raw: 'Subject: hi\r\n\r\nhello\r\n' });
+      expect((await refusal(send('stranger@bounces.news.example.org')))?.responseCode).toBe(550);
+      expect((await send(verp('calm'))).response).toMatch(/^250/);
+      transport.close();
+    } finally {
+      started.kill('SIGTERM');
+      expect(await started.exited).toBe(0);
+    }
   });
 });
