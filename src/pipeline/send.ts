@@ -13,6 +13,7 @@ import { NotHandedOver } from '../mail/smtp-pool';
 import type { Mailer } from '../mail/transport';
 import type { RelayHealthRecorder } from '../ops/relay-health';
 import type { SendJob } from '../queue';
+import { domainOf, type Pacer } from '../queue/pacing';
 import { enqueueSends } from '../queue/send-jobs';
 import { completeRelease } from '../releases/lifecycle';
 import type { RenderCache } from '../render/store';
@@ -27,6 +28,8 @@ export interface SendDeps {
   recorder: GroupWriter<SentRecord>;
   /** Tells the standing sweep whether the relay takes mail (for the "relay refusing" alert). */
   relayHealth?: RelayHealthRecorder;
+  /** Paces each destination domain, and all mail, across workers (src/queue/pacing.ts). */
+  pacer: Pacer;
 }
 
 /** Records acceptances for every batch of a worker process, in shared multi-row UPDATEs. */
@@ -49,9 +52,6 @@ export interface BatchResult {
 /** Thrown so BullMQ retries the job with backoff; the retry claims only the rows handed back. */
 export class RetryLater extends Error {}
 
-/** Thrown when the relay answered 421 "slow down": the worker pauses, and the job waits without spending an attempt. */
-export class SlowDown extends Error {}
-
 /** Thrown to look at the job again at `at`, without spending an attempt. */
 export class DeferUntil extends Error {
   constructor(readonly at: Date, message: string) {
@@ -67,8 +67,11 @@ interface Outcome {
   transient: FailureRecord[];
   /** Rows never handed to SMTP, with why (see BatchGuard). */
   withheld: Array<{ id: number; why: Withheld }>;
-  slowDown: boolean;
+  /** Rows whose domain must wait (its pace, or a slow-down it asked for): handed back for later, not waited for. */
+  paced: PacedRow[];
 }
+
+type PacedRow = FailureRecord & { domain: string; retryInMs: number };
 
 /**
  * Sends one batch of deliveries: claims the rows atomically under a fencing token, hands each
@@ -90,7 +93,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   }
   const rows = claimed.map((d) => ({ id: d.deliveryId, version: d.version }));
   const guard = new BatchGuard(db, { token: claim.token, releaseId, rows, claimedAt }, config.LEASE_SECONDS, log);
-  const outcome: Outcome = { recorded: new Set(), permanent: [], transient: [], withheld: [], slowDown: false };
+  const outcome: Outcome = { recorded: new Set(), permanent: [], transient: [], withheld: [], paced: [] };
   try {
     await deliverAll(deps, claimed, claim.token, guard, outcome, log);
   } finally {
@@ -99,14 +102,13 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   }
   await settleWithheld(deps, releaseId, claim.token, outcome.withheld, log);
   await recordFailed(db, outcome.permanent, claim.token);
+  await handBackPaced(deps, releaseId, claim.token, outcome.paced);
 
   const { permanent, transient } = outcome;
-  const result = { claimed: claimed.length, sent: claimed.length - outcome.withheld.length - permanent.length - transient.length, failed: permanent.length, retrying: 0 };
-  if (outcome.slowDown) {
-    await releaseClaims(db, transient, claim.token);
-    await finishIfDone(deps, releaseId);
-    throw new SlowDown(`the relay asked to slow down (${transient.find((t) => t.error.startsWith('421'))?.error ?? transient[0]!.error})`);
-  }
+  const result = {
+    claimed: claimed.length, sent: claimed.length - outcome.withheld.length - outcome.paced.length - permanent.length - transient.length,
+    failed: permanent.length, retrying: 0,
+  };
   if (transient.length > 0) {
     const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
     if (attemptsLeft <= 0) {
@@ -143,6 +145,11 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
       outcome.withheld.push({ id, why: guard.reasonFor(id) });
       return;
     }
+    const pace = await deps.pacer.take(delivery.email);
+    if (!pace.go) {
+      outcome.paced.push({ id, error: `held back: ${pace.domain} is paced (${pace.why})`, domain: pace.domain, retryInMs: pace.retryInMs });
+      return;
+    }
     const message = buildMessage(await compiled(delivery.phase), delivery, settings);
     const timer = deps.ctx.metrics.smtpSendSeconds.startTimer();
     try {
@@ -158,12 +165,19 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
       timer({ outcome: 'refused' });
       const failure = classifySmtpError(error);
       log.warn({ deliveryId: id, reply: failure.reply, permanent: failure.permanent }, 'SMTP refused a message');
-      (failure.permanent ? outcome.permanent : outcome.transient).push({ id, error: failure.reply, suppress: failure.suppress });
       if (!failure.permanent) deps.relayHealth?.refused(failure.reply);
-      outcome.slowDown ||= failure.slowDown;
+      if (failure.slowDown) {
+        // Only this domain waits, and no attempt is spent.
+        const domain = domainOf(delivery.email);
+        outcome.paced.push({ id, error: failure.reply, domain, retryInMs: await deps.pacer.slowDown(domain) });
+      } else {
+        (failure.permanent ? outcome.permanent : outcome.transient).push({ id, error: failure.reply, suppress: failure.suppress });
+      }
       // At once, so other batches skip the address from their next message on; recordFailed
       // suppresses it for certain, so a failure here only costs those batches the early warning.
-      if (failure.suppress) await suppress(db, delivery.email, failure.reply).catch((e: Error) => log.warn({ err: e.message }, 'could not suppress a hard-bounced address yet'));
+      if (failure.suppress) await suppress(db, delivery.email, failure.reply, 'smtp', { deliveryId: id, releaseId: delivery.releaseId }).catch((e: Error) => log.warn({ err: e.message }, 'could not suppress a hard-bounced address yet'));
+    } finally {
+      pace.release();
     }
   };
 
@@ -177,6 +191,24 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
   await Promise.all(outcome.recorded);
   const failed = ended.find((lane): lane is PromiseRejectedResult => lane.status === 'rejected');
   if (failed) throw failed.reason;
+}
+
+/**
+ * Gives paced rows back to the queue, a delayed job per domain, so the batch's other rows are not
+ * held up. The job comes back when the domain may go again, and later the more rows it carries: at
+ * the domain's pace they cannot all go at once, and a job that woke for one token would only hand
+ * the rest back again.
+ */
+async function handBackPaced(deps: SendDeps, releaseId: number, token: string, paced: PacedRow[]): Promise<void> {
+  if (paced.length === 0) return;
+  const { db, config } = deps.ctx;
+  await releaseClaims(db, paced, token);
+  const byDomain = new Map<string, PacedRow[]>();
+  for (const row of paced) byDomain.set(row.domain, [...(byDomain.get(row.domain) ?? []), row]);
+  for (const [domain, rows] of byDomain) {
+    const delayMs = Math.max(...rows.map((r) => r.retryInMs)) + (rows.length - 1) * deps.pacer.spacingMs(domain);
+    await enqueueSends(deps.ctx.queues.send, config, releaseId, rows.map((r) => r.id), { delayMs });
+  }
 }
 
 /** What becomes of the rows the guard withheld: each reason has its one ending. */

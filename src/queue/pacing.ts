@@ -131,6 +131,12 @@ export class Pacer {
     }
   }
 
+  /** How far apart the domain's rate spaces its messages (0 when it has no rate of its own). */
+  spacingMs(domain: string): number {
+    const perSecond = this.limits[domain]?.perSecond;
+    return perSecond ? 1000 / perSecond : 0;
+  }
+
   /**
    * The domain's servers asked us to slow down: no worker sends to it for SMTP_SLOW_DOWN_MS, twice
    * that if it asks again soon after, up to 16 times. Returns the pause.
