@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { freePort } from './processes';
 
 const run = promisify(execFile);
+/** Debian's path; root's PATH may lack /usr/sbin. */
+const POSTFIX = '/usr/sbin/postfix';
 
 /** A private Postfix instance: its own configuration, queue and log under a temporary directory. */
 export interface Postfix {
@@ -84,7 +86,7 @@ export async function startPostfix(routes: PostfixRoutes, port?: number): Promis
 
   const log = () => readFile(path.join(dir, 'maillog'), 'utf8').catch(() => '(no log)');
   try {
-    await run('postfix', ['-c', config, 'start']);
+    await run(POSTFIX, ['-c', config, 'start']);
     await listening(port);
   } catch (error) {
     throw new Error(`Postfix did not start: ${(error as Error).message}\n${await log()}`, { cause: error });
@@ -93,7 +95,7 @@ export async function startPostfix(routes: PostfixRoutes, port?: number): Promis
     port,
     log,
     async stop() {
-      await run('postfix', ['-c', config, 'stop']).catch(() => {});
+      await run(POSTFIX, ['-c', config, 'stop']).catch(() => {});
       await rm(dir, { recursive: true, force: true });
     },
   };
