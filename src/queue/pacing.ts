@@ -16,7 +16,7 @@ import type { Logger } from '../log';
  */
 export type Take =
   | { go: true; release(): void }
-  | { go: false; domain: string; retryInMs: number; why: 'slow-down' | 'rate' | 'concurrency' };
+  | { go: false; domain: string; retryInMs: number; why: 'slow-down' | 'rate' | 'concurrency' | 'redis unavailable' };
 
 /** How long a concurrency slot is held at most when its holder dies without giving it back. */
 const SLOT_TTL_MS = 120_000;
@@ -110,10 +110,18 @@ export class Pacer {
     const pace = (this.redis as unknown as { presslift_pace: PaceCommand }).presslift_pace.bind(this.redis);
     const member = `${process.pid}:${++this.sequence}`;
     for (;;) {
-      const [status, wait] = await pace(
-        this.keys.global, this.keys.bucket(domain), this.keys.slots(domain),
-        this.globalRate, limit?.perSecond ?? 0, limit?.concurrency ?? 0, member, SLOT_TTL_MS,
-      );
+      let status: number;
+      let wait: number;
+      try {
+        [status, wait] = await pace(
+          this.keys.global, this.keys.bucket(domain), this.keys.slots(domain),
+          this.globalRate, limit?.perSecond ?? 0, limit?.concurrency ?? 0, member, SLOT_TTL_MS,
+        );
+      } catch (error) {
+        // Without Redis no pace can be kept: hold the message back rather than send past a limit.
+        this.log.warn({ err: (error as Error).message, domain }, 'could not reach Redis to pace a message; holding it back');
+        return { go: false, domain, retryInMs: 1000, why: 'redis unavailable' };
+      }
       if (status === 1) return { go: false, domain, retryInMs: wait, why: 'rate' };
       if (status === 2) return { go: false, domain, retryInMs: CONCURRENCY_RETRY_MS, why: 'concurrency' };
       // Every message waits for the global rate alike, so it is waited out here.
