@@ -96,6 +96,9 @@ export async function startSmtp(): Promise<TestSmtp> {
       });
     },
   });
+  // A client's connection reset (a cut proxy, a killed worker) is its doing: smtp-server reports it
+  // as an 'error' event, which would otherwise be an uncaught exception in the test process.
+  server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const address = server.server.address();
   state.port = typeof address === 'object' && address ? address.port : 0;
