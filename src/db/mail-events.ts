@@ -68,14 +68,15 @@ export async function markBounced(db: Db, deliveryId: number, reason: string): P
   return result.numUpdatedRows > 0n;
 }
 
-/** An address's soft bounces within the last `days` days (each delivery counts once: see the dedupe key). */
+/**
+ * An address's soft bounces within the last `days` days. Each message counts once, though its
+ * delay warning and its final failure are two events.
+ */
 export async function softBouncesWithin(db: Db, email: string, days: number): Promise<number> {
-  const row = await db.selectFrom('mail_events')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('email_key', '=', email.toLowerCase()).where('kind', '=', 'soft_bounce')
-    .where('at', '>=', sql<Date>`now() - make_interval(days => ${days})`)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
+  const { rows } = await sql<{ n: number }>`
+    SELECT count(DISTINCT coalesce(delivery_id::text, dedupe_key))::int AS n FROM mail_events
+    WHERE email_key = lower(${email}) AND kind = 'soft_bounce' AND at >= now() - make_interval(days => ${days})`.execute(db);
+  return rows[0]!.n;
 }
 
 export interface ReleaseFeedback {
@@ -86,7 +87,7 @@ export interface ReleaseFeedback {
 /** What came back for a release besides its bounced deliveries (those are a delivery state). */
 export async function releaseFeedback(db: Db, releaseId: number): Promise<ReleaseFeedback> {
   const { rows } = await sql<ReleaseFeedback>`
-    SELECT count(*) FILTER (WHERE kind = 'soft_bounce')::int AS "softBounced",
+    SELECT count(DISTINCT delivery_id) FILTER (WHERE kind = 'soft_bounce')::int AS "softBounced",
            count(*) FILTER (WHERE kind = 'complaint')::int AS complained
     FROM mail_events WHERE release_id = ${releaseId}`.execute(db);
   return rows[0]!;

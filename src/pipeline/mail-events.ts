@@ -44,6 +44,8 @@ export async function applyMailEvent(ctx: Context, event: MailEvent): Promise<Ou
   if (!email) return 'unknown';
   const kind = eventKind(event);
   const { feedback, source } = event;
+  // A delay warning and the final failure of the same message are two steps, each applied once.
+  const step = feedback.kind === 'bounce' && !feedback.permanent ? `${kind}:${feedback.final ? 'final' : 'delayed'}` : kind;
   const evidence = {
     deliveryId: delivery?.deliveryId ?? null,
     releaseId: delivery?.releaseId ?? null,
@@ -56,7 +58,7 @@ export async function applyMailEvent(ctx: Context, event: MailEvent): Promise<Ou
       kind, email, delivery, source,
       status: feedback.kind === 'bounce' ? feedback.status : feedback.feedbackType,
       diagnostic: feedback.kind === 'bounce' ? feedback.diagnostic : null,
-      dedupeKey: delivery ? `${kind}:delivery:${delivery.deliveryId}` : `${kind}:${source}:${event.eventId ?? email.toLowerCase()}`,
+      dedupeKey: delivery ? `${step}:delivery:${delivery.deliveryId}` : `${step}:${source}:${event.eventId ?? email.toLowerCase()}`,
     });
     if (!first) return 'duplicate';
 

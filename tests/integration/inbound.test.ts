@@ -30,7 +30,7 @@ beforeAll(async () => {
   h = await createHarness({ SMTP_URL: smtp.url, BOUNCE_DOMAIN, UNSUBSCRIBE_MAILTO: UNSUBSCRIBE, SOFT_BOUNCE_LIMIT: '2', INBOUND_MAX_BYTES: '200000' });
   inbound = await startInbound(h.ctx, 0, '127.0.0.1');
   await h.startWorkers();
-  const people = ['angry', 'forged', 'soft', 'leaver', 'ghost', 'racing', 'calm'].map((name) => ({ email: `${name}@example.org`, name }));
+  const people = ['angry', 'forged', 'soft', 'patient', 'leaver', 'ghost', 'racing', 'calm'].map((name) => ({ email: `${name}@example.org`, name }));
   science = await listWith(h, 'Science', people);
   health = await listWith(h, 'Health', [{ email: 'angry@example.org' }, { email: 'leaver@example.org' }]);
   ({ id: releaseId } = await scheduleIn(h, [science], 1000));
@@ -136,6 +136,20 @@ describe('presslift inbound', () => {
     rows = await rowsOf();
     expect(rows.suppressions.find((s) => s.email_key === 'soft@example.org')).toMatchObject({ source: 'dsn', reason: expect.stringMatching(/^2 soft bounces in 14 days \(last: 4\.2\.2 .*Mailbox full/) });
   }, 30_000);
+
+  it('bounces a message that was delayed and then given up on (4.4.7), counting one soft bounce for it', async () => {
+    const slots = { VERP: verp('patient'), RECIPIENT: 'patient@example.org' };
+    expect(await mail(verp('patient'), fixture('postfix-452-delayed.eml', slots))).toMatch(/^250/);
+    const expired = fixture('postfix-550.eml', slots).replace('Status: 5.1.1', 'Status: 4.4.7').replace(/Diagnostic-Code: [^]*?\r\n\r\n/, 'Diagnostic-Code: X-Postfix; delivery temporarily suspended: message expired\r\n\r\n');
+    expect(await mail(verp('patient'), expired)).toMatch(/^250/);
+    const rows = await rowsOf();
+    expect(rows.states.find((s) => s.id === delivery.patient!.id)!.state).toBe('bounced');
+    expect(rows.events.filter((e) => e.email_key === 'patient@example.org').map((e) => e.kind)).toEqual(['soft_bounce', 'soft_bounce']);
+    // One message, one soft bounce: below SOFT_BOUNCE_LIMIT (2), and 4.4.7 says nothing against the address.
+    expect(rows.suppressions.find((s) => s.email_key === 'patient@example.org')).toBeUndefined();
+    expect(await mail(verp('patient'), expired)).toMatch(/^250/);
+    expect(await rowsOf()).toEqual(rows);
+  });
 
   it('bounces a delivery once however often its DSN arrives', async () => {
     const dsn = fixture('postfix-550.eml', { VERP: verp('ghost'), RECIPIENT: 'ghost@example.org' });
