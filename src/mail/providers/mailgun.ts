@@ -45,6 +45,7 @@ export function mailgunEvents(body: unknown, verp: VerpReader): MailEvent[] | nu
   const base = { source: 'mailgun' as const, target, eventId: e.id };
   if (e.event === 'complained') return [{ ...base, feedback: { kind: 'complaint', feedbackType: 'abuse' } }];
   if (e.event !== 'failed') return [];
+  // A temporary failure is one of Mailgun's attempts (it goes on trying); a permanent one ends the message.
   const permanent = e.severity === 'permanent';
   const status = e['delivery-status'] ?? {};
   const diagnostic = [status.code, status.message || status.description].filter(Boolean).join(' ') || null;

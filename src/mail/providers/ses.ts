@@ -30,14 +30,15 @@ export function sesEvents(message: string, verp: VerpReader): MailEvent[] | null
   const deliveryId = verp(n.mail?.source);
   const messageId = n.mail?.commonHeaders?.messageId;
   if (type === 'Bounce' && n.bounce) {
-    // Permanent: SES will not try again and the address is bad; Transient and Undetermined: not (yet).
+    // SES reports a bounce once it has stopped trying, so the message bounced either way; Permanent
+    // says the address is bad, Transient and Undetermined (a full mailbox, a block) that it may work later.
     const permanent = n.bounce.bounceType === 'Permanent';
     return (n.bounce.bouncedRecipients ?? []).filter((r) => r.emailAddress).map((r) => ({
       source: 'ses' as const,
       target: providerTarget(deliveryId, messageId, r.emailAddress!),
       eventId: `${n.bounce!.feedbackId ?? ''}:${r.emailAddress!.toLowerCase()}`,
       feedback: {
-        kind: 'bounce' as const, permanent, final: permanent,
+        kind: 'bounce' as const, permanent, final: true,
         status: r.status ?? (permanent ? '5.0.0' : '4.0.0'),
         diagnostic: r.diagnosticCode ?? `${n.bounce!.bounceType ?? ''} ${n.bounce!.bounceSubType ?? ''}`.trim(),
       },
