@@ -39,12 +39,17 @@ export interface MailEvent {
  */
 const NOT_THE_ADDRESS = /^5\.(7\.\d+|2\.2|3\.4)$/;
 
+/** A permanent failure with this status says the address itself is bad. */
+export function addressIsBad(status: string): boolean {
+  return status.startsWith('5') && !NOT_THE_ADDRESS.test(status);
+}
+
 /** A DSN recipient block as feedback; null for delivered, relayed or expanded (nothing went wrong). */
 export function dsnFeedback(recipient: DsnRecipient): Extract<Feedback, { kind: 'bounce' }> | null {
   const { action, status, diagnostic } = recipient;
   if (action !== 'failed' && action !== 'delayed') return null;
   const final = action === 'failed';
-  return { kind: 'bounce', final, permanent: final && status.startsWith('5') && !NOT_THE_ADDRESS.test(status), status, diagnostic };
+  return { kind: 'bounce', final, permanent: final && addressIsBad(status), status, diagnostic };
 }
 
 /** RFC 5965 feedback types that are a reader's complaint about our mail; not-spam, virus and the like are not. */

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { providerTarget, type MailEvent, type VerpReader } from '../feedback';
+import { addressIsBad, providerTarget, type MailEvent, type VerpReader } from '../feedback';
 
 /**
  * Mailgun's webhooks: each body carries signature {timestamp, token, signature}, where signature is
@@ -49,5 +49,6 @@ export function mailgunEvents(body: unknown, verp: VerpReader): MailEvent[] | nu
   const permanent = e.severity === 'permanent';
   const status = e['delivery-status'] ?? {};
   const diagnostic = [status.code, status.message || status.description].filter(Boolean).join(' ') || null;
-  return [{ ...base, feedback: { kind: 'bounce', permanent, final: permanent, status: status['enhanced-code'] ?? (permanent ? '5.0.0' : '4.0.0'), diagnostic } }];
+  const code = status['enhanced-code'] ?? (permanent ? '5.0.0' : '4.0.0');
+  return [{ ...base, feedback: { kind: 'bounce', permanent: permanent && addressIsBad(code), final: permanent, status: code, diagnostic } }];
 }

@@ -1,4 +1,4 @@
-import { providerTarget, type MailEvent, type VerpReader } from '../feedback';
+import { addressIsBad, providerTarget, type MailEvent, type VerpReader } from '../feedback';
 
 /**
  * Amazon SES bounce and complaint notifications (the SNS message's body; "notificationType" for
@@ -33,16 +33,18 @@ export function sesEvents(message: string, verp: VerpReader): MailEvent[] | null
     // SES reports a bounce once it has stopped trying, so the message bounced either way; Permanent
     // says the address is bad, Transient and Undetermined (a full mailbox, a block) that it may work later.
     const permanent = n.bounce.bounceType === 'Permanent';
-    return (n.bounce.bouncedRecipients ?? []).filter((r) => r.emailAddress).map((r) => ({
-      source: 'ses' as const,
-      target: providerTarget(deliveryId, messageId, r.emailAddress!),
-      eventId: `${n.bounce!.feedbackId ?? ''}:${r.emailAddress!.toLowerCase()}`,
-      feedback: {
-        kind: 'bounce' as const, permanent, final: true,
-        status: r.status ?? (permanent ? '5.0.0' : '4.0.0'),
-        diagnostic: r.diagnosticCode ?? `${n.bounce!.bounceType ?? ''} ${n.bounce!.bounceSubType ?? ''}`.trim(),
-      },
-    }));
+    return (n.bounce.bouncedRecipients ?? []).filter((r) => r.emailAddress).map((r) => {
+      const status = r.status ?? (permanent ? '5.0.0' : '4.0.0');
+      return {
+        source: 'ses' as const,
+        target: providerTarget(deliveryId, messageId, r.emailAddress!),
+        eventId: `${n.bounce!.feedbackId ?? ''}:${r.emailAddress!.toLowerCase()}`,
+        feedback: {
+          kind: 'bounce' as const, permanent: permanent && addressIsBad(status), final: true, status,
+          diagnostic: r.diagnosticCode ?? `${n.bounce!.bounceType ?? ''} ${n.bounce!.bounceSubType ?? ''}`.trim(),
+        },
+      };
+    });
   }
   if (type === 'Complaint' && n.complaint) {
     return (n.complaint.complainedRecipients ?? []).filter((r) => r.emailAddress).map((r) => ({
