@@ -38,4 +38,22 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ALERT_EMAILS: 'ops@example.org, nobody' })).toThrow(/^invalid configuration: ALERT_EMAILS\.1: /);
     expect(loadConfig({})).toMatchObject({ RECONCILE_INTERVAL_SECONDS: 15, DELIVERY_RETENTION_DAYS: 400, LIFT_LATE_ALERT_SECONDS: 60, ALERT_MAX_PER_HOUR: 20 });
   });
+
+  it('reads DOMAIN_LIMITS as a rate and/or a cap on messages in flight per domain, naming a bad entry', () => {
+    expect(loadConfig({}).DOMAIN_LIMITS).toEqual({});
+    expect(loadConfig({ DOMAIN_LIMITS: 'gmail.com=20/s, Outlook.com=600/m+4c,small.example=2c,slow.example=36/h' }).DOMAIN_LIMITS).toEqual({
+      'gmail.com': { perSecond: 20, concurrency: null },
+      'outlook.com': { perSecond: 10, concurrency: 4 },
+      'small.example': { perSecond: null, concurrency: 2 },
+      'slow.example': { perSecond: 0.01, concurrency: null },
+    });
+    for (const bad of ['gmail.com', 'gmail.com=fast', 'gmail.com=20', 'gmail.com=0/s', 'gmail.com=20/d', '=20/s']) {
+      expect(() => loadConfig({ DOMAIN_LIMITS: bad }), bad).toThrow(/^invalid configuration: DOMAIN_LIMITS: /);
+    }
+  });
+
+  it('takes the Postmark webhook credentials together', () => {
+    expect(() => loadConfig({ POSTMARK_WEBHOOK_USER: 'pm' })).toThrow(/POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD go together/);
+    expect(loadConfig({ SES_TOPIC_ARNS: 'arn:a, arn:b' }).SES_TOPIC_ARNS).toEqual(['arn:a', 'arn:b']);
+  });
 });
