@@ -26,8 +26,8 @@ export interface WebhookOptions {
 export function providerWebhookRoutes(app: FastifyInstance, ctx: Context, options: WebhookOptions = {}) {
   const { config } = ctx;
   const log = ctx.log.child({ role: 'webhooks' });
-  const { bounceDomain } = messageSettings(config, ctx.secret);
-  const verp: VerpReader = (address) => (address ? verpDelivery(ctx.secret, address, bounceDomain) : null);
+  const { bounceDomain } = messageSettings(config, ctx.keys);
+  const verp: VerpReader = (address) => (address ? verpDelivery(ctx.keys, address, bounceDomain) : null);
   const sns = new SnsVerifier(options.fetchText ?? fetchText);
   const fetchUrl = options.fetchText ?? fetchText;
 

@@ -31,7 +31,7 @@ export async function handleInbound(ctx: Context, raw: Buffer, recipients: strin
   const report = await readReport(raw);
   const deliveryOf = (addresses: string[]) => {
     for (const address of addresses) {
-      const id = verpDelivery(ctx.secret, address, mailboxes.bounceDomain);
+      const id = verpDelivery(ctx.keys, address, mailboxes.bounceDomain);
       if (id !== null) return id;
     }
     return null;
@@ -67,7 +67,7 @@ export async function handleInbound(ctx: Context, raw: Buffer, recipients: strin
     case 'other': {
       if (!recipients.some((r) => isUnsubscribeAddress(r, mailboxes))) return drop('a reply that is neither a bounce nor a complaint');
       const token = unsubscribeTokenOf(report.subject, recipients);
-      const done = token && (await unsubscribeByToken(ctx.db, ctx.secret, token, 'mail'));
+      const done = token && (await unsubscribeByToken(ctx.db, ctx.keys, token, 'mail'));
       if (!done) return drop('an unsubscribe mail without a valid token');
       log.info({ subscriberId: done.subscriberId, listId: done.listId, changed: done.changed }, 'unsubscribed by mail');
       return { outcome: 'unsubscribed' };

@@ -42,7 +42,7 @@ class PerMinute {
 export async function startInbound(ctx: Context, port: number, host: string): Promise<InboundServer> {
   const { config } = ctx;
   const log = ctx.log.child({ role: 'inbound' });
-  const settings = messageSettings(config, ctx.secret);
+  const settings = messageSettings(config, ctx.keys);
   const mailboxes: Mailboxes = { bounceDomain: settings.bounceDomain, unsubscribeMailbox: settings.unsubscribeMailbox };
   const rate = new PerMinute(config.INBOUND_RATE_PER_MINUTE);
   const tls = config.INBOUND_TLS_KEY_FILE && config.INBOUND_TLS_CERT_FILE
@@ -64,7 +64,7 @@ export async function startInbound(ctx: Context, port: number, host: string): Pr
       callback();
     },
     onRcptTo(address, _session, callback) {
-      const ours = verpDelivery(ctx.secret, address.address, mailboxes.bounceDomain) !== null || isUnsubscribeAddress(address.address, mailboxes);
+      const ours = verpDelivery(ctx.keys, address.address, mailboxes.bounceDomain) !== null || isUnsubscribeAddress(address.address, mailboxes);
       if (!ours) return callback(reply(550, '5.1.1 No such mailbox here'));
       callback();
     },

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { Config, DomainLimit } from '../config';
 import type { Logger } from '../log';
+import type { RedisClient } from './redis';
 
 /**
  * Pacing per destination, shared by every worker through Redis. A send to 30,000 journalists is
@@ -85,7 +85,7 @@ export class Pacer {
   private readonly refresh: NodeJS.Timeout;
   private sequence = 0;
 
-  constructor(private readonly redis: Redis, private readonly config: Pick<Config, 'QUEUE_PREFIX' | 'DOMAIN_LIMITS' | 'SEND_RATE_PER_SECOND' | 'SMTP_SLOW_DOWN_MS'>, private readonly log: Logger) {
+  constructor(private readonly redis: RedisClient, private readonly config: Pick<Config, 'QUEUE_PREFIX' | 'DOMAIN_LIMITS' | 'SEND_RATE_PER_SECOND' | 'SMTP_SLOW_DOWN_MS'>, private readonly log: Logger) {
     const prefix = `${config.QUEUE_PREFIX}:pace`;
     this.keys = {
       global: `${prefix}:all`,

@@ -83,7 +83,7 @@ describe('staff views of what came back', () => {
     const listPage = await page('/console/suppressions');
     expect(listPage).toMatch(/data-suppression="n0@example\.org">.*complaint \(abuse\).*complaint \(ARF\).*data-action="\/api\/suppressions\/n0%40example\.org"/s);
 
-    const { token: editor } = await createApiToken(h.ctx.db, 'an-editor', 'editor');
+    const { token: editor } = await createApiToken(h.ctx.db, { name: 'an-editor', role: 'editor', ownerAccountId: null, createdBy: 'cli:test' });
     expect((await h.api('DELETE', '/api/suppressions/n0@example.org', undefined, { authorization: `Bearer ${editor}` })).status).toBe(403);
     expect((await h.api('DELETE', '/api/suppressions/nobody@example.org')).status).toBe(404);
     expect((await h.api('DELETE', '/api/suppressions/not-an-address')).status).toBe(400);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInbound, type InboundServer } from '../../src/inbound/server';
 import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token';
 import { verpAddress } from '../../src/mail/verp';
+import { Keyring } from '../../src/signing';
 import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
 import { freePort, spawnPresslift } from '../support/processes';
@@ -47,7 +48,7 @@ afterAll(async () => {
 
 const fixture = (name: string, slots: Record<string, string>) =>
   readFileSync(new URL(`../fixtures/reports/${name}`, import.meta.url), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, slot: string) => slots[slot] ?? `{{${slot}}}`);
-const verp = (who: string) => verpAddress(h.ctx.secret, delivery[who]!.id, BOUNCE_DOMAIN);
+const verp = (who: string) => verpAddress(h.ctx.keys, delivery[who]!.id, BOUNCE_DOMAIN);
 
 /** Hands a raw mail to presslift inbound; resolves with the server's reply, rejects with its refusal. */
 async function mail(to: string, raw: string | Buffer, from = 'MAILER-DAEMON@relay.example.net') {
@@ -76,7 +77,7 @@ describe('presslift inbound', () => {
   it('refuses every recipient but signed bounce addresses and the unsubscribe mailbox', async () => {
     const before = await rowsOf();
     const tampered = verp('calm').replace(/-[0-9a-f]{16}@/, '-0123456789abcdef@');
-    const otherDomain = verpAddress(h.ctx.secret, delivery.calm!.id, 'elsewhere.example.org');
+    const otherDomain = verpAddress(h.ctx.keys, delivery.calm!.id, 'elsewhere.example.org');
     for (const to of ['postmaster@bounces.news.example.org', 'someone@example.com', tampered, otherDomain, `bounces+${delivery.calm!.id}@${BOUNCE_DOMAIN}`]) {
       const refused = await refusal(mail(to, fixture('postfix-550.eml', { VERP: to, RECIPIENT: 'calm@example.org' })));
       expect(refused?.responseCode, to).toBe(550);
@@ -111,7 +112,7 @@ describe('presslift inbound', () => {
 
   it('drops a complaint whose envelope sender is not a signed address of ours, and one that is not a complaint', async () => {
     const before = await rowsOf();
-    const forged = verpAddress('a different secret of someone else entirely', delivery.forged!.id, BOUNCE_DOMAIN);
+    const forged = verpAddress(new Keyring('a different secret of someone else entirely'), delivery.forged!.id, BOUNCE_DOMAIN);
     const slots = { TO: UNSUBSCRIBE, ORIGINAL_MAIL_FROM: forged, RETURN_PATH: forged, RECIPIENT: 'forged@example.org', MESSAGE_ID: `<release-${releaseId}.delivery-${delivery.forged!.id}@presslift.localhost>` };
     expect(await mail(UNSUBSCRIBE, fixture('arf-rfc5965.eml', { ...slots, FEEDBACK_TYPE: 'abuse' }))).toMatch(/^250/);
     expect(await mail(UNSUBSCRIBE, fixture('arf-rfc5965.eml', { ...slots, ORIGINAL_MAIL_FROM: verp('forged'), FEEDBACK_TYPE: 'not-spam' }))).toMatch(/^250/);
@@ -131,7 +132,7 @@ describe('presslift inbound', () => {
     const second = await scheduleIn(h, [science], 1000);
     await releaseReaches(h, second.id, 'sent');
     const { id: next } = await h.ctx.db.selectFrom('deliveries').select('id').where('release_id', '=', second.id).where('subscriber_id', '=', delivery.soft!.subscriberId).executeTakeFirstOrThrow();
-    const nextVerp = verpAddress(h.ctx.secret, next, BOUNCE_DOMAIN);
+    const nextVerp = verpAddress(h.ctx.keys, next, BOUNCE_DOMAIN);
     expect(await mail(nextVerp, fixture('postfix-452-delayed.eml', { VERP: nextVerp, RECIPIENT: 'soft@example.org' }))).toMatch(/^250/);
     rows = await rowsOf();
     expect(rows.suppressions.find((s) => s.email_key === 'soft@example.org')).toMatchObject({ source: 'dsn', reason: expect.stringMatching(/^2 soft bounces in 14 days \(last: 4\.2\.2 .*Mailbox full/) });
@@ -181,7 +182,7 @@ describe('presslift inbound', () => {
     const mailto = /^List-Unsubscribe:.*<mailto:([^?]+)\?subject=([^>]+)>/im.exec(sent.raw.replace(/\r\n[ \t]+/g, ' '))!;
     expect(mailto[1]).toBe(UNSUBSCRIBE);
     const subject = decodeURIComponent(mailto[2]!);
-    expect(subject).toBe(`unsubscribe ${signUnsubscribeToken(h.ctx.secret, leaver, science)}`);
+    expect(subject).toBe(`unsubscribe ${signUnsubscribeToken(h.ctx.keys, leaver, science)}`);
     const request = `From: leaver@example.org\r\nTo: ${UNSUBSCRIBE}\r\nSubject: ${subject}\r\n\r\n`;
     expect(await mail(UNSUBSCRIBE, request, 'leaver@example.org')).toMatch(/^250/);
     const after = await rowsOf();
@@ -194,14 +195,14 @@ describe('presslift inbound', () => {
     expect(await rowsOf()).toEqual(after);
 
     // The token may ride in the address instead (unsubscribe+<token>@…).
-    const healthToken = signUnsubscribeToken(h.ctx.secret, leaver, health);
+    const healthToken = signUnsubscribeToken(h.ctx.keys, leaver, health);
     expect(await mail(UNSUBSCRIBE.replace('@', `+${healthToken}@`), 'Subject: bye\r\n\r\n', 'leaver@example.org')).toMatch(/^250/);
     expect((await rowsOf()).members.filter((m) => m.subscriber_id === leaver).map((m) => m.status)).toEqual(['unsubscribed', 'unsubscribed']);
 
     // A forged token changes nothing.
     const before = await rowsOf();
     const calm = delivery.calm!.subscriberId;
-    const forged = signUnsubscribeToken('another secret of thirty-two characters or more', calm, science);
+    const forged = signUnsubscribeToken(new Keyring('another secret of thirty-two characters or more'), calm, science);
     expect(await mail(UNSUBSCRIBE, `Subject: unsubscribe ${forged}\r\n\r\n`)).toMatch(/^250/);
     expect(await rowsOf()).toEqual(before);
   });

@@ -51,7 +51,7 @@ describe('a bounce written by Postfix', () => {
     const ghost = deliveries.find((d) => d.email === 'ghost@desk.test')!;
     // The envelope sender names the delivery and is signed; the From header is the newsroom's.
     expect(arrived.from).toMatch(new RegExp(`^bounces\\+${reader.id}-[0-9a-f]{16}@${BOUNCE_DOMAIN}$`));
-    expect(verpDelivery(h.ctx.secret, arrived.from, BOUNCE_DOMAIN)).toBe(reader.id);
+    expect(verpDelivery(h.ctx.keys, arrived.from, BOUNCE_DOMAIN)).toBe(reader.id);
     expect(arrived.mail.from?.value[0]?.address).toBe('newsroom@news.presslift.test');
 
     const bounced = await waitUntil(async () => {

@@ -1,25 +1,33 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { dsnFeedback, isComplaint, unsubscribeTokenOf } from '../../src/mail/feedback';
 import { fieldGroups, readReport } from '../../src/mail/reports';
 import { verpAddress, verpDelivery } from '../../src/mail/verp';
+import { Keyring } from '../../src/signing';
 
-const SECRET = 'a-secret-of-at-least-thirty-two-characters';
+// Keys drawn for each run: a key written in the repository would be a public one.
+const [KEY, NEXT_KEY] = [randomBytes(32).toString('base64url'), randomBytes(32).toString('base64url')];
+const KEYS = new Keyring(KEY);
 const fixture = (name: string, slots: Record<string, string>) =>
   readFileSync(new URL(`../fixtures/reports/${name}`, import.meta.url), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, slot: string) => slots[slot] ?? '');
 
 describe('VERP bounce addresses', () => {
   it('name their delivery, signed, and read back only under our domain with the right signature', () => {
-    const address = verpAddress(SECRET, 12345, 'bounces.example.org');
+    const address = verpAddress(KEYS, 12345, 'bounces.example.org');
     expect(address).toMatch(/^bounces\+12345-[0-9a-f]{16}@bounces\.example\.org$/);
-    expect(verpDelivery(SECRET, address, 'bounces.example.org')).toBe(12345);
+    expect(verpDelivery(KEYS, address, 'bounces.example.org')).toBe(12345);
     // Mail systems may change the case of an address; the signature is lowercase hex for that reason.
-    expect(verpDelivery(SECRET, address.toUpperCase(), 'Bounces.Example.org')).toBe(12345);
-    expect(verpDelivery(SECRET, address.replace('12345', '12346'), 'bounces.example.org')).toBeNull();
-    expect(verpDelivery(SECRET, address, 'example.org')).toBeNull();
-    expect(verpDelivery('another-secret-of-thirty-two-characters!', address, 'bounces.example.org')).toBeNull();
-    expect(verpDelivery(SECRET, address.replace(/.@/, '0@'), 'bounces.example.org')).toBeNull();
-    expect(verpDelivery(SECRET, 'bounces@bounces.example.org', 'bounces.example.org')).toBeNull();
+    expect(verpDelivery(KEYS, address.toUpperCase(), 'Bounces.Example.org')).toBe(12345);
+    expect(verpDelivery(KEYS, address.replace('12345', '12346'), 'bounces.example.org')).toBeNull();
+    expect(verpDelivery(KEYS, address, 'example.org')).toBeNull();
+    expect(verpDelivery(new Keyring(NEXT_KEY), address, 'bounces.example.org')).toBeNull();
+    // After a key rotation the bounces of mail signed with the previous key still count.
+    const rotated = new Keyring(NEXT_KEY, [KEY]);
+    expect(verpDelivery(rotated, address, 'bounces.example.org')).toBe(12345);
+    expect(verpAddress(rotated, 12345, 'bounces.example.org')).not.toBe(address);
+    expect(verpDelivery(KEYS, address.replace(/.@/, '0@'), 'bounces.example.org')).toBeNull();
+    expect(verpDelivery(KEYS, 'bounces@bounces.example.org', 'bounces.example.org')).toBeNull();
   });
 });
 

@@ -63,7 +63,7 @@ describe('pre-built MIME body parts', () => {
     const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/m, '');
     expect(withoutDate(message.raw!.toString())).toBe(withoutDate(reference));
     // The envelope sender is the delivery's signed bounce address; the From header stays the newsroom's.
-    expect(message.envelope).toEqual({ from: verpAddress(settings.secret, id, 'bounces.news.example.org'), to: [`reader${id}@example.org`] });
+    expect(message.envelope).toEqual({ from: verpAddress(settings.keys, id, 'bounces.news.example.org'), to: [`reader${id}@example.org`] });
     expect(message.messageId).toBe(`<release-7.delivery-${id}@news.example.org>`);
   });
 
@@ -73,7 +73,7 @@ describe('pre-built MIME body parts', () => {
     const { raw: reference } = await compose(composeMessage(await compiled, r, settings));
     const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/m, '');
     expect(withoutDate(message.raw!.toString())).toBe(withoutDate(reference));
-    expect(message.envelope).toEqual({ from: verpAddress(settings.secret, 6, 'bounces.news.example.org'), to: ['Zoe@xn--strae-oqa.example'] });
+    expect(message.envelope).toEqual({ from: verpAddress(settings.keys, 6, 'bounces.news.example.org'), to: ['Zoe@xn--strae-oqa.example'] });
   });
 
   it('escapes each value for its part and keeps every line within 76 characters', async () => {
