@@ -207,14 +207,15 @@ export async function releaseListIds(db: Db, releaseId: number, advance = false)
 /** Counts by delivery state; for a release whose rows retention pruned, the counts it kept. */
 export async function deliveryCounts(db: Db, releaseId: number): Promise<Record<DeliveryState, number>> {
   const kept = await db.selectFrom('releases').select('delivery_counts').where('id', '=', releaseId).executeTakeFirst();
-  if (kept?.delivery_counts) return kept.delivery_counts;
+  const counts = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+  // Counts kept before a state existed (bounced) read as 0 of it.
+  if (kept?.delivery_counts) return { ...counts, ...kept.delivery_counts };
   const rows = await db
     .selectFrom('deliveries')
     .select(['state', (eb) => eb.fn.countAll<number>().as('n')])
     .where('release_id', '=', releaseId)
     .groupBy('state')
     .execute();
-  const counts = Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
   for (const row of rows) counts[row.state] = Number(row.n);
   return counts;
 }

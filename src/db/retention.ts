@@ -22,7 +22,7 @@ export async function keepDeliveryCounts(db: Db, releaseId: number): Promise<voi
   await sql`
     UPDATE releases r SET delivery_counts = (
       SELECT jsonb_build_object('queued', count(*) FILTER (WHERE state = 'queued'), 'sending', count(*) FILTER (WHERE state = 'sending'),
-        'sent', count(*) FILTER (WHERE state = 'sent'), 'failed', count(*) FILTER (WHERE state = 'failed'),
+        'sent', count(*) FILTER (WHERE state = 'sent'), 'bounced', count(*) FILTER (WHERE state = 'bounced'), 'failed', count(*) FILTER (WHERE state = 'failed'),
         'skipped', count(*) FILTER (WHERE state = 'skipped'), 'cancelled', count(*) FILTER (WHERE state = 'cancelled'))
       FROM deliveries d WHERE d.release_id = r.id)
     WHERE r.id = ${releaseId} AND r.delivery_counts IS NULL`.execute(db);
