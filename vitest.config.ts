@@ -6,6 +6,8 @@ export default defineConfig({
     include: ['tests/**/*.test.ts'],
     globalSetup: ['tests/support/browser-check.ts'],
     pool: 'forks',
+    // Memory tests measure what is retained, after a full collection (tests/integration/hostile-input.test.ts).
+    execArgv: ['--expose-gc'],
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,

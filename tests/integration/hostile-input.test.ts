@@ -163,10 +163,15 @@ describe('CSV import', () => {
         yield chunk;
       }
     }
-    global.gc?.();
-    const heapBefore = process.memoryUsage().heapUsed;
+    // What the import holds, not the garbage a busy machine leaves uncollected: each sample is taken
+    // after a full collection (vitest.config.ts starts test processes with --expose-gc).
+    const retained = () => {
+      global.gc!();
+      return process.memoryUsage().heapUsed;
+    };
+    const heapBefore = retained();
     let peak = heapBefore;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().heapUsed)), 20);
+    const sampler = setInterval(() => (peak = Math.max(peak, retained())), 250);
     const answer = await h.app.inject({
       method: 'POST', url: `/api/lists/${list}/subscribers/import`, payload: Readable.from(lines()),
       headers: { authorization: `Bearer ${h.token}`, 'content-type': 'text/csv' },
@@ -177,9 +182,10 @@ describe('CSV import', () => {
     const { rows: counted } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM list_members WHERE list_id = ${list}`.execute(h.ctx.db);
     expect(counted[0]!.n).toBe(rows);
     expect(await member('bulk1@example.org')).toMatchObject({ name: 'Reader one again' });
-    // Held whole, these rows parsed take about 66 MB of heap (measured with csv-parse/sync); streamed, a batch and its garbage.
+    // The file is 3.5 MB of text and its rows, parsed and kept, 13 MB of heap; streamed, the import
+    // keeps about one batch of 1,000 rows (measured 0.7 to 1.1 MB retained).
     const growthMb = (peak - heapBefore) / 1024 / 1024;
-    console.info(`CSV import of ${rows} rows: heap grew by at most ${growthMb.toFixed(1)} MB`);
-    expect(growthMb).toBeLessThan(50);
+    console.info(`CSV import of ${rows} rows: retained heap grew by at most ${growthMb.toFixed(1)} MB`);
+    expect(growthMb).toBeLessThan(3);
   });
 });
