@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import nodemailer from 'nodemailer';
 import { buildMessage, type MessageSettings } from '../src/mail/message';
 import { Keyring, randomToken } from '../src/signing';
-import { compileSample, sampleRecipient } from '../tests/support/sample-email';
+import { compileSample, sampleRecipient } from './lib/sample-email';
 
 const args = process.argv.slice(2);
 const thresholdAt = args.indexOf('--threshold');

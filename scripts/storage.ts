@@ -12,7 +12,7 @@ import { createDb, dropDatabase } from '../src/db';
 import { keepDeliveryCounts } from '../src/db/retention';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/log';
-import { prepareDatabase } from '../src/roles';
+import { prepareDatabase } from '../src/processes';
 
 const { values } = parseArgs({ options: { recipients: { type: 'string', default: '100000' } } });
 const recipients = Number(values.recipients);

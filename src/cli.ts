@@ -8,18 +8,19 @@ import { retireGeneratedKey } from './db/keys';
 import { disableTotp } from './db/second-factor';
 import { DomainError } from './errors';
 import { createLogger, type Logger } from './log';
-import { pauseSending, resumeSending } from './ops/pause';
-import { applyRetention } from './ops/retention';
-import { formatStatus, operatorStatus } from './ops/status';
+import { pauseSending, resumeSending } from './controls/pause';
+import { applyRetention } from './pipeline/retention';
+import { formatStatus, operatorStatus } from './telemetry/status';
 import { reconcile } from './pipeline/reconcile';
 import { retryFailed } from './releases/lifecycle';
-import { bootstrapToken, prepareDatabase, requireRedis, run, setupLink, type Roles } from './roles';
+import { bootstrapToken, prepareDatabase, requireRedis, run, setupLink, type Roles } from './processes';
 import { ServiceUnreachable } from './services';
 import { readPassword } from './auth/prompt';
 import { hashPassword, MIN_PASSWORD_LENGTH } from './auth/password';
 import { AccountExistsError, createAccount, enableAccount, findAccountByEmail } from './db/accounts';
 import { recordAudit } from './db/audit';
 import { emailAddress } from './fields';
+import { ROLES } from './states';
 
 const STOP_TIMEOUT_MS = 30_000;
 
@@ -175,7 +176,7 @@ const token = program.command('token').description('API tokens for automation');
 token
   .command('create')
   .requiredOption('--name <name>', 'what the token is for')
-  .addOption(new Option('--role <role>', 'what it may do').choices(['editor', 'operator', 'admin']).default('editor'))
+  .addOption(new Option('--role <role>', 'what it may do').choices(ROLES).default('editor'))
   .option('--expires-in-days <days>', 'stop working after this many days (default: until revoked)', (value) => positiveId('--expires-in-days', value))
   .action((options: { name: string; role: 'editor' | 'operator' | 'admin'; expiresInDays?: number }) =>
     withContext(async (ctx) => {
@@ -212,7 +213,7 @@ const user = program.command('user').description('staff accounts for the console
 user
   .command('create')
   .requiredOption('--email <email>', 'their sign-in address')
-  .addOption(new Option('--role <role>', 'what they may do').choices(['editor', 'operator', 'admin']).default('editor'))
+  .addOption(new Option('--role <role>', 'what they may do').choices(ROLES).default('editor'))
   .addOption(new Option('--password <password>', 'for scripts; otherwise PRESSLIFT_PASSWORD or a prompt').env('PRESSLIFT_PASSWORD'))
   .action((options: { email: string; role: 'editor' | 'operator' | 'admin'; password?: string }) =>
     withContext(async (ctx) => {

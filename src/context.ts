@@ -1,7 +1,7 @@
 import type { Config } from './config';
 import { createDb, type Db } from './db';
 import { createLogger, type Logger } from './log';
-import { createMetrics, type Metrics } from './ops/metrics';
+import { createMetrics, type Metrics } from './telemetry/metrics';
 import { createQueues, type Queues } from './queue';
 import { createRedis, type RedisClient } from './queue/redis';
 import { loadKeyring } from './secret';

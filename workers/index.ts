@@ -1,7 +1,7 @@
 import type { Context } from '../src/context';
 import { createMailer } from '../src/mail/transport';
-import { applyPauseState } from '../src/ops/pause';
-import { RelayHealthRecorder } from '../src/ops/relay-health';
+import { applyPauseState } from '../src/controls/pause';
+import { RelayHealthRecorder } from '../src/mail/relay-health';
 import { listenForPreparations } from '../src/pipeline/prepare';
 import { sentRecorder } from '../src/pipeline/send';
 import { runEvery, startSweeper, sweepOnce } from '../src/pipeline/sweep';
@@ -9,7 +9,7 @@ import { relayWebhooks } from '../src/pipeline/webhook';
 import { WORKER_NAME } from '../src/queue';
 import { Pacer } from '../src/queue/pacing';
 import { organisation } from '../src/render/organisation';
-import { RenderCache } from '../src/render/store';
+import { RenderCache } from '../src/releases/renders';
 import { createLiftWorker } from './lift';
 import { createSendWorker } from './send';
 import { createWebhookWorker } from './webhook';

@@ -3,7 +3,7 @@ import { processAdvance } from '../src/pipeline/advance';
 import { LIFT_QUEUE, type LiftJob } from '../src/queue';
 import { workerOptions } from '../src/queue/worker-options';
 import { processLift, type LiftDeps } from '../src/pipeline/lift';
-import { raiseLiftFailed } from '../src/ops/alerts';
+import { raiseLiftFailed } from '../src/alerts/staff-alerts';
 
 export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
   const { config, log } = deps.ctx;

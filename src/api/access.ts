@@ -1,4 +1,4 @@
-import type { Role } from '../db/schema';
+import { ROLES, type Role } from '../states';
 
 /**
  * Who may call what: every route Presslift serves, written once. The app attaches each route's
@@ -30,7 +30,7 @@ const page = (...roles: Role[]): Access => ({ kind: 'page', roles });
 const signingIn: Access = { kind: 'signing-in' };
 const metrics: Access = { kind: 'metrics' };
 /** Every signed-in person, whatever their role (their own account's settings). */
-const ANY_ROLE: Role[] = ['editor', 'operator', 'admin'];
+const ANY_ROLE: Role[] = [...ROLES];
 
 /** `METHOD /pattern` exactly as the route is registered (HEAD follows GET). */
 export const ROUTES: Record<string, Access> = {

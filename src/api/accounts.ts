@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { ROLES } from '../states';
 import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/password';
 import type { Context } from '../context';
 import { AccountExistsError, createAccount, disableAccount, enableAccount, listAccounts } from '../db/accounts';
@@ -9,7 +10,7 @@ import { createApiToken, listApiTokens, revokeApiToken } from '../db/tokens';
 import { emailAddress, idParam, lineText } from '../fields';
 import { HttpError, notFound, parse } from './errors';
 
-const role = z.enum(['editor', 'operator', 'admin'], { error: 'must be editor, operator or admin' });
+const role = z.enum(ROLES, { error: 'must be editor, operator or admin' });
 const newAccount = z.object({
   email: emailAddress,
   role,

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config';
 import type { Db } from '../db';
-import type { Role } from '../db/schema';
+import type { Role } from '../states';
 import { findSession, type Session } from '../db/sessions';
 import { findApiToken } from '../db/tokens';
 import { sameSecret } from '../signing';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, onRequestHookHandler, preValidationHookHandler } from 'fastify';
-import type { Role } from '../db/schema';
+import type { Role } from '../states';
 import { sameSecret } from '../signing';
 import { accessOf, roleAllowed, type Access } from './access';
 import { allows, csrfPasses, identify, pendingSignIn, type Actor, type AuthContext } from './auth';

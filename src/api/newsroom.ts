@@ -4,14 +4,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import type { Context } from '../context';
-import { publicRateLimit } from '../console/security';
+import { publicRateLimit } from './security';
 import { attachmentChunks, attachmentLinks, publicAttachment } from '../db/attachments';
 import { liftedRelease, liftedReleases, newsroomVersion, type PublicRelease } from '../db/newsroom';
 import { idParam } from '../fields';
 import { sizeLabel } from '../render/compile';
 import { markdownToHtml } from '../render/markdown';
 import { organisation } from '../render/organisation';
-import { escapeHtml } from '../render/escape';
+import { html, raw, type Html } from '../render/html';
 import { servedAs } from './file-types';
 import { publicPage, sendNotFound, sendPage, siteOf } from './public-page';
 
@@ -32,7 +32,7 @@ export function newsroomRoutes(app: FastifyInstance, ctx: Context) {
   const site = siteOf(config);
   const org = organisation(config);
   const releaseUrl = (slug: string) => `${config.PUBLIC_URL}/releases/${slug}`;
-  const feedLink = `<link rel="alternate" type="application/atom+xml" href="/releases/feed.xml" title="${escapeHtml(config.ORG_NAME)} releases">`;
+  const feedLink = html`<link rel="alternate" type="application/atom+xml" href="/releases/feed.xml" title="${config.ORG_NAME} releases">`;
 
   const limited = { config: publicRateLimit(config) };
 
@@ -40,9 +40,9 @@ export function newsroomRoutes(app: FastifyInstance, ctx: Context) {
    * The index and the feed are rebuilt only when the newsroom changes (newsroomVersion), and
    * carry an ETag of that version, so a reader polling the feed gets 304 until the next lift.
    */
-  const cached = (build: () => Promise<string>) => {
-    let kept: { version: string; etag: string; body: string } | undefined;
-    return async (request: FastifyRequest, reply: FastifyReply): Promise<string | null> => {
+  const cached = (build: () => Promise<Html>) => {
+    let kept: { version: string; etag: string; body: Html } | undefined;
+    return async (request: FastifyRequest, reply: FastifyReply): Promise<Html | null> => {
       const version = await newsroomVersion(db);
       if (kept?.version !== version) {
         kept = { version, etag: `"${createHash('sha256').update(version).digest('base64url').slice(0, 16)}"`, body: await build() };
@@ -58,10 +58,11 @@ export function newsroomRoutes(app: FastifyInstance, ctx: Context) {
 
   const indexPage = cached(async () => {
     const releases = await liftedReleases(db, 200);
-    const items = releases
-      .map((r) => `<li><div class="eyebrow">${escapeHtml(dateline(r))}</div><a href="/releases/${escapeHtml(r.slug)}">${escapeHtml(r.title)}</a>${r.summary ? `<p>${escapeHtml(r.summary)}</p>` : ''}</li>`)
-      .join('\n');
-    const body = `<h1>Press releases</h1>${items ? `<ul class="index">${items}</ul>` : '<p>No releases yet.</p>'}<p><a href="/releases/feed.xml">Atom feed</a></p>`;
+    const items = releases.map(
+      (r) => html`<li><div class="eyebrow">${dateline(r)}</div><a href="/releases/${r.slug}">${r.title}</a>${r.summary && html`<p>${r.summary}</p>`}</li>\n`,
+    );
+    const list = items.length ? html`<ul class="index">${items}</ul>` : html`<p>No releases yet.</p>`;
+    const body = html`<h1>Press releases</h1>${list}<p><a href="/releases/feed.xml">Atom feed</a></p>`;
     return publicPage(site, 'Press releases', body, feedLink);
   });
 
@@ -73,31 +74,32 @@ export function newsroomRoutes(app: FastifyInstance, ctx: Context) {
   const feed = cached(async () => {
     const releases = await liftedReleases(db, FEED_SIZE);
     const updated = releases.reduce((latest, r) => (r.lifted_at > latest ? r.lifted_at : latest), new Date(0));
-    const entries = releases.map((r) => `  <entry>
-    <id>${escapeHtml(releaseUrl(r.slug))}</id>
-    <title>${escapeHtml(r.title)}</title>
-    <link rel="alternate" type="text/html" href="${escapeHtml(releaseUrl(r.slug))}"/>
+    // The same escaping tag as the pages: XML needs exactly HTML's five escapes, and the entry's
+    // content is the release's HTML carried as text.
+    const entries = releases.map((r) => html`  <entry>
+    <id>${releaseUrl(r.slug)}</id>
+    <title>${r.title}</title>
+    <link rel="alternate" type="text/html" href="${releaseUrl(r.slug)}"/>
     <published>${r.embargo_at.toISOString()}</published>
     <updated>${r.lifted_at.toISOString()}</updated>
-    ${r.summary ? `<summary>${escapeHtml(r.summary)}</summary>` : ''}
-    <content type="html">${escapeHtml(markdownToHtml(r.body_md))}</content>
-  </entry>`);
-    return `<?xml version="1.0" encoding="utf-8"?>
+    ${r.summary && html`<summary>${r.summary}</summary>`}
+    <content type="html">${markdownToHtml(r.body_md)}</content>
+  </entry>\n`);
+    return html`<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
-  <id>${escapeHtml(`${config.PUBLIC_URL}/releases`)}</id>
-  <title>${escapeHtml(config.ORG_NAME)} press releases</title>
-  <link rel="self" href="${escapeHtml(`${config.PUBLIC_URL}/releases/feed.xml`)}"/>
-  <link rel="alternate" type="text/html" href="${escapeHtml(`${config.PUBLIC_URL}/releases`)}"/>
-  <author><name>${escapeHtml(config.ORG_NAME)}</name></author>
+  <id>${config.PUBLIC_URL}/releases</id>
+  <title>${config.ORG_NAME} press releases</title>
+  <link rel="self" href="${config.PUBLIC_URL}/releases/feed.xml"/>
+  <link rel="alternate" type="text/html" href="${config.PUBLIC_URL}/releases"/>
+  <author><name>${config.ORG_NAME}</name></author>
   <updated>${updated.toISOString()}</updated>
-${entries.join('\n')}
-</feed>
+${entries}</feed>
 `;
   });
 
   app.get('/releases/feed.xml', limited, async (request, reply) => {
     const body = await feed(request, reply);
-    return body === null ? reply : reply.header('Cache-Control', PUBLIC_CACHE).type('application/atom+xml; charset=utf-8').send(body);
+    return body === null ? reply : reply.header('Cache-Control', PUBLIC_CACHE).type('application/atom+xml; charset=utf-8').send(body.text);
   });
 
   app.get<{ Params: { slug: string } }>('/releases/:slug', limited, async (request, reply) => {
@@ -109,13 +111,15 @@ ${entries.join('\n')}
       email: release.contact_email ?? org.contact.email,
       phone: release.contact_phone ?? org.contact.phone,
     };
-    const body = `<article>
-<div class="eyebrow">Press release · ${escapeHtml(dateline(release))}</div>
-<h1>${escapeHtml(release.title)}</h1>
-${release.summary ? `<p class="lead">${escapeHtml(release.summary)}</p>` : ''}
-${markdownToHtml(release.body_md)}
-${files.length ? `<h3>Downloads</h3><ul>${files.map((f) => `<li><a href="${escapeHtml(f.url)}">${escapeHtml(f.filename)}</a> (${sizeLabel(f.size)})</li>`).join('')}</ul>` : ''}
-<h3>Media contact</h3><p>${escapeHtml(contact.name)}${contact.email ? `<br><a href="mailto:${escapeHtml(contact.email)}">${escapeHtml(contact.email)}</a>` : ''}${contact.phone ? `<br>${escapeHtml(contact.phone)}` : ''}</p>
+    const downloads = files.map((f) => html`<li><a href="${f.url}">${f.filename}</a> (${sizeLabel(f.size)})</li>`);
+    // The body is Markdown rendered and sanitised by markdownToHtml: the one trusted markup here.
+    const body = html`<article>
+<div class="eyebrow">Press release · ${dateline(release)}</div>
+<h1>${release.title}</h1>
+${release.summary && html`<p class="lead">${release.summary}</p>`}
+${raw(markdownToHtml(release.body_md))}
+${files.length > 0 && html`<h3>Downloads</h3><ul>${downloads}</ul>`}
+<h3>Media contact</h3><p>${contact.name}${contact.email && html`<br><a href="mailto:${contact.email}">${contact.email}</a>`}${contact.phone && html`<br>${contact.phone}`}</p>
 </article>`;
     return sendPage(reply, 200, publicPage(site, release.title, body, feedLink), PUBLIC_CACHE);
   });

@@ -5,8 +5,8 @@ import { recentAlerts } from '../db/alerts';
 import { reconcileState } from '../db/reconcile';
 import { relayHealth } from '../db/relay-health';
 import { idParam } from '../fields';
-import { pauseSending, resumeSending } from '../ops/pause';
-import { operatorStatus } from '../ops/status';
+import { pauseSending, resumeSending } from '../controls/pause';
+import { operatorStatus } from '../telemetry/status';
 import { retryFailed } from '../releases/lifecycle';
 import { parse } from './errors';
 

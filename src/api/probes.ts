@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Context } from '../context';
-import { readiness } from '../ops/health';
+import { readiness } from '../telemetry/health';
 import { errorHandler, HttpError } from './errors';
 
 /**

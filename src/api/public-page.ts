@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { escapeHtml } from '../render/escape';
+import { html, raw, type Html } from '../render/html';
 
 const STYLE = `
   body { margin: 0; background: #eef1f5; color: #1f2933; font: 16px/1.6 Helvetica, Arial, sans-serif; }
@@ -25,21 +25,21 @@ export interface PageSite {
   orgAddress: string;
 }
 
-/** A public HTML page in the newsroom's look. `body` is trusted HTML built with escapeHtml. */
-export function publicPage(site: PageSite, title: string, body: string, head = ''): string {
-  return `<!doctype html>
+/** A public HTML page in the newsroom's look; like the console's pages, built only with the escaping html tag. */
+export function publicPage(site: PageSite, title: string, body: Html, head: Html = raw('')): Html {
+  return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)} · ${escapeHtml(site.orgName)}</title><style>${STYLE}</style>${head}</head>
-<body><main><header><a href="/releases">${escapeHtml(site.orgName)}</a></header>
+<title>${title} · ${site.orgName}</title><style>${raw(STYLE)}</style>${head}</head>
+<body><main><header><a href="/releases">${site.orgName}</a></header>
 ${body}
-<footer>${escapeHtml(site.orgName)} · ${escapeHtml(site.orgAddress)}</footer></main></body></html>`;
+<footer>${site.orgName} · ${site.orgAddress}</footer></main></body></html>`;
 }
 
 /**
  * Sends a public page. No referrer leaves it (unsubscribe URLs carry tokens), nothing but inline
  * style runs, and forms post only back to this site.
  */
-export function sendPage(reply: FastifyReply, status: number, html: string, cache = 'no-store') {
+export function sendPage(reply: FastifyReply, status: number, page: Html, cache = 'no-store') {
   return reply
     .status(status)
     .header('Cache-Control', cache)
@@ -47,12 +47,12 @@ export function sendPage(reply: FastifyReply, status: number, html: string, cach
     .header('X-Content-Type-Options', 'nosniff')
     .header('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
     .type('text/html; charset=utf-8')
-    .send(html);
+    .send(page.text);
 }
 
 /** The one 404 of the public site: an unknown, embargoed or forged address all look exactly like this. */
 export function sendNotFound(reply: FastifyReply, site: PageSite) {
-  const body = `<div class="card"><h1>Page not found</h1><p>There is nothing at this address.</p><p><a href="/releases">All releases</a></p></div>`;
+  const body = html`<div class="card"><h1>Page not found</h1><p>There is nothing at this address.</p><p><a href="/releases">All releases</a></p></div>`;
   return sendPage(reply, 404, publicPage(site, 'Page not found', body));
 }
 

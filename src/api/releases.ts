@@ -6,16 +6,17 @@ import { listDeliveries } from '../db/deliveries';
 import { releaseFeedback } from '../db/mail-events';
 import { missingLists } from '../db/lists';
 import { deliveryCounts, findRelease, releaseListIds } from '../db/releases';
-import { sampleRecipient } from '../db/subscribers';
-import { DELIVERY_STATES, type Release } from '../db/schema';
+import { releaseSampleRecipient } from '../db/subscribers';
+import { type Release } from '../db/schema';
+import { DELIVERY_STATES } from '../states';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
-import { PREVIEW_CSP } from '../console/security';
+import { PREVIEW_CSP } from './security';
 import { cancelRelease, createRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../releases/lifecycle';
 import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
 import { messageSettings, recipientValues } from '../mail/message';
 import { personalise } from '../render/personalise';
 import { organisation } from '../render/organisation';
-import { compiledRelease } from '../render/store';
+import { compiledRelease } from '../releases/renders';
 import { HttpError, notFound, parse } from './errors';
 import { releaseView } from './views';
 
@@ -173,16 +174,10 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     const { format, phase } = parse(previewQuery, request.query, 'query');
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     // The very values buildMessage fills in (tests/unit/mime-parts.test.ts proves the sent parts match).
-    const copy = personalise(compiled, recipientValues(await releaseSample(ctx, release.id), messageSettings(config, ctx.keys)));
+    const copy = personalise(compiled, recipientValues(await releaseSampleRecipient(db, release.id), messageSettings(config, ctx.keys)));
     // The same sandbox as the console's preview: the email's markup is shown, never run.
     reply.header('Cache-Control', 'no-store').header('Content-Security-Policy', PREVIEW_CSP);
     if (format === 'text') return reply.type('text/plain; charset=utf-8').send(copy.text);
     return reply.type('text/html; charset=utf-8').send(copy.html);
   });
-}
-
-/** The first member of the release's audience, so the preview is exactly what that journalist gets. */
-export async function releaseSample(ctx: Context, releaseId: number) {
-  const listIds = [...(await releaseListIds(ctx.db, releaseId, true)), ...(await releaseListIds(ctx.db, releaseId))];
-  return sampleRecipient(ctx.db, listIds, releaseId);
 }

@@ -10,9 +10,9 @@ import { findRelease } from '../db/releases';
 import { emailAddress, idParam } from '../fields';
 import { buildMessage, messageSettings } from '../mail/message';
 import { organisation } from '../render/organisation';
-import { compiledRelease } from '../render/store';
+import { compiledRelease } from '../releases/renders';
 import { HttpError, notFound, parse } from './errors';
-import { releaseSample } from './releases';
+import { releaseSampleRecipient } from '../db/subscribers';
 
 /** `phase: "advance"` sends the embargo-marked copy that advance lists receive. */
 const testSendBody = z.object({ email: emailAddress, phase: z.enum(['lift', 'advance']).default('lift') }).strict();
@@ -47,7 +47,7 @@ export function testSendRoutes(app: FastifyInstance, ctx: Context) {
       throw new HttpError(400, 'invalid_input', 'email: test copies go only to the address of a staff account or one TEST_SEND_ALLOWLIST names', { field: 'email' });
     }
     await spend(db, `test-send:${request.actor!.label}`, { max: config.TEST_SENDS_PER_HOUR, windowSeconds: 3600 });
-    const sample = await releaseSample(ctx, id);
+    const sample = await releaseSampleRecipient(ctx.db, id);
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     const message = buildMessage(
       compiled,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { LIMITS, spend, ThrottledError } from '../auth/throttle';
-import { html, type Html } from '../console/html';
-import { publicRateLimit } from '../console/security';
+import { html, type Html } from '../render/html';
+import { publicRateLimit } from './security';
 import type { Context } from '../context';
 import { recordAudit } from '../db/audit';
 import { findMembership, resubscribe, type Membership } from '../db/subscribers';
@@ -40,7 +40,7 @@ export function unsubscribeRoutes(app: FastifyInstance, ctx: Context) {
       return membership ? { ...names!, membership } : null;
     };
     const page = (reply: FastifyReply, title: string, body: Html, status = 200) =>
-      sendPage(reply, status, publicPage(site, title, html`<div class="card">${body}</div>`.text));
+      sendPage(reply, status, publicPage(site, title, html`<div class="card">${body}</div>`));
     const listLine = (m: Membership) => html`<strong>${m.email}</strong> on the <strong>${m.listName}</strong> list`;
     const button = (action: string, label: string) =>
       html`<form method="post" action="${action}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">${label}</button></form>`;

@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import type { ReleaseFeedback } from '../db/mail-events';
-import type { DeliveryState, Release } from '../db/schema';
+import type { Release } from '../db/schema';
+import type { DeliveryState } from '../states';
 import { advanceAt as advanceSendAt } from '../releases/jobs';
 import { describeEmbargo } from '../embargo/time';
 

@@ -1,6 +1,6 @@
-import type { DeliveryState, ReleaseStatus } from '../db/schema';
+import type { DeliveryState, ReleaseStatus } from '../states';
 import { shortWhen } from './confirm';
-import { html, type Html } from './html';
+import { html, type Html } from '../render/html';
 
 /** Small pieces several console screens share. */
 

@@ -1,6 +1,6 @@
 import type { Actor } from '../api/auth';
-import type { Role } from '../db/schema';
-import { html } from './html';
+import type { Role } from '../states';
+import { html } from '../render/html';
 import { bare } from './layout';
 
 /** What someone signed in without the role a console page needs sees (src/api/guard.ts sends it). */

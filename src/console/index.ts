@@ -3,7 +3,7 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
 import { errorHandler, HttpError } from '../api/errors';
 import type { Context } from '../context';
-import { html } from './html';
+import { html } from '../render/html';
 import { bare } from './layout';
 import { accountPage } from './pages/account';
 import { accountPages } from './pages/accounts';

@@ -1,6 +1,6 @@
 import { allows, type Actor } from '../api/auth';
-import type { Role } from '../db/schema';
-import { html, type Html } from './html';
+import type { Role } from '../states';
+import { html, type Html } from '../render/html';
 
 export type Section = 'releases' | 'lists' | 'suppressions' | 'operations' | 'webhooks' | 'accounts' | 'account';
 

@@ -1,13 +1,13 @@
-import { releaseSample } from '../api/releases';
 import type { Context } from '../context';
 import type { Release } from '../db/schema';
-import { sampleRecipient } from '../db/subscribers';
+import { releaseSampleRecipient, sampleRecipient } from '../db/subscribers';
 import { resolveEmbargo, type EmbargoInput } from '../embargo/time';
-import { messageSettings, recipientValues, type Recipient } from '../mail/message';
+import type { Recipient } from '../db/deliveries';
+import { messageSettings, recipientValues } from '../mail/message';
 import { compileEmail, type CompiledEmail } from '../render/compile';
 import { organisation } from '../render/organisation';
 import { personalise } from '../render/personalise';
-import { compiledRelease } from '../render/store';
+import { compiledRelease } from '../releases/renders';
 
 export interface DraftContent {
   title: string;
@@ -43,7 +43,7 @@ export async function previewHtml(ctx: Context, draft: DraftContent): Promise<st
 /** A saved release's stored email as the first journalist of its audience gets it at the lift. */
 export async function releasePreviewHtml(ctx: Context, release: Release): Promise<string> {
   const compiled = await compiledRelease(ctx.db, release, organisation(ctx.config));
-  return recipientHtml(ctx, compiled, await releaseSample(ctx, release.id));
+  return recipientHtml(ctx, compiled, await releaseSampleRecipient(ctx.db, release.id));
 }
 
 /** The very values a send fills in for this recipient. */

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db';
-import type { ReleaseStatus } from '../db/schema';
+import type { ReleaseStatus } from '../states';
 
 /** Read-only queries shaped for the console's screens. */
 

@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from './index';
-import type { Database, Role } from './schema';
+import type { Database } from './schema';
+import type { Role } from '../states';
 
 export interface AccountSummary {
   id: number;

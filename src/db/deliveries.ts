@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { Db } from './index';
-import type { Database, DeliveryState, Phase } from './schema';
-import type { Recipient } from '../mail/message';
+import type { Database } from './schema';
+import type { DeliveryState, Phase } from '../states';
 
 type Tx = Transaction<Database>;
 
@@ -109,6 +109,18 @@ export async function staleHeldUntil(db: Db, releaseId: number, version: number)
 }
 
 /** A claimed row is a recipient, with the phase whose compiled email it receives and the release version it was frozen for. */
+/** One person a copy is addressed to, through one list (its List-Id and unsubscribe link). */
+export interface Recipient {
+  deliveryId: number;
+  releaseId: number;
+  subscriberId: number;
+  listId: number;
+  email: string;
+  name: string | null;
+  listName: string;
+  listSlug: string;
+}
+
 export type ClaimedDelivery = Recipient & { phase: Phase; version: number };
 
 export interface Claim {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './index';
-import type { DeliveryState, MailEventKind, SuppressionSource } from './schema';
+import type { MailEventKind, SuppressionSource } from './schema';
+import type { DeliveryState } from '../states';
 
 /** The delivery a report is about, as the effects of a bounce or a complaint need it. */
 export interface ReportedDelivery {

@@ -1,6 +1,7 @@
 import { sql, type Transaction, type UpdateObject } from 'kysely';
 import type { Db } from './index';
-import { DELIVERY_STATES, type Database, type DeliveryState, type Release, type ReleaseStatus } from './schema';
+import { type Database, type Release } from './schema';
+import { DELIVERY_STATES, type DeliveryState, type ReleaseStatus } from '../states';
 
 type Tx = Transaction<Database>;
 

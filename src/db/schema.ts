@@ -1,16 +1,10 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { DeliveryState, Phase, ReleaseStatus, Role } from '../states';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 type ReadOnly<T> = ColumnType<T, never, never>;
 
-export type Role = 'editor' | 'operator' | 'admin';
-export type ReleaseStatus = 'draft' | 'scheduled' | 'sending' | 'sent' | 'cancelled';
-/** `bounced` follows `sent` when a delivery status notification or a provider reports the message undeliverable. */
-export type DeliveryState = 'queued' | 'sending' | 'sent' | 'bounced' | 'failed' | 'skipped' | 'cancelled';
-export const DELIVERY_STATES: DeliveryState[] = ['queued', 'sending', 'sent', 'bounced', 'failed', 'skipped', 'cancelled'];
-/** Advance copies go to vetted journalists before the lift, marked as embargoed; the rest at the lift. */
-export type Phase = 'advance' | 'lift';
 
 export interface SettingsTable {
   key: string;

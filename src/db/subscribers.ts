@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
-import type { Recipient } from '../mail/message';
+import type { Recipient } from './deliveries';
 import type { Db } from './index';
+import { releaseListIds } from './releases';
 import type { SuppressionSource } from './schema';
 
 export interface SubscriberInput {
@@ -178,4 +179,10 @@ export async function sampleRecipient(db: Db, listIds: number[], releaseId = 0):
   return row
     ? { deliveryId: 0, releaseId, subscriberId: row.subscriber_id, listId: row.list_id, email: row.email, name: row.name, listName: row.list_name, listSlug: row.list_slug }
     : { deliveryId: 0, releaseId, subscriberId: 0, listId: 0, email: 'journalist@example.org', name: 'Sample Journalist', listName: 'Sample list', listSlug: 'sample' };
+}
+
+/** The first member of the release's audience (advance lists first), so a preview is exactly what that journalist gets. */
+export async function releaseSampleRecipient(db: Db, releaseId: number): Promise<Recipient> {
+  const listIds = [...(await releaseListIds(db, releaseId, true)), ...(await releaseListIds(db, releaseId))];
+  return sampleRecipient(db, listIds, releaseId);
 }

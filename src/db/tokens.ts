@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from './index';
-import type { Role } from './schema';
+import type { Role } from '../states';
 
 const hash = (token: string) => createHash('sha256').update(token).digest('hex');
 

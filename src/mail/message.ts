@@ -1,5 +1,6 @@
 import mimeFuncs from 'nodemailer/lib/mime-funcs';
 import type { Config } from '../config';
+import type { Recipient } from '../db/deliveries';
 import type { CompiledEmail } from '../render/compile';
 import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
 import { assembleMessage, type HeaderValues, type OutgoingMessage, type PartedMessage } from './assemble';
@@ -7,17 +8,6 @@ import { mimeParts } from './body';
 import type { Keyring } from '../signing';
 import { signUnsubscribeToken } from './unsubscribe-token';
 import { verpAddress } from './verp';
-
-export interface Recipient {
-  deliveryId: number;
-  releaseId: number;
-  subscriberId: number;
-  listId: number;
-  email: string;
-  name: string | null;
-  listName: string;
-  listSlug: string;
-}
 
 export interface DkimKey {
   domainName: string;

@@ -2,7 +2,7 @@ import type { Db } from '../db';
 import { recipientStanding, renewLease } from '../db/deliveries';
 import { releaseStanding } from '../db/releases';
 import type { Logger } from '../log';
-import { sendingPaused } from '../ops/pause';
+import { sendingPaused } from '../controls/pause';
 
 /** Why a claimed row was not handed to SMTP, and so what becomes of it. */
 export type Withheld =

@@ -6,7 +6,7 @@ import type { Release } from '../db/schema';
 import { prepareMimeParts } from '../mail/body';
 import type { Mailer } from '../mail/transport';
 import { createRedis } from '../queue/redis';
-import type { RenderCache } from '../render/store';
+import type { RenderCache } from '../releases/renders';
 
 export interface PrepareDeps {
   ctx: Context;

@@ -5,18 +5,18 @@ import {
   type ClaimedDelivery, type FailureRecord, type SentRecord,
 } from '../db/deliveries';
 import { deliveryCounts, findRelease } from '../db/releases';
-import type { Phase } from '../db/schema';
+import type { Phase } from '../states';
 import { suppress } from '../db/subscribers';
 import { classifySmtpError } from '../mail/classify';
 import { buildMessage, messageSettings } from '../mail/message';
 import { NotHandedOver } from '../mail/smtp-pool';
 import type { Mailer } from '../mail/transport';
-import type { RelayHealthRecorder } from '../ops/relay-health';
+import type { RelayHealthRecorder } from '../mail/relay-health';
 import type { SendJob } from '../queue';
 import { domainOf, type Pacer } from '../queue/pacing';
 import { enqueueSends } from '../queue/send-jobs';
 import { completeRelease } from '../releases/lifecycle';
-import type { RenderCache } from '../render/store';
+import type { RenderCache } from '../releases/renders';
 import { BatchGuard, type Withheld } from './batch-guard';
 import { GroupWriter } from './recorder';
 

@@ -1,8 +1,8 @@
 import type { Context } from '../context';
 import { asLeader, claimRetentionRun, recordSweep, recordSweepFailure } from '../db/reconcile';
 import type { Mailer } from '../mail/transport';
-import { dispatchAlerts, evaluateAlerts, raiseRestored } from '../ops/alerts';
-import { applyRetention } from '../ops/retention';
+import { dispatchAlerts, evaluateAlerts, raiseRestored } from '../alerts/staff-alerts';
+import { applyRetention } from './retention';
 import { reconcile, type ReconcileResult } from './reconcile';
 
 /** Retention runs at most once an hour, by whichever process leads then. */

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { Queue, type QueueOptions } from 'bullmq';
-import type { Phase } from '../db/schema';
+import type { Phase } from '../states';
 import type { RedisClient } from './redis';
 
 export const LIFT_QUEUE = 'lift';

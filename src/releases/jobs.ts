@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
-import type { Phase, Release } from '../db/schema';
+import type { Release } from '../db/schema';
+import { PHASES, type Phase } from '../states';
 import type { LiftJob } from '../queue';
 
 /**
@@ -43,7 +44,7 @@ export async function addLiftJob(queue: Queue<LiftJob>, releaseId: number, versi
 
 /** Removes a version's jobs (lift and advance) if still waiting; one that already runs is made stale by the version bump. */
 export async function removeReleaseJobs(queue: Queue<LiftJob>, releaseId: number, version: number): Promise<void> {
-  for (const phase of ['advance', 'lift'] as const) await queue.remove(liftJobId(releaseId, version, phase)).catch(() => 0);
+  for (const phase of PHASES) await queue.remove(liftJobId(releaseId, version, phase)).catch(() => 0);
 }
 
 /**

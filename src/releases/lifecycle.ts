@@ -1,5 +1,8 @@
 import type { Transaction } from 'kysely';
-import type { Context } from '../context';
+import type { Config } from '../config';
+import type { Db } from '../db';
+import type { Logger } from '../log';
+import type { Queues } from '../queue';
 import { insertAttachment, type AttachmentSummary, type NewAttachment } from '../db/attachments';
 import { embargoAudit, recordAudit } from '../db/audit';
 import { cancelWaiting, discardStaged, requeueFailed } from '../db/deliveries';
@@ -8,11 +11,20 @@ import {
   applyEdit, databaseNow, insertRelease, lockRelease, markCancelled, markChanged, markDraft, markLiftRequested, markReopened,
   markScheduled, markSending, markSent, releaseListIds, setReleaseLists, type Expected, type ReleaseDraft, type ReleaseFields,
 } from '../db/releases';
-import type { Database, Release, ReleaseStatus } from '../db/schema';
+import type { Database, Release } from '../db/schema';
+import type { ReleaseStatus } from '../states';
 import { requireLead } from '../embargo/time';
 import { DomainError, QueueUnavailableError } from '../errors';
 import { enqueueSends } from '../queue/send-jobs';
 import { addReleaseJobs, removeReleaseJobs } from './jobs';
+
+/** What a transition needs: the release's rows, its jobs, the lead-time rules, and a log line. */
+export interface LifecycleDeps {
+  config: Config;
+  db: Db;
+  queues: Queues;
+  log: Logger;
+}
 
 /**
  * The release lifecycle, in one place: every change of a release's status or version is a named
@@ -62,7 +74,7 @@ interface Applied<T> {
 
 /** Runs one transition: lock, check, apply, settle staged rows, audit; then syncs the jobs. */
 async function transition<T = undefined>(
-  ctx: Context,
+  ctx: LifecycleDeps,
   releaseId: number,
   actor: Actor,
   action: Action,
@@ -99,7 +111,7 @@ function updated(row: Release | null, expected: Expected): Release {
  * draft (a new version, so no half-added job can lift it), because a release must never look
  * scheduled without a job to lift it.
  */
-async function syncJobs(ctx: Context, before: Release, after: Release): Promise<void> {
+async function syncJobs(ctx: LifecycleDeps, before: Release, after: Release): Promise<void> {
   const hadJobs = before.status === 'scheduled';
   const needsJobs = after.status === 'scheduled';
   if (hadJobs && needsJobs && before.version === after.version) return;
@@ -133,7 +145,7 @@ export interface NewRelease extends Omit<ReleaseDraft, 'advanceLeadSeconds'> {
 }
 
 /** → draft, version 1, with its lists. */
-export async function createRelease(ctx: Context, draft: NewRelease, actor: Actor): Promise<Release> {
+export async function createRelease(ctx: LifecycleDeps, draft: NewRelease, actor: Actor): Promise<Release> {
   requireSeparateLists(draft.listIds, draft.advance?.listIds ?? []);
   return ctx.db.transaction().execute(async (tx) => {
     const release = await insertRelease(tx, { ...draft, advanceLeadSeconds: draft.advance?.leadSeconds ?? null }, actor);
@@ -148,7 +160,7 @@ async function requireLeadByDatabase(tx: Tx, instant: Date, minLeadSeconds: numb
 }
 
 /** draft → scheduled, same version: its lift (and advance) job, due at the embargo. */
-export async function scheduleRelease(ctx: Context, releaseId: number, actor: Actor, minLeadSeconds = ctx.config.EMBARGO_MIN_LEAD_SECONDS): Promise<Release> {
+export async function scheduleRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, minLeadSeconds = ctx.config.EMBARGO_MIN_LEAD_SECONDS): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'schedule', async (tx, current, expected) => {
     await requireLeadByDatabase(tx, current.embargo_at, minLeadSeconds);
     return { release: updated(await markScheduled(tx, expected), expected) };
@@ -169,7 +181,7 @@ export interface ReleaseChanges extends Omit<ReleaseFields, 'advanceLeadSeconds'
  * yet sent are discarded and re-staged by the new version's advance step, at its instant, for the
  * people its lists then name. Moving the embargo of a scheduled release is audited as a reschedule.
  */
-export async function editRelease(ctx: Context, releaseId: number, actor: Actor, changes: ReleaseChanges): Promise<Release> {
+export async function editRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, changes: ReleaseChanges): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'edit', async (tx, current, expected) => {
     if (changes.embargo) await requireLeadByDatabase(tx, changes.embargo.instant, ctx.config.EMBARGO_MIN_LEAD_SECONDS);
     const advanceListIds = changes.advance === undefined ? undefined : (changes.advance?.listIds ?? []);
@@ -190,7 +202,7 @@ export async function editRelease(ctx: Context, releaseId: number, actor: Actor,
 }
 
 /** A file added to a draft: a new version, so nothing compiled before the file existed is used again. */
-export async function addReleaseFile(ctx: Context, releaseId: number, actor: Actor, file: NewAttachment): Promise<AttachmentSummary> {
+export async function addReleaseFile(ctx: LifecycleDeps, releaseId: number, actor: Actor, file: NewAttachment): Promise<AttachmentSummary> {
   const { result } = await transition(ctx, releaseId, actor, 'attach', async (tx, _current, expected) => {
     const added = await insertAttachment(tx, releaseId, file);
     return { release: updated(await markChanged(tx, expected), expected), details: { attachmentId: added.id }, result: added };
@@ -199,7 +211,7 @@ export async function addReleaseFile(ctx: Context, releaseId: number, actor: Act
 }
 
 /** scheduled → draft, a new version: its jobs are removed, its staged advance copies discarded, nothing more is sent. */
-export async function unscheduleRelease(ctx: Context, releaseId: number, actor: Actor): Promise<Release> {
+export async function unscheduleRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'unschedule', async (tx, _current, expected) => ({
     release: updated(await markDraft(tx, expected), expected),
   }));
@@ -211,7 +223,7 @@ export async function unscheduleRelease(ctx: Context, releaseId: number, actor: 
  * whose send instant is now and whose lift job runs at once. The planned embargo is kept for the
  * record. Advance copies not yet sent are discarded: their people get the lift copy.
  */
-export async function liftRelease(ctx: Context, releaseId: number, actor: Actor, reason: string): Promise<Release> {
+export async function liftRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, reason: string): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'lift', async (tx, _current, expected) => ({
     release: updated(await markLiftRequested(tx, expected), expected),
     details: { reason },
@@ -224,7 +236,7 @@ export async function liftRelease(ctx: Context, releaseId: number, actor: Actor,
  * cancelled here, in the same transaction; those a send worker holds are cancelled by that worker
  * before its next message (src/pipeline/send.ts), so only messages already handed to SMTP arrive.
  */
-export async function cancelRelease(ctx: Context, releaseId: number, actor: Actor, reason: string): Promise<Release> {
+export async function cancelRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, reason: string): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'cancel', async (tx, _current, expected) => ({
     release: updated(await markCancelled(tx, expected), expected),
     details: { reason, deliveriesCancelled: await cancelWaiting(tx, releaseId) },
@@ -243,7 +255,7 @@ export interface RetryResult {
  * sent → sending, in one transaction, then send jobs. If Redis refuses the jobs, the rows stay
  * queued under a sending release, which reconcile (and every worker start) queues again.
  */
-export async function retryFailed(ctx: Context, releaseId: number, actor: Actor): Promise<RetryResult> {
+export async function retryFailed(ctx: LifecycleDeps, releaseId: number, actor: Actor): Promise<RetryResult> {
   const { result: ids = [] } = await transition(ctx, releaseId, actor, 'retry', async (tx, current, expected) => {
     const ids = await requeueFailed(tx, releaseId);
     const reopened = ids.length > 0 && current.status === 'sent' ? updated(await markReopened(tx, { ...expected, from: ['sent'] }), expected) : current;
@@ -270,7 +282,7 @@ export function publicSlug(release: Pick<Release, 'id' | 'title'>): string {
  * release moved on (a new version, a cancellation) or is not yet due. The public slug is made here,
  * from the title of that version, the one being lifted.
  */
-export async function beginSending(ctx: Context, release: Release): Promise<Release | null> {
+export async function beginSending(ctx: LifecycleDeps, release: Release): Promise<Release | null> {
   const expected: Expected = { id: release.id, version: release.version, from: ['scheduled'] };
   return markSending(ctx.db, expected, publicSlug(release), { actor: 'system', details: embargoAudit(release, release) });
 }
@@ -279,7 +291,7 @@ export async function beginSending(ctx: Context, release: Release): Promise<Rele
  * sending → sent once fan-out is complete and no delivery is waiting or in flight; of several
  * workers finishing at once exactly one completes it. Null when there is still work (or it was done).
  */
-export async function completeRelease(ctx: Context, releaseId: number): Promise<Release | null> {
+export async function completeRelease(ctx: LifecycleDeps, releaseId: number): Promise<Release | null> {
   return ctx.db.transaction().execute(async (tx) => {
     const release = await markSent(tx, releaseId);
     if (release) await recordAudit(tx, { releaseId, actor: 'system', action: 'completed', details: { version: release.version } });

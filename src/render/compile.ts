@@ -4,7 +4,7 @@ import Mustache from 'mustache';
 import { DateTime } from 'luxon';
 import { embargoPhrase } from '../embargo/time';
 import { htmlToText, markdownToHtml } from './markdown';
-import type { Phase } from '../db/schema';
+import type { Phase } from '../states';
 import type { Organisation, PressContact } from './organisation';
 import { escapeHtml } from './escape';
 

@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { RELAY_SCENARIOS, SMALL } from '../support/chaos';
+import { CHAOS_TABLE_HEADER, chaosScale, chaosTableRow, RELAY_SCENARIOS } from '../support/chaos';
 
 // Real worker processes and a real SMTP server, at a small size; `npm run chaos` runs the same at full size.
+const { scale, full } = chaosScale();
+
 describe('delivery survives', () => {
   for (const scenario of RELAY_SCENARIOS) {
     it(scenario.name, async () => {
-      const outcome = await scenario.run(SMALL);
+      const outcome = await scenario.run(scale);
+      if (full) console.log(`${CHAOS_TABLE_HEADER}\n${chaosTableRow(outcome)}\n${JSON.stringify(outcome.notes)}`);
       expect(outcome.problems, JSON.stringify(outcome)).toEqual([]);
-    }, 180_000);
+    }, full ? 3_600_000 : 180_000);
   }
 });

@@ -5,7 +5,7 @@ import { MOUNTS, ROUTES, roleAllowed, type Access } from '../../src/api/access';
 import { enforceAccess } from '../../src/api/guard';
 import { hashPassword } from '../../src/auth/password';
 import { createAccount } from '../../src/db/accounts';
-import type { Role } from '../../src/db/schema';
+import type { Role } from '../../src/states';
 import { createSession } from '../../src/db/sessions';
 import { createHarness, type Harness } from '../support/harness';
 

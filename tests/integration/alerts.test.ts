@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raiseAlert } from '../../src/db/alerts';
 import { liftJobId } from '../../src/releases/jobs';
 import { createMailer, type Mailer } from '../../src/mail/transport';
-import { dispatchAlerts } from '../../src/ops/alerts';
+import { dispatchAlerts } from '../../src/alerts/staff-alerts';
 import { sweepOnce } from '../../src/pipeline/sweep';
 import { LIFT_QUEUE } from '../../src/queue';
 import { createRedis } from '../../src/queue/redis';

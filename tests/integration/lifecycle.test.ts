@@ -2,13 +2,13 @@ import type { Job } from 'bullmq';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findRelease, markFanoutDone } from '../../src/db/releases';
-import type { ReleaseStatus } from '../../src/db/schema';
+import type { ReleaseStatus } from '../../src/states';
 import type { Mailer } from '../../src/mail/transport';
 import { processAdvance } from '../../src/pipeline/advance';
 import type { LiftJob } from '../../src/queue';
 import { beginSending, completeRelease, TRANSITIONS, type Action } from '../../src/releases/lifecycle';
 import { organisation } from '../../src/render/organisation';
-import { RenderCache } from '../../src/render/store';
+import { RenderCache } from '../../src/releases/renders';
 import { createRelease, listWith } from '../support/fixtures';
 import { createHarness, waitUntil, type Harness } from '../support/harness';
 

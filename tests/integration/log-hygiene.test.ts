@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/password';
 import { createAccount } from '../../src/db/accounts';
-import { setupLink } from '../../src/roles';
+import { setupLink } from '../../src/processes';
 import { consoleClient, PASSWORD } from '../support/console-client';
 import { createRelease, listWith, releaseStatus } from '../support/fixtures';
 import { createHarness, waitUntil, type Harness } from '../support/harness';

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app';
+import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createContext, type Context } from '../../src/context';
 import { createLogger } from '../../src/log';

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app';
+import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createContext, type Context } from '../../src/context';
 import { createDb } from '../../src/db';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app';
+import { buildApp } from '../../src/app';
 import { verpAddress } from '../../src/mail/verp';
 import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount } from '../../src/db/accounts';
 import { createSession } from '../../src/db/sessions';
 import { createApiToken, revokeApiToken } from '../../src/db/tokens';
-import { applyRetention } from '../../src/ops/retention';
+import { applyRetention } from '../../src/pipeline/retention';
 import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
 

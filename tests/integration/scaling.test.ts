@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OperatorStatus } from '../../src/ops/status';
+import type { OperatorStatus } from '../../src/telemetry/status';
 import { createHarness, waitUntil, type Harness } from '../support/harness';
 import { listOfSize, listWith, releaseReaches, scheduleIn } from '../support/fixtures';
 import { freePort, killProcess, runPresslift, spawnPresslift, startWorkerProcess, type PressliftProcess } from '../support/processes';

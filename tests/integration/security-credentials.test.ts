@@ -7,7 +7,7 @@ import { createAccount } from '../../src/db/accounts';
 import { createSession } from '../../src/db/sessions';
 import { createLogger } from '../../src/log';
 import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../src/mail/unsubscribe-token';
-import { bootstrapToken } from '../../src/roles';
+import { bootstrapToken } from '../../src/processes';
 import { randomToken } from '../../src/signing';
 import { listWith } from '../support/fixtures';
 import { consoleClient, PASSWORD } from '../support/console-client';

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/password';
-import { PREVIEW_CSP } from '../../src/console/security';
+import { PREVIEW_CSP } from '../../src/api/security';
 import { createAccount } from '../../src/db/accounts';
 import { attachmentChunks } from '../../src/db/attachments';
 import { createSession } from '../../src/db/sessions';

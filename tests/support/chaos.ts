@@ -26,8 +26,28 @@ export interface ChaosScale {
   hangForever: number;
 }
 
-export const SMALL: ChaosScale = { recipients: 24, batchSize: 4, smtpDelayMs: 100, relayOutageMs: 3000, databaseOutageMs: 3000, hangForever: 3 };
-export const FULL: ChaosScale = { recipients: 3000, batchSize: 100, smtpDelayMs: 5, relayOutageMs: 30_000, databaseOutageMs: 5000, hangForever: 10 };
+const SMALL: ChaosScale = { recipients: 24, batchSize: 4, smtpDelayMs: 100, relayOutageMs: 3000, databaseOutageMs: 3000, hangForever: 3 };
+const FULL: ChaosScale = { recipients: 3000, batchSize: 100, smtpDelayMs: 5, relayOutageMs: 30_000, databaseOutageMs: 5000, hangForever: 10 };
+
+/**
+ * The suite runs SMALL; `npm run chaos` runs the same tests with CHAOS_SCALE=full (and
+ * CHAOS_RECIPIENTS=N to change the release's size), and each scenario prints its table row.
+ */
+export function chaosScale(env = process.env): { scale: ChaosScale; full: boolean } {
+  if (env.CHAOS_SCALE !== 'full') return { scale: SMALL, full: false };
+  const recipients = env.CHAOS_RECIPIENTS ? Number(env.CHAOS_RECIPIENTS) : FULL.recipients;
+  return { scale: { ...FULL, recipients }, full: true };
+}
+
+const COLUMNS = ['scenario', 'recipients', 'sent', 'bounced', 'failed', 'skipped', 'duplicates', 'lost', 'sent_before_embargo', 'seconds'] as const;
+
+/** One scenario's line of the chaos table (Markdown), with its verdict. */
+export function chaosTableRow(outcome: ChaosOutcome): string {
+  const cells = [...COLUMNS.map((c) => String(outcome.row[c])), outcome.problems.length === 0 ? 'ok' : `BROKEN: ${outcome.problems.join('; ')}`];
+  return `| ${cells.join(' | ')} |`;
+}
+
+export const CHAOS_TABLE_HEADER = `| ${[...COLUMNS, 'verdict'].join(' | ')} |\n|${[...COLUMNS, 'verdict'].map(() => ' --- ').join('|')}|`;
 
 export interface ChaosRow {
   scenario: string;
@@ -540,4 +560,3 @@ export const PROCESS_SCENARIOS: Scenario[] = [sigkill, sigterm, rollingDeploy, r
 /** Faults and answers of the SMTP relay, and an unsubscribe or bounces racing the send. */
 export const RELAY_SCENARIOS: Scenario[] = [relayDown, temporaryReplies, permanentReplies, hangingRelay, unsubscribeBeforeSend, bouncesDuringSend];
 /** Every fault of issue 4. */
-export const SCENARIOS: Scenario[] = [...PROCESS_SCENARIOS, ...RELAY_SCENARIOS];

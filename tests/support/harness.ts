@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { buildApp } from '../../src/api/app';
+import { buildApp } from '../../src/app';
 import { loadConfig, type Config } from '../../src/config';
 import { createContext, type Context } from '../../src/context';
 import { dropDatabase } from '../../src/db';
-import type { Role } from '../../src/db/schema';
+import type { Role } from '../../src/states';
 import { createApiToken } from '../../src/db/tokens';
 import { createLogger } from '../../src/log';
-import { prepareDatabase } from '../../src/roles';
+import { prepareDatabase } from '../../src/processes';
 import { startWorkers, type RunningWorkers } from '../../workers';
 
 export const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { hashPassword, verifyPassword } from '../../src/auth/password';
 import { checkSetupToken, createSetupToken } from '../../src/auth/setup-link';
 import { cancelMessage, journalists, rescheduleMessage, scheduleMessage, shortWhen } from '../../src/console/confirm';
-import { html, raw } from '../../src/console/html';
+import { html, raw } from '../../src/render/html';
 import { auditDetails } from '../../src/console/pages/report';
 import { Keyring, randomToken } from '../../src/signing';
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db';
-import { createMetrics } from '../../src/ops/metrics';
+import { createMetrics } from '../../src/telemetry/metrics';
 import type { Queues } from '../../src/queue';
 
 const RULES = 'ops/prometheus/alerts.yml';

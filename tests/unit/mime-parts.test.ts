@@ -5,11 +5,12 @@ import type { SendMailOptions } from 'nodemailer';
 import nodemailer from 'nodemailer';
 import { describe, expect, it } from 'vitest';
 import { BOUNDARY_OPTIONS } from '../../src/mail/assemble';
-import { buildMessage, composeMessage, recipientValues, type MessageSettings, type Recipient } from '../../src/mail/message';
+import type { Recipient } from '../../src/db/deliveries';
+import { buildMessage, composeMessage, recipientValues, type MessageSettings } from '../../src/mail/message';
 import { verpAddress } from '../../src/mail/verp';
 import { personalise } from '../../src/render/personalise';
 import { Keyring, randomToken } from '../../src/signing';
-import { compileSample } from '../support/sample-email';
+import { compileSample } from '../../scripts/lib/sample-email';
 
 const settings: MessageSettings = {
   from: 'Presslift Newsroom <newsroom@news.example.org>',

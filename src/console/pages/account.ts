@@ -10,7 +10,7 @@ import { changePassword, findActiveAccount } from '../../db/accounts';
 import { recordAudit } from '../../db/audit';
 import { disableTotp, enableTotp, replaceRecoveryCodes, setPendingTotp, totpSecrets, unusedRecoveryCodes } from '../../db/second-factor';
 import { endAccountSessions } from '../../db/sessions';
-import { html, type Html } from '../html';
+import { html, type Html } from '../../render/html';
 import { page } from '../layout';
 import { clearSessionCookies, startSession } from '../session-cookies';
 import { passwordFields } from '../session-routes';

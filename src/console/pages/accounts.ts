@@ -4,7 +4,7 @@ import { listAccounts } from '../../db/accounts';
 import { listApiTokens } from '../../db/tokens';
 import { MIN_PASSWORD_LENGTH } from '../../auth/password';
 import { dateTime, formError } from '../components';
-import { html } from '../html';
+import { html } from '../../render/html';
 import { page } from '../layout';
 
 const roleSelect = html`<select name="role"><option value="editor">editor — releases, lists</option><option value="operator">operator — queues, retries, pause</option><option value="admin">admin — everything</option></select>`;

@@ -11,11 +11,11 @@ import { describeEmbargo, resolveEmbargo } from '../../embargo/time';
 import { idParam } from '../../fields';
 import { formError, previewToggle } from '../components';
 import { rescheduleMessage, scheduleMessage } from '../confirm';
-import { html } from '../html';
+import { html } from '../../render/html';
 import { page } from '../layout';
 import { previewHtml } from '../preview';
 import { audienceSize } from '../queries';
-import { PREVIEW_CSP } from '../security';
+import { PREVIEW_CSP } from '../../api/security';
 
 const idParams = z.object({ id: idParam });
 /** "1,2,3" from a query string or form field. */

@@ -7,7 +7,7 @@ import { findList, listLists } from '../../db/lists';
 import { listHealth, type ListHealth } from '../../db/mail-events';
 import { allows } from '../../api/auth';
 import { dateTime, formError } from '../components';
-import { html, type Html } from '../html';
+import { html, type Html } from '../../render/html';
 import { page } from '../layout';
 import { listMembers } from '../queries';
 import { suppressionList } from '../../db/subscribers';

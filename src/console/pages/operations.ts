@@ -6,7 +6,7 @@ import { relayHealth } from '../../db/relay-health';
 import { EVENT_TYPES } from '../../db/schema';
 import { endpointDeliveries, webhookEndpoints } from '../../db/webhooks';
 import { dateTime, formError } from '../components';
-import { html } from '../html';
+import { html } from '../../render/html';
 import { page } from '../layout';
 
 /** The operations page (what the standing sweep did, the relay, staff alerts) and the integrations page (admin). */

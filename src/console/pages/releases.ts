@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { allows } from '../../api/auth';
 import type { Context } from '../../context';
 import { countdown, embargoCell, progressBar, statusBadge } from '../components';
-import { html } from '../html';
+import { html } from '../../render/html';
 import { page } from '../layout';
 import { releaseRows } from '../queries';
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { DELIVERY_STATES } from '../../states';
 import { allows } from '../../api/auth';
 import { notFound, parse } from '../../api/errors';
 import type { Context } from '../../context';
@@ -11,10 +12,10 @@ import type { Release } from '../../db/schema';
 import { describeEmbargo } from '../../embargo/time';
 import { idParam } from '../../fields';
 import { releasePreviewHtml } from '../preview';
-import { PREVIEW_CSP } from '../security';
+import { PREVIEW_CSP } from '../../api/security';
 import { countdown, dateTime, formError, previewToggle, progressBar, statusBadge, toCounts } from '../components';
 import { cancelMessage, journalists, liftMessage, retryMessage, scheduleMessage, shortWhen, unscheduleMessage } from '../confirm';
-import { html, type Html } from '../html';
+import { html, type Html } from '../../render/html';
 import { page } from '../layout';
 import { audienceSize } from '../queries';
 
@@ -82,7 +83,7 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
     <div class="big"><span data-count="sent">${counts.sent.toLocaleString('en-US')}</span> <span class="muted">of</span> <span data-count="total">${total.toLocaleString('en-US')}</span> sent</div>
     ${progressBar(toCounts(counts), total)}
     <dl class="counts">
-      ${(['queued', 'sending', 'sent', 'bounced', 'failed', 'skipped', 'cancelled'] as const).map((s) => html`<div><dt><i class="dot dot-${s}"></i>${s}</dt><dd data-count="${s}">${counts[s].toLocaleString('en-US')}</dd></div>`)}
+      ${DELIVERY_STATES.map((s) => html`<div><dt><i class="dot dot-${s}"></i>${s}</dt><dd data-count="${s}">${counts[s].toLocaleString('en-US')}</dd></div>`)}
     </dl>
     <p class="muted small" data-feedback>Came back after sending: <strong data-feedback-count="bounced">${counts.bounced.toLocaleString('en-US')}</strong> bounced ·
       <strong data-feedback-count="complained">${feedback.complained.toLocaleString('en-US')}</strong> complained ·

@@ -2,8 +2,8 @@ import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
-import { BOARD_PATH } from '../api/queue-board';
-import { fallbackStore } from '../api/rate-limit-store';
+import { BOARD_PATH } from './queue-board';
+import { fallbackStore } from './rate-limit-store';
 import type { Config } from '../config';
 import type { Context } from '../context';
 

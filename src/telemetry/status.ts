@@ -1,8 +1,14 @@
 import { sql } from 'kysely';
-import type { Context } from '../context';
-import type { DeliveryState, ReleaseStatus } from '../db/schema';
+import type { Db } from '../db';
+import type { Queues } from '../queue';
+import type { DeliveryState, ReleaseStatus } from '../states';
 import { QUEUE_STATES } from './metrics';
-import { pauseState, type PauseState } from './pause';
+import { pauseState, type PauseState } from '../controls/pause';
+
+export interface StatusDeps {
+  db: Db;
+  queues: Queues;
+}
 
 export interface OperatorStatus {
   sending: PauseState;
@@ -12,7 +18,7 @@ export interface OperatorStatus {
 }
 
 /** What an operator checks first: is sending paused, how deep are the queues, who works, what is due. */
-export async function operatorStatus(ctx: Context): Promise<OperatorStatus> {
+export async function operatorStatus(ctx: StatusDeps): Promise<OperatorStatus> {
   const queues: OperatorStatus['queues'] = {};
   for (const queue of [ctx.queues.lift, ctx.queues.send]) {
     const [counts, paused, workers] = await Promise.all([queue.getJobCounts(...QUEUE_STATES), queue.isPaused(), queue.getWorkers()]);

@@ -1,3 +1,5 @@
+import { escapeHtml } from './escape';
+
 /** HTML built from template literals: every interpolated value is escaped unless wrapped in raw(). */
 export class Html {
   constructor(readonly text: string) {}
@@ -6,8 +8,6 @@ export class Html {
   }
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export const escapeHtml = (value: string) => value.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 
 /** Trusted markup, e.g. the result of another html`` call. */
 export const raw = (text: string) => new Html(text);

@@ -1,6 +1,13 @@
 import { sql } from 'kysely';
-import type { Context } from '../context';
+import type { Db } from '../db';
+import type { RedisClient } from '../queue/redis';
 import { migrationsCurrent } from '../db/migrate';
+
+/** Readiness asks the two stores this process depends on. */
+export interface HealthDeps {
+  db: Db;
+  redis: RedisClient;
+}
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -37,7 +44,7 @@ async function check(probe: () => Promise<unknown>): Promise<string | null> {
  * Ready when Redis and PostgreSQL both answer now and every migration is applied. Each probe uses
  * the process's own clients, which reconnect by themselves, so readiness comes back on its own.
  */
-export async function readiness(ctx: Context): Promise<Readiness> {
+export async function readiness(ctx: HealthDeps): Promise<Readiness> {
   const [redis, postgres] = await Promise.all([
     check(() => ctx.redis.ping()),
     check(() => sql`SELECT 1`.execute(ctx.db)),

@@ -1,5 +1,6 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
-import type { Context } from '../context';
+import type { Config } from '../config';
+import type { Logger } from '../log';
 import type { Db } from '../db';
 import {
   alertsSentLastHour, dueAlerts, holdAlerts, markAlertRetry, markAlertSent, noteAlertChannelSent, raiseAlert, takeHeldForDigest, type Alert, type NewAlert,
@@ -8,7 +9,14 @@ import { relayHealth } from '../db/relay-health';
 import { finishedWithFailures, latelyLifted, overdueLifts } from '../db/releases';
 import { postJson, succeeded } from '../integrations/http';
 import type { Mailer } from '../mail/transport';
-import { pauseState } from './pause';
+import { pauseState } from '../controls/pause';
+
+/** Alerts link to the console and are mailed from the press office's address. */
+export interface AlertDeps {
+  db: Db;
+  config: Config;
+  log: Logger;
+}
 
 /**
  * Staff alerts: conditions are read from PostgreSQL by the reconcile leader and recorded once per
@@ -24,7 +32,7 @@ const WEBHOOK_TIMEOUT_MS = 10_000;
 const minutes = (seconds: number) => Math.round(seconds / 60);
 
 /** Raises an alert for each late lift, failed release, long pause or refusing relay now visible in PostgreSQL. */
-export async function evaluateAlerts(ctx: Context): Promise<number> {
+export async function evaluateAlerts(ctx: AlertDeps): Promise<number> {
   const { db, config } = ctx;
   const alerts: NewAlert[] = [];
   // One alert per release version, whether it is still waiting or lifted late.
@@ -96,16 +104,16 @@ export async function raiseRestored(db: Db, sweptAt: Date, restored: { liftJobs:
 }
 
 /** Where an alert's reader goes next: the release's report, or the operations page. */
-function consoleLink(ctx: Context, alert: Alert): string {
+function consoleLink(ctx: AlertDeps, alert: Alert): string {
   return alert.release_id !== null ? `${ctx.config.PUBLIC_URL}/console/releases/${alert.release_id}` : `${ctx.config.PUBLIC_URL}/console/operations`;
 }
 
-function alertText(ctx: Context, alert: Alert): string {
+function alertText(ctx: AlertDeps, alert: Alert): string {
   const details = Object.entries(alert.details).map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
   return [`Presslift alert: ${alert.summary}`, ...details, `Raised ${alert.raised_at.toISOString()}. ${consoleLink(ctx, alert)}`].join('\n');
 }
 
-async function alertEmail(ctx: Context, alert: Alert, to: string[]) {
+async function alertEmail(ctx: AlertDeps, alert: Alert, to: string[]) {
   const domain = ctx.config.MAIL_FROM.split('@').pop()!.replace(/>.*$/, '');
   const composer = new MailComposer({
     from: ctx.config.MAIL_FROM,
@@ -121,7 +129,7 @@ async function alertEmail(ctx: Context, alert: Alert, to: string[]) {
 }
 
 /** Sends each channel not yet sent; true when every configured channel has it. */
-async function deliverAlert(ctx: Context, mailer: Mailer, alert: Alert): Promise<string | null> {
+async function deliverAlert(ctx: AlertDeps, mailer: Mailer, alert: Alert): Promise<string | null> {
   const { config, db } = ctx;
   const errors: string[] = [];
   if (config.ALERT_EMAILS && !alert.email_sent_at) {
@@ -146,7 +154,7 @@ async function deliverAlert(ctx: Context, mailer: Mailer, alert: Alert): Promise
  * once the hour allows one digest counts them by kind. With no channel configured alerts wait,
  * visible in the console.
  */
-export async function dispatchAlerts(ctx: Context, mailer: Mailer): Promise<{ sent: number; held: number; failed: number }> {
+export async function dispatchAlerts(ctx: AlertDeps, mailer: Mailer): Promise<{ sent: number; held: number; failed: number }> {
   const { config, db, log } = ctx;
   const result = { sent: 0, held: 0, failed: 0 };
   if (!config.ALERT_EMAILS && !config.ALERT_WEBHOOK_URL) return result;

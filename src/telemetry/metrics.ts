@@ -5,12 +5,12 @@ import { listHealth } from '../db/mail-events';
 import { reconcileState } from '../db/reconcile';
 import { relayHealth } from '../db/relay-health';
 import { overdueLifts } from '../db/releases';
-import { DELIVERY_STATES, type AlertState, type ReleaseStatus } from '../db/schema';
+import { type AlertState } from '../db/schema';
+import { DELIVERY_STATES, RELEASE_STATUSES } from '../states';
 import { webhookDeliveryCounts } from '../db/webhooks';
 import type { Queues } from '../queue';
-import { sendingPaused } from './pause';
+import { sendingPaused } from '../controls/pause';
 
-const RELEASE_STATUSES: ReleaseStatus[] = ['draft', 'scheduled', 'sending', 'sent', 'cancelled'];
 // BullMQ 6 keeps a paused queue's jobs in 'waiting' (the pause is a flag), so there is no paused count.
 export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;
 /** A lift counts as overdue this long after its send instant (the lift itself logs a late one from 5 s). */

@@ -1,8 +1,10 @@
 import type { Db } from '../db';
 import { attachmentLinks } from '../db/attachments';
-import type { Phase, Release } from '../db/schema';
-import { compileEmail, type CompiledEmail, type EmailContent } from './compile';
-import type { Organisation } from './organisation';
+import type { Release } from '../db/schema';
+import type { Phase } from '../states';
+import { findRender, storeRender } from '../db/renders';
+import { compileEmail, type CompiledEmail, type EmailContent } from '../render/compile';
+import type { Organisation } from '../render/organisation';
 
 type RenderSource = Pick<
   Release,
@@ -32,24 +34,10 @@ async function emailContent(db: Db, release: RenderSource, org: Organisation, ph
  * first caller stores it in PostgreSQL, later callers (any process) read it back.
  */
 export async function compiledRelease(db: Db, release: RenderSource, org: Organisation, phase: Phase = 'lift'): Promise<CompiledEmail> {
-  const stored = await db
-    .selectFrom('release_renders')
-    .select(['subject', 'html', 'text', 'reply_to_name', 'reply_to_address'])
-    .where('release_id', '=', release.id)
-    .where('version', '=', release.version)
-    .where('phase', '=', phase)
-    .executeTakeFirst();
-  if (stored) {
-    const { reply_to_name, reply_to_address, ...parts } = stored;
-    return { ...parts, replyTo: reply_to_address ? { name: reply_to_name ?? '', address: reply_to_address } : null };
-  }
+  const stored = await findRender(db, release.id, release.version, phase);
+  if (stored) return stored;
   const compiled = await compileEmail(await emailContent(db, release, org, phase), org);
-  const { replyTo, ...parts } = compiled;
-  await db
-    .insertInto('release_renders')
-    .values({ release_id: release.id, version: release.version, phase, ...parts, reply_to_name: replyTo?.name ?? null, reply_to_address: replyTo?.address ?? null })
-    .onConflict((oc) => oc.columns(['release_id', 'version', 'phase']).doNothing())
-    .execute();
+  await storeRender(db, release.id, release.version, phase, compiled);
   return compiled;
 }
 

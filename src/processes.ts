@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from './api/app';
+import { buildApp } from './app';
 import { startProbeServer } from './api/probes';
 import type { Config } from './config';
 import { createContext, type Context } from './context';

@@ -1,9 +1,16 @@
 import { sql } from 'kysely';
-import type { Context } from '../context';
+import type { Logger } from '../log';
 import type { Db } from '../db';
 import { recordAudit } from '../db/audit';
 import { QueueUnavailableError } from '../errors';
 import type { Queues } from '../queue';
+
+/** What pausing and resuming touch: the setting in PostgreSQL and the queues in Redis. */
+export interface PauseDeps {
+  db: Db;
+  queues: Queues;
+  log: Logger;
+}
 
 const SETTING = 'sending_paused';
 
@@ -30,14 +37,14 @@ export async function sendingPaused(db: Db): Promise<boolean> {
  * whose instant passes wait in the paused queue and run, late, on resume. The flag is kept in
  * PostgreSQL first, so a worker that starts later, or reconcile after Redis lost its data, pauses again.
  */
-export async function pauseSending(ctx: Context, actor: string): Promise<PauseState> {
+export async function pauseSending(ctx: PauseDeps, actor: string): Promise<PauseState> {
   const state = await setPauseState(ctx.db, true, actor);
   await inRedis('pause', () => pauseQueues(ctx.queues));
   ctx.log.warn({ actor }, 'sending paused: no lift or send job starts until resumed');
   return state;
 }
 
-export async function resumeSending(ctx: Context, actor: string): Promise<PauseState> {
+export async function resumeSending(ctx: PauseDeps, actor: string): Promise<PauseState> {
   const state = await setPauseState(ctx.db, false, actor);
   await inRedis('resume', () => Promise.all([ctx.queues.lift.resume(), ctx.queues.send.resume()]));
   ctx.log.warn({ actor }, 'sending resumed');
@@ -56,7 +63,7 @@ async function inRedis(what: 'pause' | 'resume', apply: () => Promise<unknown>):
 }
 
 /** Makes Redis agree with PostgreSQL's flag (a worker starting, or reconcile). */
-export async function applyPauseState(ctx: Context): Promise<boolean> {
+export async function applyPauseState(ctx: PauseDeps): Promise<boolean> {
   const paused = await sendingPaused(ctx.db);
   if (paused) await pauseQueues(ctx.queues);
   return paused;
