@@ -1,9 +1,9 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Every HMAC Presslift makes and every secret it compares goes through here: unsubscribe links,
  * the setup link, resubscribe confirmations, the sign-in form's CSRF token, API and metrics
- * tokens, password hashes.
+ * tokens, password hashes, integration webhooks, and the providers' webhook credentials.
  *
  * A Keyring signs with one key (SECRET_KEY) and verifies with it and the previous keys listed in
  * SECRET_KEYS_PREVIOUS, so a key can be rotated without breaking the unsubscribe links already in
@@ -79,11 +79,19 @@ function mac(key: string, purpose: string, payload: string, length: number, enco
 const COMPARE_KEY = randomBytes(32);
 const digest = (value: string | Buffer) => createHmac('sha256', COMPARE_KEY).update(value).digest();
 
+/** A third party's HMAC-SHA256 (a provider's webhook, our integration webhooks), in lowercase hex. */
+export function hmacHex(key: string | Buffer, message: string): string {
+  return createHmac('sha256', key).update(message).digest('hex');
+}
+
 /** Compares two secrets (tokens, signatures, derived keys) in constant time. */
 export function sameSecret(given: string | Buffer | undefined | null, expected: string | Buffer): boolean {
   if (given === undefined || given === null) return false;
   return timingSafeEqual(digest(given), digest(expected));
 }
+
+/** How a bearer secret (session, API token, reset link) is stored: its SHA-256, so a database dump opens nothing. */
+export const secretHash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** A random token for a link or a cookie: 32 bytes, base64url. */
 export const randomToken = (bytes = 32) => randomBytes(bytes).toString('base64url');

@@ -1,12 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomToken, secretHash as hash } from '../signing';
 import { sql } from 'kysely';
 import type { Db } from './index';
 
-const hash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** A reset link's token for an account; only its hash is kept. Earlier links of the account stop working. */
 export async function createPasswordReset(db: Db, accountId: number, minutes: number): Promise<string> {
-  const token = randomBytes(32).toString('base64url');
+  const token = randomToken();
   await db.transaction().execute(async (tx) => {
     await tx.updateTable('password_resets').set({ used_at: sql`now()` }).where('account_id', '=', accountId).where('used_at', 'is', null).execute();
     await tx.insertInto('password_resets').values({ token_hash: hash(token), account_id: accountId, expires_at: sql`now() + make_interval(mins => ${minutes})` }).execute();

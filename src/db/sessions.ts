@@ -1,10 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomToken, secretHash as hash } from '../signing';
 import { sql } from 'kysely';
 import type { Db } from './index';
 import type { SessionStage } from './schema';
 import type { Role } from '../states';
 
-const hash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export interface Session {
   accountId: number;
@@ -24,8 +23,8 @@ export interface Session {
 export async function createSession(
   db: Db, accountId: number, minutes: number, stage: SessionStage = 'active',
 ): Promise<{ token: string; csrfToken: string; expiresAt: Date }> {
-  const token = randomBytes(32).toString('base64url');
-  const csrfToken = randomBytes(32).toString('base64url');
+  const token = randomToken();
+  const csrfToken = randomToken();
   const row = await sql<{ expires_at: Date }>`
     WITH started AS (
       INSERT INTO sessions (token_hash, account_id, csrf_token, expires_at, stage)

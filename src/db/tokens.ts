@@ -1,9 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomToken, secretHash as hash } from '../signing';
 import { sql } from 'kysely';
 import type { Db } from './index';
 import type { Role } from '../states';
 
-const hash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export interface NewApiToken {
   name: string;
@@ -19,7 +18,7 @@ export interface NewApiToken {
 
 /** Creates an API token; the plain token is returned once and only its hash is stored. */
 export async function createApiToken(db: Db, input: NewApiToken): Promise<{ id: number; token: string }> {
-  const token = `pl_${randomBytes(24).toString('base64url')}`;
+  const token = `pl_${randomToken(24)}`;
   const row = await db
     .insertInto('api_tokens')
     .values({

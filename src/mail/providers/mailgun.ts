@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { hmacHex, sameSecret } from '../../signing';
 import { addressIsBad, providerTarget, type MailEvent, type VerpReader } from '../feedback';
 
 /**
@@ -22,9 +22,7 @@ export function mailgunSignature(body: unknown): MailgunSignature | null {
 
 export function mailgunSigned(s: MailgunSignature, key: string, nowSeconds = Date.now() / 1000): boolean {
   if (!/^\d{1,12}$/.test(s.timestamp) || Math.abs(nowSeconds - Number(s.timestamp)) > MAILGUN_MAX_AGE_SECONDS) return false;
-  const expected = Buffer.from(createHmac('sha256', key).update(s.timestamp + s.token).digest('hex'));
-  const given = Buffer.from(s.signature.toLowerCase());
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameSecret(s.signature.toLowerCase(), hmacHex(key, s.timestamp + s.token));
 }
 
 interface MailgunEventData {

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../../signing';
 import { addressIsBad, type MailEvent } from '../feedback';
 
 /**
@@ -7,9 +7,7 @@ import { addressIsBad, type MailEvent } from '../feedback';
  */
 export function postmarkAuthorized(header: string | undefined, user: string, password: string): boolean {
   if (!header?.startsWith('Basic ')) return false;
-  const given = Buffer.from(Buffer.from(header.slice(6).trim(), 'base64').toString('utf8'));
-  const expected = Buffer.from(`${user}:${password}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameSecret(Buffer.from(header.slice(6).trim(), 'base64').toString('utf8'), `${user}:${password}`);
 }
 
 /** Bounce types that say the address itself is bad; the soft ones say it may work later. */
