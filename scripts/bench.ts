@@ -17,7 +17,8 @@ import { createContext, type Context } from '../src/context';
 import { dropDatabase } from '../src/db';
 import { findRelease } from '../src/db/releases';
 import { createLogger } from '../src/log';
-import { buildMessage, messageSettings } from '../src/mail/message';
+import { assembleMessage } from '../src/mail/assemble';
+import { personaliseMessage, messageSettings } from '../src/mail/message';
 import { createRelease, scheduleRelease } from '../src/releases/lifecycle';
 import { organisation } from '../src/render/organisation';
 import { compiledRelease } from '../src/releases/renders';
@@ -164,11 +165,11 @@ async function main() {
     // The ceiling runs after the workers have stopped, so it has the machine they had.
     const sample = await findRelease(ctx.db, figures[0]!.release_id);
     const compiled = await compiledRelease(ctx.db, sample!, organisation(config), 'lift');
-    const message = buildMessage(
+    const message = assembleMessage(personaliseMessage(
       compiled,
       { deliveryId: 1, releaseId: sample!.id, subscriberId: 1, listId, email: 'ceiling@bench.example.org', name: 'Zoë Müller', listName: 'Bench Correspondents', listSlug: 'bench-correspondents' },
       messageSettings(config, ctx.keys),
-    );
+    ));
     await sink.reset();
     const ceiling = await nodemailerPoolCeiling(sink.url, message, recipients, config.SMTP_POOL_SIZE);
     await sink.reset();

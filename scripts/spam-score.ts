@@ -6,7 +6,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import nodemailer from 'nodemailer';
-import { buildMessage, type MessageSettings } from '../src/mail/message';
+import { assembleMessage } from '../src/mail/assemble';
+import { personaliseMessage, type MessageSettings } from '../src/mail/message';
 import { Keyring, randomToken } from '../src/signing';
 import { compileSample, sampleRecipient } from './lib/sample-email';
 
@@ -24,11 +25,11 @@ const settings: MessageSettings = {
   dkim: null,
 };
 const compiled = await compileSample();
-const message = buildMessage(
+const message = assembleMessage(personaliseMessage(
   compiled,
   { deliveryId: 1, releaseId: 1, subscriberId: 12, listId: 3, email: sampleRecipient.email, name: sampleRecipient.name, listName: 'Science desk', listSlug: 'science-desk' },
   settings,
-);
+));
 const raw = (await nodemailer.createTransport({ streamTransport: true, buffer: true }).sendMail(message)).message as Buffer;
 
 const result = spawnSync('spamassassin', ['-L', '-t'], { input: raw, maxBuffer: 16 * 1024 * 1024 });

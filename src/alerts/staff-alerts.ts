@@ -22,7 +22,7 @@ export interface AlertDeps {
  * Staff alerts: conditions are read from PostgreSQL by the reconcile leader and recorded once per
  * event (the key), then sent by email through Presslift's own mail path and to a Slack or Teams
  * incoming webhook. Every text carries ids, counts and a console link, never a release's words
- * (invariant 4), since alerts leave for inboxes and chat rooms at any time, embargo or not.
+ * (invariant "embargoed text stays home"), since alerts leave for inboxes and chat rooms at any time, embargo or not.
  */
 
 /** An alert that could not be sent is retried with a doubling backoff (15 s … 1 h) this many times. */

@@ -37,7 +37,7 @@ export function listRoutes(app: FastifyInstance, ctx: Context) {
     return findMember(ctx.db, listId, input.email);
   });
 
-  // Staff remove an active member; an unsubscribed membership is kept, so consent sticks (invariant 7).
+  // Staff remove an active member; an unsubscribed membership is kept, so consent sticks (invariant "consent sticks").
   app.delete('/api/lists/:listId/subscribers/:subscriberId', async (request) => {
     const { listId, subscriberId } = parse(memberParams, request.params, 'params');
     const removed = await removeMember(ctx.db, listId, subscriberId);

@@ -23,7 +23,7 @@ const dateline = (release: PublicRelease) =>
   DateTime.fromJSDate(release.embargo_at, { zone: release.embargo_time_zone }).setLocale('en-GB').toFormat('d LLLL yyyy');
 
 /**
- * The public newsroom: lifted releases only (invariant 4). An embargoed release's page and files
+ * The public newsroom: lifted releases only (invariant "embargoed text stays home"). An embargoed release's page and files
  * answer exactly the 404 of an address that never existed, and the index and feed leave it out;
  * all of it decided by PostgreSQL's clock through publiclyLifted.
  */

@@ -13,7 +13,7 @@ const MANAGE_PATH = `${BOARD_PATH}/manage`;
  * Bull Board for operators (read-only) and admins (retry, promote, clean…). bull-board fixes
  * read-only mode per queue adapter, so there are two boards over the same queues, each mounted
  * where the access table (src/api/access.ts) guards it by role; `/admin/queues` sends each person
- * to theirs. Job data is ids only (invariant 4), so neither board can show a release's text.
+ * to theirs. Job data is ids only (invariant "embargoed text stays home"), so neither board can show a release's text.
  */
 export function queueBoardRoutes(app: FastifyInstance, ctx: Context) {
   app.get(BOARD_PATH, async (request, reply) =>

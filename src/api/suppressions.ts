@@ -9,7 +9,7 @@ import { notFound, parse } from './errors';
 const newSuppression = z.object({ email: emailAddress, reason: lineText(200).default('added by staff') });
 const suppressionParams = z.object({ email: emailAddress });
 
-/** Addresses that must never be mailed again, whatever list they are on (invariant 7). */
+/** Addresses that must never be mailed again, whatever list they are on (invariant "consent sticks"). */
 export function suppressionRoutes(app: FastifyInstance, ctx: Context) {
   app.get('/api/suppressions', async () => {
     const rows = await suppressionList(ctx.db, 1000);

@@ -8,7 +8,8 @@ import { recordAudit } from '../db/audit';
 import type { Db } from '../db';
 import { findRelease } from '../db/releases';
 import { emailAddress, idParam } from '../fields';
-import { buildMessage, messageSettings } from '../mail/message';
+import { assembleMessage } from '../mail/assemble';
+import { personaliseMessage, messageSettings } from '../mail/message';
 import { organisation } from '../render/organisation';
 import { compiledRelease } from '../releases/renders';
 import { HttpError, notFound, parse } from './errors';
@@ -49,12 +50,12 @@ export function testSendRoutes(app: FastifyInstance, ctx: Context) {
     await spend(db, `test-send:${request.actor!.label}`, { max: config.TEST_SENDS_PER_HOUR, windowSeconds: 3600 });
     const sample = await releaseSampleRecipient(ctx.db, id);
     const compiled = await compiledRelease(db, release, organisation(config), phase);
-    const message = buildMessage(
+    const message = assembleMessage(personaliseMessage(
       compiled,
       { ...sample, deliveryId: 0, subscriberId: 0, listId: 0, email, name: null },
       messageSettings(config, ctx.keys),
       { test: true },
-    );
+    ));
     try {
       const outcome = await app.mailer().send(message);
       await recordAudit(db, { releaseId: id, actor: request.actor!.label, action: 'test-send', details: { to: email, version: release.version, phase } });

@@ -9,7 +9,7 @@ export interface NewAlert {
   key: string;
   kind: string;
   releaseId: number | null;
-  /** One line with ids and counts only (invariant 4). */
+  /** One line with ids and counts only (invariant "embargoed text stays home"). */
   summary: string;
   details?: Record<string, unknown>;
 }

@@ -34,10 +34,10 @@ export interface FreezeStep {
  * a re-run (a crash, or a job restored after its record expired) freezes the same people, and a
  * late joiner never gets an advance copy.
  * DISTINCT ON picks, for someone on several of the release's lists, the first of those lists
- * (invariant 7); walking subscriber ids in order (keyset pagination) keeps every chunk an index
+ * (invariant "consent sticks"); walking subscriber ids in order (keyset pagination) keeps every chunk an index
  * range scan and never holds the audience in memory. Suppressed addresses get a row in state
  * skipped, so the report says why they were not mailed.
- * One row per (release, subscriber) (invariant 2): where one exists, the conflict keeps it, except
+ * One row per (release, subscriber) (invariant "once per recipient"): where one exists, the conflict keeps it, except
  * an advance row that cannot leave any more (skipped, failed, or staged for an older version), which
  * is re-staged for this step. So the lift gives its copy to someone whose advance copy was skipped
  * or failed, and a new version's advance send reaches whoever an older version's plan had left out.
@@ -135,7 +135,7 @@ export interface Claim {
  * lease expired (its worker died or stalled) can be taken again, and the new token shuts its old
  * holder out. Only rows of the release's current version leave, advance copies while the release is
  * scheduled or sending, lift copies once it is sending; rows whose send instant has not come by
- * PostgreSQL's clock are left alone (invariant 1). Consent is read here, the last moment before
+ * PostgreSQL's clock are left alone (invariant "never early"). Consent is read here, the last moment before
  * the message would leave (and again between messages, see recipientStanding): a suppressed address,
  * or someone active on none of the release's lists of the row's phase, is skipped; someone who left
  * the row's list but is still on another is addressed through the first list they are still on.
@@ -215,7 +215,7 @@ export interface RecipientStanding {
  * Where a claimed batch's remaining recipients stand, in one query: their rows still held by this
  * claim, and they still wanting the release. A send worker asks it about once a second, so an
  * unsubscribe, a staff suppression or a hard bounce elsewhere reaches a running batch before its
- * next message, not only at claim time (invariant 5).
+ * next message, not only at claim time (invariant "the audience is frozen at the lift").
  */
 export async function recipientStanding(db: Db, ids: number[], token: string): Promise<RecipientStanding[]> {
   if (ids.length === 0) return [];
@@ -256,7 +256,7 @@ export interface SentRecord {
  * Every time is the recording UPDATE's now(), PostgreSQL's clock like every embargo decision, so
  * "was anything early?" compares like with like. A sent row keeps the token of the claim that sent
  * it. Returns the rows this claim recorded: one whose claim passed to another worker meanwhile is
- * not (the message may go out twice, inside invariant 2's window).
+ * not (the message may go out twice, inside the once-per-recipient window).
  * Two statements, each safe to repeat (the caller retries a failed write whole): the release is
  * updated after the deliveries and not in their transaction, because a lifecycle change locks the
  * release before its deliveries, and one transaction taking them the other way round could deadlock.

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from './index';
 
 /**
- * The one test of whether the public may see a release (invariant 4): the lift worker has lifted
+ * The one test of whether the public may see a release (invariant "embargoed text stays home"): the lift worker has lifted
  * it, which it does only once the send instant has passed by PostgreSQL's clock. Cancelled
  * releases stay hidden.
  */

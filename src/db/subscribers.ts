@@ -15,14 +15,14 @@ export interface UpsertCounts {
   added: number;
   /** Addresses already on the list (active or unsubscribed), their details refreshed. */
   updated: number;
-  /** Suppressed addresses: kept off the list (invariant 7). */
+  /** Suppressed addresses: kept off the list (invariant "consent sticks"). */
   suppressed: number;
 }
 
 /**
  * Adds a batch of addresses to a list in one round trip. Existing subscribers are updated, never
  * duplicated; a membership that was unsubscribed stays unsubscribed, and a suppressed address is
- * never (re-)added: consent sticks (invariant 7). Callers pass at most one row per address.
+ * never (re-)added: consent sticks (invariant "consent sticks"). Callers pass at most one row per address.
  */
 export async function upsertMembers(db: Db, listId: number, rows: SubscriberInput[]): Promise<UpsertCounts> {
   if (rows.length === 0) return { added: 0, updated: 0, suppressed: 0 };
@@ -86,7 +86,7 @@ export async function suppress(
 
 /**
  * Lifts a suppression, so the address may be added to lists again. Memberships that ended (an
- * unsubscribe, a complaint) stay ended: nobody is re-subscribed by it (invariant 7).
+ * unsubscribe, a complaint) stay ended: nobody is re-subscribed by it (invariant "consent sticks").
  */
 export async function removeSuppression(db: Db, email: string): Promise<boolean> {
   const result = await db.deleteFrom('suppressions').where('email_key', '=', email.toLowerCase()).executeTakeFirst();
@@ -131,7 +131,7 @@ export async function findMembership(db: Db, subscriberId: number, listId: numbe
 
 /**
  * Ends a membership at once. Deliveries already queued for it are skipped when claimed, because
- * the claim re-reads the membership (invariant 5). Idempotent: a second click changes nothing
+ * the claim re-reads the membership (invariant "the audience is frozen at the lift"). Idempotent: a second click changes nothing
  * (false: it was not active).
  */
 export async function unsubscribe(db: Db, subscriberId: number, listId: number): Promise<boolean> {
@@ -143,7 +143,7 @@ export async function unsubscribe(db: Db, subscriberId: number, listId: number):
 /**
  * The subscriber's own choice to come back, confirmed from their mailbox: only the unsubscribe
  * the confirmation was sent for (its instant), so a link from before a later unsubscribe does
- * nothing. A suppressed address stays off every list (invariant 7).
+ * nothing. A suppressed address stays off every list (invariant "consent sticks").
  */
 export async function resubscribe(db: Db, subscriberId: number, listId: number, unsubscribedMs: number): Promise<boolean> {
   const { rows } = await sql<{ subscriber_id: number }>`

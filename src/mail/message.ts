@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import type { Recipient } from '../db/deliveries';
 import type { CompiledEmail } from '../render/compile';
 import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
-import { assembleMessage, type HeaderValues, type OutgoingMessage, type PartedMessage } from './assemble';
+import type { HeaderValues, PartedMessage } from './assemble';
 import { mimeParts } from './body';
 import type { Keyring } from '../signing';
 import { signUnsubscribeToken } from './unsubscribe-token';
@@ -48,7 +48,7 @@ export function messageSettings(config: Config, keys: Keyring): MessageSettings 
   };
 }
 
-/** Deterministic per delivery, so a resend after an unrecorded acceptance carries the same id (invariant 2). */
+/** Deterministic per delivery, so a resend after an unrecorded acceptance carries the same id (invariant "once per recipient"). */
 function deliveryMessageId(releaseId: number, deliveryId: number, from: string): string {
   return `<release-${releaseId}.delivery-${deliveryId}@${senderDomain(from)}>`;
 }
@@ -84,16 +84,11 @@ export function recipientValues(recipient: Recipient, settings: MessageSettings,
   };
 }
 
-/** One recipient's message, assembled into the raw bytes that are sent (see composeMessage). */
-export function buildMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): OutgoingMessage {
-  return assembleMessage(composeMessage(compiled, recipient, settings, options));
-}
-
 /**
  * One recipient's message: the compiled email with their values filled in, and the headers the
  * big mailbox providers require of bulk senders. The one place that decides a message's headers.
  */
-export function composeMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): PartedMessage {
+export function personaliseMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): PartedMessage {
   const token = unsubscribeToken(recipient, settings);
   const values = recipientValues(recipient, settings, token);
   const unsubscribe = values.unsubscribe_url;

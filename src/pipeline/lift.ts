@@ -27,7 +27,7 @@ export type LiftOutcome = 'stale' | 'not-scheduled' | 'lifted' | 'cancelled';
 /**
  * Lifts the embargo of one release version: the lifecycle's scheduled → sending (by PostgreSQL's
  * clock, for this version only), then freezes its audience into delivery rows and queues the send
- * jobs. Safe to run twice, and a no-op for a superseded version (invariant 2).
+ * jobs. Safe to run twice, and a no-op for a superseded version (invariant "once per recipient").
  */
 export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: string): Promise<LiftOutcome> {
   const { db } = deps.ctx;

@@ -33,7 +33,7 @@ const channel = (ctx: Context) => `${ctx.config.QUEUE_PREFIX}:prepare`;
 
 /**
  * Tells every worker process to prepare for a release version: the send jobs after the lift go to
- * whichever worker is free, so each one should be ready. The message carries ids only (invariant 4).
+ * whichever worker is free, so each one should be ready. The message carries ids only (invariant "embargoed text stays home").
  * Best effort: a lift never fails, or waits, for want of it.
  */
 export async function announcePreparation(ctx: Context, release: Release): Promise<void> {

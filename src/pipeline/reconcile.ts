@@ -31,7 +31,7 @@ const LIVE_STATES = ['active', 'waiting', 'delayed', 'prioritized', 'waiting-chi
 const PAGE = 1000;
 
 /**
- * Rebuilds Redis's picture from PostgreSQL, the source of truth (invariant 3): the pause, a lift
+ * Rebuilds Redis's picture from PostgreSQL, the source of truth (invariant "nothing lost"): the pause, a lift
  * job for every release that needs one, a send job for every due delivery that no live job points
  * at, a job for every pending webhook delivery. It restores only what is missing, so running it
  * every few seconds (the standing sweep, src/pipeline/sweep.ts) adds nothing while nothing is lost.

@@ -8,7 +8,8 @@ import { deliveryCounts, findRelease } from '../db/releases';
 import type { Phase } from '../states';
 import { suppress } from '../db/subscribers';
 import { classifySmtpError } from '../mail/classify';
-import { buildMessage, messageSettings } from '../mail/message';
+import { assembleMessage } from '../mail/assemble';
+import { personaliseMessage, messageSettings } from '../mail/message';
 import { NotHandedOver } from '../mail/smtp-pool';
 import type { Mailer } from '../mail/transport';
 import type { RelayHealthRecorder } from '../mail/relay-health';
@@ -18,7 +19,7 @@ import { enqueueSends } from '../queue/send-jobs';
 import { completeRelease } from '../releases/lifecycle';
 import type { RenderCache } from '../releases/renders';
 import { BatchGuard, type Withheld } from './batch-guard';
-import { GroupWriter } from './recorder';
+import { GroupWriter } from './group-writer';
 
 export interface SendDeps {
   ctx: Context;
@@ -150,7 +151,7 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
       outcome.paced.push({ id, error: `held back: ${pace.domain} is paced (${pace.why})`, domain: pace.domain, retryInMs: pace.retryInMs });
       return;
     }
-    const message = buildMessage(await compiled(delivery.phase), delivery, settings);
+    const message = assembleMessage(personaliseMessage(await compiled(delivery.phase), delivery, settings));
     const timer = deps.ctx.metrics.smtpSendSeconds.startTimer();
     try {
       await deps.mailer.send(message, () => guard.mayHandOver(id));
@@ -245,7 +246,7 @@ async function settleWithheld(deps: SendDeps, releaseId: number, token: string, 
 /**
  * Ends the job's part: completes the release when nothing is left, or, when another worker still
  * holds some of the job's rows under a live lease, comes back when that lease ends. That worker may
- * have died, and its rows are recovered only by a job that looks again after the lease (invariant 3).
+ * have died, and its rows are recovered only by a job that looks again after the lease (invariant "nothing lost").
  */
 async function settle(deps: SendDeps, job: Job<SendJob>): Promise<void> {
   const heldUntil = await leaseHeldUntil(deps.ctx.db, job.data.deliveryIds);

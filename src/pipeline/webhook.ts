@@ -49,7 +49,7 @@ export async function relayWebhooks(ctx: Context): Promise<number> {
 
 /**
  * What an endpoint receives: the event's id, type and time, and its payload of ids and instants.
- * Only once the public may see the release does it carry its public URL (invariant 4).
+ * Only once the public may see the release does it carry its public URL (invariant "embargoed text stays home").
  */
 async function webhookBody(db: Db, config: Context['config'], event: WebhookToSend['event']): Promise<Record<string, unknown>> {
   const data: Record<string, unknown> = { ...event.payload };

@@ -10,7 +10,7 @@ export const WEBHOOK_QUEUE = 'webhook';
 /** How this process's workers name themselves to Redis: `presslift status` lists them, and each job records it (processedBy). */
 export const WORKER_NAME = `${hostname()}:${process.pid}`;
 
-/** Queue payloads carry ids only (invariant 4): the text of a release never reaches Redis. */
+/** Queue payloads carry ids only (invariant "embargoed text stays home"): the text of a release never reaches Redis. */
 export interface LiftJob {
   releaseId: number;
   version: number;

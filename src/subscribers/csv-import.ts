@@ -69,7 +69,7 @@ function crlfToLf(): Transform {
 /**
  * Streams a CSV into a list: rows are validated one by one and written a thousand at a time, so a
  * file never sits in memory, and the file, each record and the report are bounded. Good rows are
- * kept and each bad row is reported by its line number (invariant 6's one exception).
+ * kept and each bad row is reported by its line number (the one exception to refusing bad input whole).
  */
 export async function importCsv(db: Db, listId: number, input: Readable, maxBytes: number): Promise<ImportReport> {
   const report = emptyReport();

@@ -6,7 +6,8 @@ import nodemailer from 'nodemailer';
 import { describe, expect, it } from 'vitest';
 import { BOUNDARY_OPTIONS } from '../../src/mail/assemble';
 import type { Recipient } from '../../src/db/deliveries';
-import { buildMessage, composeMessage, recipientValues, type MessageSettings } from '../../src/mail/message';
+import { assembleMessage } from '../../src/mail/assemble';
+import { personaliseMessage, recipientValues, type MessageSettings } from '../../src/mail/message';
 import { verpAddress } from '../../src/mail/verp';
 import { personalise } from '../../src/render/personalise';
 import { Keyring, randomToken } from '../../src/signing';
@@ -40,7 +41,7 @@ async function compose(message: SendMailOptions): Promise<{ parsed: ParsedMail; 
 /** The same message as nodemailer composes it from whole strings (the path the pre-built parts replace). */
 async function composedByNodemailer(r: Recipient, with_: MessageSettings = settings): Promise<SendMailOptions> {
   const copy = personalise(await compiled, recipientValues(r, with_));
-  return { ...composeMessage(await compiled, r, with_), html: copy.html, text: copy.text };
+  return { ...personaliseMessage(await compiled, r, with_), html: copy.html, text: copy.text };
 }
 
 const headersWithoutDate = (parsed: ParsedMail) => parsed.headerLines.filter((h) => h.key !== 'date').map((h) => h.line);
@@ -49,7 +50,7 @@ describe('pre-built MIME body parts', () => {
   const names = ['이정민', 'Zoë Müller', 'Ann "The Quill" <b>O\'Neil</b> & Co', `Dr ${'Verylongname '.repeat(8)}= end `, null];
 
   it.each(names.map((name, i) => [name, i + 1] as const))('parse exactly as nodemailer composing the whole message would, for %s', async (name, id) => {
-    const fast = await compose(buildMessage(await compiled, recipient(name, id), settings));
+    const fast = await compose(assembleMessage(personaliseMessage(await compiled, recipient(name, id), settings)));
     const reference = await compose(await composedByNodemailer(recipient(name, id)));
     expect(fast.parsed.html).toBe(reference.parsed.html);
     expect(fast.parsed.text).toBe(reference.parsed.text);
@@ -59,8 +60,8 @@ describe('pre-built MIME body parts', () => {
   });
 
   it.each(names.map((name, i) => [name, i + 1] as const))('is assembled byte for byte as nodemailer composes the same parts, for %s', async (name, id) => {
-    const message = buildMessage(await compiled, recipient(name, id), settings);
-    const { raw: reference } = await compose(composeMessage(await compiled, recipient(name, id), settings));
+    const message = assembleMessage(personaliseMessage(await compiled, recipient(name, id), settings));
+    const { raw: reference } = await compose(personaliseMessage(await compiled, recipient(name, id), settings));
     const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/m, '');
     expect(withoutDate(message.raw!.toString())).toBe(withoutDate(reference));
     // The envelope sender is the delivery's signed bounce address; the From header stays the newsroom's.
@@ -70,8 +71,8 @@ describe('pre-built MIME body parts', () => {
 
   it('leaves an address that needs normalising (upper case, an international domain) to nodemailer', async () => {
     const r = { ...recipient('Zoë Müller', 6), email: 'Zoe@Straße.Example' };
-    const message = buildMessage(await compiled, r, settings);
-    const { raw: reference } = await compose(composeMessage(await compiled, r, settings));
+    const message = assembleMessage(personaliseMessage(await compiled, r, settings));
+    const { raw: reference } = await compose(personaliseMessage(await compiled, r, settings));
     const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/m, '');
     expect(withoutDate(message.raw!.toString())).toBe(withoutDate(reference));
     expect(message.envelope).toEqual({ from: verpAddress(settings.keys, 6, 'bounces.news.example.org'), to: ['Zoe@xn--strae-oqa.example'] });
@@ -79,7 +80,7 @@ describe('pre-built MIME body parts', () => {
 
   it('escapes each value for its part and keeps every line within 76 characters', async () => {
     const r = recipient('<script>alert(1)</script> & 이정민', 9);
-    const { parsed, raw } = await compose(buildMessage(await compiled, r, settings));
+    const { parsed, raw } = await compose(assembleMessage(personaliseMessage(await compiled, r, settings)));
     expect(parsed.html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; 이정민');
     expect(parsed.html).not.toContain('<script>');
     expect(parsed.text).toContain('<script>alert(1)</script> & 이정민');
@@ -93,8 +94,8 @@ describe('pre-built MIME body parts', () => {
   });
 
   it("gives each recipient their own values, never another's", async () => {
-    const first = await compose(buildMessage(await compiled, recipient('Zoë Müller', 1), settings));
-    const second = await compose(buildMessage(await compiled, recipient('이정민', 2), settings));
+    const first = await compose(assembleMessage(personaliseMessage(await compiled, recipient('Zoë Müller', 1), settings)));
+    const second = await compose(assembleMessage(personaliseMessage(await compiled, recipient('이정민', 2), settings)));
     expect(first.parsed.html).toContain('Zoë Müller');
     expect(first.parsed.html).not.toContain('이정민');
     expect(second.parsed.text).toContain('이정민');
@@ -109,7 +110,7 @@ describe('pre-built MIME body parts', () => {
       if (type === 'TXT' && name === 'pl._domainkey.news.example.org') return [[`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`]];
       throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
     };
-    const { raw } = await compose(buildMessage(await compiled, recipient('이정민', 4), signed));
+    const { raw } = await compose(assembleMessage(personaliseMessage(await compiled, recipient('이정민', 4), signed)));
     const verdict = (await dkimVerify(Buffer.from(raw), { resolver: resolver as never })).results[0]!;
     expect(verdict.status.result).toBe('pass');
     const tampered = raw.replace('=EC=9D=B4=EC=A0=95=EB=AF=BC', '=EC=9D=B4=EC=A0=95=EB=AF=BD');

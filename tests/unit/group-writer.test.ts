@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { expect, it } from 'vitest';
-import { GroupWriter } from '../../src/pipeline/recorder';
+import { GroupWriter } from '../../src/pipeline/group-writer';
 
 const log = pino({ level: 'silent' });
 

@@ -8,7 +8,7 @@ interface Group<T> {
 
 /**
  * Collects rows and writes them in groups at most `intervalMs` apart. Recording each acceptance
- * promptly keeps the accepted-but-unrecorded window (invariant 2) to milliseconds, while one
+ * promptly keeps the accepted-but-unrecorded window (invariant "once per recipient") to milliseconds, while one
  * multi-row UPDATE per group keeps PostgreSQL from becoming the bottleneck. One writer serves a
  * whole worker process, so its concurrent batches share each UPDATE (and each commit). A failed
  * write is retried, not dropped: losing it would send those messages again after the lease.
