@@ -1,7 +1,10 @@
 import { z } from 'zod';
 
+// Refusing control characters is the point of these two patterns.
+/* eslint-disable no-control-regex */
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const CONTROL_BUT_NEWLINES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+/* eslint-enable no-control-regex */
 /** Half of a surrogate pair, alone: JSON may carry one ("\\ud800"), but it cannot be stored without being replaced. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

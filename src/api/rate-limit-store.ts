@@ -76,6 +76,8 @@ export function fallbackStore(redis: RedisClient, namespace: string, log: Logger
     },
   });
 
+  // @fastify/rate-limit constructs its store with `new`; a constructor may hand back another object.
+  // eslint-disable-next-line @typescript-eslint/no-extraneous-class
   return class {
     constructor() {
       return store('');

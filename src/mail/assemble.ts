@@ -77,6 +77,8 @@ function recipientHeader(to: Mail.Address | string): { line: string; address: st
 function addressPhrase(name: string): string {
   if (/^[\w ]*$/.test(name)) return name;
   if (/^[\x20-\x7e]*$/.test(name)) return `"${name.replace(/([\\"])/g, '\\$1')}"`;
+  // Counting the characters an encoded word must carry, control characters among them.
+  // eslint-disable-next-line no-control-regex
   const nonLatin = (name.match(/[\x00-\x08\x0B\x0C\x0E-\x1F\u0080-\uFFFF]/g) ?? []).length;
   const latin = (name.match(/[a-z]/gi) ?? []).length;
   return mimeFuncs.encodeWord(name, nonLatin < latin ? 'Q' : 'B', 52);

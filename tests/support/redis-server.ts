@@ -26,7 +26,7 @@ export async function startRedisServer(): Promise<RedisServer> {
         await probe.ping();
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start: ${(error as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start: ${(error as Error).message}`, { cause: error });
         await new Promise((r) => setTimeout(r, 50));
       } finally {
         probe.disconnect();
