@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Context } from './context';
 import { consoleRoutes } from './console';
 import { expiredFormPage, refusalPage } from './console/guard';
@@ -42,6 +43,9 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   });
   // First, so that every route registered after it gets its guard from the access table.
   enforceAccess(app, { db: ctx.db, config: ctx.config, metricsToken: ctx.config.METRICS_TOKEN, refusalPage, expiredFormPage });
+  // Route schemas are zod: one declaration validates the request, types the handler, checks the answer and documents it.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   decorateMailer(app, ctx.config);
   sweepCounters(app, ctx);
   app.setErrorHandler(errorHandler);

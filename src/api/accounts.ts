@@ -40,7 +40,7 @@ export function accountRoutes(app: FastifyInstance, ctx: Context) {
     const input = parse(newAccount, request.body);
     try {
       const { id } = await createAccount(db, input.email, input.role, await hashPassword(input.password));
-      await audit(request.actor!.label, 'account.create', { id, email: input.email, role: input.role });
+      await audit(request.actor.label, 'account.create', { id, email: input.email, role: input.role });
       reply.status(201);
       return { id, email: input.email, role: input.role };
     } catch (error) {
@@ -52,10 +52,10 @@ export function accountRoutes(app: FastifyInstance, ctx: Context) {
   /** Ends the account's sessions and revokes the tokens its authority created, at once. */
   app.post('/api/accounts/:id/disable', async (request) => {
     const { id } = parse(idParams, request.params, 'id');
-    if (id === request.actor!.accountId) throw new HttpError(400, 'invalid_input', 'id: you cannot disable your own account', { field: 'id' });
+    if (id === request.actor.accountId) throw new HttpError(400, 'invalid_input', 'id: you cannot disable your own account', { field: 'id' });
     const disabled = await disableAccount(db, id);
     if (!disabled) throw notFound(`active account ${id}`);
-    await audit(request.actor!.label, 'account.disable', { id, email: disabled.email, tokensRevoked: disabled.tokensRevoked });
+    await audit(request.actor.label, 'account.disable', { id, email: disabled.email, tokensRevoked: disabled.tokensRevoked });
     return { id, disabled: true, tokensRevoked: disabled.tokensRevoked };
   });
 
@@ -64,7 +64,7 @@ export function accountRoutes(app: FastifyInstance, ctx: Context) {
     const { id } = parse(idParams, request.params, 'id');
     const email = await enableAccount(db, id);
     if (!email) throw notFound(`disabled account ${id}`);
-    await audit(request.actor!.label, 'account.enable', { id, email });
+    await audit(request.actor.label, 'account.enable', { id, email });
     return { id, disabled: false };
   });
 
@@ -72,7 +72,7 @@ export function accountRoutes(app: FastifyInstance, ctx: Context) {
   app.delete('/api/accounts/:id/two-factor', async (request) => {
     const { id } = parse(idParams, request.params, 'id');
     if (!(await disableTotp(db, id))) throw notFound(`account ${id} with a second factor`);
-    await audit(request.actor!.label, 'account.two-factor-reset', { id });
+    await audit(request.actor.label, 'account.two-factor-reset', { id });
     return { id, twoFactor: false };
   });
 
@@ -82,8 +82,8 @@ export function accountRoutes(app: FastifyInstance, ctx: Context) {
     const input = parse(newToken, request.body);
     const expiresAt = input.expiresInDays ? new Date(Date.now() + input.expiresInDays * 86_400_000) : null;
     // The new token answers to the same account as the credential that made it.
-    const created = await createApiToken(db, { name: input.name, role: input.role, ownerAccountId: request.actor!.accountId ?? null, createdBy: request.actor!.label, expiresAt });
-    await audit(request.actor!.label, 'token.create', { id: created.id, name: input.name, role: input.role, expiresAt: expiresAt?.toISOString() ?? null });
+    const created = await createApiToken(db, { name: input.name, role: input.role, ownerAccountId: request.actor.accountId ?? null, createdBy: request.actor.label, expiresAt });
+    await audit(request.actor.label, 'token.create', { id: created.id, name: input.name, role: input.role, expiresAt: expiresAt?.toISOString() ?? null });
     reply.status(201);
     // The only time the token is shown: only its hash is kept.
     return { id: created.id, name: input.name, role: input.role, expiresAt: expiresAt?.toISOString() ?? null, token: created.token };
@@ -92,7 +92,7 @@ export function accountRoutes(app: FastifyInstance, ctx: Context) {
   app.delete('/api/tokens/:id', async (request) => {
     const { id } = parse(idParams, request.params, 'id');
     if (!(await revokeApiToken(db, id))) throw notFound(`active token ${id}`);
-    await audit(request.actor!.label, 'token.revoke', { id });
+    await audit(request.actor.label, 'token.revoke', { id });
     return { id, revoked: true };
   });
 }

@@ -35,7 +35,7 @@ export function attachmentRoutes(app: FastifyInstance, ctx: Context) {
       }
       const data = request.body;
       if (!Buffer.isBuffer(data) || data.length === 0) throw new HttpError(400, 'invalid_input', 'body: the file is empty', { field: 'body' });
-      const added = await addReleaseFile(ctx, id, request.actor!.label, { filename, contentType, data });
+      const added = await addReleaseFile(ctx, id, request.actor.label, { filename, contentType, data });
       reply.status(201);
       return { ...added, url: attachmentUrl(config.PUBLIC_URL, added.id, added.filename) };
     });

@@ -42,7 +42,7 @@ export function listRoutes(app: FastifyInstance, ctx: Context) {
     const { listId, subscriberId } = parse(memberParams, request.params, 'params');
     const removed = await removeMember(ctx.db, listId, subscriberId);
     if (!removed) throw notFound(`active subscriber ${subscriberId} of list ${listId}`);
-    await recordAudit(ctx.db, { releaseId: null, actor: request.actor!.label, action: 'member.remove', details: { listId, subscriberId } });
+    await recordAudit(ctx.db, { releaseId: null, actor: request.actor.label, action: 'member.remove', details: { listId, subscriberId } });
     return { listId, subscriberId, removed: true };
   });
 

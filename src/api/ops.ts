@@ -15,8 +15,8 @@ const releaseParams = z.object({ id: idParam });
 /** What the console's operations page calls: the emergency stop, the status board, retries. */
 export function opsRoutes(app: FastifyInstance, ctx: Context) {
   app.get('/api/ops/status', async () => operatorStatus(ctx));
-  app.post('/api/ops/pause', async (request) => ({ sending: await pauseSending(ctx, request.actor!.label) }));
-  app.post('/api/ops/resume', async (request) => ({ sending: await resumeSending(ctx, request.actor!.label) }));
+  app.post('/api/ops/pause', async (request) => ({ sending: await pauseSending(ctx, request.actor.label) }));
+  app.post('/api/ops/resume', async (request) => ({ sending: await resumeSending(ctx, request.actor.label) }));
 
   // What the standing sweep last did, how the relay answers, and the latest staff alerts (ids and counts only).
   app.get('/api/ops/alerts', async () => {
@@ -35,6 +35,6 @@ export function opsRoutes(app: FastifyInstance, ctx: Context) {
   });
   app.post('/api/releases/:id/retry', async (request) => {
     const { id } = parse(releaseParams, request.params, 'id');
-    return retryFailed(ctx, id, request.actor!.label);
+    return retryFailed(ctx, id, request.actor.label);
   });
 }

@@ -17,7 +17,7 @@ const MANAGE_PATH = `${BOARD_PATH}/manage`;
  */
 export function queueBoardRoutes(app: FastifyInstance, ctx: Context) {
   app.get(BOARD_PATH, async (request, reply) =>
-    reply.redirect(allows(request.actor!, 'admin') ? `${MANAGE_PATH}/` : `${READ_ONLY_PATH}/`),
+    reply.redirect(allows(request.actor, 'admin') ? `${MANAGE_PATH}/` : `${READ_ONLY_PATH}/`),
   );
   mountBoard(app, ctx, READ_ONLY_PATH, true);
   mountBoard(app, ctx, MANAGE_PATH, false);

@@ -97,7 +97,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
         contact: { name: input.contact?.name ?? null, email: input.contact?.email ?? null, phone: input.contact?.phone ?? null },
         advance: advance ?? null,
       },
-      request.actor!.label,
+      request.actor.label,
     );
     reply.status(201);
     return view(release);
@@ -112,7 +112,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
 
   app.post('/api/releases/:id/schedule', async (request) => {
     const release = await loadRelease(request.params);
-    return view(await scheduleRelease(ctx, release.id, request.actor!.label, config.EMBARGO_MIN_LEAD_SECONDS));
+    return view(await scheduleRelease(ctx, release.id, request.actor.label, config.EMBARGO_MIN_LEAD_SECONDS));
   });
 
   app.patch('/api/releases/:id', async (request) => {
@@ -123,7 +123,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     const advance = input.advance && { listIds: await existingLists(input.advance.listIds, 'advance.listIds'), leadSeconds: input.advance.leadSeconds };
     // A new advance send must be due after now; moving the embargo of one already sent is fine.
     if (advance) requireAdvanceBefore(embargo?.instant ?? release.embargo_at, advance);
-    const edited = await editRelease(ctx, release.id, request.actor!.label, {
+    const edited = await editRelease(ctx, release.id, request.actor.label, {
       title: input.title,
       summary: input.summary,
       bodyMarkdown: input.body,
@@ -137,19 +137,19 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
 
   app.post('/api/releases/:id/unschedule', async (request) => {
     const release = await loadRelease(request.params);
-    return view(await unscheduleRelease(ctx, release.id, request.actor!.label));
+    return view(await unscheduleRelease(ctx, release.id, request.actor.label));
   });
 
   app.post('/api/releases/:id/lift', async (request) => {
     const release = await loadRelease(request.params);
     const { reason } = parse(withReason, request.body ?? {});
-    return view(await liftRelease(ctx, release.id, request.actor!.label, reason));
+    return view(await liftRelease(ctx, release.id, request.actor.label, reason));
   });
 
   app.post('/api/releases/:id/cancel', async (request) => {
     const release = await loadRelease(request.params);
     const { reason } = parse(withReason, request.body ?? {});
-    return view(await cancelRelease(ctx, release.id, request.actor!.label, reason));
+    return view(await cancelRelease(ctx, release.id, request.actor.label, reason));
   });
 
   app.get('/api/releases/:id/audit', async (request) => {

@@ -20,8 +20,8 @@ export function suppressionRoutes(app: FastifyInstance, ctx: Context) {
 
   app.post('/api/suppressions', async (request, reply) => {
     const input = parse(newSuppression, request.body);
-    await suppress(ctx.db, input.email, input.reason, 'staff', { by: request.actor!.label });
-    await recordAudit(ctx.db, { releaseId: null, actor: request.actor!.label, action: 'suppress', details: { email: input.email.toLowerCase(), reason: input.reason } });
+    await suppress(ctx.db, input.email, input.reason, 'staff', { by: request.actor.label });
+    await recordAudit(ctx.db, { releaseId: null, actor: request.actor.label, action: 'suppress', details: { email: input.email.toLowerCase(), reason: input.reason } });
     reply.status(201);
     return { email: input.email.toLowerCase(), reason: input.reason };
   });
@@ -31,7 +31,7 @@ export function suppressionRoutes(app: FastifyInstance, ctx: Context) {
   app.delete('/api/suppressions/:email', async (request, reply) => {
     const { email } = parse(suppressionParams, request.params, 'email');
     if (!(await removeSuppression(ctx.db, email))) throw notFound(`suppression of ${email.toLowerCase()}`);
-    await recordAudit(ctx.db, { releaseId: null, actor: request.actor!.label, action: 'unsuppress', details: { email: email.toLowerCase() } });
+    await recordAudit(ctx.db, { releaseId: null, actor: request.actor.label, action: 'unsuppress', details: { email: email.toLowerCase() } });
     return reply.status(204).send();
   });
 }

@@ -46,7 +46,7 @@ export function testSendRoutes(app: FastifyInstance, ctx: Context) {
     if (!(await mayReceiveTestCopy(db, config, email))) {
       throw new HttpError(400, 'invalid_input', 'email: test copies go only to the address of a staff account or one TEST_SEND_ALLOWLIST names', { field: 'email' });
     }
-    await spend(db, `test-send:${request.actor!.label}`, { max: config.TEST_SENDS_PER_HOUR, windowSeconds: 3600 });
+    await spend(db, `test-send:${request.actor.label}`, { max: config.TEST_SENDS_PER_HOUR, windowSeconds: 3600 });
     const sample = await releaseSampleRecipient(ctx.db, id);
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     const message = buildMessage(
@@ -57,7 +57,7 @@ export function testSendRoutes(app: FastifyInstance, ctx: Context) {
     );
     try {
       const outcome = await app.mailer().send(message);
-      await recordAudit(db, { releaseId: id, actor: request.actor!.label, action: 'test-send', details: { to: email, version: release.version, phase } });
+      await recordAudit(db, { releaseId: id, actor: request.actor.label, action: 'test-send', details: { to: email, version: release.version, phase } });
       return { sent: true, to: email, messageId: outcome.messageId, response: outcome.response };
     } catch (error) {
       throw new HttpError(502, 'relay_refused', `the mail relay did not take the test copy: ${(error as Error).message}`, { field: 'email' });

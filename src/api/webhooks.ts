@@ -45,9 +45,9 @@ export function webhookRoutes(app: FastifyInstance, ctx: Context) {
   app.post('/api/webhooks', async (request, reply) => {
     const input = parse(newEndpoint, request.body);
     const endpoint = await createWebhookEndpoint(db, {
-      url: input.url, secret: newWebhookSecret(), events: [...new Set(input.events)] as EventType[], description: input.description, createdBy: request.actor!.label,
+      url: input.url, secret: newWebhookSecret(), events: [...new Set(input.events)] as EventType[], description: input.description, createdBy: request.actor.label,
     });
-    await recordAudit(db, { releaseId: null, actor: request.actor!.label, action: 'webhook.create', details: { id: endpoint.id, url: endpoint.url, events: endpoint.events } });
+    await recordAudit(db, { releaseId: null, actor: request.actor.label, action: 'webhook.create', details: { id: endpoint.id, url: endpoint.url, events: endpoint.events } });
     reply.status(201);
     // The signing secret is shown this once; receivers verify Presslift-Signature with it.
     return { ...endpointView(endpoint), secret: endpoint.secret };
@@ -56,7 +56,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: Context) {
   app.delete('/api/webhooks/:id', async (request) => {
     const { id } = parse(idParams, request.params, 'id');
     if (!(await disableWebhookEndpoint(db, id))) throw notFound(`webhook endpoint ${id}`);
-    await recordAudit(db, { releaseId: null, actor: request.actor!.label, action: 'webhook.disable', details: { id } });
+    await recordAudit(db, { releaseId: null, actor: request.actor.label, action: 'webhook.disable', details: { id } });
     return { id, disabled: true };
   });
 
