@@ -73,7 +73,7 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   await registerSecurity(app, ctx);
 
   probeRoutes(app, ctx);
-  listRoutes(app, ctx);
+  await app.register(listRoutes, { prefix: '/api/lists', ctx });
   releaseRoutes(app, ctx);
   attachmentRoutes(app, ctx);
   testSendRoutes(app, ctx);
