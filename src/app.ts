@@ -82,7 +82,7 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   newsroomRoutes(app, ctx);
   opsRoutes(app, ctx);
   queueBoardRoutes(app, ctx);
-  suppressionRoutes(app, ctx);
+  await app.register(suppressionRoutes, { prefix: '/api/suppressions', ctx });
   accountRoutes(app, ctx);
   webhookRoutes(app, ctx);
   await consoleRoutes(app, ctx);
