@@ -84,7 +84,7 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   queueBoardRoutes(app, ctx);
   await app.register(suppressionRoutes, { prefix: '/api/suppressions', ctx });
   accountRoutes(app, ctx);
-  webhookRoutes(app, ctx);
+  await app.register(webhookRoutes, { prefix: '/api/webhooks', ctx });
   await consoleRoutes(app, ctx);
   return app;
 }
