@@ -3,9 +3,9 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Context } from './context';
 import { consoleRoutes } from './console';
 import { expiredFormPage, refusalPage } from './console/guard';
-import { registerSecurity } from './api/security';
+import { registerSecurity } from './api/api/security';
 import { sweepRateCounters } from './db/rate-counters';
-import { accountRoutes } from './api/accounts';
+import { accountRoutes, tokenRoutes } from './api/accounts';
 import { attachmentRoutes } from './api/attachments';
 import { errorHandler, HttpError } from './api/errors';
 import { enforceAccess } from './api/guard';
@@ -83,7 +83,8 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   opsRoutes(app, ctx);
   queueBoardRoutes(app, ctx);
   await app.register(suppressionRoutes, { prefix: '/api/suppressions', ctx });
-  accountRoutes(app, ctx);
+  await app.register(accountRoutes, { prefix: '/api/accounts', ctx });
+  await app.register(tokenRoutes, { prefix: '/api/tokens', ctx });
   await app.register(webhookRoutes, { prefix: '/api/webhooks', ctx });
   await consoleRoutes(app, ctx);
   return app;
