@@ -3,7 +3,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import type { Context } from './context';
 import { consoleRoutes } from './console';
 import { expiredFormPage, refusalPage } from './console/guard';
-import { registerSecurity } from './api/api/security';
+import { registerSecurity } from './api/security';
 import { sweepRateCounters } from './db/rate-counters';
 import { accountRoutes, tokenRoutes } from './api/accounts';
 import { attachmentRoutes } from './api/attachments';
@@ -74,13 +74,13 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
 
   probeRoutes(app, ctx);
   await app.register(listRoutes, { prefix: '/api/lists', ctx });
-  releaseRoutes(app, ctx);
+  await app.register(releaseRoutes, { prefix: '/api/releases', ctx });
   attachmentRoutes(app, ctx);
   testSendRoutes(app, ctx);
   unsubscribeRoutes(app, ctx);
   providerWebhookRoutes(app, ctx, options.providerWebhooks);
   newsroomRoutes(app, ctx);
-  opsRoutes(app, ctx);
+  await app.register(opsRoutes, { prefix: '/api/ops', ctx });
   queueBoardRoutes(app, ctx);
   await app.register(suppressionRoutes, { prefix: '/api/suppressions', ctx });
   await app.register(accountRoutes, { prefix: '/api/accounts', ctx });
