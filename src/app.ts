@@ -75,8 +75,8 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   probeRoutes(app, ctx);
   await app.register(listRoutes, { prefix: '/api/lists', ctx });
   await app.register(releaseRoutes, { prefix: '/api/releases', ctx });
-  attachmentRoutes(app, ctx);
-  testSendRoutes(app, ctx);
+  await app.register(attachmentRoutes, { prefix: '/api/releases', ctx });
+  await app.register(testSendRoutes, { prefix: '/api/releases', ctx });
   unsubscribeRoutes(app, ctx);
   providerWebhookRoutes(app, ctx, options.providerWebhooks);
   newsroomRoutes(app, ctx);
