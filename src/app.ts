@@ -7,6 +7,7 @@ import { registerSecurity } from './api/security';
 import { sweepRateCounters } from './db/rate-counters';
 import { accountRoutes, tokenRoutes } from './api/accounts';
 import { attachmentRoutes } from './api/attachments';
+import { collectOpenApi, docsRoutes } from './api/docs';
 import { errorHandler, HttpError } from './api/errors';
 import { enforceAccess } from './api/guard';
 import { decorateMailer } from './api/mailer';
@@ -71,6 +72,8 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
   await registerSecurity(app, ctx);
+  // Before any route, so that every route's schema is in the document.
+  await collectOpenApi(app);
 
   probeRoutes(app, ctx);
   await app.register(listRoutes, { prefix: '/api/lists', ctx });
@@ -87,5 +90,6 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   await app.register(tokenRoutes, { prefix: '/api/tokens', ctx });
   await app.register(webhookRoutes, { prefix: '/api/webhooks', ctx });
   await consoleRoutes(app, ctx);
+  await docsRoutes(app);
   return app;
 }
