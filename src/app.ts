@@ -75,16 +75,16 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   // Before any route, so that every route's schema is in the document.
   await collectOpenApi(app);
 
-  probeRoutes(app, ctx);
+  await app.register(probeRoutes, { ctx });
   await app.register(listRoutes, { prefix: '/api/lists', ctx });
   await app.register(releaseRoutes, { prefix: '/api/releases', ctx });
   await app.register(attachmentRoutes, { prefix: '/api/releases', ctx });
   await app.register(testSendRoutes, { prefix: '/api/releases', ctx });
-  unsubscribeRoutes(app, ctx);
-  providerWebhookRoutes(app, ctx, options.providerWebhooks);
-  newsroomRoutes(app, ctx);
+  await app.register(unsubscribeRoutes, { ctx });
+  await app.register(providerWebhookRoutes, { ctx, webhooks: options.providerWebhooks });
+  await app.register(newsroomRoutes, { ctx });
   await app.register(opsRoutes, { prefix: '/api/ops', ctx });
-  queueBoardRoutes(app, ctx);
+  await app.register(queueBoardRoutes, { ctx });
   await app.register(suppressionRoutes, { prefix: '/api/suppressions', ctx });
   await app.register(accountRoutes, { prefix: '/api/accounts', ctx });
   await app.register(tokenRoutes, { prefix: '/api/tokens', ctx });

@@ -1,3 +1,4 @@
+import type { FastifyPluginAsync } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Context } from '../context';
@@ -12,6 +13,12 @@ import { idParam } from '../fields';
  * trailing-slash twin the access table does not name).
  */
 export type ApiPlugin = FastifyPluginAsyncZod<{ ctx: Context }>;
+
+/**
+ * One resource that is not JSON (the newsroom, unsubscribe pages, probes, providers' webhooks, the
+ * queue board): an encapsulated plugin too, registered without a prefix, its routes written whole.
+ */
+export type RoutesPlugin<Options = object> = FastifyPluginAsync<{ ctx: Context } & Options>;
 
 /** `:id` in a path: a positive whole number. */
 export const idParams = z.object({ id: idParam });
