@@ -1,11 +1,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Context } from './context';
 import { consoleRoutes } from './console';
 import { expiredFormPage, refusalPage } from './console/guard';
 import { registerSecurity } from './api/security';
 import { sweepRateCounters } from './db/rate-counters';
-import { accountRoutes } from './api/accounts';
+import { accountRoutes, tokenRoutes } from './api/accounts';
 import { attachmentRoutes } from './api/attachments';
+import { collectOpenApi, docsRoutes } from './api/docs';
 import { errorHandler, HttpError } from './api/errors';
 import { enforceAccess } from './api/guard';
 import { decorateMailer } from './api/mailer';
@@ -42,6 +44,9 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   });
   // First, so that every route registered after it gets its guard from the access table.
   enforceAccess(app, { db: ctx.db, config: ctx.config, metricsToken: ctx.config.METRICS_TOKEN, refusalPage, expiredFormPage });
+  // Route schemas are zod: one declaration validates the request, types the handler, checks the answer and documents it.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   decorateMailer(app, ctx.config);
   sweepCounters(app, ctx);
   app.setErrorHandler(errorHandler);
@@ -67,20 +72,24 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
   await registerSecurity(app, ctx);
+  // Before any route, so that every route's schema is in the document.
+  await collectOpenApi(app);
 
-  probeRoutes(app, ctx);
-  listRoutes(app, ctx);
-  releaseRoutes(app, ctx);
-  attachmentRoutes(app, ctx);
-  testSendRoutes(app, ctx);
-  unsubscribeRoutes(app, ctx);
-  providerWebhookRoutes(app, ctx, options.providerWebhooks);
-  newsroomRoutes(app, ctx);
-  opsRoutes(app, ctx);
-  queueBoardRoutes(app, ctx);
-  suppressionRoutes(app, ctx);
-  accountRoutes(app, ctx);
-  webhookRoutes(app, ctx);
+  await app.register(probeRoutes, { ctx });
+  await app.register(listRoutes, { prefix: '/api/lists', ctx });
+  await app.register(releaseRoutes, { prefix: '/api/releases', ctx });
+  await app.register(attachmentRoutes, { prefix: '/api/releases', ctx });
+  await app.register(testSendRoutes, { prefix: '/api/releases', ctx });
+  await app.register(unsubscribeRoutes, { ctx });
+  await app.register(providerWebhookRoutes, { ctx, webhooks: options.providerWebhooks });
+  await app.register(newsroomRoutes, { ctx });
+  await app.register(opsRoutes, { prefix: '/api/ops', ctx });
+  await app.register(queueBoardRoutes, { ctx });
+  await app.register(suppressionRoutes, { prefix: '/api/suppressions', ctx });
+  await app.register(accountRoutes, { prefix: '/api/accounts', ctx });
+  await app.register(tokenRoutes, { prefix: '/api/tokens', ctx });
+  await app.register(webhookRoutes, { prefix: '/api/webhooks', ctx });
   await consoleRoutes(app, ctx);
+  await docsRoutes(app);
   return app;
 }

@@ -108,6 +108,10 @@ export const ROUTES: Record<string, Access> = {
   'POST /api/tokens': api('admin'),
   'DELETE /api/tokens/:id': api('admin'),
 
+  // The API's contract (OpenAPI 3) and its reference page: the routes and shapes the source already
+  // publishes, no data, so no credential; the page's own files are under MOUNTS.
+  'GET /api/openapi.json': anyone,
+
   // The console: its assets and sign-in are public; pages need a session.
   'GET /': anyone,
   'GET /assets/:name': anyone,
@@ -145,8 +149,10 @@ export const ROUTES: Record<string, Access> = {
   'POST /console/account/recovery-codes': page(...ANY_ROLE),
 };
 
-/** Bull Board's own routes (pages, its JSON API, its static files) under each board's path. */
+/** Routes a library registers under a path: Bull Board's (pages, its JSON API, its static files) and the API reference page's. */
 export const MOUNTS: Record<string, Access> = {
+  // Swagger UI (@fastify/swagger-ui): its page, its copy of the document and its static files.
+  '/api/docs/': anyone,
   '/admin/queues/view/': api('operator'),
   '/admin/queues/manage/': api('admin'),
 };

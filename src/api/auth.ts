@@ -37,7 +37,13 @@ export interface PendingSignIn {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    actor?: Actor;
+    /** Who the guard found asking (src/api/guard.ts), or null: a route anyone may call, or the metrics token. */
+    signedIn: Actor | null;
+    /**
+     * The signed-in actor, on every route the access table keeps for staff. Read where nobody
+     * signed in, it throws the 401 the guard gives, so a handler never needs a non-null assertion.
+     */
+    readonly actor: Actor;
     pendingSignIn?: PendingSignIn;
   }
 }

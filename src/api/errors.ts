@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ThrottledError } from '../auth/throttle';
 import { EmbargoInputError } from '../embargo/time';
@@ -11,6 +12,8 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly details: Record<string, unknown> = {},
+    /** Headers the answer must carry (the 401's WWW-Authenticate). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -21,14 +24,22 @@ const DOMAIN_STATUS: Record<DomainCode, number> = { not_found: 404, conflict: 40
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} does not exist`);
 
-/** Validates input with a zod schema; the 400 names every field at fault. */
+/** The 400 for input a zod schema refused: it names every field at fault (the whole part when none is). */
+function invalidInput(issues: Array<{ field: string; message: string }>, where: string): HttpError {
+  const fields = issues.map((issue) => ({ field: issue.field || where, message: issue.message }));
+  const first = fields[0]!;
+  return new HttpError(400, 'invalid_input', `${first.field}: ${first.message}`, { fields });
+}
+
+/** Validates input with a zod schema by hand (console forms); API routes declare theirs in `schema:`. */
 export function parse<T extends z.ZodType>(schema: T, input: unknown, where = 'body'): z.infer<T> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const fields = result.error.issues.map((issue) => ({ field: issue.path.join('.') || where, message: issue.message }));
-  const first = fields[0]!;
-  throw new HttpError(400, 'invalid_input', `${first.field}: ${first.message}`, { fields });
+  throw invalidInput(result.error.issues.map((issue) => ({ field: issue.path.join('.'), message: issue.message })), where);
 }
+
+/** What a route's schema part is called in the 400 when the whole part is at fault. */
+const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' };
 
 const FASTIFY_CODES: Record<string, [number, string, string]> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type', 'send application/json (or text/csv for imports)'],
@@ -40,7 +51,19 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
 
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof HttpError) {
-    return reply.status(error.status).send({ error: error.code, message: error.message, details: error.details });
+    return reply.status(error.status).headers(error.headers).send({ error: error.code, message: error.message, details: error.details });
+  }
+  // A route's zod schema refused the request: the same 400 as every other refusal of input.
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const where = PART_NAMES[(error as FastifyError).validationContext ?? 'body'] ?? 'body';
+    const issues = error.validation.map((issue) => ({ field: issue.instancePath.slice(1).replaceAll('/', '.'), message: issue.message ?? 'is invalid' }));
+    const refusal = invalidInput(issues, where);
+    return reply.status(400).send({ error: refusal.code, message: refusal.message, details: refusal.details });
+  }
+  // An answer that does not match its route's response schema is our bug, never the caller's.
+  if ((error as FastifyError).code === 'FST_ERR_RESPONSE_SERIALIZATION' && isResponseSerializationError(error)) {
+    request.log.error({ err: error, issues: error.cause.issues }, 'response does not match its schema');
+    return reply.status(500).send({ error: 'internal', message: 'something went wrong on our side; it has been logged', details: {} });
   }
   if (error instanceof EmbargoInputError) {
     return reply.status(400).send({ error: 'invalid_embargo', message: `${error.field}: ${error.message}`, details: { field: error.field } });

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, onReq
 import type { Role } from '../states';
 import { sameSecret } from '../signing';
 import { accessOf, roleAllowed, type Access } from './access';
+import { HttpError } from './errors';
 import { allows, csrfPasses, identify, pendingSignIn, type Actor, type AuthContext } from './auth';
 
 export interface GuardOptions extends AuthContext {
@@ -28,8 +29,9 @@ declare module 'fastify' {
 const json = (reply: FastifyReply, status: number, error: string, message: string) =>
   reply.status(status).header('Cache-Control', 'no-store').send({ error, message, details: {} });
 
-const unauthorized = (reply: FastifyReply) =>
-  json(reply.header('WWW-Authenticate', 'Bearer realm="presslift"'), 401, 'unauthorized', 'sign in, or send Authorization: Bearer <token>');
+const CHALLENGE = 'Bearer realm="presslift"';
+const SIGN_IN = 'sign in, or send Authorization: Bearer <token>';
+const unauthorized = (reply: FastifyReply) => json(reply.header('WWW-Authenticate', CHALLENGE), 401, 'unauthorized', SIGN_IN);
 const forbidden = (reply: FastifyReply, roles: Role[]) => json(reply, 403, 'forbidden', `this needs the ${roles.join(' or ')} role`);
 /** To the sign-in page, and back here afterwards (a form that was posted comes back to the console's home). */
 const toSignIn = (request: FastifyRequest, reply: FastifyReply) =>
@@ -38,7 +40,7 @@ const toSignIn = (request: FastifyRequest, reply: FastifyReply) =>
 /** The hooks that enforce one rule: who is asking and their role before the body is read; the CSRF token after. */
 function hooksFor(access: Access, options: GuardOptions): { onRequest?: onRequestHookHandler; preValidation?: preValidationHookHandler } {
   const csrf: preValidationHookHandler = async (request, reply) => {
-    const token = request.actor?.via === 'session' ? request.actor.csrfToken : request.pendingSignIn?.csrfToken;
+    const token = request.signedIn?.via === 'session' ? request.signedIn.csrfToken : request.pendingSignIn?.csrfToken;
     if (csrfPasses(request, token)) return;
     if (access.kind === 'api' || access.kind === 'metrics') {
       return json(reply, 403, 'csrf_invalid', 'this request did not come from a Presslift page; reload the page and try again');
@@ -49,7 +51,7 @@ function hooksFor(access: Access, options: GuardOptions): { onRequest?: onReques
     const actor = await identify(options, request);
     if (!actor) return unauthorized(reply);
     if (!roleAllowed({ roles }, actor.role)) return forbidden(reply, roles);
-    request.actor = actor;
+    request.signedIn = actor;
   };
 
   switch (access.kind) {
@@ -77,7 +79,7 @@ function hooksFor(access: Access, options: GuardOptions): { onRequest?: onReques
           if (!access.roles.some((role) => allows(actor, role))) {
             return reply.status(403).header('Cache-Control', 'no-store').type('text/html; charset=utf-8').send(options.refusalPage(actor, access.roles));
           }
-          request.actor = actor;
+          request.signedIn = actor;
         },
         preValidation: csrf,
       };
@@ -102,6 +104,13 @@ const asArray = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [
 export function enforceAccess(app: FastifyInstance, options: GuardOptions): void {
   const registered: RegisteredRoute[] = [];
   app.decorate('registeredRoutes', registered);
+  app.decorateRequest('signedIn', null);
+  app.decorateRequest('actor', {
+    getter(this: FastifyRequest): Actor {
+      if (this.signedIn) return this.signedIn;
+      throw new HttpError(401, 'unauthorized', SIGN_IN, {}, { 'WWW-Authenticate': CHALLENGE, 'Cache-Control': 'no-store' });
+    },
+  });
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = [route.method].flat();
     const rules = methods.map((method) => accessOf(method, route.url));

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import type { Context } from '../context';
 import { publicRateLimit } from './security';
 import { attachmentChunks, attachmentLinks, publicAttachment } from '../db/attachments';
 import { liftedRelease, liftedReleases, newsroomVersion, type PublicRelease } from '../db/newsroom';
@@ -14,6 +13,7 @@ import { organisation } from '../render/organisation';
 import { html, raw, type Html } from '../render/html';
 import { servedAs } from './file-types';
 import { publicPage, sendNotFound, sendPage, siteOf } from './public-page';
+import type { RoutesPlugin } from './plugin';
 
 const FEED_SIZE = 50;
 /** Found pages may be cached briefly; a 404 never is, so a release shows up promptly at its lift. */
@@ -27,7 +27,7 @@ const dateline = (release: PublicRelease) =>
  * answer exactly the 404 of an address that never existed, and the index and feed leave it out;
  * all of it decided by PostgreSQL's clock through publiclyLifted.
  */
-export function newsroomRoutes(app: FastifyInstance, ctx: Context) {
+export const newsroomRoutes: RoutesPlugin = async (app, { ctx }) => {
   const { config, db } = ctx;
   const site = siteOf(config);
   const org = organisation(config);
@@ -149,4 +149,4 @@ ${files.length > 0 && html`<h3>Downloads</h3><ul>${downloads}</ul>`}
   app.get('/files/:id', limited, serveFile);
   app.get('/files/:id/:filename', limited, serveFile);
   app.get('/releases/:slug/files/:id/:filename', limited, serveFile);
-}
+};

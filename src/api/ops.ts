@@ -1,25 +1,48 @@
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Context } from '../context';
 import { recentAlerts } from '../db/alerts';
 import { reconcileState } from '../db/reconcile';
 import { relayHealth } from '../db/relay-health';
-import { idParam } from '../fields';
+import { DELIVERY_STATES, RELEASE_STATUSES } from '../states';
+import { QUEUE_STATES } from '../telemetry/metrics';
 import { pauseSending, resumeSending } from '../controls/pause';
 import { operatorStatus } from '../telemetry/status';
-import { retryFailed } from '../releases/lifecycle';
-import { parse } from './errors';
+import type { ApiPlugin } from './plugin';
 
-const releaseParams = z.object({ id: idParam });
+const pauseState = z.object({
+  paused: z.boolean(), by: z.string().nullable().describe('who paused or resumed last'), at: z.string().nullable().describe('when (ISO)'),
+});
+const counts = z.partialRecord(z.enum(DELIVERY_STATES), z.number());
+const status = z.object({
+  sending: pauseState,
+  queues: z.record(z.string(), z.object({
+    ...Object.fromEntries(QUEUE_STATES.map((state) => [state, z.number()])) as Record<(typeof QUEUE_STATES)[number], z.ZodNumber>,
+    paused: z.boolean(),
+    workers: z.array(z.string()),
+  })),
+  releases: z.array(z.object({ id: z.number(), status: z.enum(RELEASE_STATUSES), sendAt: z.string(), liftLagMs: z.number().nullable(), counts })),
+});
+const iso = z.string().nullable();
+const alerts = z.object({
+  sweep: z.object({
+    lastSuccessAt: iso, lastFailureAt: iso, lastError: z.string().nullable(),
+    deliveriesWithoutJob: z.number(), restoredLiftJobs: z.number(), restoredSendJobs: z.number(),
+  }),
+  relay: z.object({ refusingSince: iso, lastAcceptedAt: iso, lastRefusedAt: iso }),
+  alerts: z.array(z.object({
+    id: z.number(), kind: z.string(), releaseId: z.number().nullable(), summary: z.string(), details: z.record(z.string(), z.unknown()), state: z.string(),
+    raisedAt: z.string(), sentAt: iso, attempts: z.number(), lastError: z.string().nullable(),
+  })),
+});
 
-/** What the console's operations page calls: the emergency stop, the status board, retries. */
-export function opsRoutes(app: FastifyInstance, ctx: Context) {
-  app.get('/api/ops/status', async () => operatorStatus(ctx));
-  app.post('/api/ops/pause', async (request) => ({ sending: await pauseSending(ctx, request.actor!.label) }));
-  app.post('/api/ops/resume', async (request) => ({ sending: await resumeSending(ctx, request.actor!.label) }));
+/** What the console's operations page calls, under /api/ops: the emergency stop and the status board. */
+export const opsRoutes: ApiPlugin = async (app, { ctx }) => {
+  app.get('/status', { schema: { response: { 200: status } } }, async () => operatorStatus(ctx));
+  const sending = z.object({ sending: pauseState });
+  app.post('/pause', { schema: { response: { 200: sending } } }, async (request) => ({ sending: await pauseSending(ctx, request.actor.label) }));
+  app.post('/resume', { schema: { response: { 200: sending } } }, async (request) => ({ sending: await resumeSending(ctx, request.actor.label) }));
 
   // What the standing sweep last did, how the relay answers, and the latest staff alerts (ids and counts only).
-  app.get('/api/ops/alerts', async () => {
+  app.get('/alerts', { schema: { response: { 200: alerts } } }, async () => {
     const [sweep, relay, alerts] = await Promise.all([reconcileState(ctx.db), relayHealth(ctx.db), recentAlerts(ctx.db)]);
     return {
       sweep: {
@@ -33,8 +56,4 @@ export function opsRoutes(app: FastifyInstance, ctx: Context) {
       })),
     };
   });
-  app.post('/api/releases/:id/retry', async (request) => {
-    const { id } = parse(releaseParams, request.params, 'id');
-    return retryFailed(ctx, id, request.actor!.label);
-  });
-}
+};

@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Context } from '../context';
 import { readiness } from '../telemetry/health';
 import { errorHandler, HttpError } from './errors';
+import type { RoutesPlugin } from './plugin';
 
 /**
  * Liveness, readiness and Prometheus metrics. On the API port /metrics takes METRICS_TOKEN or an
@@ -9,7 +10,7 @@ import { errorHandler, HttpError } from './errors';
  * only Prometheus and the orchestrator reach, serves the same routes without a guard.
  * Neither answer carries a raw PostgreSQL or Redis error: those go to the log.
  */
-export function probeRoutes(app: FastifyInstance, ctx: Context) {
+export const probeRoutes: RoutesPlugin = async (app, { ctx }) => {
   app.get('/healthz', async () => ({ ok: true }));
 
   app.get('/readyz', async (request, reply) => {
@@ -29,7 +30,7 @@ export function probeRoutes(app: FastifyInstance, ctx: Context) {
     }
     return reply.type(ctx.metrics.registry.contentType).send(body);
   });
-}
+};
 
 /** Probes are scraped every few seconds: no line per request. */
 class QuietLog extends LogController {
@@ -45,7 +46,7 @@ export async function startProbeServer(ctx: Context, port: number, host: string)
   app.addHook('onSend', async (_request, reply) => {
     reply.header('Cache-Control', 'no-store');
   });
-  probeRoutes(app, ctx);
+  await app.register(probeRoutes, { ctx });
   await app.listen({ port, host });
   ctx.log.info({ port }, 'metrics and health probes listening');
   return app;

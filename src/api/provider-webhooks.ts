@@ -1,5 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { Context } from '../context';
+import type { FastifyReply } from 'fastify';
 import type { MailEvent, VerpReader } from '../mail/feedback';
 import { messageSettings } from '../mail/message';
 import { mailgunEvents, mailgunSignature, mailgunSigned, MAILGUN_MAX_AGE_SECONDS } from '../mail/providers/mailgun';
@@ -9,6 +8,7 @@ import { asSnsMessage, fetchText, isSnsUrl, SnsVerifier, type FetchText } from '
 import { verpDelivery } from '../mail/verp';
 import { applyMailEvent, type Outcome } from '../pipeline/mail-events';
 import { HttpError } from './errors';
+import type { RoutesPlugin } from './plugin';
 
 export interface WebhookOptions {
   /** How SNS signing certificates and subscription confirmations are fetched (tests stand in for AWS). */
@@ -23,7 +23,7 @@ export interface WebhookOptions {
  * settings are absent answers 404. Events whose delivery is not recorded yet get 503, so the
  * provider retries.
  */
-export function providerWebhookRoutes(app: FastifyInstance, ctx: Context, options: WebhookOptions = {}) {
+export const providerWebhookRoutes: RoutesPlugin<{ webhooks?: WebhookOptions }> = async (app, { ctx, webhooks: options = {} }) => {
   const { config } = ctx;
   const log = ctx.log.child({ role: 'webhooks' });
   const { bounceDomain } = messageSettings(config, ctx.keys);
@@ -103,4 +103,4 @@ export function providerWebhookRoutes(app: FastifyInstance, ctx: Context, option
       return answer;
     });
   });
-}
+};

@@ -4,6 +4,7 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { Context } from '../context';
 import { allows } from './auth';
+import type { RoutesPlugin } from './plugin';
 
 export const BOARD_PATH = '/admin/queues';
 const READ_ONLY_PATH = `${BOARD_PATH}/view`;
@@ -15,13 +16,13 @@ const MANAGE_PATH = `${BOARD_PATH}/manage`;
  * where the access table (src/api/access.ts) guards it by role; `/admin/queues` sends each person
  * to theirs. Job data is ids only (invariant "embargoed text stays home"), so neither board can show a release's text.
  */
-export function queueBoardRoutes(app: FastifyInstance, ctx: Context) {
+export const queueBoardRoutes: RoutesPlugin = async (app, { ctx }) => {
   app.get(BOARD_PATH, async (request, reply) =>
-    reply.redirect(allows(request.actor!, 'admin') ? `${MANAGE_PATH}/` : `${READ_ONLY_PATH}/`),
+    reply.redirect(allows(request.actor, 'admin') ? `${MANAGE_PATH}/` : `${READ_ONLY_PATH}/`),
   );
   mountBoard(app, ctx, READ_ONLY_PATH, true);
   mountBoard(app, ctx, MANAGE_PATH, false);
-}
+};
 
 function mountBoard(app: FastifyInstance, ctx: Context, basePath: string, readOnlyMode: boolean) {
   const adapter = new FastifyAdapter().setBasePath(basePath);

@@ -1,6 +1,4 @@
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Context } from '../context';
 import { releaseAudit } from '../db/audit';
 import { listDeliveries } from '../db/deliveries';
 import { releaseFeedback } from '../db/mail-events';
@@ -11,23 +9,32 @@ import { type Release } from '../db/schema';
 import { DELIVERY_STATES } from '../states';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
 import { PREVIEW_CSP } from './security';
-import { cancelRelease, createRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../releases/lifecycle';
+import { cancelRelease, createRelease, editRelease, liftRelease, retryFailed, scheduleRelease, unscheduleRelease } from '../releases/lifecycle';
 import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
 import { messageSettings, recipientValues } from '../mail/message';
 import { personalise } from '../render/personalise';
 import { organisation } from '../render/organisation';
 import { compiledRelease } from '../releases/renders';
-import { HttpError, notFound, parse } from './errors';
-import { releaseView } from './views';
+import { HttpError, notFound } from './errors';
+import { idParams, type ApiPlugin } from './plugin';
+import { releaseView, releaseViewSchema } from './views';
 
 const embargoSchema = z.union([
   z.object({ at: z.string().min(1), timeZone: z.string().min(1).optional() }).strict(),
   z.object({ local: z.string().min(1), timeZone: z.string().min(1), offset: z.string().optional() }).strict(),
 ], { error: 'give {"at": "<ISO instant with offset>"} or {"local": "<date-time>", "timeZone": "<IANA zone>"}' });
 
-const releaseParams = z.object({ id: idParam });
+const release = releaseViewSchema;
+const one = { params: idParams, response: { 200: release } };
+const audit = z.object({ id: z.number(), at: z.string(), actor: z.string(), action: z.string(), details: z.unknown() });
+const delivery = z.object({
+  id: z.number(), email: z.string(), name: z.string().nullable(), list: z.string(), phase: z.string(), state: z.enum(DELIVERY_STATES),
+  attempts: z.number(), lastError: z.string().nullable(), messageId: z.string().nullable(), sentAt: z.string().nullable(),
+});
+const retried = z.object({ releaseId: z.number(), retried: z.number(), sendJobs: z.number() });
 
-export function releaseRoutes(app: FastifyInstance, ctx: Context) {
+/** Releases under /api/releases: editors write, operators read and retry (src/api/access.ts). */
+export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
   const { config, db } = ctx;
   const newRelease = z.object({
     title: lineText(300),
@@ -46,7 +53,8 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
   });
 
   const editedRelease = newRelease.partial().strict().refine((v) => Object.keys(v).length > 0, 'give at least one of title, summary, body, listIds, embargo, contact, advance');
-  const withReason = z.object({ reason: lineText(500) });
+  // A lift or cancel sent with no body at all is asked for its reason like one sent with {}.
+  const withReason = z.preprocess((v) => v ?? {}, z.object({ reason: lineText(500) }));
 
   /** Resolves an embargo and refuses one in the past or closer than the minimum lead. */
   const embargoFromInput = (input: EmbargoInput) => {
@@ -72,8 +80,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     }
   };
 
-  const loadRelease = async (params: unknown): Promise<Release> => {
-    const { id } = parse(releaseParams, params, 'id');
+  const loadRelease = async ({ id }: { id: number }): Promise<Release> => {
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
     return release;
@@ -84,8 +91,8 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
       await releaseFeedback(db, release.id),
     );
 
-  app.post('/api/releases', async (request, reply) => {
-    const input = parse(newRelease, request.body);
+  app.post('', { schema: { body: newRelease, response: { 201: release } } }, async (request, reply) => {
+    const input = request.body;
     const embargo = embargoFromInput(input.embargo);
     const listIds = await existingLists(input.listIds);
     const advance = input.advance && { listIds: await existingLists(input.advance.listIds, 'advance.listIds'), leadSeconds: input.advance.leadSeconds };
@@ -97,33 +104,33 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
         contact: { name: input.contact?.name ?? null, email: input.contact?.email ?? null, phone: input.contact?.phone ?? null },
         advance: advance ?? null,
       },
-      request.actor!.label,
+      request.actor.label,
     );
     reply.status(201);
     return view(release);
   });
 
-  app.get('/api/releases', async () => {
+  app.get('', { schema: { response: { 200: z.object({ items: z.array(release) }) } } }, async () => {
     const rows = await db.selectFrom('releases').selectAll().orderBy('embargo_at', 'desc').limit(200).execute();
     return { items: await Promise.all(rows.map(view)) };
   });
 
-  app.get('/api/releases/:id', async (request) => view(await loadRelease(request.params)));
+  app.get('/:id', { schema: one }, async (request) => view(await loadRelease(request.params)));
 
-  app.post('/api/releases/:id/schedule', async (request) => {
+  app.post('/:id/schedule', { schema: one }, async (request) => {
     const release = await loadRelease(request.params);
-    return view(await scheduleRelease(ctx, release.id, request.actor!.label, config.EMBARGO_MIN_LEAD_SECONDS));
+    return view(await scheduleRelease(ctx, release.id, request.actor.label, config.EMBARGO_MIN_LEAD_SECONDS));
   });
 
-  app.patch('/api/releases/:id', async (request) => {
+  app.patch('/:id', { schema: { ...one, body: editedRelease } }, async (request) => {
     const release = await loadRelease(request.params);
-    const input = parse(editedRelease, request.body);
+    const input = request.body;
     const listIds = input.listIds && (await existingLists(input.listIds));
     const embargo = input.embargo && resolveEmbargo(input.embargo);
     const advance = input.advance && { listIds: await existingLists(input.advance.listIds, 'advance.listIds'), leadSeconds: input.advance.leadSeconds };
     // A new advance send must be due after now; moving the embargo of one already sent is fine.
     if (advance) requireAdvanceBefore(embargo?.instant ?? release.embargo_at, advance);
-    const edited = await editRelease(ctx, release.id, request.actor!.label, {
+    const edited = await editRelease(ctx, release.id, request.actor.label, {
       title: input.title,
       summary: input.summary,
       bodyMarkdown: input.body,
@@ -135,24 +142,24 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     return view(edited);
   });
 
-  app.post('/api/releases/:id/unschedule', async (request) => {
+  app.post('/:id/unschedule', { schema: one }, async (request) => {
     const release = await loadRelease(request.params);
-    return view(await unscheduleRelease(ctx, release.id, request.actor!.label));
+    return view(await unscheduleRelease(ctx, release.id, request.actor.label));
   });
 
-  app.post('/api/releases/:id/lift', async (request) => {
+  app.post('/:id/lift', { schema: { ...one, body: withReason } }, async (request) => {
     const release = await loadRelease(request.params);
-    const { reason } = parse(withReason, request.body ?? {});
-    return view(await liftRelease(ctx, release.id, request.actor!.label, reason));
+    const { reason } = request.body;
+    return view(await liftRelease(ctx, release.id, request.actor.label, reason));
   });
 
-  app.post('/api/releases/:id/cancel', async (request) => {
+  app.post('/:id/cancel', { schema: { ...one, body: withReason } }, async (request) => {
     const release = await loadRelease(request.params);
-    const { reason } = parse(withReason, request.body ?? {});
-    return view(await cancelRelease(ctx, release.id, request.actor!.label, reason));
+    const { reason } = request.body;
+    return view(await cancelRelease(ctx, release.id, request.actor.label, reason));
   });
 
-  app.get('/api/releases/:id/audit', async (request) => {
+  app.get('/:id/audit', { schema: { params: idParams, response: { 200: z.object({ items: z.array(audit) }) } } }, async (request) => {
     const release = await loadRelease(request.params);
     return { items: await releaseAudit(db, release.id) };
   });
@@ -162,16 +169,19 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     cursor: z.coerce.number().int().min(0).default(0),
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   });
-  app.get('/api/releases/:id/deliveries', async (request) => {
+  const deliveryPage = z.object({ items: z.array(delivery), nextCursor: z.string().nullable() });
+  app.get('/:id/deliveries', { schema: { params: idParams, querystring: deliveryQuery, response: { 200: deliveryPage } } }, async (request) => {
     const release = await loadRelease(request.params);
-    const query = parse(deliveryQuery, request.query, 'query');
+    const query = request.query;
     return listDeliveries(db, release.id, query.state, query.cursor, query.limit);
   });
 
   const previewQuery = z.object({ format: z.enum(['html', 'text']).default('html'), phase: z.enum(['lift', 'advance']).default('lift') });
-  app.get('/api/releases/:id/preview', async (request, reply) => {
+  // The answer is the email itself (text/html or text/plain), not JSON.
+  const previewSchema = { params: idParams, querystring: previewQuery, description: 'The email as its first recipient gets it: text/html, or text/plain with format=text.' };
+  app.get('/:id/preview', { schema: previewSchema }, async (request, reply) => {
     const release = await loadRelease(request.params);
-    const { format, phase } = parse(previewQuery, request.query, 'query');
+    const { format, phase } = request.query;
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     // The very values buildMessage fills in (tests/unit/mime-parts.test.ts proves the sent parts match).
     const copy = personalise(compiled, recipientValues(await releaseSampleRecipient(db, release.id), messageSettings(config, ctx.keys)));
@@ -180,4 +190,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     if (format === 'text') return reply.type('text/plain; charset=utf-8').send(copy.text);
     return reply.type('text/html; charset=utf-8').send(copy.html);
   });
-}
+
+  // Operators' retry of a release's failed deliveries (the console's operations page calls it).
+  app.post('/:id/retry', { schema: { params: idParams, response: { 200: retried } } }, async (request) => retryFailed(ctx, request.params.id, request.actor.label));
+};

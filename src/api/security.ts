@@ -2,6 +2,7 @@ import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
+import { DOCS_PATH } from './docs';
 import { BOARD_PATH } from './queue-board';
 import { fallbackStore } from './rate-limit-store';
 import type { Config } from '../config';
@@ -29,8 +30,8 @@ const CONSOLE_CSP = {
 export const PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; font-src https: data:; frame-ancestors 'self'; sandbox";
 
 /**
- * Bull Board's bundled UI sets inline styles; its pages keep every other rule of the console's
- * policy (scripts only from this origin, no framing by others).
+ * Bull Board's and Swagger UI's bundled pages set inline styles; they keep every other rule of the
+ * console's policy (scripts only from this origin, no framing by others).
  */
 const BOARD_CSP = Object.entries({ ...CONSOLE_CSP, styleSrc: ["'self'", "'unsafe-inline'"] })
   .map(([name, values]) => `${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${values.join(' ')}`)
@@ -57,7 +58,7 @@ export async function registerSecurity(app: FastifyInstance, ctx: Context): Prom
     referrerPolicy: { policy: 'same-origin' },
   });
   app.addHook('onSend', async (request, reply) => {
-    if (request.url.startsWith(BOARD_PATH)) reply.header('Content-Security-Policy', BOARD_CSP);
+    if (request.url.startsWith(BOARD_PATH) || request.url.startsWith(DOCS_PATH)) reply.header('Content-Security-Policy', BOARD_CSP);
     // API answers, console pages and previews carry embargoed text: no browser or proxy may keep
     // them. Only routes that set their own policy (public pages, assets) are cached.
     if (!reply.hasHeader('cache-control')) reply.header('Cache-Control', 'no-store');

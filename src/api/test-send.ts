@@ -1,23 +1,22 @@
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { spend } from '../auth/throttle';
 import type { Config } from '../config';
-import type { Context } from '../context';
 import { isStaffAddress } from '../db/accounts';
 import { recordAudit } from '../db/audit';
 import type { Db } from '../db';
 import { findRelease } from '../db/releases';
-import { emailAddress, idParam } from '../fields';
+import { emailAddress } from '../fields';
 import { assembleMessage } from '../mail/assemble';
 import { personaliseMessage, messageSettings } from '../mail/message';
 import { organisation } from '../render/organisation';
 import { compiledRelease } from '../releases/renders';
-import { HttpError, notFound, parse } from './errors';
+import { HttpError, notFound } from './errors';
 import { releaseSampleRecipient } from '../db/subscribers';
+import { idParams, type ApiPlugin } from './plugin';
 
 /** `phase: "advance"` sends the embargo-marked copy that advance lists receive. */
 const testSendBody = z.object({ email: emailAddress, phase: z.enum(['lift', 'advance']).default('lift') }).strict();
-const releaseParams = z.object({ id: idParam });
+const sent = z.object({ sent: z.literal(true), to: z.string(), messageId: z.string(), response: z.string().describe("the relay's answer") });
 
 /**
  * A test copy carries the embargoed text, so it may go only to the address of an active staff
@@ -36,18 +35,18 @@ async function mayReceiveTestCopy(db: Db, config: Config, email: string): Promis
  * it but marked "[TEST]". It touches no delivery, and its unsubscribe link names no subscriber.
  * Each person or token may send TEST_SENDS_PER_HOUR of them.
  */
-export function testSendRoutes(app: FastifyInstance, ctx: Context) {
+export const testSendRoutes: ApiPlugin = async (app, { ctx }) => {
   const { db, config } = ctx;
 
-  app.post('/api/releases/:id/test-send', async (request) => {
-    const { id } = parse(releaseParams, request.params, 'id');
-    const { email, phase } = parse(testSendBody, request.body);
+  app.post('/:id/test-send', { schema: { params: idParams, body: testSendBody, response: { 200: sent } } }, async (request) => {
+    const { id } = request.params;
+    const { email, phase } = request.body;
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
     if (!(await mayReceiveTestCopy(db, config, email))) {
       throw new HttpError(400, 'invalid_input', 'email: test copies go only to the address of a staff account or one TEST_SEND_ALLOWLIST names', { field: 'email' });
     }
-    await spend(db, `test-send:${request.actor!.label}`, { max: config.TEST_SENDS_PER_HOUR, windowSeconds: 3600 });
+    await spend(db, `test-send:${request.actor.label}`, { max: config.TEST_SENDS_PER_HOUR, windowSeconds: 3600 });
     const sample = await releaseSampleRecipient(ctx.db, id);
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     const message = assembleMessage(personaliseMessage(
@@ -58,10 +57,10 @@ export function testSendRoutes(app: FastifyInstance, ctx: Context) {
     ));
     try {
       const outcome = await app.mailer().send(message);
-      await recordAudit(db, { releaseId: id, actor: request.actor!.label, action: 'test-send', details: { to: email, version: release.version, phase } });
-      return { sent: true, to: email, messageId: outcome.messageId, response: outcome.response };
+      await recordAudit(db, { releaseId: id, actor: request.actor.label, action: 'test-send', details: { to: email, version: release.version, phase } });
+      return { sent: true as const, to: email, messageId: outcome.messageId, response: outcome.response };
     } catch (error) {
       throw new HttpError(502, 'relay_refused', `the mail relay did not take the test copy: ${(error as Error).message}`, { field: 'email' });
     }
   });
-}
+};

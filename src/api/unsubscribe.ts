@@ -1,8 +1,7 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { LIMITS, spend, ThrottledError } from '../auth/throttle';
 import { html, type Html } from '../render/html';
 import { publicRateLimit } from './security';
-import type { Context } from '../context';
 import { recordAudit } from '../db/audit';
 import { findMembership, resubscribe, type Membership } from '../db/subscribers';
 import { messageSettings } from '../mail/message';
@@ -10,6 +9,7 @@ import { serviceMessage } from '../mail/service-mail';
 import { verifyUnsubscribeToken } from '../mail/unsubscribe-token';
 import { unsubscribeByToken } from '../subscribers/unsubscribe';
 import { publicPage, sendNotFound, sendPage, siteOf } from './public-page';
+import type { RoutesPlugin } from './plugin';
 
 /** How long a resubscribe confirmation link works. */
 export const RESUBSCRIBE_LINK_HOURS = 48;
@@ -24,7 +24,7 @@ const RESUBSCRIBE = 'resubscribe';
  * archived, leaked), so resubscribing sends a confirmation link to the address itself, which works
  * for 48 hours and only for the unsubscribe it answers.
  */
-export function unsubscribeRoutes(app: FastifyInstance, ctx: Context) {
+export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
   const { config, db, keys } = ctx;
   const site = siteOf(config);
   const limited = { config: publicRateLimit(config) };
@@ -131,4 +131,4 @@ export function unsubscribeRoutes(app: FastifyInstance, ctx: Context) {
       return page(reply, 'Resubscribed', html`<h1>Welcome back</h1><p>${listLine(found.membership)} will receive releases again.</p>`);
     });
   });
-}
+};

@@ -1,7 +1,8 @@
+import { z } from 'zod';
 import type { Config } from '../config';
 import type { ReleaseFeedback } from '../db/mail-events';
 import type { Release } from '../db/schema';
-import type { DeliveryState } from '../states';
+import { DELIVERY_STATES, RELEASE_STATUSES, type DeliveryState } from '../states';
 import { advanceAt as advanceSendAt } from '../releases/jobs';
 import { describeEmbargo } from '../embargo/time';
 
@@ -51,3 +52,36 @@ export function releaseView(
     feedback,
   };
 }
+
+const isoOrNull = z.string().nullable();
+const zonedTime = z.object({ timeZone: z.string(), local: z.string(), abbreviation: z.string(), offset: z.string(), text: z.string() });
+
+/** The answer releaseView gives, as the routes' response schemas check it and the OpenAPI document shows it. */
+export const releaseViewSchema = z.object({
+  id: z.number(),
+  slug: z.string().nullable(),
+  title: z.string(),
+  summary: z.string().nullable(),
+  body: z.string().describe('Markdown'),
+  status: z.enum(RELEASE_STATUSES),
+  version: z.number(),
+  listIds: z.array(z.number()),
+  contact: z.object({ name: z.string().nullable(), email: z.string().nullable(), phone: z.string().nullable() }),
+  advance: z.object({ listIds: z.array(z.number()), leadSeconds: z.number(), at: isoOrNull, sentAt: isoOrNull }).nullable(),
+  embargoAt: z.string(),
+  embargoTimeZone: z.string(),
+  embargo: z.object({ utc: z.string(), local: zonedTime, phrase: z.string(), displayZones: z.array(zonedTime) }),
+  liftRequestedAt: isoOrNull,
+  sendAt: z.string(),
+  liftedAt: isoOrNull,
+  liftLagMs: z.number().nullable(),
+  cancelledAt: isoOrNull,
+  firstSentAt: isoOrNull,
+  lastSentAt: isoOrNull,
+  completedAt: isoOrNull,
+  createdBy: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  counts: z.partialRecord(z.enum(DELIVERY_STATES), z.number()),
+  feedback: z.object({ softBounced: z.number(), complained: z.number() }),
+});

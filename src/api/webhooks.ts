@@ -1,12 +1,11 @@
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import type { Context } from '../context';
 import { recordAudit } from '../db/audit';
 import { EVENT_TYPES, type EventType } from '../db/schema';
 import { createWebhookEndpoint, disableWebhookEndpoint, endpointDeliveries, findWebhookEndpoint, webhookEndpoints, type WebhookEndpoint } from '../db/webhooks';
-import { idParam, optionalLine } from '../fields';
+import { optionalLine } from '../fields';
 import { newWebhookSecret } from '../integrations/signature';
-import { notFound, parse } from './errors';
+import { notFound } from './errors';
+import { idParams, type ApiPlugin } from './plugin';
 
 const eventType = z.enum(EVENT_TYPES, { error: `must be one of ${EVENT_TYPES.join(', ')}` });
 const newEndpoint = z.object({
@@ -19,7 +18,6 @@ const newEndpoint = z.object({
   events: z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(eventType, { error: 'must list the events to send' }).min(1, 'name at least one event')),
   description: optionalLine(200),
 });
-const idParams = z.object({ id: idParam });
 
 /** An endpoint as the API shows it: never its secret, which is shown once at creation. */
 export function endpointView(endpoint: WebhookEndpoint) {
@@ -36,34 +34,45 @@ export function endpointView(endpoint: WebhookEndpoint) {
   };
 }
 
-/** Integration webhooks (a CMS, a wire service): admin only, every change audited. */
-export function webhookRoutes(app: FastifyInstance, ctx: Context) {
+const endpoint = z.object({
+  id: z.number(), url: z.string(), events: z.array(z.enum(EVENT_TYPES)), description: z.string().nullable(), createdBy: z.string(), createdAt: z.string(),
+  lastAttemptAt: z.string().nullable(), lastStatus: z.number().nullable(), lastResponse: z.string().nullable(),
+});
+const attempt = z.object({
+  id: z.number(), eventId: z.number(), type: z.enum(EVENT_TYPES), state: z.enum(['pending', 'delivered', 'failed']), attempts: z.number(),
+  lastStatus: z.number().nullable(), lastResponse: z.string().nullable(), lastAttemptAt: z.string().nullable(),
+});
+
+/** Integration webhooks (a CMS, a wire service) under /api/webhooks: admin only, every change audited. */
+export const webhookRoutes: ApiPlugin = async (app, { ctx }) => {
   const { db } = ctx;
 
-  app.get('/api/webhooks', async () => ({ items: (await webhookEndpoints(db)).map(endpointView), events: EVENT_TYPES }));
+  const listed = z.object({ items: z.array(endpoint), events: z.array(z.enum(EVENT_TYPES)) });
+  app.get('', { schema: { response: { 200: listed } } }, async () => ({ items: (await webhookEndpoints(db)).map(endpointView), events: [...EVENT_TYPES] }));
 
-  app.post('/api/webhooks', async (request, reply) => {
-    const input = parse(newEndpoint, request.body);
+  const created = endpoint.extend({ secret: z.string().describe('shown this once: receivers verify Presslift-Signature with it') });
+  app.post('', { schema: { body: newEndpoint, response: { 201: created } } }, async (request, reply) => {
+    const input = request.body;
     const endpoint = await createWebhookEndpoint(db, {
-      url: input.url, secret: newWebhookSecret(), events: [...new Set(input.events)] as EventType[], description: input.description, createdBy: request.actor!.label,
+      url: input.url, secret: newWebhookSecret(), events: [...new Set(input.events)] as EventType[], description: input.description, createdBy: request.actor.label,
     });
-    await recordAudit(db, { releaseId: null, actor: request.actor!.label, action: 'webhook.create', details: { id: endpoint.id, url: endpoint.url, events: endpoint.events } });
+    await recordAudit(db, { releaseId: null, actor: request.actor.label, action: 'webhook.create', details: { id: endpoint.id, url: endpoint.url, events: endpoint.events } });
     reply.status(201);
     // The signing secret is shown this once; receivers verify Presslift-Signature with it.
     return { ...endpointView(endpoint), secret: endpoint.secret };
   });
 
-  app.delete('/api/webhooks/:id', async (request) => {
-    const { id } = parse(idParams, request.params, 'id');
+  app.delete('/:id', { schema: { params: idParams, response: { 200: z.object({ id: z.number(), disabled: z.literal(true) }) } } }, async (request) => {
+    const { id } = request.params;
     if (!(await disableWebhookEndpoint(db, id))) throw notFound(`webhook endpoint ${id}`);
-    await recordAudit(db, { releaseId: null, actor: request.actor!.label, action: 'webhook.disable', details: { id } });
-    return { id, disabled: true };
+    await recordAudit(db, { releaseId: null, actor: request.actor.label, action: 'webhook.disable', details: { id } });
+    return { id, disabled: true as const };
   });
 
-  app.get('/api/webhooks/:id/deliveries', async (request) => {
-    const { id } = parse(idParams, request.params, 'id');
+  app.get('/:id/deliveries', { schema: { params: idParams, response: { 200: z.object({ items: z.array(attempt) }) } } }, async (request) => {
+    const { id } = request.params;
     if (!(await findWebhookEndpoint(db, id))) throw notFound(`webhook endpoint ${id}`);
     const items = await endpointDeliveries(db, id, 50);
     return { items: items.map((d) => ({ ...d, lastAttemptAt: d.lastAttemptAt?.toISOString() ?? null })) };
   });
-}
+};

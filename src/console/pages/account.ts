@@ -88,11 +88,11 @@ ${notice(options.message)}
     throw error;
   };
 
-  app.get('/console/account', async (request, reply) => render(reply, request.actor!));
+  app.get('/console/account', async (request, reply) => render(reply, request.actor));
 
   /** A new password ends every session of the account; this browser gets a fresh one. */
   app.post('/console/account/password', async (request, reply) => {
-    const actor = request.actor!;
+    const actor = request.actor;
     try {
       const input = passwordChange.parse(request.body);
       if (!(await passwordStep(db, email(actor), input.current, request.ip))) {
@@ -108,7 +108,7 @@ ${notice(options.message)}
   });
 
   app.post('/console/account/sign-out-everywhere', async (request, reply) => {
-    const actor = request.actor!;
+    const actor = request.actor;
     await endAccountSessions(db, actor.accountId!);
     await audit(actor, 'sign-out-everywhere');
     clearSessionCookies(reply);
@@ -116,14 +116,14 @@ ${notice(options.message)}
   });
 
   app.post('/console/account/two-factor/start', async (request, reply) => {
-    const actor = request.actor!;
+    const actor = request.actor;
     const secret = newTotpSecret();
     await setPendingTotp(db, actor.accountId!, secret);
     return render(reply, actor, { twoFactor: enrolmentForm({ action: '/console/account/two-factor/confirm', csrf: actor.csrfToken!, ...(await enrolment(secret, email(actor))) }) });
   });
 
   app.post('/console/account/two-factor/confirm', async (request, reply) => {
-    const actor = request.actor!;
+    const actor = request.actor;
     const input = codeInput.safeParse(request.body ?? {});
     if (!input.success) return failure(reply, actor, input.error);
     const { code } = input.data;
@@ -144,7 +144,7 @@ ${notice(options.message)}
   });
 
   app.post('/console/account/two-factor/disable', async (request, reply) => {
-    const actor = request.actor!;
+    const actor = request.actor;
     try {
       if (secondFactorRequired(config, actor.role)) return render(reply, actor, { status: 409, message: { error: 'Your role must sign in with a second factor.' } });
       const { password } = passwordInput.parse(request.body ?? {});
@@ -159,7 +159,7 @@ ${notice(options.message)}
   });
 
   app.post('/console/account/recovery-codes', async (request, reply) => {
-    const actor = request.actor!;
+    const actor = request.actor;
     try {
       const { code } = codeInput.parse(request.body ?? {});
       if (!(await secondFactorStep(db, { accountId: actor.accountId!, email: email(actor) }, code, request.ip))) {

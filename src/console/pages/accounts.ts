@@ -12,7 +12,7 @@ const roleSelect = html`<select name="role"><option value="editor">editor — re
 export function accountPages(app: FastifyInstance, ctx: Context) {
   app.get('/console/accounts', async (request, reply) => {
     const [accounts, tokens] = await Promise.all([listAccounts(ctx.db), listApiTokens(ctx.db)]);
-    const me = request.actor!.accountId;
+    const me = request.actor.accountId;
     const now = new Date();
     const body = html`
 <div class="page-head"><div><h1>Accounts &amp; API tokens</h1><p class="muted">People sign in to this console; automation uses tokens. Both appear by name in every audit entry.</p></div></div>
@@ -65,6 +65,6 @@ export function accountPages(app: FastifyInstance, ctx: Context) {
     </form>
   </section>
 </div>`;
-    return reply.type('text/html').send(page(request.actor!, 'accounts', 'Accounts & tokens', body));
+    return reply.type('text/html').send(page(request.actor, 'accounts', 'Accounts & tokens', body));
   });
 }

@@ -114,14 +114,14 @@ export function editorPages(app: FastifyInstance, ctx: Context) {
     return page(actor, 'releases', title, body, ['editor.js']);
   };
 
-  app.get('/console/releases/new', async (request, reply) => reply.type('text/html').send(await render(request.actor!, null)));
+  app.get('/console/releases/new', async (request, reply) => reply.type('text/html').send(await render(request.actor, null)));
 
   app.get('/console/releases/:id/edit', async (request, reply) => {
     const { id } = parse(idParams, request.params, 'id');
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
     if (release.status !== 'draft' && release.status !== 'scheduled') return reply.redirect(`/console/releases/${id}`);
-    return reply.type('text/html').send(await render(request.actor!, release));
+    return reply.type('text/html').send(await render(request.actor, release));
   });
 
   /**

@@ -68,7 +68,7 @@ ${complaintWarning(health, new Map(lists.map((l) => [l.id, l.name])), warnAt)}
     </form>
   </section>
 </div>`;
-    return reply.type('text/html').send(page(request.actor!, 'lists', 'Lists', body));
+    return reply.type('text/html').send(page(request.actor, 'lists', 'Lists', body));
   });
 
   app.get('/console/lists/:id', async (request, reply) => {
@@ -120,12 +120,12 @@ ${own ? complaintWarning([own], new Map([[id, list.name]]), warnAt) : ''}
     </section>
   </div>
 </div>`;
-    return reply.type('text/html').send(page(request.actor!, 'lists', list.name, body));
+    return reply.type('text/html').send(page(request.actor, 'lists', list.name, body));
   });
 
   app.get('/console/suppressions', async (request, reply) => {
     const rows = await suppressionList(db, 500);
-    const admin = allows(request.actor!, 'admin');
+    const admin = allows(request.actor, 'admin');
     const body = html`
 <div class="page-head"><div><h1>Suppression list</h1><p class="muted">Hard bounces, complaints and requests: these addresses are never mailed, on any list.</p></div></div>
 <div class="grid-2-1">
@@ -144,6 +144,6 @@ ${own ? complaintWarning([own], new Map([[id, list.name]]), warnAt) : ''}
     </form>
   </section>
 </div>`;
-    return reply.type('text/html').send(page(request.actor!, 'suppressions', 'Suppressions', body));
+    return reply.type('text/html').send(page(request.actor, 'suppressions', 'Suppressions', body));
   });
 }

@@ -45,7 +45,7 @@ export function operationsPages(app: FastifyInstance, ctx: Context) {
     </dl>
   </section>
 </div>`;
-    return reply.type('text/html').send(page(request.actor!, 'operations', 'Operations', body));
+    return reply.type('text/html').send(page(request.actor, 'operations', 'Operations', body));
   });
 
   app.get('/console/webhooks', async (request, reply) => {
@@ -77,6 +77,6 @@ export function operationsPages(app: FastifyInstance, ctx: Context) {
     </form>
   </section>
 </div>`;
-    return reply.type('text/html').send(page(request.actor!, 'webhooks', 'Integration webhooks', body));
+    return reply.type('text/html').send(page(request.actor, 'webhooks', 'Integration webhooks', body));
   });
 }

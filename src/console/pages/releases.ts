@@ -16,7 +16,7 @@ export function releasePages(app: FastifyInstance, ctx: Context) {
     const body = html`
 <div class="page-head">
   <div><h1>Releases</h1><p class="muted">Embargo times in each release's zone; yours underneath.</p></div>
-  ${allows(request.actor!, 'editor') ? html`<a class="button primary" href="/console/releases/new">New release</a>` : ''}
+  ${allows(request.actor, 'editor') ? html`<a class="button primary" href="/console/releases/new">New release</a>` : ''}
 </div>
 ${rows.length === 0
   ? html`<div class="empty"><h2>No releases yet</h2><p>Write one, choose its lists and embargo, and Presslift sends it at the instant.</p></div>`
@@ -32,6 +32,6 @@ ${rows.length === 0
       <div class="small muted"><span data-count="sent">${r.sent.toLocaleString('en-US')}</span> of <span data-count="total">${r.total.toLocaleString('en-US')}</span> sent${r.failed ? html` · <span class="text-failed">${r.failed} failed</span>` : ''}</div>`
     : html`<span class="muted small">not lifted</span>`}</td>
 </tr>`)}</tbody></table>`}`;
-    return reply.type('text/html').send(page(request.actor!, 'releases', 'Releases', body));
+    return reply.type('text/html').send(page(request.actor, 'releases', 'Releases', body));
   });
 }
