@@ -11,6 +11,8 @@ import { enforceAccess } from './api/guard';
 import { decorateMailer } from './api/mailer';
 import { RequestLog } from './api/request-log';
 import { listRoutes } from './api/lists';
+import { journalistRoutes } from './api/journalists';
+import { peopleRoutes } from './api/people';
 import { newsroomRoutes } from './api/newsroom';
 import { opsRoutes } from './api/ops';
 import { probeRoutes } from './api/probes';
@@ -74,6 +76,8 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   attachmentRoutes(app, ctx);
   testSendRoutes(app, ctx);
   unsubscribeRoutes(app, ctx);
+  journalistRoutes(app, ctx);
+  peopleRoutes(app, ctx);
   providerWebhookRoutes(app, ctx, options.providerWebhooks);
   newsroomRoutes(app, ctx);
   opsRoutes(app, ctx);

@@ -24,6 +24,18 @@ export const emailAddress = z
   .refine((v) => !CONTROL.test(v), 'must not contain line breaks or control characters')
   .pipe(z.email('must be a valid email address'));
 
+/**
+ * An address that may carry non-ASCII characters (RFC 6531: a Korean local part, an
+ * internationalised domain). Such addresses are sent with SMTPUTF8, and a relay that does not offer
+ * it fails that delivery with a reason that says so (src/mail/smtp-pool.ts).
+ */
+export const internationalAddress = z
+  .string()
+  .trim()
+  .max(254, 'must be at most 254 characters')
+  .refine((v) => !CONTROL.test(v), 'must not contain line breaks or control characters')
+  .pipe(z.email({ pattern: z.regexes.unicodeEmail, message: 'must be a valid email address (non-ASCII letters are allowed)' }));
+
 export const optionalLine = (max: number) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? null : v), lineText(max).nullable().optional())
     .transform((v) => v ?? null);

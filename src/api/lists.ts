@@ -5,12 +5,12 @@ import type { Context } from '../context';
 import { createList, findList, listLists } from '../db/lists';
 import { recordAudit } from '../db/audit';
 import { findMember, removeMember, upsertMembers } from '../db/subscribers';
-import { emailAddress, idParam, lineText, optionalLine } from '../fields';
+import { idParam, internationalAddress, lineText, optionalLine } from '../fields';
 import { importCsv, ImportHeaderError, ImportTooLargeError } from '../subscribers/csv-import';
 import { HttpError, notFound, parse } from './errors';
 
 const newList = z.object({ name: lineText(120) });
-const newSubscriber = z.object({ email: emailAddress, name: optionalLine(200), outlet: optionalLine(200) });
+const newSubscriber = z.object({ email: internationalAddress, name: optionalLine(200), outlet: optionalLine(200) });
 const listParams = z.object({ listId: idParam });
 const memberParams = z.object({ listId: idParam, subscriberId: idParam });
 

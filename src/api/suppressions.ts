@@ -3,11 +3,11 @@ import { z } from 'zod';
 import type { Context } from '../context';
 import { recordAudit } from '../db/audit';
 import { removeSuppression, suppress, suppressionList } from '../db/subscribers';
-import { emailAddress, lineText } from '../fields';
+import { internationalAddress, lineText } from '../fields';
 import { notFound, parse } from './errors';
 
-const newSuppression = z.object({ email: emailAddress, reason: lineText(200).default('added by staff') });
-const suppressionParams = z.object({ email: emailAddress });
+const newSuppression = z.object({ email: internationalAddress, reason: lineText(200).default('added by staff') });
+const suppressionParams = z.object({ email: internationalAddress });
 
 /** Addresses that must never be mailed again, whatever list they are on (invariant "consent sticks"). */
 export function suppressionRoutes(app: FastifyInstance, ctx: Context) {
