@@ -13,6 +13,8 @@ import { enforceAccess } from './api/guard';
 import { decorateMailer } from './api/mailer';
 import { RequestLog } from './api/request-log';
 import { listRoutes } from './api/lists';
+import { journalistRoutes } from './api/journalists';
+import { peopleRoutes } from './api/people';
 import { newsroomRoutes } from './api/newsroom';
 import { opsRoutes } from './api/ops';
 import { probeRoutes } from './api/probes';
@@ -81,6 +83,8 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
   await app.register(attachmentRoutes, { prefix: '/api/releases', ctx });
   await app.register(testSendRoutes, { prefix: '/api/releases', ctx });
   await app.register(unsubscribeRoutes, { ctx });
+  await app.register(journalistRoutes, { ctx });
+  await app.register(peopleRoutes, { prefix: '/api', ctx });
   await app.register(providerWebhookRoutes, { ctx, webhooks: options.providerWebhooks });
   await app.register(newsroomRoutes, { ctx });
   await app.register(opsRoutes, { prefix: '/api/ops', ctx });

@@ -56,6 +56,19 @@ export const ROUTES: Record<string, Access> = {
   'POST /webhooks/postmark': anyone,
   'POST /webhooks/mailgun': anyone,
   'POST /resubscribe/:token': anyone,
+  // Journalists' own pages: sign-up (double opt-in), the signed preference page, a change of
+  // address confirmed at the new one, and the application for advance copies. The signed token in
+  // the path is the authority; nothing else is needed.
+  'GET /subscribe': anyone,
+  'POST /subscribe': anyone,
+  'GET /subscribe/confirm/:token': anyone,
+  'POST /subscribe/confirm/:token': anyone,
+  'GET /preferences/:token': anyone,
+  'POST /preferences/:token': anyone,
+  'POST /preferences/:token/email': anyone,
+  'POST /preferences/:token/access': anyone,
+  'GET /email-change/:id/:token': anyone,
+  'POST /email-change/:id/:token': anyone,
 
   // Releases: editors write, operators read.
   'GET /api/releases': api('editor', 'operator'),
@@ -80,6 +93,16 @@ export const ROUTES: Record<string, Access> = {
   'POST /api/lists/:listId/subscribers': api('editor'),
   'DELETE /api/lists/:listId/subscribers/:subscriberId': api('editor'),
   'POST /api/lists/:listId/subscribers/import': api('editor'),
+  'PATCH /api/lists/:listId': api('editor'),
+  // People: search, export and erasure, embargo access requests and bars.
+  'GET /api/subscribers': api('editor'),
+  'GET /api/subscribers/:id/export': api('editor'),
+  'DELETE /api/subscribers/:id': api('editor'),
+  'GET /api/access-requests': api('editor'),
+  'POST /api/access-requests/:id/decision': api('editor'),
+  'GET /api/bars': api('editor'),
+  'POST /api/bars': api('editor'),
+  'DELETE /api/bars/:id': api('editor'),
   'GET /api/suppressions': api('editor'),
   'POST /api/suppressions': api('editor'),
   // Lifting a suppression overrides a bounce or a complaint: admins only.
@@ -139,6 +162,8 @@ export const ROUTES: Record<string, Access> = {
   'GET /console/lists': page('editor'),
   'GET /console/lists/:id': page('editor'),
   'GET /console/suppressions': page('editor'),
+  'GET /console/subscribers': page('editor'),
+  'GET /console/access-requests': page('editor'),
   'GET /console/accounts': page('admin'),
   'GET /console/account': page(...ANY_ROLE),
   'POST /console/account/password': page(...ANY_ROLE),

@@ -3,13 +3,13 @@ import { z } from 'zod';
 import { createList, findList, listLists } from '../db/lists';
 import { recordAudit } from '../db/audit';
 import { findMember, removeMember, upsertMembers } from '../db/subscribers';
-import { emailAddress, idParam, lineText, optionalLine } from '../fields';
+import { idParam, internationalAddress, lineText, optionalLine } from '../fields';
 import { importCsv, ImportHeaderError, ImportTooLargeError } from '../subscribers/csv-import';
 import { HttpError, notFound } from './errors';
 import type { ApiPlugin } from './plugin';
 
 const newList = z.object({ name: lineText(120) });
-const newSubscriber = z.object({ email: emailAddress, name: optionalLine(200), outlet: optionalLine(200) });
+const newSubscriber = z.object({ email: internationalAddress, name: optionalLine(200), outlet: optionalLine(200) });
 const listParams = z.object({ listId: idParam });
 const memberParams = z.object({ listId: idParam, subscriberId: idParam });
 

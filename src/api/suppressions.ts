@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { recordAudit } from '../db/audit';
 import { removeSuppression, suppress, suppressionList } from '../db/subscribers';
-import { emailAddress, lineText } from '../fields';
+import { internationalAddress, lineText } from '../fields';
 import { notFound } from './errors';
 import type { ApiPlugin } from './plugin';
 
-const newSuppression = z.object({ email: emailAddress, reason: lineText(200).default('added by staff') });
-const suppressionParams = z.object({ email: emailAddress });
+const newSuppression = z.object({ email: internationalAddress, reason: lineText(200).default('added by staff') });
+const suppressionParams = z.object({ email: internationalAddress });
 const suppression = z.object({
   email: z.string(), reason: z.string(), source: z.string(), details: z.unknown(), createdAt: z.string(),
 });

@@ -20,6 +20,12 @@ export const LIMITS = {
   resetEmailsPerAccount: { max: 3, windowSeconds: 60 * 60 },
   /** Resubscribe confirmations mailed to one membership: nobody can flood an inbox with them. */
   resubscribeEmailsPerMembership: { max: 3, windowSeconds: 24 * 60 * 60 },
+  /** Sign-ups from one client address: bots are slowed. */
+  signupsPerClient: { max: 10, windowSeconds: 60 * 60 },
+  /** Confirmation emails to one address: signing up again does not mail again. */
+  signupEmailsPerAddress: { max: 1, windowSeconds: 24 * 60 * 60 },
+  /** Confirmation emails for a change of address, per subscriber. */
+  emailChangesPerSubscriber: { max: 3, windowSeconds: 24 * 60 * 60 },
 } satisfies Record<string, Limit>;
 
 export class ThrottledError extends Error {

@@ -9,6 +9,7 @@ import { accountPage } from './pages/account';
 import { accountPages } from './pages/accounts';
 import { editorPages } from './pages/editor';
 import { listPages } from './pages/lists';
+import { peoplePages } from './pages/people';
 import { operationsPages } from './pages/operations';
 import { releasePages } from './pages/releases';
 import { reportPage } from './pages/report';
@@ -54,6 +55,7 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context) {
     reportPage(scope, ctx);
     editorPages(scope, ctx);
     listPages(scope, ctx);
+    peoplePages(scope, ctx);
     accountPages(scope, ctx);
     accountPage(scope, ctx);
     operationsPages(scope, ctx);

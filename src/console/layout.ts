@@ -2,11 +2,13 @@ import { allows, type Actor } from '../api/auth';
 import type { Role } from '../states';
 import { html, type Html } from '../render/html';
 
-export type Section = 'releases' | 'lists' | 'suppressions' | 'operations' | 'webhooks' | 'accounts' | 'account';
+export type Section = 'releases' | 'lists' | 'subscribers' | 'access' | 'suppressions' | 'operations' | 'webhooks' | 'accounts' | 'account';
 
 const NAV: Array<{ section: Section; href: string; label: string; roles: Role[] }> = [
   { section: 'releases', href: '/console/releases', label: 'Releases', roles: ['editor', 'operator'] },
   { section: 'lists', href: '/console/lists', label: 'Lists', roles: ['editor'] },
+  { section: 'subscribers', href: '/console/subscribers', label: 'People', roles: ['editor'] },
+  { section: 'access', href: '/console/access-requests', label: 'Access requests', roles: ['editor'] },
   { section: 'suppressions', href: '/console/suppressions', label: 'Suppressions', roles: ['editor'] },
   { section: 'operations', href: '/console/operations', label: 'Operations', roles: ['operator'] },
   { section: 'webhooks', href: '/console/webhooks', label: 'Webhooks', roles: ['admin'] },

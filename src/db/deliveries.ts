@@ -3,6 +3,7 @@ import { sql, type Transaction } from 'kysely';
 import type { Db } from './index';
 import type { Database } from './schema';
 import type { DeliveryState, Phase } from '../states';
+import { BARRED } from './vetting';
 
 type Tx = Transaction<Database>;
 
@@ -61,11 +62,15 @@ export async function freezeAudienceChunk(db: Db, step: FreezeStep): Promise<Fro
     staged AS (
       INSERT INTO deliveries AS d (release_id, release_version, subscriber_id, list_id, phase, not_before, state, last_error)
       SELECT ${releaseId}, ${version}, a.subscriber_id, a.list_id, ${phase}, ${instant},
-             CASE WHEN x.email_key IS NULL THEN 'queued' ELSE 'skipped' END,
-             CASE WHEN x.email_key IS NULL THEN NULL ELSE 'suppressed: ' || x.reason END
+             CASE WHEN skip.reason IS NULL THEN 'queued' ELSE 'skipped' END, skip.reason
       FROM audience a
       JOIN subscribers s ON s.id = a.subscriber_id
       LEFT JOIN suppressions x ON x.email_key = s.email_key
+      -- A barred person gets no advance copy (the lift, which stages skipped advance rows again,
+      -- gives them the lift copy); a paused one nothing while the pause lasts.
+      CROSS JOIN LATERAL (SELECT CASE WHEN x.email_key IS NOT NULL THEN 'suppressed: ' || x.reason
+                                      WHEN ${phase} = 'advance' AND ${BARRED} THEN 'barred from advance copies'
+                                      WHEN s.paused_until > now() THEN 'paused by the subscriber' END AS reason) skip
       ON CONFLICT (release_id, subscriber_id) DO UPDATE
         SET release_version = excluded.release_version, list_id = excluded.list_id, phase = excluded.phase,
             not_before = excluded.not_before, state = excluded.state, last_error = excluded.last_error,
@@ -119,6 +124,10 @@ export interface Recipient {
   name: string | null;
   listName: string;
   listSlug: string;
+  /** The person's IANA zone, for their embargo line (null: the release's). */
+  timeZone?: string | null;
+  /** The person asked for plain text only: no HTML part. */
+  plainText?: boolean;
 }
 
 export type ClaimedDelivery = Recipient & { phase: Phase; version: number };
@@ -145,12 +154,15 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
   if (ids.length === 0) return { token, deliveries: [] };
   const { rows } = await sql<{
     id: number; release_id: number; release_version: number; subscriber_id: number; list_id: number; state: DeliveryState; phase: Phase;
-    email: string; name: string | null; list_name: string; list_slug: string;
+    email: string; name: string | null; list_name: string; list_slug: string; time_zone: string | null; plain_text: boolean;
   }>`
     WITH candidates AS (
       SELECT d.id, s.email, s.name, via.id AS list_id, via.name AS list_name, via.slug AS list_slug,
+             s.time_zone, s.plain_text,
              CASE WHEN x.email_key IS NOT NULL THEN 'suppressed: ' || x.reason
-                  WHEN via.id IS NULL THEN 'unsubscribed before sending' END AS skip_reason
+                  WHEN via.id IS NULL THEN 'unsubscribed before sending'
+                  WHEN d.phase = 'advance' AND ${BARRED} THEN 'barred from advance copies'
+                  WHEN s.paused_until > now() THEN 'paused by the subscriber' END AS skip_reason
       FROM deliveries d
       JOIN releases r ON r.id = d.release_id AND r.version = d.release_version
         AND (r.status = 'sending' OR (d.phase = 'advance' AND r.status = 'scheduled'))
@@ -180,12 +192,14 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
         updated_at = now()
     FROM candidates c
     WHERE d.id = c.id
-    RETURNING d.id, d.release_id, d.release_version, d.subscriber_id, d.list_id, d.state, d.phase, c.email, c.name, c.list_name, c.list_slug`.execute(db);
+    RETURNING d.id, d.release_id, d.release_version, d.subscriber_id, d.list_id, d.state, d.phase, c.email, c.name, c.list_name, c.list_slug,
+              c.time_zone, c.plain_text`.execute(db);
   const deliveries = rows
     .filter((r) => r.state === 'sending')
     .map((r) => ({
       deliveryId: r.id, releaseId: r.release_id, subscriberId: r.subscriber_id, listId: r.list_id,
       email: r.email, name: r.name, listName: r.list_name, listSlug: r.list_slug, phase: r.phase, version: r.release_version,
+      timeZone: r.time_zone, plainText: r.plain_text,
     }));
   return { token, deliveries };
 }

@@ -13,10 +13,11 @@ export interface ReportedDelivery {
   state: DeliveryState;
 }
 
+// The inner join leaves out rows of erased people (subscriber_id null): nothing is left to report on.
 const reportedDelivery = (db: Db) =>
   db.selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['d.id as deliveryId', 'd.release_id as releaseId', 'd.list_id as listId', 'd.subscriber_id as subscriberId', 's.email', 'd.state']);
+    .select(['d.id as deliveryId', 'd.release_id as releaseId', 'd.list_id as listId', 's.id as subscriberId', 's.email', 'd.state']);
 
 export async function findReportedDelivery(db: Db, deliveryId: number): Promise<ReportedDelivery | null> {
   return (await reportedDelivery(db).where('d.id', '=', deliveryId).executeTakeFirst()) ?? null;

@@ -84,6 +84,9 @@ export interface ListsTable {
   name: string;
   slug: string;
   created_at: Timestamp;
+  /** Offered for sign-up on the public newsroom. */
+  public: Generated<boolean>;
+  description: string | null;
 }
 
 export interface SubscribersTable {
@@ -94,6 +97,69 @@ export interface SubscribersTable {
   outlet: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+  time_zone: string | null;
+  plain_text: Generated<boolean>;
+  paused_until: NullableTimestamp;
+  pending_email: string | null;
+  terms_version: string | null;
+}
+
+export interface SignupsTable {
+  id: Generated<number>;
+  subscriber_id: number;
+  list_ids: number[];
+  consent_id: number;
+  created_at: Timestamp;
+  confirmed_at: NullableTimestamp;
+}
+
+export type ConsentKind = 'signup' | 'embargo-terms';
+
+export interface ConsentsTable {
+  id: Generated<number>;
+  subscriber_id: number;
+  kind: ConsentKind;
+  email: string;
+  version: string;
+  text: string;
+  list_ids: Generated<number[]>;
+  given_at: Timestamp;
+  confirmed_at: NullableTimestamp;
+}
+
+export type AccessRequestStatus = 'pending' | 'approved' | 'refused';
+
+export interface AccessRequestsTable {
+  id: Generated<number>;
+  subscriber_id: number;
+  outlet: string;
+  role: string;
+  work_email: string;
+  links: string[];
+  terms_version: string;
+  status: Generated<AccessRequestStatus>;
+  note: string | null;
+  list_ids: Generated<number[]>;
+  decided_by: string | null;
+  decided_at: NullableTimestamp;
+  created_at: Timestamp;
+}
+
+export interface BarsTable {
+  id: Generated<number>;
+  subscriber_id: number | null;
+  domain: string | null;
+  reason: string;
+  ends_at: NullableTimestamp;
+  created_by: string;
+  created_at: Timestamp;
+  lifted_at: NullableTimestamp;
+}
+
+export interface TombstonesTable {
+  email_hash: string;
+  suppressed: boolean;
+  erased_at: Timestamp;
 }
 
 export interface ListMembersTable {
@@ -200,7 +266,8 @@ export interface ReleaseRendersTable {
 export interface DeliveriesTable {
   id: Generated<number>;
   release_id: number;
-  subscriber_id: number;
+  /** Null once the person was erased: the row stays, anonymous, for the counts. */
+  subscriber_id: number | null;
   list_id: number;
   phase: Generated<Phase>;
   state: Generated<DeliveryState>;
@@ -330,6 +397,11 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   events: EventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  signups: SignupsTable;
+  consents: ConsentsTable;
+  access_requests: AccessRequestsTable;
+  bars: BarsTable;
+  tombstones: TombstonesTable;
 }
 
 export type Release = Selectable<ReleasesTable>;

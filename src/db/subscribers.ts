@@ -39,7 +39,9 @@ export async function upsertMembers(db: Db, listId: number, rows: SubscriberInpu
       RETURNING s.id, s.email_key
     ),
     eligible AS (
+      -- A suppressed address, or one erased while suppressed (its tombstone's hash), is not added.
       SELECT subs.id FROM subs WHERE NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = subs.email_key)
+        AND NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.email_hash = encode(sha256(convert_to(subs.email_key, 'UTF8')), 'hex') AND t.suppressed)
     ),
     added AS (
       INSERT INTO list_members (list_id, subscriber_id)
@@ -185,4 +187,8 @@ export async function sampleRecipient(db: Db, listIds: number[], releaseId = 0):
 export async function releaseSampleRecipient(db: Db, releaseId: number): Promise<Recipient> {
   const listIds = [...(await releaseListIds(db, releaseId, true)), ...(await releaseListIds(db, releaseId))];
   return sampleRecipient(db, listIds, releaseId);
+}
+
+export async function subscriberExists(db: Db, id: number): Promise<boolean> {
+  return (await db.selectFrom('subscribers').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
 }

@@ -16,7 +16,11 @@ import type { MimeParts } from './body';
  * configured, signs the raw message as it is sent.
  */
 export type HeaderValues = Record<string, string | { prepared: true; value: string }>;
-export type PartedMessage = Omit<SendMailOptions, 'to' | 'messageId' | 'headers'> & MimeParts & { to: Mail.Address | string; messageId: string; headers: HeaderValues };
+export type PartedMessage = Omit<SendMailOptions, 'to' | 'messageId' | 'headers'> & MimeParts & {
+  to: Mail.Address | string; messageId: string; headers: HeaderValues;
+  /** An iCalendar entry (METHOD:PUBLISH) attached as embargo.ics; the message becomes multipart/mixed. */
+  calendar?: string;
+};
 
 /**
  * The boundary never varies: it starts with "=_", which quoted-printable content cannot contain
@@ -61,6 +65,26 @@ const MULTIPART = (() => {
   return { contentType: headerLine(root.buildHeaders(), 'Content-Type'), boundary: `--${String(root.boundary)}` };
 })();
 
+/** The outer boundary of a message with an attachment; like the inner one it starts with "=_" (see BOUNDARY_OPTIONS). */
+const MIXED = (() => {
+  const boundary = '=_Presslift-mixed';
+  return { contentType: `Content-Type: multipart/mixed; boundary="${boundary}"`, boundary: `--${boundary}` };
+})();
+
+/** The calendar part, base64 in lines of 76; shared by every copy of a version, so built once. */
+const calendarParts = new Map<string, Buffer>();
+function calendarPart(calendar: string): Buffer {
+  let part = calendarParts.get(calendar);
+  if (!part) {
+    const encoded = Buffer.from(calendar, 'utf8').toString('base64').replace(/.{76}/g, '$&\r\n').replace(/\r\n$/, '');
+    part = Buffer.from('Content-Type: text/calendar; charset=utf-8; method=PUBLISH; name="embargo.ics"\r\n'
+      + 'Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="embargo.ics"\r\n\r\n' + encoded);
+    if (calendarParts.size >= 50) calendarParts.clear();
+    calendarParts.set(calendar, part);
+  }
+  return part;
+}
+
 /** The To line and the recipient's envelope address, encoded as nodemailer does, for a plain address. */
 function recipientHeader(to: Mail.Address | string): { line: string; address: string } {
   const { name = '', address = '' } = typeof to === 'string' ? { address: to } : to;
@@ -103,11 +127,19 @@ export function assembleMessage(message: PartedMessage): OutgoingMessage {
   lines.push(from.line, to.line);
   if (message.replyTo) lines.push(recurringHeader('Reply-To', message.replyTo).line);
   lines.push(recurringHeader('Subject', message.subject).line);
-  lines.push(`Message-ID: ${message.messageId}`, `Date: ${new Date().toUTCString().replace(/GMT/, '+0000')}`, 'MIME-Version: 1.0', MULTIPART.contentType);
+  lines.push(`Message-ID: ${message.messageId}`, `Date: ${new Date().toUTCString().replace(/GMT/, '+0000')}`, 'MIME-Version: 1.0');
+  // The body: text and HTML as alternatives (or the text part alone, for plain text only), and with
+  // a calendar entry, that body and the entry as the parts of a multipart/mixed.
   const { boundary } = MULTIPART;
-  const raw = Buffer.concat([
-    Buffer.from(`${lines.join('\r\n')}\r\n\r\n${boundary}\r\n`), text.raw, Buffer.from(`\r\n${boundary}\r\n`), html.raw, Buffer.from(`\r\n${boundary}--\r\n`),
-  ]);
+  const body = html
+    ? Buffer.concat([Buffer.from(`${MULTIPART.contentType}\r\n\r\n${boundary}\r\n`), text.raw, Buffer.from(`\r\n${boundary}\r\n`), html.raw, Buffer.from(`\r\n${boundary}--\r\n`)])
+    : text.raw;
+  const raw = message.calendar
+    ? Buffer.concat([
+      Buffer.from(`${lines.join('\r\n')}\r\n${MIXED.contentType}\r\n\r\n${MIXED.boundary}\r\n`), body,
+      Buffer.from(`\r\n${MIXED.boundary}\r\n`), calendarPart(message.calendar), Buffer.from(`\r\n${MIXED.boundary}--\r\n`),
+    ])
+    : Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n`), body]);
   return {
     // The envelope sender is the message's own bounce address when it names one, else the From address.
     envelope: { from: message.envelope?.from || from.envelope.from || '', to: [to.address] },

@@ -25,7 +25,8 @@ interface PartTemplate {
 type RawPart = Mail.AttachmentLike & { raw: Buffer };
 
 export interface MimeParts {
-  html: RawPart;
+  /** Absent when the recipient asked for plain text only. */
+  html?: RawPart;
   text: RawPart;
 }
 
@@ -71,8 +72,9 @@ export function prepareMimeParts(compiled: CompiledEmail): { html: PartTemplate;
   return parts;
 }
 
-/** One recipient's body parts, as nodemailer `raw` parts. */
-export function mimeParts(compiled: CompiledEmail, values: RecipientValues): MimeParts {
+/** One recipient's body parts, as nodemailer `raw` parts (the text part alone for plain text). */
+export function mimeParts(compiled: CompiledEmail, values: RecipientValues, options: { plainText?: boolean } = {}): MimeParts {
   const parts = prepareMimeParts(compiled);
-  return { html: personalisePart(parts.html, values), text: personalisePart(parts.text, values) };
+  const text = personalisePart(parts.text, values);
+  return options.plainText ? { text } : { html: personalisePart(parts.html, values), text };
 }

@@ -22,6 +22,9 @@ export function classifySmtpError(error: unknown): SmtpFailure {
   const e = (error ?? {}) as SmtpLikeError;
   const code = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   const reply = (e.response ?? e.message ?? String(error)).slice(0, 1000);
+  // A non-ASCII address our relay cannot carry (no SMTPUTF8): it will not work on a retry, and the
+  // address is not at fault, so it is not suppressed.
+  if (e.code === 'ESMTPUTF8') return { permanent: true, suppress: false, slowDown: false, reply };
   if (code !== undefined && code >= 500 && code < 600) {
     return { permanent: true, suppress: SUPPRESSING_CODES.has(code), slowDown: false, reply };
   }

@@ -1,11 +1,12 @@
 import mimeFuncs from 'nodemailer/lib/mime-funcs';
 import type { Config } from '../config';
 import type { Recipient } from '../db/deliveries';
-import type { CompiledEmail } from '../render/compile';
+import { embargoLine, type CompiledEmail } from '../render/compile';
 import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
 import type { HeaderValues, PartedMessage } from './assemble';
 import { mimeParts } from './body';
 import type { Keyring } from '../signing';
+import { signPreferenceToken } from './preference-token';
 import { signUnsubscribeToken } from './unsubscribe-token';
 import { verpAddress } from './verp';
 
@@ -74,13 +75,27 @@ export interface MessageOptions {
 const unsubscribeToken = (recipient: Recipient, settings: MessageSettings) =>
   signUnsubscribeToken(settings.keys, recipient.subscriberId, recipient.listId);
 
+/** Embargo lines by zone, per compiled email: thousands of recipients share a handful of zones. */
+const embargoLines = new WeakMap<CompiledEmail, Map<string, string>>();
+function embargoLocal(compiled: CompiledEmail | undefined, zone: string | null | undefined): string {
+  if (!compiled?.embargo) return '';
+  let lines = embargoLines.get(compiled);
+  if (!lines) embargoLines.set(compiled, (lines = new Map()));
+  const key = zone ?? '';
+  let line = lines.get(key);
+  if (line === undefined) lines.set(key, (line = embargoLine(compiled.embargo, zone)));
+  return line;
+}
+
 /** What fills a recipient's slots; the preview shows the compiled email filled with exactly these. */
-export function recipientValues(recipient: Recipient, settings: MessageSettings, token = unsubscribeToken(recipient, settings)): RecipientValues {
+export function recipientValues(recipient: Recipient, settings: MessageSettings, token = unsubscribeToken(recipient, settings), compiled?: CompiledEmail): RecipientValues {
   return {
     name: recipient.name ?? 'colleague',
     email: recipient.email,
     list_name: recipient.listName,
     unsubscribe_url: `${settings.publicUrl}/unsubscribe/${token}`,
+    preferences_url: `${settings.publicUrl}/preferences/${signPreferenceToken(settings.keys, recipient.subscriberId)}`,
+    embargo_local: embargoLocal(compiled, recipient.timeZone),
   };
 }
 
@@ -90,7 +105,7 @@ export function recipientValues(recipient: Recipient, settings: MessageSettings,
  */
 export function personaliseMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): PartedMessage {
   const token = unsubscribeToken(recipient, settings);
-  const values = recipientValues(recipient, settings, token);
+  const values = recipientValues(recipient, settings, token, compiled);
   const unsubscribe = values.unsubscribe_url;
   const subject = fill(compiled.subject, values, SLOT_ESCAPES.subject);
   const domain = senderDomain(settings.from);
@@ -112,7 +127,8 @@ export function personaliseMessage(compiled: CompiledEmail, recipient: Recipient
     ...(compiled.replyTo ? { replyTo: compiled.replyTo } : {}),
     subject: options.test ? `[TEST] ${subject}` : subject,
     // The body parts come pre-built as MIME: nodemailer composes only the headers (and signs, with DKIM).
-    ...mimeParts(compiled, values),
+    ...mimeParts(compiled, values, { plainText: recipient.plainText ?? false }),
+    ...(compiled.calendar ? { calendar: compiled.calendar } : {}),
     messageId: options.test
       ? `<release-${recipient.releaseId}.test-${Date.now().toString(36)}@${domain}>`
       : deliveryMessageId(recipient.releaseId, recipient.deliveryId, settings.from),

@@ -36,6 +36,22 @@ export class NotHandedOver extends Error {
 }
 
 /**
+ * An address with non-ASCII characters (RFC 6531) needs the relay to offer SMTPUTF8; without it
+ * the message is not handed over at all (a relay would garble or refuse the address), and the
+ * delivery fails with this reason: permanent for this relay, but no fault of the address, so it
+ * is not suppressed (see classifySmtpError).
+ */
+export class SmtpUtf8Unavailable extends Error {
+  readonly code = 'ESMTPUTF8';
+  constructor() {
+    super('553 5.6.7 not sent: the address has non-ASCII characters and the relay does not offer SMTPUTF8 (RFC 6531)');
+  }
+}
+
+/** Whether an envelope needs SMTPUTF8: a non-ASCII sender or recipient. */
+export const needsSmtpUtf8 = (envelope: Envelope) => [envelope.from, ...envelope.to].some((address) => /[^\x00-\x7f]/.test(address));
+
+/**
  * Asked once a connection is ready for the message: may it still be handed over? Synchronous, and
  * MAIL FROM follows at once, so what the check decides is what holds when the message leaves.
  */
@@ -77,6 +93,11 @@ export class SmtpPool {
     if (mayHandOver && !mayHandOver()) {
       this.putBack(lease);
       throw new NotHandedOver();
+    }
+    // nodemailer adds SMTPUTF8 to MAIL FROM when the relay offers it, and sends the address anyway when not.
+    if (needsSmtpUtf8(envelope) && !(lease.connection as unknown as { _supportedExtensions: string[] })._supportedExtensions.includes('SMTPUTF8')) {
+      this.putBack(lease);
+      throw new SmtpUtf8Unavailable();
     }
     try {
       const response = await new Promise<string>((resolve, reject) => {

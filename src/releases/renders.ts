@@ -3,6 +3,7 @@ import { attachmentLinks } from '../db/attachments';
 import type { Release } from '../db/schema';
 import type { Phase } from '../states';
 import { findRender, storeRender } from '../db/renders';
+import { embargoCalendar } from '../render/calendar';
 import { compileEmail, type CompiledEmail, type EmailContent } from '../render/compile';
 import type { Organisation } from '../render/organisation';
 
@@ -33,12 +34,27 @@ async function emailContent(db: Db, release: RenderSource, org: Organisation, ph
  * The compiled email of a release version and phase, compiled by MJML once for every worker: the
  * first caller stores it in PostgreSQL, later callers (any process) read it back.
  */
+/**
+ * What every copy of a release version shares besides its compiled parts: the embargo, for each
+ * recipient's own embargo line, and for an advance copy the calendar entry of the lift.
+ */
+function sharedParts(release: RenderSource, org: Organisation, phase: Phase): Pick<CompiledEmail, 'embargo' | 'calendar'> {
+  const embargo = { at: release.embargo_at, timeZone: release.embargo_time_zone };
+  if (phase !== 'advance') return { embargo };
+  const calendar = embargoCalendar({
+    releaseId: release.id, version: release.version, title: release.title, embargoAt: release.embargo_at, domain: new URL(org.publicUrl).hostname,
+  });
+  return { embargo, calendar };
+}
+
 export async function compiledRelease(db: Db, release: RenderSource, org: Organisation, phase: Phase = 'lift'): Promise<CompiledEmail> {
   const stored = await findRender(db, release.id, release.version, phase);
-  if (stored) return stored;
+  if (stored) return { ...stored, ...sharedParts(release, org, phase) };
   const compiled = await compileEmail(await emailContent(db, release, org, phase), org);
-  await storeRender(db, release.id, release.version, phase, compiled);
-  return compiled;
+  // The embargo and the calendar are the release's, not the compile's: only the compiled parts are stored.
+  const { embargo: _embargo, calendar: _calendar, ...parts } = compiled;
+  await storeRender(db, release.id, release.version, phase, parts);
+  return { ...compiled, ...sharedParts(release, org, phase) };
 }
 
 /** An in-process cache in front of compiledRelease, keyed by release version and phase. */

@@ -9,7 +9,7 @@ import type { Organisation, PressContact } from './organisation';
 import { escapeHtml } from './escape';
 
 /** Per-recipient values, filled in after the one MJML compile of a release version. */
-export const SLOTS = ['name', 'email', 'list_name', 'unsubscribe_url'] as const;
+export const SLOTS = ['name', 'email', 'list_name', 'unsubscribe_url', 'preferences_url', 'embargo_local'] as const;
 export type Slot = (typeof SLOTS)[number];
 
 // Private-use characters survive MJML, Mustache escaping and minification untouched, and
@@ -45,6 +45,10 @@ export interface CompiledEmail {
   text: string;
   /** Replies go to the press contact, not to the sending address. */
   replyTo: { name: string; address: string } | null;
+  /** The embargo, for the recipient's own embargo line (the `embargo_local` slot); absent in a bare compile. */
+  embargo?: { at: Date; timeZone: string };
+  /** An advance copy's calendar entry for the lift (see calendar.ts), attached to each copy. */
+  calendar?: string;
 }
 
 const templateDir = new URL('../../templates/', import.meta.url);
@@ -81,15 +85,21 @@ export function sizeLabel(bytes: number): string {
   return `${Math.max(1, Math.round(bytes / 1000))} KB`;
 }
 
-/** The words every advance copy carries, in its subject and at the top of its body. */
-function embargoMarking(embargoAt: Date, timeZone: string): string {
-  return `EMBARGOED — NOT FOR PUBLICATION UNTIL ${embargoPhrase(embargoAt, timeZone)}`;
+/**
+ * The words every advance copy carries, in its subject and at the top of its body. The instant is
+ * a slot: each recipient reads it in their own time zone (or the release's) and in UTC.
+ */
+const EMBARGO_MARKING = `EMBARGOED — NOT FOR PUBLICATION UNTIL ${slotMark('embargo_local')}`;
+
+/** The embargo line's instant for one recipient: in their zone when they chose one, and in UTC. */
+export function embargoLine(embargo: { at: Date; timeZone: string }, recipientZone: string | null | undefined): string {
+  return embargoPhrase(embargo.at, recipientZone || embargo.timeZone);
 }
 
 function banner(content: EmailContent) {
   if (content.phase !== 'advance') return null;
   return {
-    headline: embargoMarking(content.embargoAt, content.embargoTimeZone),
+    headline: EMBARGO_MARKING,
     terms:
       'This advance copy is sent to you in confidence under embargo. Do not publish, broadcast or post it, ' +
       'or share it beyond your newsroom, before that time.',
@@ -126,9 +136,10 @@ export async function compileEmail(content: EmailContent, org: Organisation): Pr
     escape: (value: string) => value,
   });
   return {
-    subject: content.phase === 'advance' ? `${embargoMarking(content.embargoAt, content.embargoTimeZone)}: ${view.title}` : view.title,
+    subject: content.phase === 'advance' ? `${EMBARGO_MARKING}: ${view.title}` : view.title,
     html: result.html,
     text: text.replace(/\n{3,}/g, '\n\n').trim() + '\n',
     replyTo: contact.email ? { name: contact.name, address: contact.email } : null,
+    embargo: { at: content.embargoAt, timeZone: content.embargoTimeZone },
   };
 }

@@ -2,7 +2,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import { parse } from 'csv-parse';
 import type { Db } from '../db';
 import { upsertMembers, type SubscriberInput } from '../db/subscribers';
-import { emailAddress, optionalLine } from '../fields';
+import { internationalAddress, optionalLine } from '../fields';
 
 export interface ImportReport {
   added: number;
@@ -110,7 +110,7 @@ export async function importCsv(db: Db, listId: number, input: Readable, maxByte
 
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-      const email = emailAddress.safeParse(record.email ?? '');
+      const email = internationalAddress.safeParse(record.email ?? '');
       const name = nameField.safeParse(oneLine(record.name));
       const outlet = nameField.safeParse(oneLine(record.outlet));
       if (!email.success || !name.success || !outlet.success) {

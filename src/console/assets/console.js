@@ -76,9 +76,10 @@ document.addEventListener('click', (event) => {
 });
 
 // --- Forms that call the JSON API --------------------------------------------------------------
-function formObject(form) {
+function formObject(form, submitter) {
   const out = {};
-  for (const [key, value] of new FormData(form)) {
+  // The button pressed counts too when it has a name (Approve or Refuse).
+  for (const [key, value] of new FormData(form, submitter && submitter.name ? submitter : undefined)) {
     if (key === '_csrf') continue;
     // A name given several times (checkboxes) becomes a list.
     out[key] = key in out ? [].concat(out[key], value) : value;
@@ -91,11 +92,12 @@ document.addEventListener('submit', async (event) => {
   if (form.matches('.api-form')) {
     event.preventDefault();
     if (form.dataset.confirmText && !confirm(form.dataset.confirmText)) return;
+    // Read before the buttons are disabled: a disabled button is left out of the form's data.
+    const body = form.dataset.method === 'DELETE' ? undefined : formObject(form, event.submitter);
     const buttons = form.querySelectorAll('button');
     buttons.forEach((b) => { b.disabled = true; });
     showError(form, '');
     try {
-      const body = form.dataset.method === 'DELETE' ? undefined : formObject(form);
       const result = await api(form.dataset.method, form.dataset.action, body);
       if (!result.ok) return showError(form, result.json.message ?? `The server answered ${result.status}.`);
       const then = form.dataset.then;

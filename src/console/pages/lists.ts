@@ -112,7 +112,7 @@ ${own ? complaintWarning([own], new Map([[id, list.name]]), warnAt) : ''}
       <h2>Import CSV</h2>
       <p class="muted small">A header row with <code>email</code>, and optionally <code>name</code> and <code>outlet</code>. Good rows are added; each bad line is listed below.</p>
       <form class="stack" data-csv-import="/api/lists/${id}/subscribers/import">
-        <input type="file" name="file" accept=".csv,text/csv" required>
+        <input type="file" name="file" accept=".csv,text/csv" required aria-label="CSV file">
         ${formError}
         <button class="primary" type="submit">Import</button>
       </form>
