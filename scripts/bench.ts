@@ -9,6 +9,7 @@
  * own SMTP pool (what is left is the worker's own work). Cleans up what it made.
  */
 import { mkdirSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
@@ -24,6 +25,7 @@ import { organisation } from '../src/render/organisation';
 import { compiledRelease } from '../src/releases/renders';
 import { prepareDatabase } from '../src/processes';
 import { nodemailerPoolCeiling, ownPoolCeiling } from './bench/ceiling';
+import { postfixAvailable, sourceCeiling, startPostfixSink } from './bench/postfix';
 import { postgresCpuMs, startSink, startWorker, type Arrival, type WorkerProcess } from './bench/processes';
 import { benchBody, seedAudience } from './bench/seed';
 
@@ -40,6 +42,8 @@ const { values: args } = parseArgs({
     'rss-timeline': { type: 'boolean', default: false },
     /** Adds, per run, the messages accepted in each second after the instant: shows whether the fan-out slows the start. */
     'rate-timeline': { type: 'boolean', default: false },
+    /** `node` (smtp-server in a child process, the default) or `postfix` (Postfix's smtp-sink, plus the smtp-source ceiling). */
+    sink: { type: 'string', default: 'node' },
   },
 });
 const recipients = Number(args.recipients);
@@ -127,7 +131,8 @@ async function oneRun(ctx: Context, listId: number, sink: Awaited<ReturnType<typ
 }
 
 async function main() {
-  const sink = await startSink();
+  if (args.sink === 'postfix' && !postfixAvailable()) throw new Error('--sink postfix needs Debian\'s postfix package (smtp-sink, smtp-source)');
+  const sink = args.sink === 'postfix' ? await startPostfixSink() : await startSink();
   env.SMTP_URL = sink.url;
   const config = loadConfig(env);
   const log = createLogger('warn');
@@ -174,6 +179,12 @@ async function main() {
     const ceiling = await nodemailerPoolCeiling(sink.url, message, recipients, config.SMTP_POOL_SIZE);
     await sink.reset();
     const poolCeiling = await ownPoolCeiling(sink.url, message, recipients, config.SMTP_POOL_SIZE);
+    // The wire's own limit, with as many connections as the workers had between them.
+    let source: { msgsPerS: number } | undefined;
+    if (args.sink === 'postfix') {
+      await sink.reset();
+      source = await sourceCeiling(sink.url, recipients, message.raw.length, config.SMTP_POOL_SIZE * workerCount);
+    }
 
     const msgsPerS = median(figures.map((f) => f.msgs_per_s));
     console.log(
@@ -189,6 +200,8 @@ async function main() {
         lift_to_first_ms_runs: figures.map((f) => f.lift_to_first_ms),
         lift_to_last_ms: median(figures.map((f) => f.lift_to_last_ms)),
         msgs_per_s: msgsPerS,
+        msgs_per_s_runs: figures.map((f) => f.msgs_per_s),
+        sink: args.sink,
         mjml_compiles: Math.max(...figures.map((f) => f.mjml_compiles)),
         message_bytes: ceiling.bytes,
         // Steadier than a rate on a shared machine: what the workers' own work costs a message.
@@ -200,6 +213,8 @@ async function main() {
         ceiling_ratio: round(msgsPerS / ceiling.msgsPerS, 2),
         pool_ceiling_msgs_per_s: round(poolCeiling.msgsPerS),
         pool_ceiling_ratio: round(msgsPerS / poolCeiling.msgsPerS, 2),
+        ...(source ? { source_ceiling_msgs_per_s: round(source.msgsPerS), source_ceiling_ratio: round(msgsPerS / source.msgsPerS, 2) } : {}),
+        load_average: loadavg().map((l) => round(l, 2)),
         seed_ms: round(seedMs),
         ...(args['rss-timeline'] ? { rss_mb_timeline: timeline } : {}),
         ...(args['rate-timeline'] ? { accepted_per_s_runs: figures.map((f) => f.accepted_per_s) } : {}),
