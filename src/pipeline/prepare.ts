@@ -38,7 +38,9 @@ const REHEARSAL_MESSAGES = 300;
 /** Built in slices, so the lift waiting in this process for its instant is never held up by more. */
 const REHEARSAL_SLICE = 10;
 const REHEARSAL_NAMES = ['Zoë Müller', '이정민', null, 'Reader'];
-const rehearsed = new WeakSet<CompiledEmail>();
+/** V8 may drop optimised code (and bytecode) a process has not run for a while; after this, rehearse again. */
+const REHEARSAL_VALID_MS = 60_000;
+let lastRehearsalAt = -Infinity;
 
 /**
  * A fresh process sends its first messages at about half the rate of its later ones: the code that
@@ -48,9 +50,10 @@ const rehearsed = new WeakSet<CompiledEmail>();
  * row is written, so it is safe however early it runs.
  */
 async function rehearse(compiled: CompiledEmail, settings: MessageSettings, releaseId: number): Promise<number> {
-  // Once a version per process: the lift prepares its own process as well as announcing it.
-  if (rehearsed.has(compiled)) return 0;
-  rehearsed.add(compiled);
+  // What it warms is code, not data: one rehearsal serves every release lifting in the next minute
+  // (twenty embargoed to one second, and the lift preparing its own process as well as announcing).
+  if (performance.now() - lastRehearsalAt < REHEARSAL_VALID_MS) return 0;
+  lastRehearsalAt = performance.now();
   for (let i = 0; i < REHEARSAL_MESSAGES; i++) {
     if (i % REHEARSAL_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
     const message = buildMessage(compiled, {

@@ -36,7 +36,8 @@ it('rehearses a release version’s messages once before its instant, sending an
   const scheduled = (await findRelease(h.ctx.db, release.id))!;
 
   expect(await prepareToSend(deps, scheduled)).toEqual({ rehearsed: 300 });
-  // The lift prepares its own process and every process hears the announcement: once is enough.
+  // The lift prepares its own process and every process hears the announcement: once is enough
+  // (and once for all the releases lifting within the minute).
   expect(await prepareToSend(deps, scheduled)).toEqual({ rehearsed: 0 });
 
   expect(sent).toEqual([]);
