@@ -96,6 +96,12 @@ export interface SubscribersTable {
   updated_at: Timestamp;
 }
 
+/** Active members per list, kept by triggers on list_members (migration 012). */
+export interface ListMemberCountsTable {
+  list_id: number;
+  active: number;
+}
+
 export interface ListMembersTable {
   list_id: number;
   subscriber_id: number;
@@ -316,6 +322,7 @@ export interface Database {
   lists: ListsTable;
   subscribers: SubscribersTable;
   list_members: ListMembersTable;
+  list_member_counts: ListMemberCountsTable;
   suppressions: SuppressionsTable;
   mail_events: MailEventsTable;
   releases: ReleasesTable;
