@@ -13,6 +13,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       FROM lists l LEFT JOIN list_members m ON m.list_id = l.id GROUP BY l.id;
 
   `.execute(db);
+  // GET /api/releases pages by (embargo_at, id), newest first: this index serves every page in order.
+  await sql`CREATE INDEX releases_embargo_id ON releases (embargo_at DESC, id DESC)`.execute(db);
   // Statement-level triggers with transition tables: a 100,000-row import adjusts each list's
   // count once, not once a row. A trigger with transition tables takes one kind of event, hence
   // three. Each change is added to the count (an upsert locks the list's one row), so concurrent
