@@ -114,7 +114,7 @@ interface ReleaseTimes {
  */
 async function oneRun(ctx: Context, lists: Array<{ id: number; prefix: string }>, sink: Awaited<ReturnType<typeof startSink>>, run: number, expected: number): Promise<RunFigures & { releases: ReleaseTimes[] }> {
   await sink.reset();
-  const { rows } = await sql<{ at: Date }>`SELECT date_trunc('second', now()) + make_interval(secs => ${Math.ceil(Number(args['lead-ms']) / 1000) + 1}) AS at`.execute(ctx.db);
+  const { rows } = await sql<{ at: Date }>`SELECT date_trunc('second', now()) + make_interval(secs => ${Math.ceil(Number(args['lead-ms']) / 1000) + 1 + Math.ceil(lists.length / 2)}) AS at`.execute(ctx.db);
   const released = [];
   for (const [i, list] of lists.entries()) {
     const release = await createRelease(
