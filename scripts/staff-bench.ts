@@ -93,16 +93,14 @@ async function main() {
     }
     const { token } = await createApiToken(ctx.db, { name: 'staff-bench', role: 'admin', ownerAccountId: null, createdBy: 'cli:bench' });
 
-    api = spawn(process.execPath, ['bin/presslift.js', 'api'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve, reject) => {
-      let seen = '';
-      api!.stdout!.on('data', (chunk: Buffer) => {
-        seen += chunk.toString();
-        if (seen.includes('API listening')) resolve();
-      });
-      api!.once('exit', (code) => reject(new Error(`presslift api exited with ${code}`)));
-    });
+    api = spawn(process.execPath, ['bin/presslift.js', 'api'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
     const base = `http://127.0.0.1:${port}`;
+    const exited = new Promise<never>((_, reject) => api!.once('exit', (code) => reject(new Error(`presslift api exited with ${code}`))));
+    for (;;) {
+      const up = await Promise.race([fetch(`${base}/healthz`).then(() => true, () => false), exited]);
+      if (up) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
 
     // The import: N new addresses onto a second list, through the API as staff would send it.
     const importList = await createList(ctx.db, 'Imported');
