@@ -21,7 +21,7 @@ import { createList } from '../src/db/lists';
 import { createApiToken } from '../src/db/tokens';
 import { createLogger } from '../src/log';
 import { createRelease, scheduleRelease } from '../src/releases/lifecycle';
-import { prepareDatabase } from '../src/roles';
+import { prepareDatabase } from '../src/processes';
 import { benchBody, seedAudience } from './bench/seed';
 
 const { values: args } = parseArgs({

@@ -3,7 +3,7 @@ import { findRelease } from '../../src/db/releases';
 import type { Mailer } from '../../src/mail/transport';
 import { prepareToSend } from '../../src/pipeline/prepare';
 import { organisation } from '../../src/render/organisation';
-import { RenderCache } from '../../src/render/store';
+import { RenderCache } from '../../src/releases/renders';
 import { createHarness, type Harness } from '../support/harness';
 import { createRelease, listWith } from '../support/fixtures';
 
