@@ -4,7 +4,7 @@
  * The staff side at size: seeds a database of its own with R scheduled releases and N subscribers
  * on one list, starts `presslift api` as its own process, times importing a CSV of N more rows
  * through the API, then loads each GET endpoint with autocannon (C connections, S seconds each)
- * and prints, per endpoint, requests and p50/p95/p99 latency in ms (from every response's time),
+ * and prints, per endpoint, requests and p50/p90/p97.5 (the bound on p95)/p99 latency in ms,
  * one JSON line each, then one summary line. Cleans up what it made.
  */
 import { spawn } from 'node:child_process';
@@ -44,21 +44,18 @@ function freePort(): Promise<number> {
   });
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const round = (value: number) => Math.round(value * 10) / 10;
 
+/**
+ * One endpoint under load. autocannon's latency histogram gives p50, p97.5 and p99 (no p95): p97.5
+ * is reported as the bound on p95 (p95 ≤ p97.5), so "p95 under 100 ms" holds if it does.
+ */
 async function load(url: string, token: string): Promise<Record<string, number | string>> {
-  const times: number[] = [];
-  let errors = 0;
-  await new Promise((resolve, reject) => {
-    const instance = autocannon({ url, connections: Number(args.connections), duration: Number(args.seconds), headers: { authorization: `Bearer ${token}` } }, (error, result) => (error ? reject(error) : resolve(result)));
-    instance.on('response', (_client, status, _bytes, ms) => {
-      if (status !== 200) errors += 1;
-      times.push(ms);
-    });
-  });
-  times.sort((a, b) => a - b);
-  return { requests: times.length, non_200: errors, p50_ms: round(percentile(times, 50)), p95_ms: round(percentile(times, 95)), p99_ms: round(percentile(times, 99)) };
+  const result = await autocannon({ url, connections: Number(args.connections), duration: Number(args.seconds), headers: { authorization: `Bearer ${token}` } });
+  if (result.requests.total === 0) throw new Error(`no answers from ${url}: ${JSON.stringify({ errors: result.errors, timeouts: result.timeouts })}`);
+  return {
+    requests: result.requests.total, non_2xx: result.non2xx, errors: result.errors,
+    p50_ms: result.latency.p50, p90_ms: result.latency.p90, p95_bound_ms: result.latency.p97_5, p99_ms: result.latency.p99,
+  };
 }
 
 async function main() {
@@ -119,7 +116,7 @@ async function main() {
     console.log(JSON.stringify({
       releases: Number(args.releases), subscribers: Number(args.subscribers), connections: Number(args.connections), seconds: Number(args.seconds),
       import_rows: Number(args.subscribers), import_ms: Math.round(importMs),
-      p95_ms_max: Math.max(...Object.values(results).map((r) => Number(r.p95_ms))),
+      p95_bound_ms_max: Math.max(...Object.values(results).map((r) => Number(r.p95_bound_ms))),
       load_average: loadavg().map((l) => Math.round(l * 100) / 100),
     }));
   } finally {
