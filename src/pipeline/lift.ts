@@ -135,10 +135,13 @@ async function freezeAudience(ctx: Context, release: Release, phase: Phase, inst
   let cursor = 0;
   let chunkSize = phase === 'lift' ? Math.min(FIRST_CHUNK_SIZE, config.SEND_BATCH_SIZE, config.FANOUT_CHUNK_SIZE) : config.FANOUT_CHUNK_SIZE;
   for (;;) {
-    // Chunks of the releases lifting at once in this process take turns (see fanoutTurns).
+    // Chunks of the releases lifting at once in this process take turns (see fanoutTurns), and the
+    // lift's send jobs carry their turn as priority (round robin across releases). Advance copies
+    // keep plain FIFO jobs: with turns, tests/integration/advance-stage.test.ts failed 4 of 6 (an
+    // edit during a gated advance send answered 409), and passed with them left out.
     const chunk = await fanoutTurns.run(async () => {
       const frozen = await freezeAudienceChunk(db, { releaseId: release.id, version: release.version, phase, instant, afterSubscriberId: cursor, chunkSize });
-      jobs += await enqueueSends(queues.send, config, release.id, frozen.queuedIds, { turn: jobs + 1 });
+      jobs += await enqueueSends(queues.send, config, release.id, frozen.queuedIds, phase === 'lift' ? { turn: jobs + 1 } : {});
       return frozen;
     });
     if (chunk.nextCursor === null) return jobs;
