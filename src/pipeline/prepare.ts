@@ -4,7 +4,8 @@ import type { Db } from '../db';
 import { findRelease } from '../db/releases';
 import type { Release } from '../db/schema';
 import { prepareMimeParts } from '../mail/body';
-import { buildMessage, messageSettings, type MessageSettings } from '../mail/message';
+import { assembleMessage } from '../mail/assemble';
+import { messageSettings, personaliseMessage, type MessageSettings } from '../mail/message';
 import { dotStuff } from '../mail/smtp-transaction';
 import type { CompiledEmail } from '../render/compile';
 import type { Mailer } from '../mail/transport';
@@ -56,10 +57,10 @@ async function rehearse(compiled: CompiledEmail, settings: MessageSettings, rele
   lastRehearsalAt = performance.now();
   for (let i = 0; i < REHEARSAL_MESSAGES; i++) {
     if (i % REHEARSAL_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
-    const message = buildMessage(compiled, {
+    const message = assembleMessage(personaliseMessage(compiled, {
       deliveryId: -1 - i, releaseId, subscriberId: -1 - i, listId: -1, email: `rehearsal-${i}@rehearsal.invalid`,
       name: REHEARSAL_NAMES[i % REHEARSAL_NAMES.length]!, listName: 'Rehearsal', listSlug: 'rehearsal',
-    }, settings);
+    }, settings));
     dotStuff(message.raw);
   }
   return REHEARSAL_MESSAGES;
