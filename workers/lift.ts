@@ -12,7 +12,9 @@ export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
     job.data.phase === 'advance' ? processAdvance(deps, job, token) : processLift(deps, job, token);
   const worker = new Worker<LiftJob>(LIFT_QUEUE, process, {
     ...workerOptions(config),
-    concurrency: 2,
+    // Lift jobs fire 1.5 s early and mostly wait for their instant: twenty releases embargoed to
+    // the same second must all be waiting at once, not two of them (fan-out work takes turns, see lift.ts).
+    concurrency: 32,
   });
   worker.on('failed', (job, error) => {
     const attemptsLeft = (job?.opts.attempts ?? 1) - (job?.attemptsMade ?? 0);

@@ -7,12 +7,12 @@ import { createList } from '../../src/db/lists';
  * seeding 100,000 takes seconds. Every third name is Korean and every third has umlauts, so the
  * measured path encodes non-ASCII headers as real lists need.
  */
-export async function seedAudience(db: Db, count: number): Promise<number> {
-  const list = await createList(db, 'Bench Correspondents');
+export async function seedAudience(db: Db, count: number, prefix = '', listName = 'Bench Correspondents'): Promise<number> {
+  const list = await createList(db, listName);
   await sql`
     WITH subs AS (
       INSERT INTO subscribers (email, name, outlet)
-      SELECT 'reader' || g || '@bench.example.org',
+      SELECT ${prefix} || 'reader' || g || '@bench.example.org',
              CASE g % 3 WHEN 0 THEN '이정민 ' || g WHEN 1 THEN 'Zoë Müller ' || g ELSE 'Reader ' || g END,
              'Bench Outlet'
       FROM generate_series(1, ${count}::int) AS g

@@ -95,6 +95,19 @@ export async function releaseFeedback(db: Db, releaseId: number): Promise<Releas
   return rows[0]!;
 }
 
+/** releaseFeedback for a page of releases in one query (mail_events_release serves it). */
+export async function releaseFeedbackOf(db: Db, releaseIds: number[]): Promise<Map<number, ReleaseFeedback>> {
+  const feedback = new Map(releaseIds.map((id) => [id, { softBounced: 0, complained: 0 }]));
+  if (releaseIds.length === 0) return feedback;
+  const { rows } = await sql<ReleaseFeedback & { release_id: number }>`
+    SELECT release_id,
+           count(DISTINCT delivery_id) FILTER (WHERE kind = 'soft_bounce')::int AS "softBounced",
+           count(*) FILTER (WHERE kind = 'complaint')::int AS complained
+    FROM mail_events WHERE release_id = ANY(${releaseIds}::bigint[]) GROUP BY release_id`.execute(db);
+  for (const { release_id, ...row } of rows) feedback.set(release_id, row);
+  return feedback;
+}
+
 export interface ListHealth {
   listId: number;
   /** Deliveries the relay took or refused in the window. */

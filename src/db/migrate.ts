@@ -9,6 +9,7 @@ import * as security from './migrations/007_security';
 import * as mailLoop from './migrations/008_mail_loop';
 import * as operations from './migrations/009_operations';
 import * as selfService from './migrations/011_self_service';
+import * as listCounts from './migrations/012_staff_side_at_size';
 
 /**
  * Migrations are listed here, in order, so they work the same from source and from a bundle. Each
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '008_mail_loop': mailLoop,
   '009_operations': operations,
   '011_self_service': selfService,
+  '012_staff_side_at_size': listCounts,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

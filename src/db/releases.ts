@@ -221,6 +221,46 @@ export async function deliveryCounts(db: Db, releaseId: number): Promise<Record<
   return counts;
 }
 
+/**
+ * One page of releases, newest embargo first, those after the release `afterId` when given: keyset
+ * pagination on (embargo_at, id), which the releases_embargo_id index serves in the order asked,
+ * so page 50 costs what page 1 does. Null when `afterId` names no release.
+ */
+export async function releasePage(db: Db, limit: number, afterId?: number): Promise<Release[] | null> {
+  let query = db.selectFrom('releases').selectAll().orderBy('embargo_at', 'desc').orderBy('id', 'desc').limit(limit);
+  if (afterId !== undefined) {
+    const after = await db.selectFrom('releases').select(['embargo_at', 'id']).where('id', '=', afterId).executeTakeFirst();
+    if (!after) return null;
+    query = query.where((eb) => eb(eb.refTuple('embargo_at', 'id'), '<', eb.tuple(after.embargo_at, after.id)));
+  }
+  return query.execute();
+}
+
+/** The lift and advance lists of many releases in one query (a page of them), in their positions. */
+export async function releaseListIdsOf(db: Db, releaseIds: number[]): Promise<Map<number, { lift: number[]; advance: number[] }>> {
+  const lists = new Map(releaseIds.map((id) => [id, { lift: [] as number[], advance: [] as number[] }]));
+  if (releaseIds.length === 0) return lists;
+  const rows = await db.selectFrom('release_lists').select(['release_id', 'list_id', 'advance'])
+    .where('release_id', 'in', releaseIds).orderBy('release_id').orderBy('position').execute();
+  for (const row of rows) lists.get(row.release_id)![row.advance ? 'advance' : 'lift'].push(row.list_id);
+  return lists;
+}
+
+/**
+ * deliveryCounts for a page of releases in one grouped query (deliveries_release_state serves it);
+ * releases whose rows retention pruned read the counts they kept.
+ */
+export async function deliveryCountsOf(db: Db, releases: Release[]): Promise<Map<number, Record<DeliveryState, number>>> {
+  const zero = () => Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
+  const counts = new Map(releases.map((r) => [r.id, r.delivery_counts ? { ...zero(), ...r.delivery_counts } : zero()]));
+  const counted = releases.filter((r) => !r.delivery_counts).map((r) => r.id);
+  if (counted.length === 0) return counts;
+  const rows = await db.selectFrom('deliveries').select(['release_id', 'state', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('release_id', 'in', counted).groupBy(['release_id', 'state']).execute();
+  for (const row of rows) counts.get(row.release_id)![row.state] = Number(row.n);
+  return counts;
+}
+
 /** The database clock: every embargo decision is taken against it, never a worker's clock. */
 export async function databaseNow(db: Db): Promise<Date> {
   const { rows } = await sql<{ now: Date }>`SELECT now() AS now`.execute(db);

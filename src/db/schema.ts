@@ -162,6 +162,12 @@ export interface TombstonesTable {
   erased_at: Timestamp;
 }
 
+/** Active members per list, kept by triggers on list_members (migration 012). */
+export interface ListMemberCountsTable {
+  list_id: number;
+  active: number;
+}
+
 export interface ListMembersTable {
   list_id: number;
   subscriber_id: number;
@@ -383,6 +389,7 @@ export interface Database {
   lists: ListsTable;
   subscribers: SubscribersTable;
   list_members: ListMembersTable;
+  list_member_counts: ListMemberCountsTable;
   suppressions: SuppressionsTable;
   mail_events: MailEventsTable;
   releases: ReleasesTable;

@@ -4,13 +4,21 @@ import type { SendJob } from './index';
 import { sendBatchSize } from './send-rate';
 
 const BULK_LIMIT = 1000;
+/** BullMQ's lowest priority. */
+const LOWEST_PRIORITY = 2_097_152;
 
 /**
  * Queues send jobs for deliveries, a batch of ids a job, in addBulk calls of at most 1,000 jobs.
  * A duplicate job is harmless: the worker claims rows atomically and finds nothing left to do.
+ *
+ * `turn` numbers the jobs of a release's fan-out (its first job is turn 1, and each chunk passes
+ * on where it ended): the turn is the job's BullMQ priority, so when many releases lift at one
+ * instant the send workers take every release's first batch, then every release's second, and so
+ * on — round robin across releases instead of first come, first served. Jobs without a turn
+ * (retries, hand-backs, reconcile) have no priority, and BullMQ takes those first.
  */
 export async function enqueueSends(
-  queue: Queue<SendJob>, config: Config, releaseId: number, deliveryIds: number[], options: { delayMs?: number } = {},
+  queue: Queue<SendJob>, config: Config, releaseId: number, deliveryIds: number[], options: { delayMs?: number; turn?: number } = {},
 ): Promise<number> {
   const jobs = [];
   const batchSize = sendBatchSize(config);
@@ -20,6 +28,7 @@ export async function enqueueSends(
       data: { releaseId, deliveryIds: deliveryIds.slice(i, i + batchSize) },
       opts: {
         ...(options.delayMs ? { delay: options.delayMs } : {}),
+        ...(options.turn ? { priority: Math.min(options.turn + jobs.length, LOWEST_PRIORITY) } : {}),
         attempts: config.SEND_ATTEMPTS,
         backoff: { type: 'exponential', delay: config.SEND_BACKOFF_MS },
         removeOnComplete: { count: 1000 },

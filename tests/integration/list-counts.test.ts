@@ -1,0 +1,52 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { listLists } from '../../src/db/lists';
+import { createHarness, type Harness } from '../support/harness';
+import { listOfSize, listWith } from '../support/fixtures';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+/** What the lists page shows, and what counting the members says: they must agree. */
+async function shownAndCounted() {
+  const shown = Object.fromEntries((await listLists(h.ctx.db)).map((l) => [l.id, l.activeSubscribers]));
+  const { rows } = await sql<{ id: number; active: number }>`
+    SELECT l.id, count(m.subscriber_id) FILTER (WHERE m.status = 'active')::int AS active
+    FROM lists l LEFT JOIN list_members m ON m.list_id = l.id GROUP BY l.id`.execute(h.ctx.db);
+  return { shown, counted: Object.fromEntries(rows.map((r) => [r.id, r.active])) };
+}
+
+it('keeps each list’s active count right through imports, adds, unsubscribes, re-subscribes, moves, deletions and a deleted list', async () => {
+  const empty = (await h.api('POST', '/api/lists', { name: 'Nobody yet' })).json.id as number;
+  const big = await listOfSize(h, 'Imported', 500);
+  const small = await listWith(h, 'Small', [{ email: 'ada@example.org' }, { email: 'bo@example.org' }, { email: 'cy@example.org' }]);
+  let { shown, counted } = await shownAndCounted();
+  expect(shown).toEqual(counted);
+  expect([shown[empty], shown[big], shown[small]]).toEqual([0, 500, 3]);
+
+  // An import that overlaps the list adds only the new addresses.
+  const csv = ['email', ...Array.from({ length: 20 }, (_, i) => `reader${490 + i}@example.org`)].join('\n');
+  expect((await h.api('POST', `/api/lists/${big}/subscribers/import`, csv, { 'content-type': 'text/csv' })).status).toBe(200);
+  // Unsubscribe many in one statement, re-subscribe some, move one member to another list, delete one.
+  await sql`UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now() WHERE list_id = ${big} AND subscriber_id IN (SELECT subscriber_id FROM list_members WHERE list_id = ${big} ORDER BY subscriber_id LIMIT 100)`.execute(h.ctx.db);
+  await sql`UPDATE list_members SET status = 'active', unsubscribed_at = NULL WHERE list_id = ${big} AND subscriber_id IN (SELECT subscriber_id FROM list_members WHERE list_id = ${big} AND status = 'unsubscribed' ORDER BY subscriber_id LIMIT 30)`.execute(h.ctx.db);
+  await sql`UPDATE list_members SET list_id = ${empty} WHERE list_id = ${small} AND subscriber_id = (SELECT min(subscriber_id) FROM list_members WHERE list_id = ${small})`.execute(h.ctx.db);
+  await sql`DELETE FROM subscribers WHERE email = 'bo@example.org'`.execute(h.ctx.db);
+  // A statement that touches rows but changes no status.
+  await sql`UPDATE list_members SET subscribed_at = subscribed_at WHERE list_id = ${big}`.execute(h.ctx.db);
+  ({ shown, counted } = await shownAndCounted());
+  expect(shown).toEqual(counted);
+  expect([shown[empty], shown[big], shown[small]]).toEqual([1, 510 - 100 + 30, 1]);
+
+  // Deleting a list takes its members and its count with it; the others stay right.
+  await sql`DELETE FROM lists WHERE id = ${small}`.execute(h.ctx.db);
+  ({ shown, counted } = await shownAndCounted());
+  expect(shown).toEqual(counted);
+  const kept = await h.ctx.db.selectFrom('list_member_counts').select('list_id').execute();
+  expect(kept.map((r) => r.list_id)).not.toContain(small);
+});
