@@ -11,7 +11,9 @@ import { type Release } from '../db/schema';
 import { DELIVERY_STATES } from '../states';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
 import { PREVIEW_CSP } from './security';
-import { cancelRelease, createRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../releases/lifecycle';
+import { cancelRelease, correctRelease, createRelease, editRelease, liftRelease, scheduleRelease, unscheduleRelease } from '../releases/lifecycle';
+import { releaseChanges } from '../db/changes';
+import { releaseFileAccess } from '../db/file-access';
 import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
 import { messageSettings, recipientValues } from '../mail/message';
 import { personalise } from '../render/personalise';
@@ -45,7 +47,17 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
     }).strict().nullable().optional(),
   });
 
-  const editedRelease = newRelease.partial().strict().refine((v) => Object.keys(v).length > 0, 'give at least one of title, summary, body, listIds, embargo, contact, advance');
+  const editedRelease = newRelease
+    // What changed, in a line: heads the corrected copy sent to holders of an advance copy.
+    .extend({ note: optionalLine(500) })
+    .partial().strict()
+    .refine((v) => Object.keys(v).some((key) => key !== 'note'), 'give at least one of title, summary, body, listIds, embargo, contact, advance');
+  const correction = z.object({
+    title: lineText(300).optional(),
+    summary: multilineText(2000).nullable().optional().transform((v) => (v === undefined ? undefined : v?.trim() ? v.trim() : null)),
+    body: multilineText(config.MAX_BODY_BYTES).min(1, 'must not be empty').optional(),
+    note: lineText(500),
+  }).strict();
   const withReason = z.object({ reason: lineText(500) });
 
   /** Resolves an embargo and refuses one in the past or closer than the minimum lead. */
@@ -131,8 +143,29 @@ export function releaseRoutes(app: FastifyInstance, ctx: Context) {
       embargo,
       contact: input.contact && { name: input.contact.name ?? null, email: input.contact.email ?? null, phone: input.contact.phone ?? null },
       advance,
+      note: input.note ?? null,
     });
     return view(edited);
+  });
+
+  app.post('/api/releases/:id/corrections', async (request, reply) => {
+    const release = await loadRelease(request.params);
+    const input = parse(correction, request.body ?? {});
+    const corrected = await correctRelease(ctx, release.id, request.actor!.label, {
+      title: input.title, summary: input.summary, bodyMarkdown: input.body, note: input.note,
+    });
+    reply.status(201);
+    return { changeId: corrected.changeId, recipients: corrected.recipients, release: await view(corrected.release) };
+  });
+
+  app.get('/api/releases/:id/changes', async (request) => {
+    const release = await loadRelease(request.params);
+    return { items: await releaseChanges(db, release.id) };
+  });
+
+  app.get('/api/releases/:id/file-access', async (request) => {
+    const release = await loadRelease(request.params);
+    return { items: await releaseFileAccess(db, release.id) };
   });
 
   app.post('/api/releases/:id/unschedule', async (request) => {

@@ -8,6 +8,7 @@ import * as lifecycleEdges from './migrations/006_lifecycle_edges';
 import * as security from './migrations/007_security';
 import * as mailLoop from './migrations/008_mail_loop';
 import * as operations from './migrations/009_operations';
+import * as changeNotices from './migrations/010_change_notices';
 
 /**
  * Migrations are listed here, in order, so they work the same from source and from a bundle. Each
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '007_security': security,
   '008_mail_loop': mailLoop,
   '009_operations': operations,
+  '010_change_notices': changeNotices,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -6,6 +6,7 @@ import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise'
 import type { HeaderValues, PartedMessage } from './assemble';
 import { mimeParts } from './body';
 import type { Keyring } from '../signing';
+import { fileKey } from './file-key';
 import { signUnsubscribeToken } from './unsubscribe-token';
 import { verpAddress } from './verp';
 
@@ -81,6 +82,8 @@ export function recipientValues(recipient: Recipient, settings: MessageSettings,
     email: recipient.email,
     list_name: recipient.listName,
     unsubscribe_url: `${settings.publicUrl}/unsubscribe/${token}`,
+    // The recipient's own key to the files of an advance copy (unused in other copies).
+    file_key: fileKey(settings.keys, recipient.deliveryId),
   };
 }
 
