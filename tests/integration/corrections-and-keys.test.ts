@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { setupLink } from '../../src/roles';
+import { setupLink } from '../../src/processes';
 import { consoleClient, PASSWORD } from '../support/console-client';
 import { createRelease, listWith, releaseReaches } from '../support/fixtures';
 import { waitUntil } from '../support/harness';
