@@ -151,6 +151,6 @@ export async function publicCorrections(db: Db, releaseId: number): Promise<Arra
 export async function revokeFileKeys(tx: Tx, releaseId: number): Promise<number> {
   const result = await sql`
     UPDATE deliveries SET files_revoked_at = now()
-    WHERE release_id = ${releaseId} AND phase = 'advance' AND files_revoked_at IS NULL`.execute(tx);
+    WHERE release_id = ${releaseId} AND phase IN ('advance', 'notice') AND files_revoked_at IS NULL`.execute(tx);
   return Number(result.numAffectedRows ?? 0);
 }

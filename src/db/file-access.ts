@@ -22,7 +22,7 @@ export interface KeyedFile {
 
 /**
  * A file opened with the key of a delivery: found only when the delivery is an advance copy of the
- * file's release, handed to the relay (or in its hands), its keys not revoked, and the release not
+ * file's release (or a corrected copy sent under embargo, whose links carry their own keys), handed to the relay (or in its hands), its keys not revoked, and the release not
  * cancelled. Otherwise null, the same null as for a file that does not exist.
  */
 export async function keyedAttachment(db: Db, fileId: number, deliveryId: number): Promise<KeyedFile | null> {
@@ -30,7 +30,7 @@ export async function keyedAttachment(db: Db, fileId: number, deliveryId: number
     SELECT a.id, a.filename, a.content_type, a.size, a.release_id, d.subscriber_id, NOT ${publiclyLifted} AS before_lift
     FROM release_attachments a
     JOIN releases r ON r.id = a.release_id AND r.status <> 'cancelled'
-    JOIN deliveries d ON d.id = ${deliveryId} AND d.release_id = a.release_id AND d.phase = 'advance'
+    JOIN deliveries d ON d.id = ${deliveryId} AND d.release_id = a.release_id AND d.phase IN ('advance', 'notice')
       AND d.state IN ('sending', 'sent', 'bounced') AND d.files_revoked_at IS NULL
     WHERE a.id = ${fileId}`.execute(db);
   return rows[0] ?? null;
