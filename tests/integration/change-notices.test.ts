@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createRelease, listWith, releaseReaches } from '../support/fixtures';
 import { waitUntil } from '../support/harness';
 import { useProcessHarness } from '../support/process-harness';
@@ -7,6 +7,8 @@ import { gateFor } from '../support/smtp';
 
 // Real worker processes (`presslift worker`) and a real SMTP server: what journalists who hold an
 // advance copy are told when the release changes (invariant 8), and what the database says after.
+// Worker processes start slowly on a loaded machine; each test waits on conditions, never on time.
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 const t = useProcessHarness();
 // Short leases and job locks, so a killed worker's rows and jobs are taken over within seconds.
 const ENV = { LEASE_SECONDS: '2', JOB_LOCK_MS: '3000', RECONCILE_INTERVAL_SECONDS: '2' };

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { setupLink } from '../../src/processes';
 import { consoleClient, PASSWORD } from '../support/console-client';
 import { createRelease, listWith, releaseReaches } from '../support/fixtures';
@@ -7,6 +7,8 @@ import { useProcessHarness } from '../support/process-harness';
 
 // Real worker processes and a real SMTP server: corrections after the lift, and per-recipient
 // file keys with their access log (who opened what before the lift).
+// Worker processes start slowly on a loaded machine; each test waits on conditions, never on time.
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 120_000 });
 const t = useProcessHarness();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TITLE = 'Quantum sensor maps brain activity';
