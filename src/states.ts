@@ -18,3 +18,14 @@ export type DeliveryState = (typeof DELIVERY_STATES)[number];
 /** Advance copies go to vetted journalists before the lift, marked as embargoed; the rest at the lift. */
 export const PHASES = ['advance', 'lift'] as const;
 export type Phase = (typeof PHASES)[number];
+
+/**
+ * A delivery's phase: a copy of the release (advance or lift), or a message about a change to a
+ * release someone already holds (a notice under embargo, a correction after the lift).
+ */
+export const DELIVERY_PHASES = ['advance', 'lift', 'notice', 'correction'] as const;
+export type DeliveryPhase = (typeof DELIVERY_PHASES)[number];
+
+/** What changed in a release people hold a copy of: see release_changes (migration 010) and src/releases/notices.ts. */
+export const CHANGE_KINDS = ['moved', 'lifted', 'withdrawn', 'corrected', 'correction'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];

@@ -49,6 +49,7 @@ export const sampleRecipient = {
   email: 'zoe@example.org',
   list_name: 'Science desk',
   unsubscribe_url: 'https://news.example.org/unsubscribe/12.3.abcdefghijklmnopqrstuv',
+  file_key: '7.abcdefghijklmnopqrstuv',
 };
 
 export const compileSample = (overrides: Partial<EmailContent> = {}) => compileEmail({ ...sampleContent, ...overrides }, sampleOrg);

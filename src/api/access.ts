@@ -81,6 +81,10 @@ export const ROUTES: Record<string, Access> = {
   'POST /api/releases/:id/cancel': api('editor'),
   'GET /api/releases/:id/audit': api('editor', 'operator'),
   'GET /api/releases/:id/deliveries': api('editor', 'operator'),
+  // Changes holders were told of (notices, corrections), and who opened the embargoed files with whose key.
+  'GET /api/releases/:id/changes': api('editor', 'operator'),
+  'GET /api/releases/:id/file-access': api('editor', 'operator'),
+  'POST /api/releases/:id/corrections': api('editor'),
   'GET /api/releases/:id/preview': api('editor', 'operator'),
   'GET /api/releases/:id/attachments': api('editor', 'operator'),
   'POST /api/releases/:id/attachments': api('editor'),

@@ -5,7 +5,10 @@ import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { publicRateLimit } from './security';
 import { attachmentChunks, attachmentLinks, publicAttachment } from '../db/attachments';
+import { publicCorrections } from '../db/changes';
+import { keyedAttachment, recordFileAccess } from '../db/file-access';
 import { liftedRelease, liftedReleases, newsroomVersion, type PublicRelease } from '../db/newsroom';
+import { openFileKey } from '../mail/file-key';
 import { idParam } from '../fields';
 import { sizeLabel } from '../render/compile';
 import { markdownToHtml } from '../render/markdown';
@@ -73,7 +76,9 @@ export const newsroomRoutes: RoutesPlugin = async (app, { ctx }) => {
 
   const feed = cached(async () => {
     const releases = await liftedReleases(db, FEED_SIZE);
-    const updated = releases.reduce((latest, r) => (r.lifted_at > latest ? r.lifted_at : latest), new Date(0));
+    // A corrected entry is updated when it was corrected, so feed readers fetch it again.
+    const updatedAt = (r: PublicRelease) => (r.corrected_at && r.corrected_at > r.lifted_at ? r.corrected_at : r.lifted_at);
+    const updated = releases.reduce((latest, r) => (updatedAt(r) > latest ? updatedAt(r) : latest), new Date(0));
     // The same escaping tag as the pages: XML needs exactly HTML's five escapes, and the entry's
     // content is the release's HTML carried as text.
     const entries = releases.map((r) => html`  <entry>
@@ -81,7 +86,7 @@ export const newsroomRoutes: RoutesPlugin = async (app, { ctx }) => {
     <title>${r.title}</title>
     <link rel="alternate" type="text/html" href="${releaseUrl(r.slug)}"/>
     <published>${r.embargo_at.toISOString()}</published>
-    <updated>${r.lifted_at.toISOString()}</updated>
+    <updated>${updatedAt(r).toISOString()}</updated>
     ${r.summary && html`<summary>${r.summary}</summary>`}
     <content type="html">${markdownToHtml(r.body_md)}</content>
   </entry>\n`);
@@ -106,6 +111,7 @@ ${entries}</feed>
     const release = await liftedRelease(db, request.params.slug);
     if (!release) return sendNotFound(reply, site);
     const files = await attachmentLinks(db, release.id, '');
+    const corrections = await publicCorrections(db, release.id);
     const contact = {
       name: release.contact_name ?? org.contact.name,
       email: release.contact_email ?? org.contact.email,
@@ -116,6 +122,7 @@ ${entries}</feed>
     const body = html`<article>
 <div class="eyebrow">Press release · ${dateline(release)}</div>
 <h1>${release.title}</h1>
+${corrections.map((c) => html`<p class="correction"><strong>Corrected ${DateTime.fromJSDate(c.at, { zone: release.embargo_time_zone }).setLocale('en-GB').toFormat('d LLLL yyyy, HH:mm ZZZZ')}:</strong> ${c.note ?? ''}</p>\n`)}
 ${release.summary && html`<p class="lead">${release.summary}</p>`}
 ${raw(markdownToHtml(release.body_md))}
 ${files.length > 0 && html`<h3>Downloads</h3><ul>${downloads}</ul>`}
@@ -132,13 +139,21 @@ ${files.length > 0 && html`<h3>Downloads</h3><ul>${downloads}</ul>`}
   const serveFile = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = fileParams.safeParse(request.params);
     const query = fileQuery.safeParse(request.query);
-    const file = params.success && query.success ? await publicAttachment(db, params.data.id, query.data.key) : null;
+    if (!params.success || !query.success) return sendNotFound(reply, site);
+    // A recipient's own key: valid, not revoked, for a copy of this file's release. Every use is
+    // recorded against the copy it was made for; a key that opens nothing is as if none were given.
+    const deliveryId = query.data.key ? openFileKey(ctx.keys, query.data.key) : null;
+    const keyed = deliveryId === null ? null : await keyedAttachment(db, params.data.id, deliveryId);
+    if (keyed && deliveryId !== null) {
+      await recordFileAccess(db, { file: keyed, deliveryId, ip: request.ip ?? null, userAgent: request.headers['user-agent'] ?? null });
+    }
+    const file = keyed ?? (await publicAttachment(db, params.data.id));
     if (!file) return sendNotFound(reply, site);
     // Only allowed types, served as such, and never able to run as a page of this site.
     const { type, disposition } = servedAs(file.content_type);
     return reply
       // A keyed link may be fetched under embargo: no shared cache may keep it.
-      .header('Cache-Control', query.data?.key ? 'private, no-store' : PUBLIC_CACHE)
+      .header('Cache-Control', query.data.key ? 'private, no-store' : PUBLIC_CACHE)
       .header('X-Content-Type-Options', 'nosniff')
       .header('Content-Security-Policy', "default-src 'none'; sandbox")
       .header('Content-Disposition', `${disposition}; filename*=UTF-8''${encodeURIComponent(file.filename)}`)

@@ -9,7 +9,9 @@ import { type Release } from '../db/schema';
 import { DELIVERY_STATES } from '../states';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
 import { PREVIEW_CSP } from './security';
-import { cancelRelease, createRelease, editRelease, liftRelease, retryFailed, scheduleRelease, unscheduleRelease } from '../releases/lifecycle';
+import { cancelRelease, correctRelease, createRelease, editRelease, liftRelease, retryFailed, scheduleRelease, unscheduleRelease } from '../releases/lifecycle';
+import { releaseChanges } from '../db/changes';
+import { releaseFileAccess } from '../db/file-access';
 import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
 import { messageSettings, recipientValues } from '../mail/message';
 import { personalise } from '../render/personalise';
@@ -52,7 +54,17 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
     }).strict().nullable().optional(),
   });
 
-  const editedRelease = newRelease.partial().strict().refine((v) => Object.keys(v).length > 0, 'give at least one of title, summary, body, listIds, embargo, contact, advance');
+  const editedRelease = newRelease
+    // What changed, in a line: heads the corrected copy sent to holders of an advance copy.
+    .extend({ note: optionalLine(500) })
+    .partial().strict()
+    .refine((v) => Object.keys(v).some((key) => key !== 'note'), 'give at least one of title, summary, body, listIds, embargo, contact, advance');
+  const correction = z.object({
+    title: lineText(300).optional(),
+    summary: multilineText(2000).nullable().optional().transform((v) => (v === undefined ? undefined : v?.trim() ? v.trim() : null)),
+    body: multilineText(config.MAX_BODY_BYTES).min(1, 'must not be empty').optional(),
+    note: lineText(500),
+  }).strict();
   // A lift or cancel sent with no body at all is asked for its reason like one sent with {}.
   const withReason = z.preprocess((v) => v ?? {}, z.object({ reason: lineText(500) }));
 
@@ -154,8 +166,29 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
       embargo,
       contact: input.contact && { name: input.contact.name ?? null, email: input.contact.email ?? null, phone: input.contact.phone ?? null },
       advance,
+      note: input.note ?? null,
     });
     return view(edited);
+  });
+
+  app.post('/:id/corrections', { schema: { params: idParams, body: correction } }, async (request, reply) => {
+    const release = await loadRelease(request.params);
+    const input = request.body;
+    const corrected = await correctRelease(ctx, release.id, request.actor.label, {
+      title: input.title, summary: input.summary, bodyMarkdown: input.body, note: input.note,
+    });
+    reply.status(201);
+    return { changeId: corrected.changeId, recipients: corrected.recipients, release: await view(corrected.release) };
+  });
+
+  app.get('/:id/changes', { schema: { params: idParams } }, async (request) => {
+    const release = await loadRelease(request.params);
+    return { items: await releaseChanges(db, release.id) };
+  });
+
+  app.get('/:id/file-access', { schema: { params: idParams } }, async (request) => {
+    const release = await loadRelease(request.params);
+    return { items: await releaseFileAccess(db, release.id) };
   });
 
   app.post('/:id/unschedule', { schema: one }, async (request) => {

@@ -13,7 +13,7 @@ export type AttachmentSummary = { id: number; filename: string; contentType: str
 
 /**
  * Where a file is served; the newsroom answers 404 for it until the release is lifted, unless the
- * URL carries the file's access key, as the links in advance copies do. A keyed link names the
+ * URL carries a recipient's own file key, as the links in advance copies do (src/db/file-access.ts). A keyed link names the
  * file by id only, so nothing in it (no slug, no file name) carries words of an embargoed release
  * into request logs or proxies; the file name comes back in Content-Disposition.
  */
@@ -44,28 +44,32 @@ export async function listAttachments(db: Db, releaseId: number): Promise<Array<
   return rows.map((r) => ({ id: r.id, filename: r.filename, contentType: r.content_type, size: r.size, accessKey: r.access_key }));
 }
 
-/** The links an email shows for a release's files; an advance copy's links work before the lift. */
-export async function attachmentLinks(db: Db, releaseId: number, publicUrl: string, beforeLift = false) {
+/**
+ * The links an email shows for a release's files. An advance copy's links carry `key`, the
+ * recipient's own file key (a slot the send fills in per recipient), so they work before the lift.
+ */
+export async function attachmentLinks(db: Db, releaseId: number, publicUrl: string, key?: string) {
   const files = await listAttachments(db, releaseId);
   return files.map((f) => ({
     filename: f.filename,
     size: f.size,
-    url: attachmentUrl(publicUrl, f.id, f.filename, beforeLift ? f.accessKey : undefined),
+    url: attachmentUrl(publicUrl, f.id, f.filename, key),
   }));
 }
 
 /**
- * A file of a lifted release, or one whose access key is given; otherwise null — the same null for
- * an embargoed release as for no file at all. Its name, type and size only: the bytes come from
- * attachmentChunks.
+ * A file of a lifted release; otherwise null — the same null for an embargoed release as for no
+ * file at all. (Before the lift a file opens only with a recipient's key, see keyedAttachment; the
+ * shared access_key of each file is no longer accepted: it could not say whose copy leaked.) Its
+ * name, type and size only: the bytes come from attachmentChunks.
  */
-export async function publicAttachment(db: Db, id: number, accessKey: string | undefined) {
+export async function publicAttachment(db: Db, id: number) {
   const row = await db
     .selectFrom('release_attachments as a')
     .innerJoin('releases as r', 'r.id', 'a.release_id')
     .select(['a.id', 'a.filename', 'a.content_type', 'a.size'])
     .where('a.id', '=', id)
-    .where((eb) => eb.or([publiclyLifted, eb('a.access_key', '=', accessKey ?? '')]))
+    .where(publiclyLifted)
     .executeTakeFirst();
   return row ?? null;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import type { Db } from './index';
 import type { Database } from './schema';
-import type { DeliveryState, Phase } from '../states';
+import type { DeliveryPhase, DeliveryState, Phase } from '../states';
 import { BARRED } from './vetting';
 
 type Tx = Transaction<Database>;
@@ -71,7 +71,7 @@ export async function freezeAudienceChunk(db: Db, step: FreezeStep): Promise<Fro
       CROSS JOIN LATERAL (SELECT CASE WHEN x.email_key IS NOT NULL THEN 'suppressed: ' || x.reason
                                       WHEN ${phase} = 'advance' AND ${BARRED} THEN 'barred from advance copies'
                                       WHEN s.paused_until > now() THEN 'paused by the subscriber' END AS reason) skip
-      ON CONFLICT (release_id, subscriber_id) DO UPDATE
+      ON CONFLICT (release_id, subscriber_id) WHERE phase IN ('advance', 'lift') DO UPDATE
         SET release_version = excluded.release_version, list_id = excluded.list_id, phase = excluded.phase,
             not_before = excluded.not_before, state = excluded.state, last_error = excluded.last_error,
             attempts = 0, lease_until = NULL, claim_token = NULL, message_id = NULL, sent_at = NULL, updated_at = now()
@@ -113,7 +113,6 @@ export async function staleHeldUntil(db: Db, releaseId: number, version: number)
   return rows[0]?.until ?? null;
 }
 
-/** A claimed row is a recipient, with the phase whose compiled email it receives and the release version it was frozen for. */
 /** One person a copy is addressed to, through one list (its List-Id and unsubscribe link). */
 export interface Recipient {
   deliveryId: number;
@@ -130,7 +129,11 @@ export interface Recipient {
   plainText?: boolean;
 }
 
-export type ClaimedDelivery = Recipient & { phase: Phase; version: number };
+/**
+ * A claimed row is a recipient, with the phase whose compiled email it receives and the release
+ * version it was frozen for; a notice or correction names the change whose email it receives.
+ */
+export type ClaimedDelivery = Recipient & { phase: DeliveryPhase; version: number; changeId: number | null };
 
 export interface Claim {
   /** The fencing token: every later write to these rows, and every message, requires it. */
@@ -148,38 +151,54 @@ export interface Claim {
  * the message would leave (and again between messages, see recipientStanding): a suppressed address,
  * or someone active on none of the release's lists of the row's phase, is skipped; someone who left
  * the row's list but is still on another is addressed through the first list they are still on.
+ *
+ * Notices and corrections (rows with a change) leave whatever the release's status and version
+ * now: the change they tell of made them, and a later change cancels those still waiting. They go
+ * only to someone whose copy (the holder row) was sent, and never while an earlier row of the same
+ * person and release is in flight under a live lease (their advance copy, or an earlier notice):
+ * so a notice never overtakes the copy or the notice it corrects. A notice reaches people who
+ * unsubscribed since (they hold the copy; see README), but never a suppressed address.
  */
 export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): Promise<Claim> {
   const token = randomUUID();
   if (ids.length === 0) return { token, deliveries: [] };
   const { rows } = await sql<{
-    id: number; release_id: number; release_version: number; subscriber_id: number; list_id: number; state: DeliveryState; phase: Phase;
-    email: string; name: string | null; list_name: string; list_slug: string; time_zone: string | null; plain_text: boolean;
+    id: number; release_id: number; release_version: number; subscriber_id: number; list_id: number; state: DeliveryState; phase: DeliveryPhase;
+    change_id: number | null; email: string; name: string | null; list_name: string; list_slug: string; time_zone: string | null; plain_text: boolean;
   }>`
     WITH candidates AS (
-      SELECT d.id, s.email, s.name, via.id AS list_id, via.name AS list_name, via.slug AS list_slug,
+      SELECT d.id, s.email, s.name,
+             coalesce(via.id, own.id) AS list_id, coalesce(via.name, own.name) AS list_name, coalesce(via.slug, own.slug) AS list_slug,
              s.time_zone, s.plain_text,
+             -- A holder who paused or was barred since still hears of a change to what they hold.
              CASE WHEN x.email_key IS NOT NULL THEN 'suppressed: ' || x.reason
-                  WHEN via.id IS NULL THEN 'unsubscribed before sending'
+                  WHEN d.change_id IS NOT NULL AND holder.state IS DISTINCT FROM 'sent' THEN 'no copy of the release was sent to this person'
+                  WHEN d.phase <> 'notice' AND via.id IS NULL THEN 'unsubscribed before sending'
                   WHEN d.phase = 'advance' AND ${BARRED} THEN 'barred from advance copies'
-                  WHEN s.paused_until > now() THEN 'paused by the subscriber' END AS skip_reason
+                  WHEN d.phase <> 'notice' AND s.paused_until > now() THEN 'paused by the subscriber' END AS skip_reason
       FROM deliveries d
-      JOIN releases r ON r.id = d.release_id AND r.version = d.release_version
-        AND (r.status = 'sending' OR (d.phase = 'advance' AND r.status = 'scheduled'))
+      JOIN releases r ON r.id = d.release_id
+        AND (d.change_id IS NOT NULL OR (r.version = d.release_version AND (r.status = 'sending' OR (d.phase = 'advance' AND r.status = 'scheduled'))))
       JOIN subscribers s ON s.id = d.subscriber_id
+      JOIN lists own ON own.id = d.list_id
+      LEFT JOIN deliveries holder ON holder.id = d.holder_id
       LEFT JOIN suppressions x ON x.email_key = s.email_key
       LEFT JOIN LATERAL (
         SELECT l.id, l.name, l.slug
         FROM release_lists rl
         JOIN list_members m ON m.list_id = rl.list_id AND m.subscriber_id = d.subscriber_id AND m.status = 'active'
         JOIN lists l ON l.id = rl.list_id
-        WHERE rl.release_id = d.release_id AND (d.phase = 'lift' OR rl.advance)
+        WHERE rl.release_id = d.release_id AND (d.phase IN ('lift', 'correction') OR rl.advance)
         ORDER BY rl.advance, rl.position
         LIMIT 1
-      ) via ON true
+      ) via ON d.phase <> 'notice'
       WHERE d.id = ANY(${ids}::bigint[])
         AND d.not_before <= now()
         AND (d.state = 'queued' OR (d.state = 'sending' AND d.lease_until < now()))
+        AND NOT (d.change_id IS NOT NULL AND EXISTS (
+          SELECT 1 FROM deliveries e
+          WHERE e.release_id = d.release_id AND e.subscriber_id = d.subscriber_id AND e.id < d.id AND e.state = 'sending' AND e.lease_until >= now()
+        ))
       FOR UPDATE OF d SKIP LOCKED
     )
     UPDATE deliveries d
@@ -192,7 +211,7 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
         updated_at = now()
     FROM candidates c
     WHERE d.id = c.id
-    RETURNING d.id, d.release_id, d.release_version, d.subscriber_id, d.list_id, d.state, d.phase, c.email, c.name, c.list_name, c.list_slug,
+    RETURNING d.id, d.release_id, d.release_version, d.subscriber_id, d.list_id, d.state, d.phase, d.change_id, c.email, c.name, c.list_name, c.list_slug,
               c.time_zone, c.plain_text`.execute(db);
   const deliveries = rows
     .filter((r) => r.state === 'sending')
@@ -200,6 +219,7 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
       deliveryId: r.id, releaseId: r.release_id, subscriberId: r.subscriber_id, listId: r.list_id,
       email: r.email, name: r.name, listName: r.list_name, listSlug: r.list_slug, phase: r.phase, version: r.release_version,
       timeZone: r.time_zone, plainText: r.plain_text,
+      changeId: r.change_id === null ? null : Number(r.change_id),
     }));
   return { token, deliveries };
 }
@@ -237,10 +257,10 @@ export async function recipientStanding(db: Db, ids: number[], token: string): P
     SELECT d.id,
            d.state = 'sending' AND d.claim_token IS NOT DISTINCT FROM ${token}::uuid AS held,
            CASE WHEN x.email_key IS NOT NULL THEN 'suppressed: ' || x.reason
-                WHEN NOT EXISTS (
+                WHEN d.phase <> 'notice' AND NOT EXISTS (
                   SELECT 1 FROM release_lists rl
                   JOIN list_members m ON m.list_id = rl.list_id AND m.subscriber_id = d.subscriber_id AND m.status = 'active'
-                  WHERE rl.release_id = d.release_id AND (d.phase = 'lift' OR rl.advance)
+                  WHERE rl.release_id = d.release_id AND (d.phase IN ('lift', 'correction') OR rl.advance)
                 ) THEN 'unsubscribed before sending' END AS skip_reason
     FROM deliveries d
     JOIN subscribers s ON s.id = d.subscriber_id
@@ -249,11 +269,17 @@ export async function recipientStanding(db: Db, ids: number[], token: string): P
   return rows.map((r) => ({ id: r.id, held: r.held, skipReason: r.skip_reason }));
 }
 
-/** When the last live lease among these deliveries ends (null when none is held). */
+/**
+ * When the last live lease among these deliveries ends (null when none is held), counting for a
+ * waiting notice the earlier rows of its person that hold it back (see claimBatch).
+ */
 export async function leaseHeldUntil(db: Db, ids: number[]): Promise<Date | null> {
   const { rows } = await sql<{ until: Date | null }>`
-    SELECT max(lease_until) AS until FROM deliveries
-    WHERE id = ANY(${ids}::bigint[]) AND state = 'sending' AND lease_until >= now()`.execute(db);
+    SELECT max(e.lease_until) AS until
+    FROM deliveries d
+    JOIN deliveries e ON e.id = d.id
+      OR (d.change_id IS NOT NULL AND d.state = 'queued' AND e.release_id = d.release_id AND e.subscriber_id = d.subscriber_id AND e.id < d.id)
+    WHERE d.id = ANY(${ids}::bigint[]) AND e.state = 'sending' AND e.lease_until >= now()`.execute(db);
   return rows[0]?.until ?? null;
 }
 
@@ -381,7 +407,7 @@ export async function cancelWaiting(db: Db | Tx, releaseId: number): Promise<num
   const result = await sql`
     UPDATE deliveries d SET state = 'cancelled', last_error = ${CANCELLED}, lease_until = NULL, claim_token = NULL, updated_at = now()
     FROM releases r
-    WHERE r.id = ${releaseId} AND r.status = 'cancelled' AND d.release_id = r.id
+    WHERE r.id = ${releaseId} AND r.status = 'cancelled' AND d.release_id = r.id AND d.change_id IS NULL
       AND (d.state = 'queued' OR (d.state = 'sending' AND d.lease_until < now()))`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
@@ -413,7 +439,8 @@ export async function unfinishedDeliveryIds(db: Db, releaseId: number, afterId: 
 
 export interface DeliveryPage {
   items: Array<{
-    id: number; email: string; name: string | null; list: string; phase: Phase; state: DeliveryState; attempts: number;
+    id: number; email: string; name: string | null; list: string; phase: DeliveryPhase; state: DeliveryState; attempts: number;
+    changeId: number | null;
     lastError: string | null; messageId: string | null; sentAt: string | null;
   }>;
   nextCursor: string | null;
@@ -426,7 +453,7 @@ export async function listDeliveries(
     .selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
     .innerJoin('lists as l', 'l.id', 'd.list_id')
-    .select(['d.id', 's.email', 's.name', 'l.name as list', 'd.phase', 'd.state', 'd.attempts', 'd.last_error', 'd.message_id', 'd.sent_at'])
+    .select(['d.id', 's.email', 's.name', 'l.name as list', 'd.phase', 'd.change_id', 'd.state', 'd.attempts', 'd.last_error', 'd.message_id', 'd.sent_at'])
     .where('d.release_id', '=', releaseId)
     .where('d.id', '>', afterId)
     .orderBy('d.id')
@@ -436,7 +463,7 @@ export async function listDeliveries(
   const page = rows.slice(0, limit);
   return {
     items: page.map((r) => ({
-      id: r.id, email: r.email, name: r.name, list: r.list, phase: r.phase, state: r.state, attempts: r.attempts,
+      id: r.id, email: r.email, name: r.name, list: r.list, phase: r.phase, changeId: r.change_id, state: r.state, attempts: r.attempts,
       lastError: r.last_error, messageId: r.message_id, sentAt: r.sent_at?.toISOString() ?? null,
     })),
     nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
@@ -455,8 +482,10 @@ export async function dueUnfinishedDeliveries(db: Db, settledSeconds: number): P
   const { rows } = await sql<{ release_id: number; ids: number[] }>`
     SELECT d.release_id, array_agg(d.id ORDER BY d.id) AS ids
     FROM releases r JOIN deliveries d ON d.release_id = r.id
-    WHERE r.status IN ('scheduled', 'sending') AND d.release_version = r.version AND d.state IN ('queued', 'sending') AND d.not_before <= now()
-      AND (r.status = 'sending' OR d.phase = 'advance') AND d.updated_at < now() - make_interval(secs => ${settledSeconds})
+    WHERE d.state IN ('queued', 'sending') AND d.not_before <= now() AND d.updated_at < now() - make_interval(secs => ${settledSeconds})
+      AND ((r.status IN ('scheduled', 'sending') AND d.release_version = r.version AND (r.status = 'sending' OR d.phase = 'advance'))
+           -- Notices and corrections leave whatever the release's status (see claimBatch).
+           OR d.change_id IS NOT NULL)
     GROUP BY d.release_id`.execute(db);
   return rows.map((r) => ({ releaseId: r.release_id, ids: r.ids.map(Number) }));
 }

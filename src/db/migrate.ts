@@ -8,6 +8,7 @@ import * as lifecycleEdges from './migrations/006_lifecycle_edges';
 import * as security from './migrations/007_security';
 import * as mailLoop from './migrations/008_mail_loop';
 import * as operations from './migrations/009_operations';
+import * as changeNotices from './migrations/010_change_notices';
 import * as selfService from './migrations/011_self_service';
 import * as listCounts from './migrations/012_staff_side_at_size';
 
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '007_security': security,
   '008_mail_loop': mailLoop,
   '009_operations': operations,
+  '010_change_notices': changeNotices,
   '011_self_service': selfService,
   '012_staff_side_at_size': listCounts,
 };

@@ -21,11 +21,15 @@ export interface PublicRelease {
   contact_name: string | null;
   contact_email: string | null;
   contact_phone: string | null;
+  /** When it was last corrected after the lift (null if never). */
+  corrected_at: Date | null;
 }
 
 const columns = [
   'r.id', 'r.slug', 'r.title', 'r.summary', 'r.body_md', 'r.embargo_at', 'r.embargo_time_zone', 'r.lifted_at',
   'r.contact_name', 'r.contact_email', 'r.contact_phone',
+  // The latest correction after the lift: the feed entry's updated time.
+  sql<Date | null>`(SELECT max(c.created_at) FROM release_changes c WHERE c.release_id = r.id AND c.kind = 'correction')`.as('corrected_at'),
 ] as const;
 
 /** Lifted releases, newest first. */

@@ -1,10 +1,9 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
-import type { DeliveryState, Phase, ReleaseStatus, Role } from '../states';
+import type { ChangeKind, DeliveryPhase, DeliveryState, Phase, ReleaseStatus, Role } from '../states';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 type ReadOnly<T> = ColumnType<T, never, never>;
-
 
 export interface SettingsTable {
   key: string;
@@ -275,8 +274,14 @@ export interface DeliveriesTable {
   /** Null once the person was erased: the row stays, anonymous, for the counts. */
   subscriber_id: number | null;
   list_id: number;
-  phase: Generated<Phase>;
+  phase: Generated<DeliveryPhase>;
   state: Generated<DeliveryState>;
+  /** The change a notice or correction tells of (null for a copy of the release). */
+  change_id: number | null;
+  /** The delivery whose copy a notice's recipient holds. */
+  holder_id: number | null;
+  /** When the per-recipient file keys of this copy were revoked (the release was withdrawn). */
+  files_revoked_at: NullableTimestamp;
   /** The release version this row was frozen for; only rows of the current version may be claimed. */
   release_version: number;
   not_before: Timestamp;
@@ -289,6 +294,37 @@ export interface DeliveriesTable {
   sent_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+export interface ReleaseChangesTable {
+  id: Generated<number>;
+  release_id: number;
+  kind: ChangeKind;
+  version: number;
+  actor: string;
+  note: string | null;
+  previous_embargo_at: NullableTimestamp;
+  embargo_at: Timestamp;
+  embargo_time_zone: string;
+  title: string;
+  created_at: Timestamp;
+  subject: string | null;
+  html: string | null;
+  text: string | null;
+  reply_to_name: string | null;
+  reply_to_address: string | null;
+}
+
+export interface FileAccessTable {
+  id: Generated<number>;
+  release_id: number;
+  attachment_id: number;
+  delivery_id: number | null;
+  subscriber_id: number;
+  at: Timestamp;
+  ip: string | null;
+  user_agent: string | null;
+  before_lift: boolean;
 }
 
 export interface AuditTable {
@@ -397,6 +433,8 @@ export interface Database {
   release_renders: ReleaseRendersTable;
   release_attachments: ReleaseAttachmentsTable;
   deliveries: DeliveriesTable;
+  release_changes: ReleaseChangesTable;
+  file_access: FileAccessTable;
   audit: AuditTable;
   reconcile_state: ReconcileStateTable;
   relay_health: RelayHealthTable;
@@ -413,5 +451,6 @@ export interface Database {
 
 export type Release = Selectable<ReleasesTable>;
 export type Delivery = Selectable<DeliveriesTable>;
+export type ReleaseChange = Selectable<ReleaseChangesTable>;
 export type List = Selectable<ListsTable>;
 export type Subscriber = Selectable<SubscribersTable>;

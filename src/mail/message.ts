@@ -7,6 +7,7 @@ import type { HeaderValues, PartedMessage } from './assemble';
 import { mimeParts } from './body';
 import type { Keyring } from '../signing';
 import { signPreferenceToken } from './preference-token';
+import { fileKey } from './file-key';
 import { signUnsubscribeToken } from './unsubscribe-token';
 import { verpAddress } from './verp';
 
@@ -96,6 +97,8 @@ export function recipientValues(recipient: Recipient, settings: MessageSettings,
     unsubscribe_url: `${settings.publicUrl}/unsubscribe/${token}`,
     preferences_url: `${settings.publicUrl}/preferences/${signPreferenceToken(settings.keys, recipient.subscriberId)}`,
     embargo_local: embargoLocal(compiled, recipient.timeZone),
+    // The recipient's own key to the files of an advance copy (unused in other copies).
+    file_key: fileKey(settings.keys, recipient.deliveryId),
   };
 }
 

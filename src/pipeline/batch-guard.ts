@@ -25,8 +25,8 @@ export const CONSENT_INTERVAL_MS = 1000;
 export interface GuardedClaim {
   token: string;
   releaseId: number;
-  /** Each claimed row and the release version it was frozen for. */
-  rows: Array<{ id: number; version: number }>;
+  /** Each claimed row, the release version it was frozen for, and whether it is a notice (or correction) of a change. */
+  rows: Array<{ id: number; version: number; notice?: boolean }>;
   /** performance.now() just before the claim's statement was sent: the lease runs from no earlier. */
   claimedAt: number;
 }
@@ -53,6 +53,7 @@ export interface GuardedClaim {
 export class BatchGuard {
   private readonly pending: Set<number>;
   private readonly versions: Map<number, number>;
+  private readonly notices: Set<number>;
   private readonly withheld = new Map<number, Withheld>();
   private stoppedBy: Withheld | null = null;
   private leaseUntil: number;
@@ -66,6 +67,7 @@ export class BatchGuard {
   ) {
     this.pending = new Set(claim.rows.map((row) => row.id));
     this.versions = new Map(claim.rows.map((row) => [row.id, row.version]));
+    this.notices = new Set(claim.rows.filter((row) => row.notice).map((row) => row.id));
     this.leaseUntil = claim.claimedAt + leaseSeconds * 1000;
     // The claim itself read the release and the recipients: the first checks are due one interval on.
     this.timers = [
@@ -131,10 +133,17 @@ export class BatchGuard {
     if (this.pending.size === 0 || this.stoppedBy) return;
     try {
       const [release, paused] = await Promise.all([releaseStanding(this.db, this.claim.releaseId), sendingPaused(this.db)]);
-      if (!release || release.status === 'cancelled') return this.stop({ kind: 'cancelled' }, 'release cancelled; the rest of the batch is not sent');
+      if (!release) return this.stop({ kind: 'cancelled' }, 'release deleted; the rest of the batch is not sent');
       if (paused) return this.stop({ kind: 'paused' }, 'sending paused; the rest of the batch goes back to the queue');
+      // Notices tell of cancellations and new versions: only copies of the release stop for them.
+      const copies = [...this.pending].filter((id) => !this.notices.has(id));
+      if (release.status === 'cancelled' && copies.length > 0) {
+        if (this.notices.size === 0) return this.stop({ kind: 'cancelled' }, 'release cancelled; the rest of the batch is not sent');
+        for (const id of copies) this.withheld.set(id, { kind: 'cancelled' });
+        return;
+      }
       // A claimed row stays current until a lifecycle change makes a new version (see src/releases/lifecycle.ts).
-      for (const id of this.pending) if (this.versions.get(id)! < release.version) this.withheld.set(id, { kind: 'superseded' });
+      for (const id of copies) if (this.versions.get(id)! < release.version) this.withheld.set(id, { kind: 'superseded' });
     } catch (error) {
       this.log.warn({ err: (error as Error).message }, 'checking the release against PostgreSQL failed; going on under the lease');
     }

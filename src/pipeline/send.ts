@@ -92,7 +92,8 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
     await settle(deps, job);
     return { claimed: 0, sent: 0, failed: 0, retrying: 0 };
   }
-  const rows = claimed.map((d) => ({ id: d.deliveryId, version: d.version }));
+  // A notice or correction is not superseded by a later version, nor stopped by a cancellation: it tells of them.
+  const rows = claimed.map((d) => ({ id: d.deliveryId, version: d.version, notice: d.changeId !== null }));
   const guard = new BatchGuard(db, { token: claim.token, releaseId, rows, claimedAt }, config.LEASE_SECONDS, log);
   const outcome: Outcome = { recorded: new Set(), permanent: [], transient: [], withheld: [], paced: [] };
   try {
@@ -137,7 +138,8 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
   const { db, config } = deps.ctx;
   const release = await findRelease(db, claimed[0]!.releaseId);
   if (!release) throw new Error(`release ${claimed[0]!.releaseId} vanished while sending`);
-  const compiled = (phase: Phase) => deps.renders.get(release, phase);
+  const compiled = (delivery: ClaimedDelivery) =>
+    delivery.changeId !== null ? deps.renders.change(delivery.changeId) : deps.renders.get(release, delivery.phase as Phase);
   const settings = messageSettings(config, deps.ctx.keys);
 
   const deliver = async (delivery: ClaimedDelivery) => {
@@ -151,7 +153,7 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
       outcome.paced.push({ id, error: `held back: ${pace.domain} is paced (${pace.why})`, domain: pace.domain, retryInMs: pace.retryInMs });
       return;
     }
-    const message = assembleMessage(personaliseMessage(await compiled(delivery.phase), delivery, settings));
+    const message = assembleMessage(personaliseMessage(await compiled(delivery), delivery, settings));
     const timer = deps.ctx.metrics.smtpSendSeconds.startTimer();
     try {
       await deps.mailer.send(message, () => guard.mayHandOver(id));

@@ -17,6 +17,7 @@ import { requireLead } from '../embargo/time';
 import { DomainError, QueueUnavailableError } from '../errors';
 import { enqueueSends } from '../queue/send-jobs';
 import { addReleaseJobs, removeReleaseJobs } from './jobs';
+import { tellHolders, type Notice, type Told } from './notices';
 
 /** What a transition needs: the release's rows, its jobs, the lead-time rules, and a log line. */
 export interface LifecycleDeps {
@@ -41,6 +42,12 @@ export interface LifecycleDeps {
  * makes a new version: the old version's jobs become no-ops even if removing them loses a race,
  * and its staged advance copies are discarded here (or, if a worker holds them, by that worker
  * before its next message), so no staged row ever leaves with an outdated instant, audience or text.
+ *
+ * A change that people already holding a copy must hear of (the embargo moved, lifted early, the
+ * release withdrawn, its text corrected) freezes its notices in the same transaction (see
+ * src/releases/notices.ts): one per holder per change, so a retried request or a crash can never
+ * tell anyone twice. They are queued before the lift queue is touched, so a lift-now's notices
+ * are in the send queue ahead of its lift job.
  */
 
 /** The statuses each action may start from, and what a refusal says. */
@@ -52,6 +59,7 @@ export const TRANSITIONS = {
   lift: { from: ['draft', 'scheduled'], refusal: 'only a draft or scheduled release can be lifted' },
   cancel: { from: ['scheduled', 'sending'], refusal: 'only a scheduled or sending release can be cancelled' },
   retry: { from: ['sending', 'sent'], refusal: 'only a sending or sent release has deliveries to retry' },
+  correct: { from: ['sent'], refusal: 'only a sent release can be corrected this way; edit a draft or scheduled release instead' },
 } as const satisfies Record<string, { from: readonly ReleaseStatus[]; refusal: string }>;
 
 export type Action = keyof typeof TRANSITIONS;
@@ -70,6 +78,8 @@ interface Applied<T> {
   audited?: string;
   details?: Record<string, unknown>;
   result?: T;
+  /** The change to tell whoever holds a copy of the release about (invariant 8). */
+  notice?: Notice;
 }
 
 /** Runs one transition: lock, check, apply, settle staged rows, audit; then syncs the jobs. */
@@ -79,9 +89,9 @@ async function transition<T = undefined>(
   actor: Actor,
   action: Action,
   apply: (tx: Tx, current: Release, expected: Expected) => Promise<Applied<T>>,
-): Promise<{ release: Release; result: T | undefined }> {
+): Promise<{ release: Release; result: T | undefined; told: Told | null }> {
   const rule = TRANSITIONS[action];
-  const { before, applied } = await ctx.db.transaction().execute(async (tx) => {
+  const { before, applied, told } = await ctx.db.transaction().execute(async (tx) => {
     const current = await lockRelease(tx, releaseId);
     if (!current) throw new TransitionError('not_found', `release ${releaseId} does not exist`);
     if (!(rule.from as readonly ReleaseStatus[]).includes(current.status)) {
@@ -89,14 +99,32 @@ async function transition<T = undefined>(
     }
     const applied = await apply(tx, current, { id: releaseId, version: current.version, from: rule.from });
     const discarded = applied.release.version > current.version ? await discardStaged(tx, releaseId, applied.release.version) : 0;
-    const details = { ...embargoAudit(current, applied.release), ...applied.details, ...(discarded > 0 && { stagedDiscarded: discarded }) };
+    const told = applied.notice ? await tellHolders(ctx.config, tx, applied.release, actor, applied.notice) : null;
+    const details = {
+      ...embargoAudit(current, applied.release), ...applied.details, ...(discarded > 0 && { stagedDiscarded: discarded }),
+      ...(told && { notice: { changeId: told.changeId, kind: told.kind, recipients: told.queuedIds.length, superseded: told.superseded, keysRevoked: told.keysRevoked } }),
+    };
     await recordAudit(tx, { releaseId, actor, action: applied.audited ?? action, details });
-    return { before: current, applied };
+    return { before: current, applied, told };
   });
   const after = applied.release;
   ctx.log.info({ releaseId, action: applied.audited ?? action, status: after.status, version: after.version, sendAt: after.send_at.toISOString() }, `release ${applied.audited ?? action}`);
+  if (told) await queueNotices(ctx, releaseId, told);
   await syncJobs(ctx, before, after);
-  return { release: after, result: applied.result };
+  return { release: after, result: applied.result, told };
+}
+
+/**
+ * Queues a change's notices. They are already waiting in PostgreSQL: if Redis refuses them,
+ * reconcile (and every worker start) queues them, so the change itself stands.
+ */
+async function queueNotices(ctx: LifecycleDeps, releaseId: number, told: Told): Promise<void> {
+  try {
+    const sendJobs = await enqueueSends(ctx.queues.send, ctx.config, releaseId, told.queuedIds);
+    ctx.log.info({ releaseId, changeId: told.changeId, kind: told.kind, notices: told.queuedIds.length, superseded: told.superseded, sendJobs }, 'change notices queued');
+  } catch (error) {
+    ctx.log.warn({ releaseId, changeId: told.changeId, err: (error as Error).message }, 'change notices are waiting in PostgreSQL but Redis did not take their jobs; reconcile queues them');
+  }
 }
 
 /** The row a transition's conditional UPDATE returned; under the row lock it always matches. */
@@ -163,7 +191,8 @@ async function requireLeadByDatabase(tx: Tx, instant: Date, minLeadSeconds: numb
 export async function scheduleRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, minLeadSeconds = ctx.config.EMBARGO_MIN_LEAD_SECONDS): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'schedule', async (tx, current, expected) => {
     await requireLeadByDatabase(tx, current.embargo_at, minLeadSeconds);
-    return { release: updated(await markScheduled(tx, expected), expected) };
+    // Holders of a withdrawn advance copy are sent the release as it now stands, under its embargo.
+    return { release: updated(await markScheduled(tx, expected), expected), notice: { kind: 'corrected', note: 'the release was withdrawn and is now issued again' } };
   });
   return release;
 }
@@ -171,6 +200,8 @@ export async function scheduleRelease(ctx: LifecycleDeps, releaseId: number, act
 /** What an edit may change; absent fields stay as they are. */
 export interface ReleaseChanges extends Omit<ReleaseFields, 'advanceLeadSeconds'> {
   listIds?: number[];
+  /** Staff's short note of what changed, for the holders' corrected copy. */
+  note?: string | null;
   /** null removes the advance lists. */
   advance?: { listIds: number[]; leadSeconds: number } | null;
 }
@@ -189,13 +220,20 @@ export async function editRelease(ctx: LifecycleDeps, releaseId: number, actor: 
       requireSeparateLists(changes.listIds ?? (await releaseListIds(tx, releaseId)), advanceListIds ?? (await releaseListIds(tx, releaseId, true)));
       await setReleaseLists(tx, releaseId, { lift: changes.listIds, advance: advanceListIds });
     }
-    const { listIds: _, advance, ...fields } = changes;
+    const { listIds: _, advance, note, ...fields } = changes;
     const release = updated(await applyEdit(tx, expected, { ...fields, ...(advance !== undefined && { advanceLeadSeconds: advance?.leadSeconds ?? null }) }), expected);
     const moved = changes.embargo !== undefined && release.embargo_at.getTime() !== current.embargo_at.getTime();
+    // What holders of an advance copy are told: only what really changed, so a repeated identical edit tells nobody anything.
+    const rewritten = release.title !== current.title || release.summary !== current.summary || release.body_md !== current.body_md;
+    const notice: Notice | undefined = current.status !== 'scheduled' ? undefined
+      : rewritten ? { kind: 'corrected', note, previousEmbargoAt: moved ? current.embargo_at : null }
+      : moved ? { kind: 'moved', note, previousEmbargoAt: current.embargo_at }
+      : undefined;
     return {
       release,
       audited: moved && current.status === 'scheduled' ? 'reschedule' : 'edit',
       details: { fields: Object.keys(changes).filter((key) => changes[key as keyof ReleaseChanges] !== undefined) },
+      notice,
     };
   });
   return release;
@@ -214,6 +252,7 @@ export async function addReleaseFile(ctx: LifecycleDeps, releaseId: number, acto
 export async function unscheduleRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'unschedule', async (tx, _current, expected) => ({
     release: updated(await markDraft(tx, expected), expected),
+    notice: { kind: 'withdrawn' },
   }));
   return release;
 }
@@ -224,9 +263,10 @@ export async function unscheduleRelease(ctx: LifecycleDeps, releaseId: number, a
  * record. Advance copies not yet sent are discarded: their people get the lift copy.
  */
 export async function liftRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, reason: string): Promise<Release> {
-  const { release } = await transition(ctx, releaseId, actor, 'lift', async (tx, _current, expected) => ({
+  const { release } = await transition(ctx, releaseId, actor, 'lift', async (tx, current, expected) => ({
     release: updated(await markLiftRequested(tx, expected), expected),
     details: { reason },
+    notice: { kind: 'lifted', previousEmbargoAt: current.embargo_at },
   }));
   return release;
 }
@@ -240,8 +280,36 @@ export async function cancelRelease(ctx: LifecycleDeps, releaseId: number, actor
   const { release } = await transition(ctx, releaseId, actor, 'cancel', async (tx, _current, expected) => ({
     release: updated(await markCancelled(tx, expected), expected),
     details: { reason, deliveriesCancelled: await cancelWaiting(tx, releaseId) },
+    notice: { kind: 'withdrawn' },
   }));
   return release;
+}
+
+/** What a correction after the lift may change; the note is required (it heads the correction). */
+export interface Correction {
+  title?: string;
+  summary?: string | null;
+  bodyMarkdown?: string;
+  note: string;
+}
+
+/**
+ * Corrects a sent release: a new version with the corrected text (the public page and feed show
+ * it, with a dated "Corrected" line), and a CORRECTION copy, the note at its top, to everyone who
+ * was sent the release and is still subscribed. Frozen and compiled once in the transaction, sent
+ * by the same pipeline as every copy.
+ */
+export async function correctRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, correction: Correction): Promise<{ release: Release; changeId: number; recipients: number }> {
+  const { release, told } = await transition(ctx, releaseId, actor, 'correct', async (tx, _current, expected) => {
+    const { note, ...fields } = correction;
+    return {
+      release: updated(await applyEdit(tx, expected, fields), expected),
+      audited: 'correction',
+      details: { note, fields: Object.keys(fields).filter((key) => fields[key as keyof typeof fields] !== undefined) },
+      notice: { kind: 'correction', note },
+    };
+  });
+  return { release, changeId: told!.changeId, recipients: told!.queuedIds.length };
 }
 
 export interface RetryResult {

@@ -3,8 +3,9 @@ import { attachmentLinks } from '../db/attachments';
 import type { Release } from '../db/schema';
 import type { Phase } from '../states';
 import { findRender, storeRender } from '../db/renders';
+import { changeEmail } from '../db/changes';
 import { embargoCalendar } from '../render/calendar';
-import { compileEmail, type CompiledEmail, type EmailContent } from '../render/compile';
+import { compileEmail, FILE_KEY_SLOT, type CompiledEmail, type EmailContent } from '../render/compile';
 import type { Organisation } from '../render/organisation';
 
 type RenderSource = Pick<
@@ -26,7 +27,7 @@ async function emailContent(db: Db, release: RenderSource, org: Organisation, ph
       email: release.contact_email ?? org.contact.email,
       phone: release.contact_phone ?? org.contact.phone,
     },
-    attachments: await attachmentLinks(db, release.id, org.publicUrl, phase === 'advance'),
+    attachments: await attachmentLinks(db, release.id, org.publicUrl, phase === 'advance' ? FILE_KEY_SLOT : undefined),
   };
 }
 
@@ -71,6 +72,22 @@ export class RenderCache {
     let entry = this.entries.get(key);
     if (!entry) {
       entry = compiledRelease(this.db, release, this.org, phase);
+      entry.catch(() => this.entries.delete(key));
+      this.entries.set(key, entry);
+      if (this.entries.size > 50) this.entries.delete(this.entries.keys().next().value!);
+    }
+    return entry;
+  }
+
+  /** The email of a change's notices or corrections, compiled when the change was made (see src/releases/notices.ts). */
+  change(changeId: number): Promise<CompiledEmail> {
+    const key = `change:${changeId}`;
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = changeEmail(this.db, changeId).then((email) => {
+        if (!email) throw new Error(`change ${changeId} has no compiled notice`);
+        return email;
+      });
       entry.catch(() => this.entries.delete(key));
       this.entries.set(key, entry);
       if (this.entries.size > 50) this.entries.delete(this.entries.keys().next().value!);

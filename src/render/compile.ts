@@ -4,12 +4,12 @@ import Mustache from 'mustache';
 import { DateTime } from 'luxon';
 import { embargoPhrase } from '../embargo/time';
 import { htmlToText, markdownToHtml } from './markdown';
-import type { Phase } from '../states';
+import type { ChangeKind, Phase } from '../states';
 import type { Organisation, PressContact } from './organisation';
 import { escapeHtml } from './escape';
 
 /** Per-recipient values, filled in after the one MJML compile of a release version. */
-export const SLOTS = ['name', 'email', 'list_name', 'unsubscribe_url', 'preferences_url', 'embargo_local'] as const;
+export const SLOTS = ['name', 'email', 'list_name', 'unsubscribe_url', 'preferences_url', 'embargo_local', 'file_key'] as const;
 export type Slot = (typeof SLOTS)[number];
 
 // Private-use characters survive MJML, Mustache escaping and minification untouched, and
@@ -18,6 +18,8 @@ const OPEN = '\uE000';
 const CLOSE = '\uE001';
 export const SLOT_PATTERN = /\uE000([a-z_]+)\uE001/g;
 const slotMark = (slot: Slot) => `${OPEN}${slot}${CLOSE}`;
+/** Where an advance copy's file links take the recipient's own file key (src/mail/file-key.ts). */
+export const FILE_KEY_SLOT = slotMark('file_key');
 
 export interface AttachmentLink {
   filename: string;
@@ -36,6 +38,23 @@ export interface EmailContent {
   /** The release's own contact, each empty field filled from the organisation's press office. */
   contact: PressContact;
   attachments: AttachmentLink[];
+  /**
+   * A message about a change to a release someone already holds (see src/releases/notices.ts): its
+   * subject and banner say what changed. Moved, lifted and withdrawn notices are brief (the title,
+   * the change, the contact: nothing the recipient does not already hold); a corrected copy under
+   * embargo, or a correction after the lift, carries the whole new text.
+   */
+  notice?: NoticeContent;
+}
+
+export interface NoticeContent {
+  kind: ChangeKind;
+  /** Staff's short note of what changed, when given. */
+  note: string | null;
+  /** The embargo the recipient's copy named, when it is no longer valid. */
+  previousEmbargoAt: Date | null;
+  /** When the release was lifted early (a lifted notice). */
+  liftedAt?: Date;
 }
 
 /** A release version's email with its recipient slots still open. */
@@ -96,7 +115,62 @@ export function embargoLine(embargo: { at: Date; timeZone: string }, recipientZo
   return embargoPhrase(embargo.at, recipientZone || embargo.timeZone);
 }
 
+const NOTICE_COLOURS = { background: '#fdecea', accent: '#b42318', color: '#7a1b12' };
+
+/** The subject and banner of a change notice (its words are the README's "what journalists are told"). */
+function noticeWords(content: EmailContent, notice: NoticeContent, title: string) {
+  const until = embargoPhrase(content.embargoAt, content.embargoTimeZone);
+  const previous = notice.previousEmbargoAt ? embargoPhrase(notice.previousEmbargoAt, content.embargoTimeZone) : null;
+  const note = notice.note ? ` What changed: ${stripSlotMarks(notice.note)}` : '';
+  switch (notice.kind) {
+    case 'moved':
+      return {
+        subject: `EMBARGO CHANGED: ${title}`,
+        headline: `EMBARGO CHANGED — NOW NOT FOR PUBLICATION UNTIL ${until}`,
+        terms: `The embargo on this release has moved. The new embargo is ${content.embargoAt.toISOString().replace('.000Z', 'Z')} (UTC), ${until}.` +
+          (previous ? ` The earlier time, ${previous}, is no longer valid.` : '') + ` The rest of the copy you hold is unchanged.${note}`,
+        previous,
+      };
+    case 'lifted':
+      return {
+        subject: `EMBARGO LIFTED: ${title}`,
+        headline: 'EMBARGO LIFTED — YOU MAY PUBLISH NOW',
+        terms: `The embargo on this release was lifted early${notice.liftedAt ? `, at ${embargoPhrase(notice.liftedAt, content.embargoTimeZone)}` : ''}. ` +
+          `You may publish the copy you hold now; the embargo it names (${previous ?? until}) no longer applies.${note}`,
+        previous,
+      };
+    case 'withdrawn':
+      return {
+        subject: `WITHDRAWN — DO NOT PUBLISH: ${title}`,
+        headline: 'WITHDRAWN — DO NOT PUBLISH',
+        terms: 'This release has been withdrawn. Do not publish, broadcast or post the advance copy you hold, or anything from it, ' +
+          `and please delete it. Its file links no longer work. If it is issued again you will be told.${note}`,
+        previous: null,
+      };
+    case 'corrected':
+      return {
+        subject: `CORRECTED — STILL EMBARGOED UNTIL ${until}: ${title}`,
+        headline: `CORRECTED — STILL EMBARGOED UNTIL ${until}`,
+        terms: 'This corrected copy replaces the advance copy sent to you earlier; use this one.' +
+          (previous ? ` The embargo has also moved: the earlier time, ${previous}, is no longer valid.` : '') +
+          ` It is still under embargo: do not publish, broadcast or post it before that time.${note}`,
+        previous,
+      };
+    case 'correction':
+      return {
+        subject: `CORRECTION: ${title}`,
+        headline: `CORRECTION${notice.note ? `: ${stripSlotMarks(notice.note)}` : ''}`,
+        terms: 'This release was corrected after it was published. The corrected text follows and replaces the copy sent to you earlier.',
+        previous: null,
+      };
+  }
+}
+
 function banner(content: EmailContent) {
+  if (content.notice) {
+    const { headline, terms } = noticeWords(content, content.notice, '');
+    return { headline, terms, ...NOTICE_COLOURS };
+  }
   if (content.phase !== 'advance') return null;
   return {
     headline: EMBARGO_MARKING,
@@ -123,6 +197,8 @@ export async function compileEmail(content: EmailContent, org: Organisation): Pr
     summary: content.summary ? stripSlotMarks(content.summary) : null,
     dateline: DateTime.fromJSDate(content.embargoAt, { zone: content.embargoTimeZone }).setLocale('en-GB').toFormat('d LLLL yyyy'),
     banner: banner(content),
+    // A brief notice carries the title and the change, not the text again.
+    brief: content.notice !== undefined && ['moved', 'lifted', 'withdrawn'].includes(content.notice.kind),
     contact,
     attachments: content.attachments.map((a) => ({ filename: stripSlotMarks(a.filename), url: a.url, sizeLabel: sizeLabel(a.size) })),
     recipient: Object.fromEntries(SLOTS.map((slot) => [slot, slotMark(slot)])),
@@ -135,8 +211,11 @@ export async function compileEmail(content: EmailContent, org: Organisation): Pr
   const text = Mustache.render(await template('release.txt'), { ...view, bodyText: htmlToText(bodyHtml) }, {}, {
     escape: (value: string) => value,
   });
+  const subject = content.notice
+    ? noticeWords(content, content.notice, view.title).subject
+    : content.phase === 'advance' ? `${EMBARGO_MARKING}: ${view.title}` : view.title;
   return {
-    subject: content.phase === 'advance' ? `${EMBARGO_MARKING}: ${view.title}` : view.title,
+    subject,
     html: result.html,
     text: text.replace(/\n{3,}/g, '\n\n').trim() + '\n',
     replyTo: contact.email ? { name: contact.name, address: contact.email } : null,

@@ -33,6 +33,7 @@ const ACTIONS: Record<Action, (id: number) => Promise<{ status: number; json: an
   lift: (id) => h.api('POST', `/api/releases/${id}/lift`, { reason: 'published early' }),
   cancel: (id) => h.api('POST', `/api/releases/${id}/cancel`, { reason: 'withdrawn' }),
   retry: (id) => h.api('POST', `/api/releases/${id}/retry`),
+  correct: (id) => h.api('POST', `/api/releases/${id}/corrections`, { body: 'Corrected body.', note: 'a figure was wrong' }),
 };
 
 /** The specification: what each allowed (state, action) leads to, and by how much the version moves. */
@@ -40,7 +41,7 @@ const ALLOWED: Partial<Record<ReleaseStatus, Partial<Record<Action, { to: Releas
   draft: { schedule: { to: 'scheduled', versionStep: 0 }, edit: { to: 'draft', versionStep: 1 }, attach: { to: 'draft', versionStep: 1 }, lift: { to: 'scheduled', versionStep: 1 } },
   scheduled: { edit: { to: 'scheduled', versionStep: 1 }, unschedule: { to: 'draft', versionStep: 1 }, lift: { to: 'scheduled', versionStep: 1 }, cancel: { to: 'cancelled', versionStep: 0 } },
   sending: { cancel: { to: 'cancelled', versionStep: 0 }, retry: { to: 'sending', versionStep: 0 } },
-  sent: { retry: { to: 'sent', versionStep: 0 } },
+  sent: { retry: { to: 'sent', versionStep: 0 }, correct: { to: 'sent', versionStep: 1 } },
 };
 
 /** A release in the given state, each step taken as in production (staff through the API, the lift and completion as the worker does them). */
@@ -98,7 +99,7 @@ describe('the release lifecycle, every (state, action) pair through the API', ()
           expect(await footprint(id)).toEqual(before);
           return;
         }
-        expect(answer.status).toBe(action === 'attach' ? 201 : 200);
+        expect(answer.status).toBe(action === 'attach' || action === 'correct' ? 201 : 200);
         const after = (await h.api('GET', `/api/releases/${id}`)).json;
         expect([after.status, after.version]).toEqual([allowed.to, (before.release[0]!.version as number) + allowed.versionStep]);
         const audited = (await footprint(id)).audit.slice(before.audit.length).map((entry) => entry.action);

@@ -5,6 +5,7 @@ import { PREVIEW_CSP } from '../../src/api/security';
 import { createAccount } from '../../src/db/accounts';
 import { attachmentChunks } from '../../src/db/attachments';
 import { createSession } from '../../src/db/sessions';
+import { fileKey } from '../../src/mail/file-key';
 import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token';
 import { publicSlug } from '../../src/releases/lifecycle';
 import { MAX_INVALID_LISTED } from '../../src/subscribers/csv-import';
@@ -86,20 +87,25 @@ describe('release files', () => {
     const note = await upload(release.id, 'note.txt', Buffer.from('plain words'), 'text/plain; charset=utf-8');
     expect(note.statusCode).toBe(201);
 
-    // An advance copy's keyed link works before the lift.
-    const keyed = await h.ctx.db.selectFrom('release_attachments').select(['id', 'access_key']).where('release_id', '=', release.id).orderBy('id').execute();
-    const fetchFile = (id: number, name: string, key: string) => h.app.inject({ method: 'GET', url: `/files/${id}/${name}?key=${key}` });
-    const served = await fetchFile(keyed[0]!.id, 'data.pdf', keyed[0]!.access_key);
+    // An advance copy's keyed link (its reader's own key) works before the lift.
+    const reader = await h.ctx.db.selectFrom('subscribers').select('id').where('email', '=', 'files@example.org').executeTakeFirstOrThrow();
+    const copy = await h.ctx.db.insertInto('deliveries')
+      .values({ release_id: release.id, release_version: 1, subscriber_id: reader.id, list_id: list, phase: 'advance', not_before: new Date(), state: 'sent' })
+      .returning('id').executeTakeFirstOrThrow();
+    const key = fileKey(h.ctx.keys, copy.id);
+    const keyed = await h.ctx.db.selectFrom('release_attachments').select(['id']).where('release_id', '=', release.id).orderBy('id').execute();
+    const fetchFile = (id: number, name: string) => h.app.inject({ method: 'GET', url: `/files/${id}/${name}?key=${key}` });
+    const served = await fetchFile(keyed[0]!.id, 'data.pdf');
     expect(served.statusCode).toBe(200);
     expect(served.rawPayload.equals(big)).toBe(true);
     expect([served.headers['content-type'], served.headers['content-length'], served.headers['x-content-type-options']]).toEqual(['application/pdf', String(big.length), 'nosniff']);
     expect(served.headers['content-disposition']).toMatch(/^inline;/);
-    const text = await fetchFile(keyed[1]!.id, 'note.txt', keyed[1]!.access_key);
+    const text = await fetchFile(keyed[1]!.id, 'note.txt');
     expect([text.headers['content-type'], text.headers['content-disposition']]).toEqual(['text/plain; charset=utf-8', "attachment; filename*=UTF-8''note.txt"]);
 
     // A file stored before the allowlist, of a type it does not name, goes out as bytes to download.
     await h.ctx.db.updateTable('release_attachments').set({ content_type: 'text/html' }).where('id', '=', keyed[1]!.id).execute();
-    const legacy = await fetchFile(keyed[1]!.id, 'note.txt', keyed[1]!.access_key);
+    const legacy = await fetchFile(keyed[1]!.id, 'note.txt');
     expect([legacy.headers['content-type'], legacy.headers['content-disposition']?.startsWith('attachment;')]).toEqual(['application/octet-stream', true]);
   });
 });

@@ -21,7 +21,8 @@ export function useProcessHarness(): ProcessHarness {
     h: undefined as unknown as Harness,
     smtp: undefined as unknown as TestSmtp,
     async worker(env = {}) {
-      const started = await startWorkerProcess({ ...setup.h.env, SMTP_URL: setup.smtp.url, LOG_LEVEL: 'info', ...env }, 30_000);
+      // A loaded machine (2 cores shared by several suites) can take well over 15 s to start the CLI.
+      const started = await startWorkerProcess({ ...setup.h.env, SMTP_URL: setup.smtp.url, LOG_LEVEL: 'info', ...env }, 90_000);
       running.push(started);
       return started;
     },

@@ -20,7 +20,7 @@ const org = { name: 'Org', address: '1 Street', logoUrl: null, publicUrl: 'https
 describe('compileEmail and personalise', () => {
   it('fills each recipient in, escaped for HTML', async () => {
     const compiled = await compileEmail(content, org);
-    const copy = personalise(compiled, { name: '<b>Eve</b> & "Co"', email: 'e@x.org', list_name: 'Science', unsubscribe_url: 'https://x.org/u/1?a=1&b=2' });
+    const copy = personalise(compiled, { name: '<b>Eve</b> & "Co"', email: 'e@x.org', list_name: 'Science', unsubscribe_url: 'https://x.org/u/1?a=1&b=2', file_key: '1.k' });
     expect(copy.html).toContain('Dear &lt;b&gt;Eve&lt;/b&gt; &amp; &quot;Co&quot;,');
     expect(copy.html).toContain('href="https://x.org/u/1?a=1&amp;b=2"');
     expect(copy.text).toContain('Dear <b>Eve</b> & "Co",');
@@ -47,7 +47,7 @@ describe('compileEmail and personalise', () => {
 
   it('does not let staff text forge a recipient slot', async () => {
     const compiled = await compileEmail({ ...content, phase: 'lift', title: 'Hi \uE000email\uE001', bodyMarkdown: 'x \uE000unsubscribe_url\uE001' }, org);
-    const copy = personalise(compiled, { name: 'A', email: 'secret@x.org', list_name: 'L', unsubscribe_url: 'https://u' });
+    const copy = personalise(compiled, { name: 'A', email: 'secret@x.org', list_name: 'L', unsubscribe_url: 'https://u', file_key: '1.k' });
     expect(copy.subject).toBe('Hi email');
     expect(copy.html).not.toContain('secret@x.org');
   });

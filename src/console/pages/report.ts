@@ -5,6 +5,8 @@ import { allows } from '../../api/auth';
 import { notFound, parse } from '../../api/errors';
 import type { Context } from '../../context';
 import { releaseAudit } from '../../db/audit';
+import { releaseChanges } from '../../db/changes';
+import { releaseFileAccess } from '../../db/file-access';
 import { listDeliveries } from '../../db/deliveries';
 import { releaseFeedback } from '../../db/mail-events';
 import { deliveryCounts, findRelease, releaseListIds } from '../../db/releases';
@@ -42,10 +44,10 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
     const { id } = parse(idParams, request.params, 'id');
     const release = await findRelease(db, id);
     if (!release) throw notFound(`release ${id}`);
-    const [listIds, counts, audit, bounced, failed, skipped, feedback] = await Promise.all([
+    const [listIds, counts, audit, bounced, failed, skipped, feedback, changes, fileUses] = await Promise.all([
       releaseListIds(db, id), deliveryCounts(db, id), releaseAudit(db, id),
       listDeliveries(db, id, 'bounced', 0, 200), listDeliveries(db, id, 'failed', 0, 200), listDeliveries(db, id, 'skipped', 0, 200),
-      releaseFeedback(db, id),
+      releaseFeedback(db, id), releaseChanges(db, id), releaseFileAccess(db, id),
     ]);
     const lists = await db.selectFrom('lists').select(['id', 'name']).where('id', 'in', listIds).execute();
     const recipients = release.status === 'draft' || release.status === 'scheduled' ? await audienceSize(db, listIds) : null;
@@ -112,6 +114,25 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
 </section>
 
 <section class="card">
+  <div class="section-head"><h2>Notices and corrections</h2>
+  ${release.status === 'sent' && allows(actor, 'editor') ? correctionDialog(release) : ''}</div>
+  <p class="muted small">What the people who hold a copy were told when the release changed: one message each per change.</p>
+  ${changes.length === 0 ? html`<p class="muted">None.</p>` : html`<table class="table compact"><thead><tr><th>When</th><th>Change</th><th>Who</th><th>Note</th><th>Sent</th><th>Waiting</th><th>Skipped</th><th>Replaced by a later notice</th></tr></thead><tbody>
+    ${changes.map((c) => html`<tr><td>${dateTime(new Date(c.at))}</td><td><strong>${CHANGE_LABELS[c.kind]}</strong></td><td>${c.actor.replace(/^account:/, '')}</td><td>${c.note ?? ''}</td>
+      <td>${c.counts.sent}</td><td>${c.counts.queued + c.counts.sending}</td><td>${c.counts.skipped + c.counts.failed}</td><td>${c.counts.cancelled}</td></tr>`)}
+  </tbody></table>`}
+</section>
+
+<section class="card">
+  <h2>Who opened what before the lift</h2>
+  <p class="muted small">Each advance reader's file links carry their own key; every use is listed here with whose key it was.</p>
+  ${fileUses.length === 0 ? html`<p class="muted">No file opened with a reader's key.</p>` : html`<table class="table compact"><thead><tr><th>When</th><th>File</th><th>Whose key</th><th>IP</th><th>Browser</th><th></th></tr></thead><tbody>
+    ${fileUses.map((u) => html`<tr><td>${dateTime(new Date(u.at))}</td><td>${u.file}</td><td>${u.email}${u.name || u.outlet ? html`<div class="muted small">${[u.name, u.outlet].filter(Boolean).join(' · ')}</div>` : ''}</td>
+      <td><code>${u.ip ?? ''}</code></td><td class="small">${u.userAgent ?? ''}</td><td>${u.beforeLift ? html`<span class="pill pill-failed">before the lift</span>` : 'after the lift'}</td></tr>`)}
+  </tbody></table>`}
+</section>
+
+<section class="card">
   <h2>Audit trail</h2>
   <table class="table compact"><thead><tr><th>When</th><th>Who</th><th>What</th><th>Details</th></tr></thead><tbody>
   ${audit.map((a) => html`<tr><td>${dateTime(new Date(a.at))}</td><td>${a.actor}</td><td><strong>${a.action}</strong></td><td class="details">${auditDetails(a.details, release.embargo_time_zone)}</td></tr>`)}
@@ -128,6 +149,23 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
     return reply.header('Content-Security-Policy', PREVIEW_CSP).header('Cache-Control', 'no-store').type('text/html; charset=utf-8')
       .send(await releasePreviewHtml(ctx, release));
   });
+}
+
+const CHANGE_LABELS = { moved: 'Embargo changed', lifted: 'Embargo lifted early', withdrawn: 'Withdrawn', corrected: 'Corrected under embargo', correction: 'Correction' } as const;
+
+/** The correction form of a sent release: a note (required) and the corrected text, sent to everyone who got it. */
+function correctionDialog(release: Release): Html {
+  return html`<button type="button" class="primary" data-open="dialog-correct">Send a correction</button>
+<dialog id="dialog-correct" class="confirm">
+  <form class="api-form" data-method="POST" data-action="/api/releases/${release.id}/corrections" data-then="reload">
+    <h2>Send a correction?</h2>
+    <p class="confirm-message">Everyone who was sent this release and is still subscribed gets a CORRECTION copy with your note at the top; the newsroom page shows a dated "Corrected" line.</p>
+    <label><span>What changed <span class="muted">· shown at the top of the correction</span></span><input name="note" required maxlength="500"></label>
+    <label><span>Corrected text</span><textarea name="body" rows="12">${release.body_md}</textarea></label>
+    ${formError}
+    <div class="actions"><button type="button" class="plain" data-close>Keep as is</button><button type="submit" class="primary">Send correction</button></div>
+  </form>
+</dialog>`;
 }
 
 /** How the lift related to the embargo: its lag, or that it was lifted early. */
