@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { unsubscribe } from '../../src/db/subscribers';
-import { CHECK_INTERVAL_MS } from '../../src/pipeline/batch-guard';
 import { reconcile } from '../../src/pipeline/reconcile';
 import { liftJobId } from '../../src/releases/jobs';
 import { createRelease, listWith, releaseReaches } from '../support/fixtures';
+import { watchBatchChecks } from '../support/batch-checks';
 import { waitUntil } from '../support/harness';
 import { gateFor } from '../support/smtp';
 import { useSmtpHarness } from '../support/smtp-harness';
@@ -19,7 +19,6 @@ afterEach(() => {
 });
 
 const MARK = 'EMBARGOED — NOT FOR PUBLICATION UNTIL';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inMs = (ms: number) => new Date(Math.ceil((Date.now() + ms) / 1000) * 1000);
 const people = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => ({ email: `${prefix}${i}@example.org` }));
 /** Who received what: address → the copies (advance or lift) and when each started. */
@@ -30,8 +29,9 @@ const received = (prefix: string) =>
 const rows = (releaseId: number) =>
   t.h.ctx.db.selectFrom('deliveries as d').innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
     .select(['s.email', 'd.phase', 'd.state', 'd.release_version', 'd.list_id']).where('d.release_id', '=', releaseId).orderBy('s.email').execute();
-/** A change has reached a running batch once its next check has come round. */
-const batchCheckPasses = () => sleep(CHECK_INTERVAL_MS * 2);
+const checks = watchBatchChecks();
+/** A change has reached the release's running batch once a check of the release begun after it has answered. */
+const batchCheckPasses = (releaseId: number) => checks.answered('refreshRelease', releaseId);
 
 async function advanceRelease(prefix: string, vettedCount: number, embargoInMs: number, leadSeconds: number) {
   const vetted = await listWith(t.h, `Vetted ${prefix}`, people(prefix, vettedCount));
@@ -50,7 +50,7 @@ describe('the advance stage follows every change', () => {
     const embargoAt = inMs(6000);
     const advanceAt = new Date(embargoAt.getTime() - 2000);
     expect((await t.h.api('PATCH', `/api/releases/${id}`, { embargo: { at: embargoAt.toISOString() } })).status).toBe(200);
-    await batchCheckPasses();
+    await batchCheckPasses(id);
     gate.open();
 
     await releaseReaches(t.h, id, 'sent');
@@ -73,7 +73,7 @@ describe('the advance stage follows every change', () => {
     expect((await t.h.api('POST', `/api/releases/${id}/schedule`)).status).toBe(200);
     await gate.reached;
     expect((await t.h.api('PATCH', `/api/releases/${id}`, { advance: null })).status).toBe(200);
-    await batchCheckPasses();
+    await batchCheckPasses(id);
     gate.open();
 
     await releaseReaches(t.h, id, 'sent');
@@ -89,7 +89,7 @@ describe('the advance stage follows every change', () => {
     expect((await t.h.api('POST', `/api/releases/${id}/schedule`)).status).toBe(200);
     await gate.reached;
     expect((await t.h.api('POST', `/api/releases/${id}/unschedule`)).json.status).toBe('draft');
-    await batchCheckPasses();
+    await batchCheckPasses(id);
     gate.open();
     await waitUntil(async () => (await rows(id)).every((r) => r.state === 'sent'), 10_000, 'the held batch to let go');
     expect((await t.h.api('POST', `/api/releases/${id}/lift`, { reason: 'published elsewhere' })).status).toBe(200);
@@ -98,6 +98,9 @@ describe('the advance stage follows every change', () => {
     expect(release.counts).toMatchObject({ sent: 6, queued: 0, sending: 0 });
     expect(received('pulled').map((c) => [c.to, c.advance]).sort()).toEqual([
       ['pulled-general@example.org', false], ['pulled0@example.org', true], ...people('pulled', 5).slice(1).map((p) => [p.email, false]),
+    ]);
+    expect((await rows(id)).map((r) => [r.email, r.phase, r.state])).toEqual([
+      ['pulled-general@example.org', 'lift', 'sent'], ['pulled0@example.org', 'advance', 'sent'], ...people('pulled', 5).slice(1).map((p) => [p.email, 'lift', 'sent']),
     ]);
   });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, waitUntil, type Harness } from '../support/harness';
 import { startSmtp, type TestSmtp } from '../support/smtp';
 import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
+import { jobsFinished, queuesSettled } from '../support/queues';
 
 let h: Harness;
 let smtp: TestSmtp;
@@ -74,8 +75,14 @@ describe('a scheduled release', () => {
     await h.ctx.queues.lift.add('lift', { releaseId: id, version: release.version }, { jobId: `dup-${id}`, delay: 1500 });
     await h.ctx.queues.lift.add('lift', { releaseId: id, version: release.version }, { jobId: `dup2-${id}`, delay: 2500 });
     await sentRelease(id);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Both duplicates have fired and finished, and so has any send job they queued: a second copy
+    // would be at the SMTP server now.
+    expect(await jobsFinished(h.ctx.queues.lift, [`dup-${id}`, `dup2-${id}`])).toEqual({ [`dup-${id}`]: 'completed', [`dup2-${id}`]: 'completed' });
+    await queuesSettled(h.ctx);
     expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual(['one@example.org', 'three@example.org', 'two@example.org']);
+    const rows = await h.ctx.db.selectFrom('deliveries').select(['state', 'attempts']).where('release_id', '=', id).execute();
+    expect(rows).toEqual([1, 2, 3].map(() => ({ state: 'sent', attempts: 1 })));
+    expect(await releaseStatus(h, id)).toMatchObject({ status: 'sent', counts: { sent: 3, queued: 0, sending: 0 } });
   });
 
   it('fails a 5xx recipient with the reply recorded, and retries a 4xx until it is delivered', async () => {

@@ -30,7 +30,13 @@ describe('the emergency stop during a batch', () => {
     expect(waiting.length).toBeGreaterThanOrEqual(1);
     expect(new Set(waiting.flatMap((job) => job.data.deliveryIds))).toEqual(new Set(queuedRows.map((r) => r.id)));
     const sentWhilePaused = smtp.messages.length;
-    await new Promise((r) => setTimeout(r, 1000));
+    // The cut batch's job has finished, and both queues are paused in Redis (BullMQ's global pause):
+    // no worker takes the waiting jobs until resume, so nothing more can arrive, however long we wait.
+    await waitUntil(async () => (await h.ctx.queues.send.getActiveCount()) === 0, 30_000, 'the cut batch\'s job to finish');
+    expect(await h.ctx.queues.send.isPaused()).toBe(true);
+    expect(await h.ctx.queues.lift.isPaused()).toBe(true);
+    for (const job of waiting) expect(await job.getState()).toBe('waiting');
+    expect(await deliveryCounts(h.ctx.db, id)).toMatchObject({ sent: held.sent, queued: held.queued, sending: 0 });
     expect(smtp.messages).toHaveLength(sentWhilePaused);
 
     smtp.delayMs = 0;

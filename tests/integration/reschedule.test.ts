@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRelease, listWith, releaseReaches, releaseStatus, scheduleIn } from '../support/fixtures';
 import { createHarness, type Harness } from '../support/harness';
+import { liftJobId } from '../../src/releases/jobs';
+import { instantPassed, jobsFinished, queuesSettled } from '../support/queues';
 import { startSmtp, type TestSmtp } from '../support/smtp';
 
 let h: Harness;
@@ -38,7 +40,10 @@ describe('rescheduling a scheduled release', () => {
     expect(patched.json.embargo.local).toMatchObject({ timeZone: 'Europe/London', offset: expect.any(String), abbreviation: expect.any(String) });
     expect(patched.json.embargo.displayZones.map((z: { timeZone: string }) => z.timeZone)).toContain('Asia/Seoul');
 
-    await sleep(old.getTime() + 700 - Date.now());
+    // The old instant has passed and the old version's lift job, if the move left it, has fired and
+    // finished: a copy sent for the old instant would be here.
+    await instantPassed(old);
+    await jobsFinished(h.ctx.queues.lift, [liftJobId(id, 1)]);
     expect(received('later')).toHaveLength(0);
     await releaseReaches(h, id, 'sent');
     expect(recipients('later')).toEqual(emails('later', 3));
@@ -68,7 +73,9 @@ describe('rescheduling a scheduled release', () => {
     expect(final.version).toBe(1 + instants.length);
 
     await releaseReaches(h, id, 'sent');
-    await sleep(Math.max(0, Math.max(...instants.map((i) => i.getTime())) + 500 - Date.now())); // every stale job has fired
+    // Every job due by the last instant (a stale version's, if a move left it) has fired and finished.
+    await queuesSettled(h.ctx, Math.max(...instants.map((i) => i.getTime())));
+    await jobsFinished(h.ctx.queues.lift, instants.map((_, n) => liftJobId(id, 1 + n)));
     expect(recipients('jitter')).toEqual(emails('jitter', 3));
     for (const message of received('jitter')) expect(message.startedAt).toBeGreaterThanOrEqual(new Date(final.embargoAt).getTime());
     const audit = (await h.api('GET', `/api/releases/${id}/audit`)).json.items;
@@ -94,15 +101,18 @@ describe('rescheduling a scheduled release', () => {
     await Promise.all(offsets.map(async (offset, n) => {
       const list = await listWith(h, `Race ${n}`, people(`race${n}-`, 2));
       const { id, embargoAt } = await scheduleIn(h, [list], 1500);
-      await sleep(embargoAt.getTime() + offset - Date.now());
+      await sleep(embargoAt.getTime() + offset - Date.now()); // the edit is sent at this instant: not an absence window
       const edit = await h.api('PATCH', `/api/releases/${id}`, { title: `Corrected ${n}` });
       expect([200, 409]).toContain(edit.status);
-      await releaseReaches(h, id, 'sent');
-      await sleep(300);
+      const sent = await releaseReaches(h, id, 'sent');
+      // Every job due by now has finished: a second copy, of either version, would be here.
+      await queuesSettled(h.ctx);
       const copies = received(`race${n}-`);
       expect(copies.map((m) => m.to[0]).sort()).toEqual(emails(`race${n}-`, 2));
       const expected = edit.status === 200 ? `Corrected ${n}` : 'Quantum sensor maps brain activity';
       for (const copy of copies) expect(copy.mail.subject).toBe(expected);
+      const rows = await h.ctx.db.selectFrom('deliveries').select(['state', 'release_version', 'attempts']).where('release_id', '=', id).execute();
+      expect(rows).toEqual([0, 1].map(() => ({ state: 'sent', release_version: sent.version, attempts: 1 })));
     }));
   });
 });
@@ -113,7 +123,10 @@ describe('unscheduling', () => {
     const { id, embargoAt } = await scheduleIn(h, [list], 1200);
     const pulled = await h.api('POST', `/api/releases/${id}/unschedule`);
     expect(pulled.json).toMatchObject({ status: 'draft', version: 2 });
-    await sleep(embargoAt.getTime() + 800 - Date.now());
+    // The instant has passed and every job due by it (the unscheduled version's, if left) has run.
+    await instantPassed(embargoAt);
+    await jobsFinished(h.ctx.queues.lift, [liftJobId(id, 1)]);
+    await queuesSettled(h.ctx, embargoAt);
     expect(received('pulled')).toHaveLength(0);
     expect((await releaseStatus(h, id)).status).toBe('draft');
 

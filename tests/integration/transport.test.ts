@@ -126,13 +126,29 @@ it('signs in when SMTP_URL carries credentials; wrong ones are a temporary failu
 });
 
 it('replaces a connection the relay closed while it was idle', async () => {
-  const relay = await startRelay({ authOptional: true, socketTimeout: 200 });
+  let opened = 0;
+  let closed = 0;
+  const relay = await startRelay({
+    authOptional: true,
+    socketTimeout: 200,
+    onConnect: (_session, callback) => {
+      opened += 1;
+      callback();
+    },
+    onClose: () => {
+      closed += 1;
+    },
+  });
   try {
     const mailer = mailerFor(relay.url());
     await mailer.warm();
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The relay has closed every connection the warm-up opened, for idling past its timeout.
+    while (opened === 0 || closed < opened) await new Promise((resolve) => setTimeout(resolve, 20));
+    const warmed = opened;
     await mailer.send(message('after-idle@example.org'));
     expect(relay.received).toEqual(['after-idle@example.org']);
+    // Sent on a new connection, in place of the closed ones.
+    expect(opened).toBeGreaterThan(warmed);
   } finally {
     closeMailers();
     await relay.close();
