@@ -21,14 +21,29 @@ afterEach(() => {
 const MARK = 'EMBARGOED — NOT FOR PUBLICATION UNTIL';
 const inMs = (ms: number) => new Date(Math.ceil((Date.now() + ms) / 1000) * 1000);
 const people = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => ({ email: `${prefix}${i}@example.org` }));
-/** Who received what: address → the copies (advance or lift) and when each started. */
+/** The change notices holders of an advance copy are sent (tests/integration/change-notices.test.ts covers them whole). */
+const NOTICE = /^(EMBARGO CHANGED|EMBARGO LIFTED|WITHDRAWN — DO NOT PUBLISH|CORRECTED — STILL EMBARGOED UNTIL [^:]*):/;
+const mailTo = (prefix: string) => t.smtp.messages.filter((m) => m.to[0]!.startsWith(prefix));
+/** Who received what: address → the copies (advance or lift) and when each started; notices apart. */
 const received = (prefix: string) =>
-  t.smtp.messages
-    .filter((m) => m.to[0]!.startsWith(prefix))
+  mailTo(prefix)
+    .filter((m) => !NOTICE.test(m.mail.subject!))
     .map((m) => ({ to: m.to[0]!, advance: m.mail.subject!.startsWith(MARK), at: m.startedAt, listId: /^List-ID: (.*)$/im.exec(m.raw)?.[1] ?? '' }));
+/** Address → the kind of each change notice, in the order they arrived. */
+const notices = (prefix: string) =>
+  mailTo(prefix).flatMap((m) => {
+    const kind = NOTICE.exec(m.mail.subject!)?.[1];
+    return kind ? [[m.to[0]!, kind.replace(/ UNTIL .*/, '')]] : [];
+  });
+/** The copies' rows (advance and lift); notice rows are the change's, asserted through noticeRows. */
 const rows = (releaseId: number) =>
   t.h.ctx.db.selectFrom('deliveries as d').innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['s.email', 'd.phase', 'd.state', 'd.release_version', 'd.list_id']).where('d.release_id', '=', releaseId).orderBy('s.email').execute();
+    .select(['s.email', 'd.phase', 'd.state', 'd.release_version', 'd.list_id']).where('d.release_id', '=', releaseId)
+    .where('d.phase', 'in', ['advance', 'lift']).orderBy('s.email').execute();
+const noticeRows = (releaseId: number) =>
+  t.h.ctx.db.selectFrom('deliveries as d').innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
+    .select(['s.email', 'd.state']).where('d.release_id', '=', releaseId).where('d.phase', '=', 'notice')
+    .where('d.state', '<>', 'cancelled').orderBy('s.email').orderBy('d.id').execute();
 const checks = watchBatchChecks();
 /** A change has reached the release's running batch once a check of the release begun after it has answered. */
 const batchCheckPasses = (releaseId: number) => checks.answered('refreshRelease', releaseId);
@@ -58,6 +73,10 @@ describe('the advance stage follows every change', () => {
     expect(copies.map((c) => [c.to, c.advance]).sort()).toEqual([
       ['move-general@example.org', false], ...people('move', 5).map((p) => [p.email, true]),
     ]);
+    // move0's copy was at the relay when the embargo moved: one notice, sent after it. move1's was
+    // claimed behind it but never handed over, so its notice ends skipped: nothing was sent to tell of.
+    expect(notices('move')).toEqual([['move0@example.org', 'EMBARGO CHANGED']]);
+    expect(await noticeRows(id)).toEqual([{ email: 'move0@example.org', state: 'sent' }, { email: 'move1@example.org', state: 'skipped' }]);
     for (const copy of copies.filter((c) => c.to !== 'move0@example.org')) {
       expect(copy.at, copy.to).toBeGreaterThanOrEqual((copy.advance ? advanceAt : embargoAt).getTime());
     }
@@ -95,7 +114,16 @@ describe('the advance stage follows every change', () => {
     expect((await t.h.api('POST', `/api/releases/${id}/lift`, { reason: 'published elsewhere' })).status).toBe(200);
 
     const release = await releaseReaches(t.h, id, 'sent');
-    expect(release.counts).toMatchObject({ sent: 6, queued: 0, sending: 0 });
+    // pulled0 held the advance copy: told it was withdrawn (unless the lift came before that notice
+    // left, which then replaces it), and in the end that the embargo is lifted. Nobody else is told.
+    const told = notices('pulled');
+    expect(told.at(-1)).toEqual(['pulled0@example.org', 'EMBARGO LIFTED']);
+    expect(told.every(([to]) => to === 'pulled0@example.org')).toBe(true);
+    // pulled1's copy, claimed behind the gate, was never handed over: its notices end skipped.
+    const tellRows = await noticeRows(id);
+    expect(tellRows.filter((r) => r.email === 'pulled0@example.org').map((r) => r.state)).toEqual(told.map(() => 'sent'));
+    for (const row of tellRows.filter((r) => r.email !== 'pulled0@example.org')) expect(row).toEqual({ email: 'pulled1@example.org', state: 'skipped' });
+    expect(release.counts).toMatchObject({ sent: 6 + told.length, queued: 0, sending: 0 });
     expect(received('pulled').map((c) => [c.to, c.advance]).sort()).toEqual([
       ['pulled-general@example.org', false], ['pulled0@example.org', true], ...people('pulled', 5).slice(1).map((p) => [p.email, false]),
     ]);
