@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { createDb, dropDatabase } from '../src/db';
-import { migrateToLatest } from '../src/db/migrate';
-import { searchSubscribers } from '../src/db/people';
+import { createDb, dropDatabase } from '../src/db/index.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { searchSubscribers } from '../src/db/people.js';
 
 const count = Number(process.argv[2] ?? 100_000);
 const base = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');

@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { postfixAvailable } from './bench/postfix';
+import { postfixAvailable } from './bench/postfix.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 type Row = Record<string, unknown> & { command: string };

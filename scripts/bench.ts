@@ -16,21 +16,21 @@ import { loadavg } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import { loadConfig } from '../src/config';
-import { createContext, type Context } from '../src/context';
-import { dropDatabase } from '../src/db';
-import { findRelease } from '../src/db/releases';
-import { createLogger } from '../src/log';
-import { assembleMessage } from '../src/mail/assemble';
-import { personaliseMessage, messageSettings } from '../src/mail/message';
-import { createRelease, scheduleRelease } from '../src/releases/lifecycle';
-import { organisation } from '../src/render/organisation';
-import { compiledRelease } from '../src/releases/renders';
-import { prepareDatabase } from '../src/processes';
-import { nodemailerPoolCeiling, ownPoolCeiling } from './bench/ceiling';
-import { postfixAvailable, sourceCeiling, startPostfixSink } from './bench/postfix';
-import { postgresCpuMs, startSink, startWorker, type Arrival, type WorkerProcess } from './bench/processes';
-import { benchBody, seedAudience } from './bench/seed';
+import { loadConfig } from '../src/config.js';
+import { createContext, type Context } from '../src/context.js';
+import { dropDatabase } from '../src/db/index.js';
+import { findRelease } from '../src/db/releases.js';
+import { createLogger } from '../src/log.js';
+import { assembleMessage } from '../src/mail/assemble.js';
+import { personaliseMessage, messageSettings } from '../src/mail/message.js';
+import { createRelease, scheduleRelease } from '../src/releases/lifecycle.js';
+import { organisation } from '../src/render/organisation.js';
+import { compiledRelease } from '../src/releases/renders.js';
+import { prepareDatabase } from '../src/processes.js';
+import { nodemailerPoolCeiling, ownPoolCeiling } from './bench/ceiling.js';
+import { postfixAvailable, sourceCeiling, startPostfixSink } from './bench/postfix.js';
+import { postgresCpuMs, startSink, startWorker, type Arrival, type WorkerProcess } from './bench/processes.js';
+import { benchBody, seedAudience } from './bench/seed.js';
 
 const { values: args } = parseArgs({
   options: {

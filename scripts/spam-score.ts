@@ -6,10 +6,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import nodemailer from 'nodemailer';
-import { assembleMessage } from '../src/mail/assemble';
-import { personaliseMessage, type MessageSettings } from '../src/mail/message';
-import { Keyring, randomToken } from '../src/signing';
-import { compileSample, sampleRecipient } from './lib/sample-email';
+import { assembleMessage } from '../src/mail/assemble.js';
+import { personaliseMessage, type MessageSettings } from '../src/mail/message.js';
+import { Keyring, randomToken } from '../src/signing.js';
+import { compileSample, sampleRecipient } from './lib/sample-email.js';
 
 const args = process.argv.slice(2);
 const thresholdAt = args.indexOf('--threshold');

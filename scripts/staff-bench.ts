@@ -14,15 +14,15 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { loadConfig } from '../src/config';
-import { createContext } from '../src/context';
-import { dropDatabase } from '../src/db';
-import { createList } from '../src/db/lists';
-import { createApiToken } from '../src/db/tokens';
-import { createLogger } from '../src/log';
-import { createRelease, scheduleRelease } from '../src/releases/lifecycle';
-import { prepareDatabase } from '../src/processes';
-import { benchBody, seedAudience } from './bench/seed';
+import { loadConfig } from '../src/config.js';
+import { createContext } from '../src/context.js';
+import { dropDatabase } from '../src/db/index.js';
+import { createList } from '../src/db/lists.js';
+import { createApiToken } from '../src/db/tokens.js';
+import { createLogger } from '../src/log.js';
+import { createRelease, scheduleRelease } from '../src/releases/lifecycle.js';
+import { prepareDatabase } from '../src/processes.js';
+import { benchBody, seedAudience } from './bench/seed.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -8,11 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import { createDb, dropDatabase } from '../src/db';
-import { keepDeliveryCounts } from '../src/db/retention';
-import { loadConfig } from '../src/config';
-import { createLogger } from '../src/log';
-import { prepareDatabase } from '../src/processes';
+import { createDb, dropDatabase } from '../src/db/index.js';
+import { keepDeliveryCounts } from '../src/db/retention.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { prepareDatabase } from '../src/processes.js';
 
 const { values } = parseArgs({ options: { recipients: { type: 'string', default: '100000' } } });
 const recipients = Number(values.recipients);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { isPublicKey } from './public-keys';
+import { isPublicKey } from './public-keys.js';
 
 const integer = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
 const url = (fallback: string) => z.string().url().default(fallback);

@@ -1,11 +1,11 @@
-import type { Config } from './config';
-import { createDb, type Db } from './db';
-import { createLogger, type Logger } from './log';
-import { createMetrics, type Metrics } from './telemetry/metrics';
-import { createQueues, type Queues } from './queue';
-import { createRedis, type RedisClient } from './queue/redis';
-import { loadKeyring } from './secret';
-import type { Keyring } from './signing';
+import type { Config } from './config.js';
+import { createDb, type Db } from './db/index.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './telemetry/metrics.js';
+import { createQueues, type Queues } from './queue/index.js';
+import { createRedis, type RedisClient } from './queue/redis.js';
+import { loadKeyring } from './secret.js';
+import type { Keyring } from './signing.js';
 
 /** What every role shares: configuration, logger, PostgreSQL, the producer side of the queues. */
 export interface Context {

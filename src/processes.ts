@@ -1,18 +1,18 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from './app';
-import { startProbeServer } from './api/probes';
-import type { Config } from './config';
-import { createContext, type Context } from './context';
-import { assertTransactionsWork, createDb, ensureDatabase } from './db';
-import { migrateToLatest } from './db/migrate';
-import { createSetupToken } from './auth/setup-link';
-import { hasAnyAccount } from './db/accounts';
-import { createApiToken, hasAnyCredential } from './db/tokens';
-import { startInbound, type InboundServer } from './inbound/server';
-import type { Logger } from './log';
-import { pingRedis } from './queue/redis';
-import { ServiceUnreachable } from './services';
-import { startWorkers } from '../workers';
+import { buildApp } from './app.js';
+import { startProbeServer } from './api/probes.js';
+import type { Config } from './config.js';
+import { createContext, type Context } from './context.js';
+import { assertTransactionsWork, createDb, ensureDatabase } from './db/index.js';
+import { migrateToLatest } from './db/migrate.js';
+import { createSetupToken } from './auth/setup-link.js';
+import { hasAnyAccount } from './db/accounts.js';
+import { createApiToken, hasAnyCredential } from './db/tokens.js';
+import { startInbound, type InboundServer } from './inbound/server.js';
+import type { Logger } from './log.js';
+import { pingRedis } from './queue/redis.js';
+import { ServiceUnreachable } from './services.js';
+import { startWorkers } from '../workers/index.js';
 
 /** Creates the database if needed and applies every pending migration. */
 export async function prepareDatabase(config: Config, log: Logger): Promise<void> {

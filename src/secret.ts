@@ -1,7 +1,7 @@
-import type { Config } from './config';
-import type { Db } from './db';
-import { generatedSigningKey, storedSigningKey } from './db/keys';
-import { Keyring } from './signing';
+import type { Config } from './config.js';
+import type { Db } from './db/index.js';
+import { generatedSigningKey, storedSigningKey } from './db/keys.js';
+import { Keyring } from './signing.js';
 
 /**
  * The keys that sign and verify links. SECRET_KEY signs when set; otherwise a random key created

@@ -1,18 +1,18 @@
-import type { Context } from '../src/context';
-import { createMailer } from '../src/mail/transport';
-import { applyPauseState } from '../src/controls/pause';
-import { RelayHealthRecorder } from '../src/mail/relay-health';
-import { listenForPreparations } from '../src/pipeline/prepare';
-import { sentRecorder } from '../src/pipeline/send';
-import { runEvery, startSweeper, sweepOnce } from '../src/pipeline/sweep';
-import { relayWebhooks } from '../src/pipeline/webhook';
-import { WORKER_NAME } from '../src/queue';
-import { Pacer } from '../src/queue/pacing';
-import { organisation } from '../src/render/organisation';
-import { RenderCache } from '../src/releases/renders';
-import { createLiftWorker } from './lift';
-import { createSendWorker } from './send';
-import { createWebhookWorker } from './webhook';
+import type { Context } from '../src/context.js';
+import { createMailer } from '../src/mail/transport.js';
+import { applyPauseState } from '../src/controls/pause.js';
+import { RelayHealthRecorder } from '../src/mail/relay-health.js';
+import { listenForPreparations } from '../src/pipeline/prepare.js';
+import { sentRecorder } from '../src/pipeline/send.js';
+import { runEvery, startSweeper, sweepOnce } from '../src/pipeline/sweep.js';
+import { relayWebhooks } from '../src/pipeline/webhook.js';
+import { WORKER_NAME } from '../src/queue/index.js';
+import { Pacer } from '../src/queue/pacing.js';
+import { organisation } from '../src/render/organisation.js';
+import { RenderCache } from '../src/releases/renders.js';
+import { createLiftWorker } from './lift.js';
+import { createSendWorker } from './send.js';
+import { createWebhookWorker } from './webhook.js';
 
 export interface RunningWorkers {
   close(): Promise<void>;

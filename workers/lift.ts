@@ -1,9 +1,9 @@
 import { Worker, type Job } from 'bullmq';
-import { processAdvance } from '../src/pipeline/advance';
-import { LIFT_QUEUE, type LiftJob } from '../src/queue';
-import { workerOptions } from '../src/queue/worker-options';
-import { processLift, type LiftDeps } from '../src/pipeline/lift';
-import { raiseLiftFailed } from '../src/alerts/staff-alerts';
+import { processAdvance } from '../src/pipeline/advance.js';
+import { LIFT_QUEUE, type LiftJob } from '../src/queue/index.js';
+import { workerOptions } from '../src/queue/worker-options.js';
+import { processLift, type LiftDeps } from '../src/pipeline/lift.js';
+import { raiseLiftFailed } from '../src/alerts/staff-alerts.js';
 
 export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
   const { config, log } = deps.ctx;

@@ -1,7 +1,7 @@
 import { DelayedError, Worker, type Job } from 'bullmq';
-import { SEND_QUEUE, type SendJob } from '../src/queue';
-import { workerOptions } from '../src/queue/worker-options';
-import { DeferUntil, processSend, RetryLater, type SendDeps } from '../src/pipeline/send';
+import { SEND_QUEUE, type SendJob } from '../src/queue/index.js';
+import { workerOptions } from '../src/queue/worker-options.js';
+import { DeferUntil, processSend, RetryLater, type SendDeps } from '../src/pipeline/send.js';
 
 export function createSendWorker(deps: SendDeps): Worker<SendJob> {
   const { config, log } = deps.ctx;

@@ -1,8 +1,8 @@
 import { Worker } from 'bullmq';
-import type { Context } from '../src/context';
-import { processWebhook, WebhookRefused } from '../src/pipeline/webhook';
-import { WEBHOOK_QUEUE, type WebhookJob } from '../src/queue';
-import { workerOptions } from '../src/queue/worker-options';
+import type { Context } from '../src/context.js';
+import { processWebhook, WebhookRefused } from '../src/pipeline/webhook.js';
+import { WEBHOOK_QUEUE, type WebhookJob } from '../src/queue/index.js';
+import { workerOptions } from '../src/queue/worker-options.js';
 
 /** Integration webhooks: a few at a time, since each may wait seconds on a slow endpoint. */
 export function createWebhookWorker(ctx: Context): Worker<WebhookJob> {

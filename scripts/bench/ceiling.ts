@@ -1,8 +1,8 @@
 import net from 'node:net';
 import nodemailer from 'nodemailer';
-import { relayOptions } from '../../src/mail/transport';
-import type { OutgoingMessage } from '../../src/mail/assemble';
-import { SmtpPool } from '../../src/mail/smtp-pool';
+import { relayOptions } from '../../src/mail/transport.js';
+import type { OutgoingMessage } from '../../src/mail/assemble.js';
+import { SmtpPool } from '../../src/mail/smtp-pool.js';
 
 export interface Ceiling {
   msgsPerS: number;

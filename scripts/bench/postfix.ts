@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import type { Arrival, Sink } from './processes';
+import type { Arrival, Sink } from './processes.js';
 
 const SINK = '/usr/sbin/smtp-sink';
 const SOURCE = '/usr/sbin/smtp-source';

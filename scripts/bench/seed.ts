@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Db } from '../../src/db';
-import { createList } from '../../src/db/lists';
+import type { Db } from '../../src/db/index.js';
+import { createList } from '../../src/db/lists.js';
 
 /**
  * N subscribers on one list, written by PostgreSQL itself (generate_series), not through the API:

@@ -1,5 +1,5 @@
-import { compileEmail, type EmailContent } from '../../src/render/compile';
-import type { Organisation } from '../../src/render/organisation';
+import { compileEmail, type EmailContent } from '../../src/render/compile.js';
+import type { Organisation } from '../../src/render/organisation.js';
 
 export const sampleOrg: Organisation = {
   name: 'Northbridge Institute of Technology',

@@ -1,15 +1,15 @@
-import MailComposer from 'nodemailer/lib/mail-composer';
-import type { Config } from '../config';
-import type { Logger } from '../log';
-import type { Db } from '../db';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Db } from '../db/index.js';
 import {
   alertsSentLastHour, dueAlerts, holdAlerts, markAlertRetry, markAlertSent, noteAlertChannelSent, raiseAlert, takeHeldForDigest, type Alert, type NewAlert,
-} from '../db/alerts';
-import { relayHealth } from '../db/relay-health';
-import { finishedWithFailures, latelyLifted, overdueLifts } from '../db/releases';
-import { postJson, succeeded } from '../integrations/http';
-import type { Mailer } from '../mail/transport';
-import { pauseState } from '../controls/pause';
+} from '../db/alerts.js';
+import { relayHealth } from '../db/relay-health.js';
+import { finishedWithFailures, latelyLifted, overdueLifts } from '../db/releases.js';
+import { postJson, succeeded } from '../integrations/http.js';
+import type { Mailer } from '../mail/transport.js';
+import { pauseState } from '../controls/pause.js';
 
 /** Alerts link to the console and are mailed from the press office's address. */
 export interface AlertDeps {

@@ -1,4 +1,4 @@
-import { ROLES, type Role } from '../states';
+import { ROLES, type Role } from '../states.js';
 
 /**
  * Who may call what: every route Presslift serves, written once. The app attaches each route's

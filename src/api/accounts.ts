@@ -1,14 +1,14 @@
 import { z } from 'zod';
-import { ROLES } from '../states';
-import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/password';
-import type { Db } from '../db';
-import { AccountExistsError, createAccount, disableAccount, enableAccount, listAccounts } from '../db/accounts';
-import { recordAudit } from '../db/audit';
-import { disableTotp } from '../db/second-factor';
-import { createApiToken, listApiTokens, revokeApiToken } from '../db/tokens';
-import { emailAddress, lineText } from '../fields';
-import { HttpError, notFound } from './errors';
-import { idParams, type ApiPlugin } from './plugin';
+import { ROLES } from '../states.js';
+import { hashPassword, MIN_PASSWORD_LENGTH } from '../auth/password.js';
+import type { Db } from '../db/index.js';
+import { AccountExistsError, createAccount, disableAccount, enableAccount, listAccounts } from '../db/accounts.js';
+import { recordAudit } from '../db/audit.js';
+import { disableTotp } from '../db/second-factor.js';
+import { createApiToken, listApiTokens, revokeApiToken } from '../db/tokens.js';
+import { emailAddress, lineText } from '../fields.js';
+import { HttpError, notFound } from './errors.js';
+import { idParams, type ApiPlugin } from './plugin.js';
 
 const role = z.enum(ROLES, { error: 'must be editor, operator or admin' });
 const newAccount = z.object({

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { attachmentUrl, listAttachments } from '../db/attachments';
-import { findRelease } from '../db/releases';
-import { lineText } from '../fields';
-import { addReleaseFile } from '../releases/lifecycle';
-import { HttpError, notFound } from './errors';
-import { FILE_TYPES } from './file-types';
-import { idParams, type ApiPlugin } from './plugin';
+import { attachmentUrl, listAttachments } from '../db/attachments.js';
+import { findRelease } from '../db/releases.js';
+import { lineText } from '../fields.js';
+import { addReleaseFile } from '../releases/lifecycle.js';
+import { HttpError, notFound } from './errors.js';
+import { FILE_TYPES } from './file-types.js';
+import { idParams, type ApiPlugin } from './plugin.js';
 
 const uploadQuery = z.object({
   filename: lineText(200).refine((v) => !/[\\/]/.test(v), 'must not contain slashes'),

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify';
-import type { Config } from '../config';
-import type { Db } from '../db';
-import type { Role } from '../states';
-import { findSession, type Session } from '../db/sessions';
-import { findApiToken } from '../db/tokens';
-import { sameSecret } from '../signing';
+import type { Config } from '../config.js';
+import type { Db } from '../db/index.js';
+import type { Role } from '../states.js';
+import { findSession, type Session } from '../db/sessions.js';
+import { findApiToken } from '../db/tokens.js';
+import { sameSecret } from '../signing.js';
 
 /** The console's session cookie (HttpOnly, SameSite=Strict; set in src/console/session-routes.ts). */
 export const SESSION_COOKIE = 'presslift_session';

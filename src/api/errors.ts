@@ -1,9 +1,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ThrottledError } from '../auth/throttle';
-import { EmbargoInputError } from '../embargo/time';
-import { DomainError, type DomainCode } from '../errors';
+import { ThrottledError } from '../auth/throttle.js';
+import { EmbargoInputError } from '../embargo/time.js';
+import { DomainError, type DomainCode } from '../errors.js';
 
 /** The one error shape every API answer uses: {error, message, details}. */
 export class HttpError extends Error {

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions, onRequestHookHandler, preValidationHookHandler } from 'fastify';
-import type { Role } from '../states';
-import { sameSecret } from '../signing';
-import { accessOf, roleAllowed, type Access } from './access';
-import { HttpError } from './errors';
-import { allows, csrfPasses, identify, pendingSignIn, type Actor, type AuthContext } from './auth';
+import type { Role } from '../states.js';
+import { sameSecret } from '../signing.js';
+import { accessOf, roleAllowed, type Access } from './access.js';
+import { HttpError } from './errors.js';
+import { allows, csrfPasses, identify, pendingSignIn, type Actor, type AuthContext } from './auth.js';
 
 export interface GuardOptions extends AuthContext {
   metricsToken?: string;

@@ -2,22 +2,22 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
-import { LIMITS, spend, ThrottledError } from '../auth/throttle';
-import { html, type Html } from '../render/html';
-import { publicRateLimit } from './security';
-import { recordAudit } from '../db/audit';
+import { LIMITS, spend, ThrottledError } from '../auth/throttle.js';
+import { html, type Html } from '../render/html.js';
+import { publicRateLimit } from './security.js';
+import { recordAudit } from '../db/audit.js';
 import {
   abandonSignup, confirmEmailChange, confirmSignup, findPreferences, publicLists, savePreferences, setPendingEmail, startSignup, type Preferences,
-} from '../db/journalists';
-import { createAccessRequest } from '../db/vetting';
-import { internationalAddress, lineText, optionalLine } from '../fields';
-import { messageSettings } from '../mail/message';
-import { signPreferenceToken, verifyPreferenceToken } from '../mail/preference-token';
-import { serviceMessage } from '../mail/service-mail';
-import { SmtpUtf8Unavailable } from '../mail/smtp-pool';
-import { embargoTerms, signupConsent } from '../subscribers/consent';
-import { publicPage, sendNotFound, sendPage, siteOf } from './public-page';
-import type { RoutesPlugin } from './plugin';
+} from '../db/journalists.js';
+import { createAccessRequest } from '../db/vetting.js';
+import { internationalAddress, lineText, optionalLine } from '../fields.js';
+import { messageSettings } from '../mail/message.js';
+import { signPreferenceToken, verifyPreferenceToken } from '../mail/preference-token.js';
+import { serviceMessage } from '../mail/service-mail.js';
+import { SmtpUtf8Unavailable } from '../mail/smtp-pool.js';
+import { embargoTerms, signupConsent } from '../subscribers/consent.js';
+import { publicPage, sendNotFound, sendPage, siteOf } from './public-page.js';
+import type { RoutesPlugin } from './plugin.js';
 
 /** How long a sign-up confirmation link works, and a change-of-address link. */
 export const SIGNUP_LINK_DAYS = 7;

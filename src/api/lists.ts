@@ -1,12 +1,12 @@
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { createList, findList, listLists } from '../db/lists';
-import { recordAudit } from '../db/audit';
-import { findMember, removeMember, upsertMembers } from '../db/subscribers';
-import { idParam, internationalAddress, lineText, optionalLine } from '../fields';
-import { importCsv, ImportHeaderError, ImportTooLargeError } from '../subscribers/csv-import';
-import { HttpError, notFound } from './errors';
-import type { ApiPlugin } from './plugin';
+import { createList, findList, listLists } from '../db/lists.js';
+import { recordAudit } from '../db/audit.js';
+import { findMember, removeMember, upsertMembers } from '../db/subscribers.js';
+import { idParam, internationalAddress, lineText, optionalLine } from '../fields.js';
+import { importCsv, ImportHeaderError, ImportTooLargeError } from '../subscribers/csv-import.js';
+import { HttpError, notFound } from './errors.js';
+import type { ApiPlugin } from './plugin.js';
 
 const newList = z.object({ name: lineText(120) });
 const newSubscriber = z.object({ email: internationalAddress, name: optionalLine(200), outlet: optionalLine(200) });

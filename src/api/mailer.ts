@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '../config';
-import { createMailer, type Mailer } from '../mail/transport';
+import type { Config } from '../config.js';
+import { createMailer, type Mailer } from '../mail/transport.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

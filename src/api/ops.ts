@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { recentAlerts } from '../db/alerts';
-import { reconcileState } from '../db/reconcile';
-import { relayHealth } from '../db/relay-health';
-import { DELIVERY_STATES, RELEASE_STATUSES } from '../states';
-import { QUEUE_STATES } from '../telemetry/metrics';
-import { pauseSending, resumeSending } from '../controls/pause';
-import { operatorStatus } from '../telemetry/status';
-import type { ApiPlugin } from './plugin';
+import { recentAlerts } from '../db/alerts.js';
+import { reconcileState } from '../db/reconcile.js';
+import { relayHealth } from '../db/relay-health.js';
+import { DELIVERY_STATES, RELEASE_STATUSES } from '../states.js';
+import { QUEUE_STATES } from '../telemetry/metrics.js';
+import { pauseSending, resumeSending } from '../controls/pause.js';
+import { operatorStatus } from '../telemetry/status.js';
+import type { ApiPlugin } from './plugin.js';
 
 const pauseState = z.object({
   paused: z.boolean(), by: z.string().nullable().describe('who paused or resumed last'), at: z.string().nullable().describe('when (ISO)'),

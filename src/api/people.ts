@@ -1,15 +1,15 @@
 import { z } from 'zod';
-import { recordAudit } from '../db/audit';
-import { missingLists, updateListOffer } from '../db/lists';
-import { eraseSubscriber, exportSubscriber, searchSubscribers } from '../db/people';
-import { subscriberExists } from '../db/subscribers';
-import { accessRequests, activeBars, createBar, decideAccessRequest, liftBar } from '../db/vetting';
-import { idParam, lineText, optionalLine } from '../fields';
-import { messageSettings } from '../mail/message';
-import { signPreferenceToken } from '../mail/preference-token';
-import { serviceMessage } from '../mail/service-mail';
-import { HttpError, notFound } from './errors';
-import { idParams, type ApiPlugin } from './plugin';
+import { recordAudit } from '../db/audit.js';
+import { missingLists, updateListOffer } from '../db/lists.js';
+import { eraseSubscriber, exportSubscriber, searchSubscribers } from '../db/people.js';
+import { subscriberExists } from '../db/subscribers.js';
+import { accessRequests, activeBars, createBar, decideAccessRequest, liftBar } from '../db/vetting.js';
+import { idParam, lineText, optionalLine } from '../fields.js';
+import { messageSettings } from '../mail/message.js';
+import { signPreferenceToken } from '../mail/preference-token.js';
+import { serviceMessage } from '../mail/service-mail.js';
+import { HttpError, notFound } from './errors.js';
+import { idParams, type ApiPlugin } from './plugin.js';
 
 const searchQuery = z.object({
   query: z.string().max(200, 'must be at most 200 characters').default(''),

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Context } from '../context';
-import { idParam } from '../fields';
+import type { Context } from '../context.js';
+import { idParam } from '../fields.js';
 
 /**
  * One resource of the JSON API: an encapsulated Fastify plugin, registered in src/api/app.ts with

@@ -1,8 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Context } from '../context';
-import { readiness } from '../telemetry/health';
-import { errorHandler, HttpError } from './errors';
-import type { RoutesPlugin } from './plugin';
+import type { Context } from '../context.js';
+import { readiness } from '../telemetry/health.js';
+import { errorHandler, HttpError } from './errors.js';
+import type { RoutesPlugin } from './plugin.js';
 
 /**
  * Liveness, readiness and Prometheus metrics. On the API port /metrics takes METRICS_TOKEN or an

@@ -1,14 +1,14 @@
 import type { FastifyReply } from 'fastify';
-import type { MailEvent, VerpReader } from '../mail/feedback';
-import { messageSettings } from '../mail/message';
-import { mailgunEvents, mailgunSignature, mailgunSigned, MAILGUN_MAX_AGE_SECONDS } from '../mail/providers/mailgun';
-import { postmarkAuthorized, postmarkEvents } from '../mail/providers/postmark';
-import { sesEvents } from '../mail/providers/ses';
-import { asSnsMessage, fetchText, isSnsUrl, SnsVerifier, type FetchText } from '../mail/providers/sns';
-import { verpDelivery } from '../mail/verp';
-import { applyMailEvent, type Outcome } from '../pipeline/mail-events';
-import { HttpError } from './errors';
-import type { RoutesPlugin } from './plugin';
+import type { MailEvent, VerpReader } from '../mail/feedback.js';
+import { messageSettings } from '../mail/message.js';
+import { mailgunEvents, mailgunSignature, mailgunSigned, MAILGUN_MAX_AGE_SECONDS } from '../mail/providers/mailgun.js';
+import { postmarkAuthorized, postmarkEvents } from '../mail/providers/postmark.js';
+import { sesEvents } from '../mail/providers/ses.js';
+import { asSnsMessage, fetchText, isSnsUrl, SnsVerifier, type FetchText } from '../mail/providers/sns.js';
+import { verpDelivery } from '../mail/verp.js';
+import { applyMailEvent, type Outcome } from '../pipeline/mail-events.js';
+import { HttpError } from './errors.js';
+import type { RoutesPlugin } from './plugin.js';
 
 export interface WebhookOptions {
   /** How SNS signing certificates and subscription confirmations are fetched (tests stand in for AWS). */

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { html, raw, type Html } from '../render/html';
+import { html, raw, type Html } from '../render/html.js';
 
 const STYLE = `
   body { margin: 0; background: #eef1f5; color: #1f2933; font: 16px/1.6 Helvetica, Arial, sans-serif; }

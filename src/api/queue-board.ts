@@ -2,9 +2,9 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance } from 'fastify';
-import type { Context } from '../context';
-import { allows } from './auth';
-import type { RoutesPlugin } from './plugin';
+import type { Context } from '../context.js';
+import { allows } from './auth.js';
+import type { RoutesPlugin } from './plugin.js';
 
 export const BOARD_PATH = '/admin/queues';
 const READ_ONLY_PATH = `${BOARD_PATH}/view`;

@@ -1,6 +1,6 @@
 import type { FastifyRateLimitStore } from '@fastify/rate-limit';
-import type { RedisClient } from '../queue/redis';
-import type { Logger } from '../log';
+import type { RedisClient } from '../queue/redis.js';
+import type { Logger } from '../log.js';
 
 type Result = { current: number; ttl: number };
 type Callback = (error: Error | null, result?: Result) => void;

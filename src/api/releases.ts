@@ -1,25 +1,25 @@
 import { z } from 'zod';
-import { releaseAudit } from '../db/audit';
-import { listDeliveries } from '../db/deliveries';
-import { releaseFeedback, releaseFeedbackOf } from '../db/mail-events';
-import { missingLists } from '../db/lists';
-import { deliveryCounts, deliveryCountsOf, findRelease, releaseListIds, releaseListIdsOf, releasePage } from '../db/releases';
-import { releaseSampleRecipient } from '../db/subscribers';
-import { type Release } from '../db/schema';
-import { DELIVERY_STATES } from '../states';
-import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time';
-import { PREVIEW_CSP } from './security';
-import { cancelRelease, correctRelease, createRelease, editRelease, liftRelease, retryFailed, scheduleRelease, unscheduleRelease } from '../releases/lifecycle';
-import { releaseChanges } from '../db/changes';
-import { releaseFileAccess } from '../db/file-access';
-import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields';
-import { messageSettings, recipientValues } from '../mail/message';
-import { personalise } from '../render/personalise';
-import { organisation } from '../render/organisation';
-import { compiledRelease } from '../releases/renders';
-import { HttpError, notFound } from './errors';
-import { idParams, type ApiPlugin } from './plugin';
-import { releaseView, releaseViewSchema } from './views';
+import { releaseAudit } from '../db/audit.js';
+import { listDeliveries } from '../db/deliveries.js';
+import { releaseFeedback, releaseFeedbackOf } from '../db/mail-events.js';
+import { missingLists } from '../db/lists.js';
+import { deliveryCounts, deliveryCountsOf, findRelease, releaseListIds, releaseListIdsOf, releasePage } from '../db/releases.js';
+import { releaseSampleRecipient } from '../db/subscribers.js';
+import { type Release } from '../db/schema.js';
+import { DELIVERY_STATES } from '../states.js';
+import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time.js';
+import { PREVIEW_CSP } from './security.js';
+import { cancelRelease, correctRelease, createRelease, editRelease, liftRelease, retryFailed, scheduleRelease, unscheduleRelease } from '../releases/lifecycle.js';
+import { releaseChanges } from '../db/changes.js';
+import { releaseFileAccess } from '../db/file-access.js';
+import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields.js';
+import { messageSettings, recipientValues } from '../mail/message.js';
+import { personalise } from '../render/personalise.js';
+import { organisation } from '../render/organisation.js';
+import { compiledRelease } from '../releases/renders.js';
+import { HttpError, notFound } from './errors.js';
+import { idParams, type ApiPlugin } from './plugin.js';
+import { releaseView, releaseViewSchema } from './views.js';
 
 const embargoSchema = z.union([
   z.object({ at: z.string().min(1), timeZone: z.string().min(1).optional() }).strict(),

@@ -2,11 +2,11 @@ import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
-import { DOCS_PATH } from './docs';
-import { BOARD_PATH } from './queue-board';
-import { fallbackStore } from './rate-limit-store';
-import type { Config } from '../config';
-import type { Context } from '../context';
+import { DOCS_PATH } from './docs.js';
+import { BOARD_PATH } from './queue-board.js';
+import { fallbackStore } from './rate-limit-store.js';
+import type { Config } from '../config.js';
+import type { Context } from '../context.js';
 
 /** Scripts and styles come only from /assets; nothing inline, nothing from elsewhere. */
 const CONSOLE_CSP = {

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { recordAudit } from '../db/audit';
-import { removeSuppression, suppress, suppressionList } from '../db/subscribers';
-import { internationalAddress, lineText } from '../fields';
-import { notFound } from './errors';
-import type { ApiPlugin } from './plugin';
+import { recordAudit } from '../db/audit.js';
+import { removeSuppression, suppress, suppressionList } from '../db/subscribers.js';
+import { internationalAddress, lineText } from '../fields.js';
+import { notFound } from './errors.js';
+import type { ApiPlugin } from './plugin.js';
 
 const newSuppression = z.object({ email: internationalAddress, reason: lineText(200).default('added by staff') });
 const suppressionParams = z.object({ email: internationalAddress });

@@ -1,18 +1,18 @@
 import { z } from 'zod';
-import { spend } from '../auth/throttle';
-import type { Config } from '../config';
-import { isStaffAddress } from '../db/accounts';
-import { recordAudit } from '../db/audit';
-import type { Db } from '../db';
-import { findRelease } from '../db/releases';
-import { emailAddress } from '../fields';
-import { assembleMessage } from '../mail/assemble';
-import { personaliseMessage, messageSettings } from '../mail/message';
-import { organisation } from '../render/organisation';
-import { compiledRelease } from '../releases/renders';
-import { HttpError, notFound } from './errors';
-import { releaseSampleRecipient } from '../db/subscribers';
-import { idParams, type ApiPlugin } from './plugin';
+import { spend } from '../auth/throttle.js';
+import type { Config } from '../config.js';
+import { isStaffAddress } from '../db/accounts.js';
+import { recordAudit } from '../db/audit.js';
+import type { Db } from '../db/index.js';
+import { findRelease } from '../db/releases.js';
+import { emailAddress } from '../fields.js';
+import { assembleMessage } from '../mail/assemble.js';
+import { personaliseMessage, messageSettings } from '../mail/message.js';
+import { organisation } from '../render/organisation.js';
+import { compiledRelease } from '../releases/renders.js';
+import { HttpError, notFound } from './errors.js';
+import { releaseSampleRecipient } from '../db/subscribers.js';
+import { idParams, type ApiPlugin } from './plugin.js';
 
 /** `phase: "advance"` sends the embargo-marked copy that advance lists receive. */
 const testSendBody = z.object({ email: emailAddress, phase: z.enum(['lift', 'advance']).default('lift') }).strict();

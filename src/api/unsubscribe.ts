@@ -1,15 +1,15 @@
 import type { FastifyReply } from 'fastify';
-import { LIMITS, spend, ThrottledError } from '../auth/throttle';
-import { html, type Html } from '../render/html';
-import { publicRateLimit } from './security';
-import { recordAudit } from '../db/audit';
-import { findMembership, resubscribe, type Membership } from '../db/subscribers';
-import { messageSettings } from '../mail/message';
-import { serviceMessage } from '../mail/service-mail';
-import { verifyUnsubscribeToken } from '../mail/unsubscribe-token';
-import { unsubscribeByToken } from '../subscribers/unsubscribe';
-import { publicPage, sendNotFound, sendPage, siteOf } from './public-page';
-import type { RoutesPlugin } from './plugin';
+import { LIMITS, spend, ThrottledError } from '../auth/throttle.js';
+import { html, type Html } from '../render/html.js';
+import { publicRateLimit } from './security.js';
+import { recordAudit } from '../db/audit.js';
+import { findMembership, resubscribe, type Membership } from '../db/subscribers.js';
+import { messageSettings } from '../mail/message.js';
+import { serviceMessage } from '../mail/service-mail.js';
+import { verifyUnsubscribeToken } from '../mail/unsubscribe-token.js';
+import { unsubscribeByToken } from '../subscribers/unsubscribe.js';
+import { publicPage, sendNotFound, sendPage, siteOf } from './public-page.js';
+import type { RoutesPlugin } from './plugin.js';
 
 /** How long a resubscribe confirmation link works. */
 export const RESUBSCRIBE_LINK_HOURS = 48;

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { Config } from '../config';
-import type { ReleaseFeedback } from '../db/mail-events';
-import type { Release } from '../db/schema';
-import { DELIVERY_STATES, RELEASE_STATUSES, type DeliveryState } from '../states';
-import { advanceAt as advanceSendAt } from '../releases/jobs';
-import { describeEmbargo } from '../embargo/time';
+import type { Config } from '../config.js';
+import type { ReleaseFeedback } from '../db/mail-events.js';
+import type { Release } from '../db/schema.js';
+import { DELIVERY_STATES, RELEASE_STATUSES, type DeliveryState } from '../states.js';
+import { advanceAt as advanceSendAt } from '../releases/jobs.js';
+import { describeEmbargo } from '../embargo/time.js';
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;
 

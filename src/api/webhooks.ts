@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { recordAudit } from '../db/audit';
-import { EVENT_TYPES, type EventType } from '../db/schema';
-import { createWebhookEndpoint, disableWebhookEndpoint, endpointDeliveries, findWebhookEndpoint, webhookEndpoints, type WebhookEndpoint } from '../db/webhooks';
-import { optionalLine } from '../fields';
-import { newWebhookSecret } from '../integrations/signature';
-import { notFound } from './errors';
-import { idParams, type ApiPlugin } from './plugin';
+import { recordAudit } from '../db/audit.js';
+import { EVENT_TYPES, type EventType } from '../db/schema.js';
+import { createWebhookEndpoint, disableWebhookEndpoint, endpointDeliveries, findWebhookEndpoint, webhookEndpoints, type WebhookEndpoint } from '../db/webhooks.js';
+import { optionalLine } from '../fields.js';
+import { newWebhookSecret } from '../integrations/signature.js';
+import { notFound } from './errors.js';
+import { idParams, type ApiPlugin } from './plugin.js';
 
 const eventType = z.enum(EVENT_TYPES, { error: `must be one of ${EVENT_TYPES.join(', ')}` });
 const newEndpoint = z.object({

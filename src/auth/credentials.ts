@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../db';
-import { findActiveAccountByEmail, upgradePasswordHash } from '../db/accounts';
-import { hashPassword, needsRehash, verifyPassword } from './password';
+import type { Db } from '../db/index.js';
+import { findActiveAccountByEmail, upgradePasswordHash } from '../db/accounts.js';
+import { hashPassword, needsRehash, verifyPassword } from './password.js';
 
 // Checked against when the address is unknown, so that answer takes as long as a wrong password.
 let dummyHash: Promise<string> | undefined;

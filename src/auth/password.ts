@@ -1,5 +1,5 @@
 import { randomBytes, scrypt, type ScryptOptions } from 'node:crypto';
-import { sameSecret } from '../signing';
+import { sameSecret } from '../signing.js';
 
 /** OWASP's scrypt cost (N=2^17, r=8, p=1): 128 MiB and a few hundred milliseconds a hash. */
 export const PASSWORD_PARAMS = { N: 2 ** 17, r: 8, p: 1 } as const;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
-import type { Db } from '../db';
-import { acceptTotpStep, totpSecrets, useRecoveryCode } from '../db/second-factor';
+import type { Db } from '../db/index.js';
+import { acceptTotpStep, totpSecrets, useRecoveryCode } from '../db/second-factor.js';
 
 /** TOTP as RFC 6238 and every authenticator app read it: SHA-1, 6 digits, 30 seconds. */
 const PERIOD = 30;

@@ -1,5 +1,5 @@
-import type { Keyring } from '../signing';
-import { randomToken } from '../signing';
+import type { Keyring } from '../signing.js';
+import { randomToken } from '../signing.js';
 
 /**
  * The one-time link that lets the first admin choose a password. It is signed and expires; it is

@@ -1,8 +1,8 @@
-import type { Db } from '../db';
-import { clearHits } from '../db/rate-counters';
-import { checkCredentials } from './credentials';
-import { proveSecondFactor } from './second-factor';
-import { LIMITS, noteFailure, requireRoom, spend } from './throttle';
+import type { Db } from '../db/index.js';
+import { clearHits } from '../db/rate-counters.js';
+import { checkCredentials } from './credentials.js';
+import { proveSecondFactor } from './second-factor.js';
+import { LIMITS, noteFailure, requireRoom, spend } from './throttle.js';
 
 /**
  * The two steps of signing in, each throttled per client address (every attempt) and per account

@@ -1,5 +1,5 @@
-import type { Db } from '../db';
-import { countHit, hitsNow } from '../db/rate-counters';
+import type { Db } from '../db/index.js';
+import { countHit, hitsNow } from '../db/rate-counters.js';
 
 export interface Limit {
   max: number;

@@ -1,6 +1,6 @@
-import type { DeliveryState, ReleaseStatus } from '../states';
-import { shortWhen } from './confirm';
-import { html, type Html } from '../render/html';
+import type { DeliveryState, ReleaseStatus } from '../states.js';
+import { shortWhen } from './confirm.js';
+import { html, type Html } from '../render/html.js';
 
 /** Small pieces several console screens share. */
 

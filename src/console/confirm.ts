@@ -1,5 +1,5 @@
 import { DateTime } from 'luxon';
-import { inZone } from '../embargo/time';
+import { inZone } from '../embargo/time.js';
 
 /**
  * The sentences a confirmation dialog shows, so staff read exactly what a button will do,

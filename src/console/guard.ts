@@ -1,7 +1,7 @@
-import type { Actor } from '../api/auth';
-import type { Role } from '../states';
-import { html } from '../render/html';
-import { bare } from './layout';
+import type { Actor } from '../api/auth.js';
+import type { Role } from '../states.js';
+import { html } from '../render/html.js';
+import { bare } from './layout.js';
 
 /** What someone signed in without the role a console page needs sees (src/api/guard.ts sends it). */
 export function refusalPage(actor: Actor, roles: Role[]): string {

@@ -1,19 +1,19 @@
 import { readFileSync } from 'node:fs';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
-import { errorHandler, HttpError } from '../api/errors';
-import type { Context } from '../context';
-import { html } from '../render/html';
-import { bare } from './layout';
-import { accountPage } from './pages/account';
-import { accountPages } from './pages/accounts';
-import { editorPages } from './pages/editor';
-import { listPages } from './pages/lists';
-import { peoplePages } from './pages/people';
-import { operationsPages } from './pages/operations';
-import { releasePages } from './pages/releases';
-import { reportPage } from './pages/report';
-import { sessionRoutes } from './session-routes';
+import { errorHandler, HttpError } from '../api/errors.js';
+import type { Context } from '../context.js';
+import { html } from '../render/html.js';
+import { bare } from './layout.js';
+import { accountPage } from './pages/account.js';
+import { accountPages } from './pages/accounts.js';
+import { editorPages } from './pages/editor.js';
+import { listPages } from './pages/lists.js';
+import { peoplePages } from './pages/people.js';
+import { operationsPages } from './pages/operations.js';
+import { releasePages } from './pages/releases.js';
+import { reportPage } from './pages/report.js';
+import { sessionRoutes } from './session-routes.js';
 
 const ASSETS: Record<string, string> = {
   'console.css': 'text/css; charset=utf-8',

@@ -1,6 +1,6 @@
-import { allows, type Actor } from '../api/auth';
-import type { Role } from '../states';
-import { html, type Html } from '../render/html';
+import { allows, type Actor } from '../api/auth.js';
+import type { Role } from '../states.js';
+import { html, type Html } from '../render/html.js';
 
 export type Section = 'releases' | 'lists' | 'subscribers' | 'access' | 'suppressions' | 'operations' | 'webhooks' | 'accounts' | 'account';
 

@@ -1,13 +1,13 @@
-import type { Context } from '../context';
-import type { Release } from '../db/schema';
-import { releaseSampleRecipient, sampleRecipient } from '../db/subscribers';
-import { resolveEmbargo, type EmbargoInput } from '../embargo/time';
-import type { Recipient } from '../db/deliveries';
-import { messageSettings, recipientValues } from '../mail/message';
-import { compileEmail, type CompiledEmail } from '../render/compile';
-import { organisation } from '../render/organisation';
-import { personalise } from '../render/personalise';
-import { compiledRelease } from '../releases/renders';
+import type { Context } from '../context.js';
+import type { Release } from '../db/schema.js';
+import { releaseSampleRecipient, sampleRecipient } from '../db/subscribers.js';
+import { resolveEmbargo, type EmbargoInput } from '../embargo/time.js';
+import type { Recipient } from '../db/deliveries.js';
+import { messageSettings, recipientValues } from '../mail/message.js';
+import { compileEmail, type CompiledEmail } from '../render/compile.js';
+import { organisation } from '../render/organisation.js';
+import { personalise } from '../render/personalise.js';
+import { compiledRelease } from '../releases/renders.js';
 
 export interface DraftContent {
   title: string;

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Db } from '../db';
-import type { ReleaseStatus } from '../states';
+import type { Db } from '../db/index.js';
+import type { ReleaseStatus } from '../states.js';
 
 /** Read-only queries shaped for the console's screens. */
 

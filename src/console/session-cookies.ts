@@ -1,9 +1,9 @@
 import type { FastifyReply } from 'fastify';
-import { CSRF_COOKIE, SESSION_COOKIE } from '../api/auth';
-import type { Config } from '../config';
-import type { Db } from '../db';
-import type { SessionStage } from '../db/schema';
-import { createSession } from '../db/sessions';
+import { CSRF_COOKIE, SESSION_COOKIE } from '../api/auth.js';
+import type { Config } from '../config.js';
+import type { Db } from '../db/index.js';
+import type { SessionStage } from '../db/schema.js';
+import { createSession } from '../db/sessions.js';
 
 /** A sign-in waiting for its second factor lasts this long. */
 export const PENDING_MINUTES = 10;

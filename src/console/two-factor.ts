@@ -1,4 +1,4 @@
-import { html, raw, type Html } from '../render/html';
+import { html, raw, type Html } from '../render/html.js';
 
 /** The pieces of the console that set up and show a second factor, shared by sign-in enrolment and the account page. */
 

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import type { Logger } from '../log';
-import type { Db } from '../db';
-import { recordAudit } from '../db/audit';
-import { QueueUnavailableError } from '../errors';
-import type { Queues } from '../queue';
+import type { Logger } from '../log.js';
+import type { Db } from '../db/index.js';
+import { recordAudit } from '../db/audit.js';
+import { QueueUnavailableError } from '../errors.js';
+import type { Queues } from '../queue/index.js';
 
 /** What pausing and resuming touch: the setting in PostgreSQL and the queues in Redis. */
 export interface PauseDeps {

@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
-import type { Db } from './index';
-import type { Database } from './schema';
-import type { Role } from '../states';
+import type { Db } from './index.js';
+import type { Database } from './schema.js';
+import type { Role } from '../states.js';
 
 export interface AccountSummary {
   id: number;

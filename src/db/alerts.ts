@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
-import type { Db } from './index';
-import type { AlertsTable } from './schema';
+import type { Db } from './index.js';
+import type { AlertsTable } from './schema.js';
 
 export type Alert = Selectable<AlertsTable>;
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Db } from './index';
-import { publiclyLifted } from './newsroom';
+import type { Db } from './index.js';
+import { publiclyLifted } from './newsroom.js';
 
 export interface NewAttachment {
   filename: string;

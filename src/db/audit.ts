@@ -1,6 +1,6 @@
-import type { Db } from './index';
+import type { Db } from './index.js';
 import type { Kysely, Transaction } from 'kysely';
-import type { Database, Release } from './schema';
+import type { Database, Release } from './schema.js';
 
 export interface AuditEntry {
   releaseId: number | null;

@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
-import type { Db } from './index';
-import type { Database, Release, ReleaseChange } from './schema';
-import type { ChangeKind, DeliveryState } from '../states';
+import type { Db } from './index.js';
+import type { Database, Release, ReleaseChange } from './schema.js';
+import type { ChangeKind, DeliveryState } from '../states.js';
 
 type Tx = Transaction<Database>;
 

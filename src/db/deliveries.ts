@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
-import type { Db } from './index';
-import type { Database } from './schema';
-import type { DeliveryPhase, DeliveryState, Phase } from '../states';
-import { BARRED } from './vetting';
+import type { Db } from './index.js';
+import type { Database } from './schema.js';
+import type { DeliveryPhase, DeliveryState, Phase } from '../states.js';
+import { BARRED } from './vetting.js';
 
 type Tx = Transaction<Database>;
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
-import { publiclyLifted } from './newsroom';
+import type { Db } from './index.js';
+import { publiclyLifted } from './newsroom.js';
 
 /**
  * Per-recipient file keys and their use (leak attribution). An advance copy's file links carry a

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import type { Database } from './schema';
+import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
 

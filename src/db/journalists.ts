@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
+import type { Db } from './index.js';
 
 /**
  * Journalists managing themselves: sign-up with double opt-in and the consent it records, and the

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import type { Db } from './index';
+import type { Db } from './index.js';
 
 const GENERATED_KEY = 'secret_key';
 

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
+import type { Db } from './index.js';
 
 /** Words of a name for an address: ASCII letters and digits joined by dashes, at most 60 characters. */
 export function slugify(text: string, fallback = 'list'): string {

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
-import type { MailEventKind, SuppressionSource } from './schema';
-import type { DeliveryState } from '../states';
+import type { Db } from './index.js';
+import type { MailEventKind, SuppressionSource } from './schema.js';
+import type { DeliveryState } from '../states.js';
 
 /** The delivery a report is about, as the effects of a bounce or a complaint need it. */
 export interface ReportedDelivery {

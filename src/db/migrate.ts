@@ -1,16 +1,16 @@
 import { Migrator, sql, type Migration, type MigrationProvider } from 'kysely';
-import type { Db } from './index';
-import * as init from './migrations/001_init';
-import * as lifecycle from './migrations/002_lifecycle';
-import * as journalists from './migrations/004_journalists';
-import * as accounts from './migrations/005_accounts';
-import * as lifecycleEdges from './migrations/006_lifecycle_edges';
-import * as security from './migrations/007_security';
-import * as mailLoop from './migrations/008_mail_loop';
-import * as operations from './migrations/009_operations';
-import * as changeNotices from './migrations/010_change_notices';
-import * as selfService from './migrations/011_self_service';
-import * as listCounts from './migrations/012_staff_side_at_size';
+import type { Db } from './index.js';
+import * as init from './migrations/001_init.js';
+import * as lifecycle from './migrations/002_lifecycle.js';
+import * as journalists from './migrations/004_journalists.js';
+import * as accounts from './migrations/005_accounts.js';
+import * as lifecycleEdges from './migrations/006_lifecycle_edges.js';
+import * as security from './migrations/007_security.js';
+import * as mailLoop from './migrations/008_mail_loop.js';
+import * as operations from './migrations/009_operations.js';
+import * as changeNotices from './migrations/010_change_notices.js';
+import * as selfService from './migrations/011_self_service.js';
+import * as listCounts from './migrations/012_staff_side_at_size.js';
 
 /**
  * Migrations are listed here, in order, so they work the same from source and from a bundle. Each

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
+import type { Db } from './index.js';
 
 /**
  * The one test of whether the public may see a release (invariant "embargoed text stays home"): the lift worker has lifted

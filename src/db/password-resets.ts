@@ -1,6 +1,6 @@
-import { randomToken, secretHash as hash } from '../signing';
+import { randomToken, secretHash as hash } from '../signing.js';
 import { sql } from 'kysely';
-import type { Db } from './index';
+import type { Db } from './index.js';
 
 
 /** A reset link's token for an account; only its hash is kept. Earlier links of the account stop working. */

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
+import type { Db } from './index.js';
 
 export interface WindowCount {
   hits: number;

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
+import type { Db } from './index.js';
 import type { Selectable } from 'kysely';
-import type { ReconcileStateTable } from './schema';
+import type { ReconcileStateTable } from './schema.js';
 
 /** One advisory-lock key per database: each installation (and each test database) has its own leader. */
 const LEADER_LOCK = sql`hashtext('presslift:reconcile')`;

@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
-import type { Db } from './index';
-import type { RelayHealthTable } from './schema';
+import type { Db } from './index.js';
+import type { RelayHealthTable } from './schema.js';
 
 /**
  * The relay's health as all workers see it, by PostgreSQL's clock. An acceptance ends a run of

@@ -1,7 +1,7 @@
 import { sql, type Transaction, type UpdateObject } from 'kysely';
-import type { Db } from './index';
-import { type Database, type Release } from './schema';
-import { DELIVERY_STATES, type DeliveryState, type ReleaseStatus } from '../states';
+import type { Db } from './index.js';
+import { type Database, type Release } from './schema.js';
+import { DELIVERY_STATES, type DeliveryState, type ReleaseStatus } from '../states.js';
 
 type Tx = Transaction<Database>;
 

@@ -1,5 +1,5 @@
-import type { Db } from '.';
-import type { Phase } from '../states';
+import type { Db } from './index.js';
+import type { Phase } from '../states.js';
 
 export interface StoredRender {
   subject: string;

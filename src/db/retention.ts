@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
+import type { Db } from './index.js';
 
 /**
  * Finished releases whose deliveries are due for pruning: sent or cancelled more than `days` ago

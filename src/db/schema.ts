@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
-import type { ChangeKind, DeliveryPhase, DeliveryState, Phase, ReleaseStatus, Role } from '../states';
+import type { ChangeKind, DeliveryPhase, DeliveryState, Phase, ReleaseStatus, Role } from '../states.js';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
+import type { Db } from './index.js';
 
 /** Second factors of accounts: the TOTP secret (pending while the person enrols) and recovery codes. */
 

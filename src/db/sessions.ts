@@ -1,8 +1,8 @@
-import { randomToken, secretHash as hash } from '../signing';
+import { randomToken, secretHash as hash } from '../signing.js';
 import { sql } from 'kysely';
-import type { Db } from './index';
-import type { SessionStage } from './schema';
-import type { Role } from '../states';
+import type { Db } from './index.js';
+import type { SessionStage } from './schema.js';
+import type { Role } from '../states.js';
 
 
 export interface Session {

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import type { Recipient } from './deliveries';
-import type { Db } from './index';
-import { releaseListIds } from './releases';
-import type { SuppressionSource } from './schema';
+import type { Recipient } from './deliveries.js';
+import type { Db } from './index.js';
+import { releaseListIds } from './releases.js';
+import type { SuppressionSource } from './schema.js';
 
 export interface SubscriberInput {
   email: string;

@@ -1,7 +1,7 @@
-import { randomToken, secretHash as hash } from '../signing';
+import { randomToken, secretHash as hash } from '../signing.js';
 import { sql } from 'kysely';
-import type { Db } from './index';
-import type { Role } from '../states';
+import type { Db } from './index.js';
+import type { Role } from '../states.js';
 
 
 export interface NewApiToken {

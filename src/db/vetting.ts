@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import type { Db } from './index';
-import type { AccessRequestStatus } from './schema';
-import { joinLists, type ConsentShown } from './journalists';
+import type { Db } from './index.js';
+import type { AccessRequestStatus } from './schema.js';
+import { joinLists, type ConsentShown } from './journalists.js';
 
 /**
  * Embargo access: journalists' applications for advance copies and staff's decisions on them, and

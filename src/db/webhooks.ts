@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
-import type { Db } from './index';
-import type { EventType, EventsTable, WebhookEndpointsTable } from './schema';
+import type { Db } from './index.js';
+import type { EventType, EventsTable, WebhookEndpointsTable } from './schema.js';
 
 export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;
 

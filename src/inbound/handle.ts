@@ -1,9 +1,9 @@
-import type { Context } from '../context';
-import { dsnFeedback, isComplaint, unsubscribeTokenOf, type MailEvent } from '../mail/feedback';
-import { readReport } from '../mail/reports';
-import { verpDelivery } from '../mail/verp';
-import { applyMailEvent, type Outcome } from '../pipeline/mail-events';
-import { unsubscribeByToken } from '../subscribers/unsubscribe';
+import type { Context } from '../context.js';
+import { dsnFeedback, isComplaint, unsubscribeTokenOf, type MailEvent } from '../mail/feedback.js';
+import { readReport } from '../mail/reports.js';
+import { verpDelivery } from '../mail/verp.js';
+import { applyMailEvent, type Outcome } from '../pipeline/mail-events.js';
+import { unsubscribeByToken } from '../subscribers/unsubscribe.js';
 
 /** What became of one inbound mail; `later` asks the sending server to try again (SMTP 451). */
 export type Handled = { outcome: Outcome | 'unsubscribed' | 'dropped'; why?: string };

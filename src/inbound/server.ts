@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
-import type { Context } from '../context';
-import { messageSettings } from '../mail/message';
-import { verpDelivery } from '../mail/verp';
-import { handleInbound, isUnsubscribeAddress, type Mailboxes } from './handle';
+import type { Context } from '../context.js';
+import { messageSettings } from '../mail/message.js';
+import { verpDelivery } from '../mail/verp.js';
+import { handleInbound, isUnsubscribeAddress, type Mailboxes } from './handle.js';
 
 export interface InboundServer {
   port: number;

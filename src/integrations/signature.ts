@@ -1,4 +1,4 @@
-import { hmacHex, randomToken, sameSecret } from '../signing';
+import { hmacHex, randomToken, sameSecret } from '../signing.js';
 
 /** The header every integration webhook carries: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`, as Stripe signs. */
 export const SIGNATURE_HEADER = 'Presslift-Signature';

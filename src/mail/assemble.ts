@@ -1,9 +1,9 @@
 import type { SendMailOptions } from 'nodemailer';
-import type DKIM from 'nodemailer/lib/dkim';
-import type Mail from 'nodemailer/lib/mailer';
-import mimeFuncs from 'nodemailer/lib/mime-funcs';
-import MimeNode from 'nodemailer/lib/mime-node';
-import type { MimeParts } from './body';
+import type DKIM from 'nodemailer/lib/dkim/index.js';
+import type Mail from 'nodemailer/lib/mailer/index.js';
+import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
+import MimeNode from 'nodemailer/lib/mime-node/index.js';
+import type { MimeParts } from './body.js';
 
 /**
  * A message whose body parts are pre-built MIME, assembled into one buffer sent as `raw`. Letting

@@ -1,7 +1,7 @@
-import type Mail from 'nodemailer/lib/mailer';
-import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp';
-import { SLOT_PATTERN, type CompiledEmail } from '../render/compile';
-import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
+import type Mail from 'nodemailer/lib/mailer/index.js';
+import { encode as qpEncode, wrap as qpWrap } from 'nodemailer/lib/qp/index.js';
+import { SLOT_PATTERN, type CompiledEmail } from '../render/compile.js';
+import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise.js';
 
 /**
  * The text/html and text/plain parts of a message, built as MIME once per release version and

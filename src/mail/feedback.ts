@@ -1,5 +1,5 @@
-import type { SuppressionSource } from '../db/schema';
-import type { DsnRecipient } from './reports';
+import type { SuppressionSource } from '../db/schema.js';
+import type { DsnRecipient } from './reports.js';
 
 /**
  * What came back about a message we sent, in one vocabulary whatever road it took: a DSN or an ARF

@@ -1,4 +1,4 @@
-import type { Keyring } from '../signing';
+import type { Keyring } from '../signing.js';
 
 /**
  * A recipient's own key to the files of their advance copy: the delivery's id sealed by the

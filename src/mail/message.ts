@@ -1,15 +1,15 @@
-import mimeFuncs from 'nodemailer/lib/mime-funcs';
-import type { Config } from '../config';
-import type { Recipient } from '../db/deliveries';
-import { embargoLine, type CompiledEmail } from '../render/compile';
-import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise';
-import type { HeaderValues, PartedMessage } from './assemble';
-import { mimeParts } from './body';
-import type { Keyring } from '../signing';
-import { signPreferenceToken } from './preference-token';
-import { fileKey } from './file-key';
-import { signUnsubscribeToken } from './unsubscribe-token';
-import { verpAddress } from './verp';
+import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
+import type { Config } from '../config.js';
+import type { Recipient } from '../db/deliveries.js';
+import { embargoLine, type CompiledEmail } from '../render/compile.js';
+import { fill, SLOT_ESCAPES, type RecipientValues } from '../render/personalise.js';
+import type { HeaderValues, PartedMessage } from './assemble.js';
+import { mimeParts } from './body.js';
+import type { Keyring } from '../signing.js';
+import { signPreferenceToken } from './preference-token.js';
+import { fileKey } from './file-key.js';
+import { signUnsubscribeToken } from './unsubscribe-token.js';
+import { verpAddress } from './verp.js';
 
 export interface DkimKey {
   domainName: string;

@@ -1,4 +1,4 @@
-import type { Keyring } from '../signing';
+import type { Keyring } from '../signing.js';
 
 /**
  * The preference page's link, in every email: it names the subscriber and is signed, so it needs no

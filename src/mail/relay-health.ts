@@ -1,6 +1,6 @@
-import type { Db } from '../db';
-import { noteRelayAccepted, noteRelayRefused } from '../db/relay-health';
-import type { Logger } from '../log';
+import type { Db } from '../db/index.js';
+import { noteRelayAccepted, noteRelayRefused } from '../db/relay-health.js';
+import type { Logger } from '../log.js';
 
 /**
  * Tells PostgreSQL how the relay answers this worker, at most once a second for each kind of

@@ -1,7 +1,7 @@
-import MailComposer from 'nodemailer/lib/mail-composer';
-import { randomToken } from '../signing';
-import type { OutgoingMessage } from './assemble';
-import { senderDomain, type MessageSettings } from './message';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { randomToken } from '../signing.js';
+import type { OutgoingMessage } from './assemble.js';
+import { senderDomain, type MessageSettings } from './message.js';
 
 export interface ServiceMail {
   to: string;

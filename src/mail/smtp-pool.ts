@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Readable } from 'node:stream';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { offersPipelining, pipelinable, pipelinedSend } from './smtp-transaction';
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import { offersPipelining, pipelinable, pipelinedSend } from './smtp-transaction.js';
 
 export interface RelayAddress {
   host: string;

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 
 /** An error as nodemailer's SMTPConnection makes them (and classifySmtpError reads them). */
 export type SmtpReplyError = Error & { code: string; response?: string; responseCode?: number; command: string };

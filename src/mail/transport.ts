@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import DKIM from 'nodemailer/lib/dkim';
-import type { Config } from '../config';
-import type { OutgoingMessage } from './assemble';
-import { NotHandedOver, SmtpPool, type HandOverCheck, type RelayAddress } from './smtp-pool';
+import DKIM from 'nodemailer/lib/dkim/index.js';
+import type { Config } from '../config.js';
+import type { OutgoingMessage } from './assemble.js';
+import { NotHandedOver, SmtpPool, type HandOverCheck, type RelayAddress } from './smtp-pool.js';
 
 export interface SendOutcome {
   messageId: string;

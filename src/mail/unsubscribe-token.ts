@@ -1,4 +1,4 @@
-import type { Keyring } from '../signing';
+import type { Keyring } from '../signing.js';
 
 /**
  * An unsubscribe token names (subscriber, list) and carries a signature over both, so it can be

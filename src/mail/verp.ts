@@ -1,4 +1,4 @@
-import type { Keyring } from '../signing';
+import type { Keyring } from '../signing.js';
 
 /**
  * VERP: each message's envelope sender names its delivery, so a bounce that comes back to it says

@@ -1,8 +1,8 @@
 import { DelayedError, type Job } from 'bullmq';
-import { databaseNow, findRelease } from '../db/releases';
-import type { LiftJob } from '../queue';
-import { advanceAt } from '../releases/jobs';
-import { freezeStage, type LiftDeps } from './lift';
+import { databaseNow, findRelease } from '../db/releases.js';
+import type { LiftJob } from '../queue/index.js';
+import { advanceAt } from '../releases/jobs.js';
+import { freezeStage, type LiftDeps } from './lift.js';
 
 export type AdvanceOutcome = 'stale' | 'not-scheduled' | 'advanced';
 

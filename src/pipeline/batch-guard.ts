@@ -1,8 +1,8 @@
-import type { Db } from '../db';
-import { recipientStanding, renewLease } from '../db/deliveries';
-import { releaseStanding } from '../db/releases';
-import type { Logger } from '../log';
-import { sendingPaused } from '../controls/pause';
+import type { Db } from '../db/index.js';
+import { recipientStanding, renewLease } from '../db/deliveries.js';
+import { releaseStanding } from '../db/releases.js';
+import type { Logger } from '../log.js';
+import { sendingPaused } from '../controls/pause.js';
 
 /** Why a claimed row was not handed to SMTP, and so what becomes of it. */
 export type Withheld =

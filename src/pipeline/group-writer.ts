@@ -1,4 +1,4 @@
-import type { Logger } from '../log';
+import type { Logger } from '../log.js';
 
 interface Group<T> {
   rows: T[];

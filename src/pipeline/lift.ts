@@ -1,16 +1,16 @@
 import { DelayedError, type Job } from 'bullmq';
-import type { Context } from '../context';
-import type { Db } from '../db';
-import { cancelWaiting, discardStaged, freezeAudienceChunk, staleHeldUntil, unfinishedDeliveryIds } from '../db/deliveries';
-import { databaseNow, deliveryCounts, findRelease, markFanoutDone } from '../db/releases';
-import type { Release } from '../db/schema';
-import type { Phase } from '../states';
-import type { LiftJob } from '../queue';
-import { enqueueSends } from '../queue/send-jobs';
-import { LIFT_PREPARE_MS } from '../releases/jobs';
-import { beginSending, completeRelease } from '../releases/lifecycle';
-import { announcePreparation, prepareToSend, type PrepareDeps } from './prepare';
-import { Turns } from './turns';
+import type { Context } from '../context.js';
+import type { Db } from '../db/index.js';
+import { cancelWaiting, discardStaged, freezeAudienceChunk, staleHeldUntil, unfinishedDeliveryIds } from '../db/deliveries.js';
+import { databaseNow, deliveryCounts, findRelease, markFanoutDone } from '../db/releases.js';
+import type { Release } from '../db/schema.js';
+import type { Phase } from '../states.js';
+import type { LiftJob } from '../queue/index.js';
+import { enqueueSends } from '../queue/send-jobs.js';
+import { LIFT_PREPARE_MS } from '../releases/jobs.js';
+import { beginSending, completeRelease } from '../releases/lifecycle.js';
+import { announcePreparation, prepareToSend, type PrepareDeps } from './prepare.js';
+import { Turns } from './turns.js';
 
 export type LiftDeps = PrepareDeps;
 

@@ -1,11 +1,11 @@
-import type { Context } from '../context';
-import { recordAudit } from '../db/audit';
+import type { Context } from '../context.js';
+import { recordAudit } from '../db/audit.js';
 import {
   findDeliveryByMessageId, findReportedDelivery, markBounced, recordMailEvent, softBouncesWithin, type ReportedDelivery,
-} from '../db/mail-events';
-import type { MailEventKind } from '../db/schema';
-import { suppress, unsubscribeEverywhere } from '../db/subscribers';
-import type { MailEvent } from '../mail/feedback';
+} from '../db/mail-events.js';
+import type { MailEventKind } from '../db/schema.js';
+import { suppress, unsubscribeEverywhere } from '../db/subscribers.js';
+import type { MailEvent } from '../mail/feedback.js';
 
 export type Outcome =
   /** Its effects were applied now. */

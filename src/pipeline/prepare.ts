@@ -1,16 +1,16 @@
 import { sql } from 'kysely';
-import type { Context } from '../context';
-import type { Db } from '../db';
-import { findRelease } from '../db/releases';
-import type { Release } from '../db/schema';
-import { prepareMimeParts } from '../mail/body';
-import { assembleMessage } from '../mail/assemble';
-import { messageSettings, personaliseMessage, type MessageSettings } from '../mail/message';
-import { dotStuff } from '../mail/smtp-transaction';
-import type { CompiledEmail } from '../render/compile';
-import type { Mailer } from '../mail/transport';
-import { createRedis } from '../queue/redis';
-import type { RenderCache } from '../releases/renders';
+import type { Context } from '../context.js';
+import type { Db } from '../db/index.js';
+import { findRelease } from '../db/releases.js';
+import type { Release } from '../db/schema.js';
+import { prepareMimeParts } from '../mail/body.js';
+import { assembleMessage } from '../mail/assemble.js';
+import { messageSettings, personaliseMessage, type MessageSettings } from '../mail/message.js';
+import { dotStuff } from '../mail/smtp-transaction.js';
+import type { CompiledEmail } from '../render/compile.js';
+import type { Mailer } from '../mail/transport.js';
+import { createRedis } from '../queue/redis.js';
+import type { RenderCache } from '../releases/renders.js';
 
 export interface PrepareDeps {
   ctx: Context;

@@ -1,14 +1,14 @@
 import type { Queue } from 'bullmq';
-import type { Context } from '../context';
-import { dueUnfinishedDeliveries } from '../db/deliveries';
-import { liftableReleases, type Liftable } from '../db/releases';
-import { pendingWebhookDeliveries } from '../db/webhooks';
-import { raiseLiftFailed } from '../alerts/staff-alerts';
-import { applyPauseState } from '../controls/pause';
-import { webhookJobId, type SendJob } from '../queue';
-import { enqueueSends } from '../queue/send-jobs';
-import { addLiftJob, advanceAt, liftJobId } from '../releases/jobs';
-import { addWebhookJobs } from './webhook';
+import type { Context } from '../context.js';
+import { dueUnfinishedDeliveries } from '../db/deliveries.js';
+import { liftableReleases, type Liftable } from '../db/releases.js';
+import { pendingWebhookDeliveries } from '../db/webhooks.js';
+import { raiseLiftFailed } from '../alerts/staff-alerts.js';
+import { applyPauseState } from '../controls/pause.js';
+import { webhookJobId, type SendJob } from '../queue/index.js';
+import { enqueueSends } from '../queue/send-jobs.js';
+import { addLiftJob, advanceAt, liftJobId } from '../releases/jobs.js';
+import { addWebhookJobs } from './webhook.js';
 
 export interface ReconcileResult {
   /** Lift (and advance) jobs put back: added where Redis had none, retried where one had failed for good. */

@@ -1,5 +1,5 @@
-import type { Context } from '../context';
-import { deleteDeliveryBatch, keepDeliveryCounts, markDeliveriesPruned, purgeExpired, releasesToPrune } from '../db/retention';
+import type { Context } from '../context.js';
+import { deleteDeliveryBatch, keepDeliveryCounts, markDeliveriesPruned, purgeExpired, releasesToPrune } from '../db/retention.js';
 
 /** Rows deleted per statement: each batch holds its row locks for milliseconds. */
 const PRUNE_BATCH = 5_000;

@@ -1,25 +1,25 @@
 import type { Job } from 'bullmq';
-import type { Context } from '../context';
+import type { Context } from '../context.js';
 import {
   cancelWaiting, claimBatch, discardClaims, leaseHeldUntil, recordCancelled, recordFailed, recordSent, recordSkipped, releaseClaims,
   type ClaimedDelivery, type FailureRecord, type SentRecord,
-} from '../db/deliveries';
-import { deliveryCounts, findRelease } from '../db/releases';
-import type { Phase } from '../states';
-import { suppress } from '../db/subscribers';
-import { classifySmtpError } from '../mail/classify';
-import { assembleMessage } from '../mail/assemble';
-import { personaliseMessage, messageSettings } from '../mail/message';
-import { NotHandedOver } from '../mail/smtp-pool';
-import type { Mailer } from '../mail/transport';
-import type { RelayHealthRecorder } from '../mail/relay-health';
-import type { SendJob } from '../queue';
-import { domainOf, type Pacer } from '../queue/pacing';
-import { enqueueSends } from '../queue/send-jobs';
-import { completeRelease } from '../releases/lifecycle';
-import type { RenderCache } from '../releases/renders';
-import { BatchGuard, type Withheld } from './batch-guard';
-import { GroupWriter } from './group-writer';
+} from '../db/deliveries.js';
+import { deliveryCounts, findRelease } from '../db/releases.js';
+import type { Phase } from '../states.js';
+import { suppress } from '../db/subscribers.js';
+import { classifySmtpError } from '../mail/classify.js';
+import { assembleMessage } from '../mail/assemble.js';
+import { personaliseMessage, messageSettings } from '../mail/message.js';
+import { NotHandedOver } from '../mail/smtp-pool.js';
+import type { Mailer } from '../mail/transport.js';
+import type { RelayHealthRecorder } from '../mail/relay-health.js';
+import type { SendJob } from '../queue/index.js';
+import { domainOf, type Pacer } from '../queue/pacing.js';
+import { enqueueSends } from '../queue/send-jobs.js';
+import { completeRelease } from '../releases/lifecycle.js';
+import type { RenderCache } from '../releases/renders.js';
+import { BatchGuard, type Withheld } from './batch-guard.js';
+import { GroupWriter } from './group-writer.js';
 
 export interface SendDeps {
   ctx: Context;

@@ -1,9 +1,9 @@
-import type { Context } from '../context';
-import { asLeader, claimRetentionRun, recordSweep, recordSweepFailure } from '../db/reconcile';
-import type { Mailer } from '../mail/transport';
-import { dispatchAlerts, evaluateAlerts, raiseRestored } from '../alerts/staff-alerts';
-import { applyRetention } from './retention';
-import { reconcile, type ReconcileResult } from './reconcile';
+import type { Context } from '../context.js';
+import { asLeader, claimRetentionRun, recordSweep, recordSweepFailure } from '../db/reconcile.js';
+import type { Mailer } from '../mail/transport.js';
+import { dispatchAlerts, evaluateAlerts, raiseRestored } from '../alerts/staff-alerts.js';
+import { applyRetention } from './retention.js';
+import { reconcile, type ReconcileResult } from './reconcile.js';
 
 /** Retention runs at most once an hour, by whichever process leads then. */
 const RETENTION_EVERY_SECONDS = 3600;

@@ -1,11 +1,11 @@
 import type { Job, Queue } from 'bullmq';
-import type { Context } from '../context';
-import type { Db } from '../db';
-import { publicSlug } from '../db/newsroom';
-import { dropWebhookDelivery, recordWebhookAttempt, takeUnqueuedWebhookDeliveries, webhookToSend, type WebhookToSend } from '../db/webhooks';
-import { postJson, succeeded } from '../integrations/http';
-import { SIGNATURE_HEADER, signWebhook } from '../integrations/signature';
-import { webhookJobId, type WebhookJob } from '../queue';
+import type { Context } from '../context.js';
+import type { Db } from '../db/index.js';
+import { publicSlug } from '../db/newsroom.js';
+import { dropWebhookDelivery, recordWebhookAttempt, takeUnqueuedWebhookDeliveries, webhookToSend, type WebhookToSend } from '../db/webhooks.js';
+import { postJson, succeeded } from '../integrations/http.js';
+import { SIGNATURE_HEADER, signWebhook } from '../integrations/signature.js';
+import { webhookJobId, type WebhookJob } from '../queue/index.js';
 
 /** With the default backoff (10 s, doubling) about eleven hours of retries, as receivers go down for maintenance and come back. */
 export const WEBHOOK_ATTEMPTS = 12;

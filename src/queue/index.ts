@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Queue, type QueueOptions } from 'bullmq';
-import type { Phase } from '../states';
-import type { RedisClient } from './redis';
+import type { Phase } from '../states.js';
+import type { RedisClient } from './redis.js';
 
 export const LIFT_QUEUE = 'lift';
 export const SEND_QUEUE = 'send';

@@ -1,6 +1,6 @@
-import type { Config, DomainLimit } from '../config';
-import type { Logger } from '../log';
-import type { RedisClient } from './redis';
+import type { Config, DomainLimit } from '../config.js';
+import type { Logger } from '../log.js';
+import type { RedisClient } from './redis.js';
 
 /**
  * Pacing per destination, shared by every worker through Redis. A send to 30,000 journalists is

@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
-import type { Config } from '../config';
+import type { Config } from '../config.js';
 
 /** A connection to Redis: one server, or a Redis Cluster (REDIS_CLUSTER_NODES). Every command Presslift uses works on both. */
 export type RedisClient = Redis | Cluster;

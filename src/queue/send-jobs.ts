@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
-import type { Config } from '../config';
-import type { SendJob } from './index';
-import { sendBatchSize } from './send-rate';
+import type { Config } from '../config.js';
+import type { SendJob } from './index.js';
+import { sendBatchSize } from './send-rate.js';
 
 const BULK_LIMIT = 1000;
 /** BullMQ's lowest priority. */

@@ -1,4 +1,4 @@
-import type { Config } from '../config';
+import type { Config } from '../config.js';
 
 /**
  * The global rate is kept per message by the pacer (src/queue/pacing.ts); a batch still holds at

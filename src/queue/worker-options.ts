@@ -1,7 +1,7 @@
 import type { WorkerOptions } from 'bullmq';
-import type { Config } from '../config';
-import { WORKER_NAME } from './index';
-import { createRedis } from './redis';
+import type { Config } from '../config.js';
+import { WORKER_NAME } from './index.js';
+import { createRedis } from './redis.js';
 
 /**
  * What every Presslift worker shares: its own blocking Redis connection, the key prefix, its name, and the

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
-import type { Release } from '../db/schema';
-import { PHASES, type Phase } from '../states';
-import type { LiftJob } from '../queue';
+import type { Release } from '../db/schema.js';
+import { PHASES, type Phase } from '../states.js';
+import type { LiftJob } from '../queue/index.js';
 
 /**
  * The delayed jobs that release a scheduled version: its lift, and its advance send when it has

@@ -1,23 +1,23 @@
 import type { Transaction } from 'kysely';
-import type { Config } from '../config';
-import type { Db } from '../db';
-import type { Logger } from '../log';
-import type { Queues } from '../queue';
-import { insertAttachment, type AttachmentSummary, type NewAttachment } from '../db/attachments';
-import { embargoAudit, recordAudit } from '../db/audit';
-import { cancelWaiting, discardStaged, requeueFailed } from '../db/deliveries';
-import { slugify } from '../db/lists';
+import type { Config } from '../config.js';
+import type { Db } from '../db/index.js';
+import type { Logger } from '../log.js';
+import type { Queues } from '../queue/index.js';
+import { insertAttachment, type AttachmentSummary, type NewAttachment } from '../db/attachments.js';
+import { embargoAudit, recordAudit } from '../db/audit.js';
+import { cancelWaiting, discardStaged, requeueFailed } from '../db/deliveries.js';
+import { slugify } from '../db/lists.js';
 import {
   applyEdit, databaseNow, insertRelease, lockRelease, markCancelled, markChanged, markDraft, markLiftRequested, markReopened,
   markScheduled, markSending, markSent, releaseListIds, setReleaseLists, type Expected, type ReleaseDraft, type ReleaseFields,
-} from '../db/releases';
-import type { Database, Release } from '../db/schema';
-import type { ReleaseStatus } from '../states';
-import { requireLead } from '../embargo/time';
-import { DomainError, QueueUnavailableError } from '../errors';
-import { enqueueSends } from '../queue/send-jobs';
-import { addReleaseJobs, removeReleaseJobs } from './jobs';
-import { tellHolders, type Notice, type Told } from './notices';
+} from '../db/releases.js';
+import type { Database, Release } from '../db/schema.js';
+import type { ReleaseStatus } from '../states.js';
+import { requireLead } from '../embargo/time.js';
+import { DomainError, QueueUnavailableError } from '../errors.js';
+import { enqueueSends } from '../queue/send-jobs.js';
+import { addReleaseJobs, removeReleaseJobs } from './jobs.js';
+import { tellHolders, type Notice, type Told } from './notices.js';
 
 /** What a transition needs: the release's rows, its jobs, the lead-time rules, and a log line. */
 export interface LifecycleDeps {

@@ -1,11 +1,11 @@
 import type { Transaction } from 'kysely';
-import type { Config } from '../config';
-import { attachmentLinks } from '../db/attachments';
-import { freezeNotices, hasAdvanceHolders, insertChange, revokeFileKeys } from '../db/changes';
-import type { Database, Release } from '../db/schema';
-import type { ChangeKind } from '../states';
-import { compileEmail, FILE_KEY_SLOT, type NoticeContent } from '../render/compile';
-import { organisation } from '../render/organisation';
+import type { Config } from '../config.js';
+import { attachmentLinks } from '../db/attachments.js';
+import { freezeNotices, hasAdvanceHolders, insertChange, revokeFileKeys } from '../db/changes.js';
+import type { Database, Release } from '../db/schema.js';
+import type { ChangeKind } from '../states.js';
+import { compileEmail, FILE_KEY_SLOT, type NoticeContent } from '../render/compile.js';
+import { organisation } from '../render/organisation.js';
 
 type Tx = Transaction<Database>;
 

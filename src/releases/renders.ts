@@ -1,12 +1,12 @@
-import type { Db } from '../db';
-import { attachmentLinks } from '../db/attachments';
-import type { Release } from '../db/schema';
-import type { Phase } from '../states';
-import { findRender, storeRender } from '../db/renders';
-import { changeEmail } from '../db/changes';
-import { embargoCalendar } from '../render/calendar';
-import { compileEmail, FILE_KEY_SLOT, type CompiledEmail, type EmailContent } from '../render/compile';
-import type { Organisation } from '../render/organisation';
+import type { Db } from '../db/index.js';
+import { attachmentLinks } from '../db/attachments.js';
+import type { Release } from '../db/schema.js';
+import type { Phase } from '../states.js';
+import { findRender, storeRender } from '../db/renders.js';
+import { changeEmail } from '../db/changes.js';
+import { embargoCalendar } from '../render/calendar.js';
+import { compileEmail, FILE_KEY_SLOT, type CompiledEmail, type EmailContent } from '../render/compile.js';
+import type { Organisation } from '../render/organisation.js';
 
 type RenderSource = Pick<
   Release,

@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import mjml2html from 'mjml';
 import Mustache from 'mustache';
 import { DateTime } from 'luxon';
-import { embargoPhrase } from '../embargo/time';
-import { htmlToText, markdownToHtml } from './markdown';
-import type { ChangeKind, Phase } from '../states';
-import type { Organisation, PressContact } from './organisation';
-import { escapeHtml } from './escape';
+import { embargoPhrase } from '../embargo/time.js';
+import { htmlToText, markdownToHtml } from './markdown.js';
+import type { ChangeKind, Phase } from '../states.js';
+import type { Organisation, PressContact } from './organisation.js';
+import { escapeHtml } from './escape.js';
 
 /** Per-recipient values, filled in after the one MJML compile of a release version. */
 export const SLOTS = ['name', 'email', 'list_name', 'unsubscribe_url', 'preferences_url', 'embargo_local', 'file_key'] as const;

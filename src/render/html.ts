@@ -1,4 +1,4 @@
-import { escapeHtml } from './escape';
+import { escapeHtml } from './escape.js';
 
 /** HTML built from template literals: every interpolated value is escaped unless wrapped in raw(). */
 export class Html {

@@ -1,5 +1,5 @@
-import { embargoLine, SLOT_PATTERN, type CompiledEmail, type Slot } from './compile';
-import { escapeHtml } from './escape';
+import { embargoLine, SLOT_PATTERN, type CompiledEmail, type Slot } from './compile.js';
+import { escapeHtml } from './escape.js';
 
 /** The slots every copy fills; the preference link and the embargo line are filled where known. */
 export type RecipientValues = Record<Exclude<Slot, 'preferences_url' | 'embargo_local'>, string> & Partial<Record<Slot, string>>;

@@ -1,8 +1,8 @@
 import { pipeline, Transform, type Readable } from 'node:stream';
 import { parse } from 'csv-parse';
-import type { Db } from '../db';
-import { upsertMembers, type SubscriberInput } from '../db/subscribers';
-import { internationalAddress, optionalLine } from '../fields';
+import type { Db } from '../db/index.js';
+import { upsertMembers, type SubscriberInput } from '../db/subscribers.js';
+import { internationalAddress, optionalLine } from '../fields.js';
 
 export interface ImportReport {
   added: number;

@@ -1,8 +1,8 @@
-import type { Db } from '../db';
-import { recordAudit } from '../db/audit';
-import { findMembership, unsubscribe, type Membership } from '../db/subscribers';
-import { verifyUnsubscribeToken } from '../mail/unsubscribe-token';
-import type { Keyring } from '../signing';
+import type { Db } from '../db/index.js';
+import { recordAudit } from '../db/audit.js';
+import { findMembership, unsubscribe, type Membership } from '../db/subscribers.js';
+import { verifyUnsubscribeToken } from '../mail/unsubscribe-token.js';
+import type { Keyring } from '../signing.js';
 
 export interface Unsubscribed {
   subscriberId: number;

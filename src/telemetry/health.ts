@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
-import type { Db } from '../db';
-import type { RedisClient } from '../queue/redis';
-import { migrationsCurrent } from '../db/migrate';
+import type { Db } from '../db/index.js';
+import type { RedisClient } from '../queue/redis.js';
+import { migrationsCurrent } from '../db/migrate.js';
 
 /** Readiness asks the two stores this process depends on. */
 export interface HealthDeps {

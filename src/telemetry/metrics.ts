@@ -1,15 +1,15 @@
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Db } from '../db';
-import { alertCounts } from '../db/alerts';
-import { listHealth } from '../db/mail-events';
-import { reconcileState } from '../db/reconcile';
-import { relayHealth } from '../db/relay-health';
-import { overdueLifts } from '../db/releases';
-import { type AlertState } from '../db/schema';
-import { DELIVERY_STATES, RELEASE_STATUSES } from '../states';
-import { webhookDeliveryCounts } from '../db/webhooks';
-import type { Queues } from '../queue';
-import { sendingPaused } from '../controls/pause';
+import type { Db } from '../db/index.js';
+import { alertCounts } from '../db/alerts.js';
+import { listHealth } from '../db/mail-events.js';
+import { reconcileState } from '../db/reconcile.js';
+import { relayHealth } from '../db/relay-health.js';
+import { overdueLifts } from '../db/releases.js';
+import { type AlertState } from '../db/schema.js';
+import { DELIVERY_STATES, RELEASE_STATUSES } from '../states.js';
+import { webhookDeliveryCounts } from '../db/webhooks.js';
+import type { Queues } from '../queue/index.js';
+import { sendingPaused } from '../controls/pause.js';
 
 // BullMQ 6 keeps a paused queue's jobs in 'waiting' (the pause is a flag), so there is no paused count.
 export const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed'] as const;

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
-import type { Db } from '../db';
-import type { Queues } from '../queue';
-import type { DeliveryState, ReleaseStatus } from '../states';
-import { QUEUE_STATES } from './metrics';
-import { pauseState, type PauseState } from '../controls/pause';
+import type { Db } from '../db/index.js';
+import type { Queues } from '../queue/index.js';
+import type { DeliveryState, ReleaseStatus } from '../states.js';
+import { QUEUE_STATES } from './metrics.js';
+import { pauseState, type PauseState } from '../controls/pause.js';
 
 export interface StatusDeps {
   db: Db;

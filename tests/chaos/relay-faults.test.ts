@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHAOS_TABLE_HEADER, chaosScale, chaosTableRow, RELAY_SCENARIOS } from '../support/chaos';
+import { CHAOS_TABLE_HEADER, chaosScale, chaosTableRow, RELAY_SCENARIOS } from '../support/chaos.js';
 
 // Real worker processes and a real SMTP server, at a small size; `npm run chaos` runs the same at full size.
 const { scale, full } = chaosScale();

@@ -3,12 +3,12 @@ import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/password';
-import { createAccount } from '../../src/db/accounts';
-import { chromiumPath, describeInBrowser, launchChromium } from '../support/browser';
-import { createHarness, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
-import { listWith } from '../support/fixtures';
+import { hashPassword } from '../../src/auth/password.js';
+import { createAccount } from '../../src/db/accounts.js';
+import { chromiumPath, describeInBrowser, launchChromium } from '../support/browser.js';
+import { createHarness, type Harness } from '../support/harness.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
+import { listWith } from '../support/fixtures.js';
 
 const SHOTS = 'test-output/screenshots';
 const PASSWORD = 'correct horse battery';

@@ -1,9 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { personalise } from '../../src/render/personalise';
-import { chromiumPath, describeInBrowser, launchChromium } from '../support/browser';
-import { compileSample, sampleRecipient } from '../../scripts/lib/sample-email';
+import { personalise } from '../../src/render/personalise.js';
+import { chromiumPath, describeInBrowser, launchChromium } from '../support/browser.js';
+import { compileSample, sampleRecipient } from '../../scripts/lib/sample-email.js';
 
 const SCREENSHOTS = 'test-output/screenshots';
 const WIDE_IMAGE = '<svg xmlns="http://www.w3.org/2000/svg" width="1600" height="900"><rect width="1600" height="900" fill="#9fb3c8"/><circle cx="800" cy="450" r="260" fill="#486581"/></svg>';

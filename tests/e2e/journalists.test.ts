@@ -4,12 +4,12 @@ import type { AddressInfo } from 'node:net';
 import ICAL from 'ical.js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/password';
-import { createAccount } from '../../src/db/accounts';
-import { chromiumPath, describeInBrowser, launchChromium } from '../support/browser';
-import { createRelease, listWith } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { hashPassword } from '../../src/auth/password.js';
+import { createAccount } from '../../src/db/accounts.js';
+import { chromiumPath, describeInBrowser, launchChromium } from '../support/browser.js';
+import { createRelease, listWith } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 const SHOTS = 'test-output/screenshots';
 const PASSWORD = 'correct horse battery';

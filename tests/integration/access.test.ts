@@ -1,13 +1,13 @@
 import Fastify from 'fastify';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MOUNTS, ROUTES, roleAllowed, type Access } from '../../src/api/access';
-import { enforceAccess } from '../../src/api/guard';
-import { hashPassword } from '../../src/auth/password';
-import { createAccount } from '../../src/db/accounts';
-import type { Role } from '../../src/states';
-import { createSession } from '../../src/db/sessions';
-import { createHarness, type Harness } from '../support/harness';
+import { MOUNTS, ROUTES, roleAllowed, type Access } from '../../src/api/access.js';
+import { enforceAccess } from '../../src/api/guard.js';
+import { hashPassword } from '../../src/auth/password.js';
+import { createAccount } from '../../src/db/accounts.js';
+import type { Role } from '../../src/states.js';
+import { createSession } from '../../src/db/sessions.js';
+import { createHarness, type Harness } from '../support/harness.js';
 
 /**
  * Every route Fastify registered, called as anonymous, editor, operator and admin, each by

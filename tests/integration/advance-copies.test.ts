@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { liftJobId } from '../../src/releases/jobs';
-import { reconcile } from '../../src/pipeline/reconcile';
-import { createRelease, listWith, releaseStatus } from '../support/fixtures';
-import { waitUntil } from '../support/harness';
-import { useSmtpHarness } from '../support/smtp-harness';
+import { liftJobId } from '../../src/releases/jobs.js';
+import { reconcile } from '../../src/pipeline/reconcile.js';
+import { createRelease, listWith, releaseStatus } from '../support/fixtures.js';
+import { waitUntil } from '../support/harness.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
 
 const t = useSmtpHarness();
 

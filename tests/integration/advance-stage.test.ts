@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { unsubscribe } from '../../src/db/subscribers';
-import { reconcile } from '../../src/pipeline/reconcile';
-import { liftJobId } from '../../src/releases/jobs';
-import { createRelease, listWith, releaseReaches } from '../support/fixtures';
-import { watchBatchChecks } from '../support/batch-checks';
-import { waitUntil } from '../support/harness';
-import { gateFor } from '../support/smtp';
-import { useSmtpHarness } from '../support/smtp-harness';
+import { unsubscribe } from '../../src/db/subscribers.js';
+import { reconcile } from '../../src/pipeline/reconcile.js';
+import { liftJobId } from '../../src/releases/jobs.js';
+import { createRelease, listWith, releaseReaches } from '../support/fixtures.js';
+import { watchBatchChecks } from '../support/batch-checks.js';
+import { waitUntil } from '../support/harness.js';
+import { gateFor } from '../support/smtp.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
 
 // One connection, one batch of two at a time, one attempt: a gate on one message holds the
 // advance send in the middle, with one row claimed behind it and the rest still queued.

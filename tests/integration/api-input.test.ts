@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createHarness, type Harness } from '../support/harness';
-import { listWith } from '../support/fixtures';
+import { createHarness, type Harness } from '../support/harness.js';
+import { listWith } from '../support/fixtures.js';
 
 let h: Harness;
 let listId: number;

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import { describe, expect, it, vi } from 'vitest';
-import { createRelease, listWith, releaseReaches } from '../support/fixtures';
-import { waitUntil } from '../support/harness';
-import { useProcessHarness } from '../support/process-harness';
-import { gateFor } from '../support/smtp';
+import { createRelease, listWith, releaseReaches } from '../support/fixtures.js';
+import { waitUntil } from '../support/harness.js';
+import { useProcessHarness } from '../support/process-harness.js';
+import { gateFor } from '../support/smtp.js';
 
 // Real worker processes (`presslift worker`) and a real SMTP server: what journalists who hold an
 // advance copy are told when the release changes (invariant 8), and what the database says after.

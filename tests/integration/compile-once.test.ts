@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { mjmlCompileCount } from '../../src/render/compile';
-import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures';
-import { useSmtpHarness } from '../support/smtp-harness';
+import { mjmlCompileCount } from '../../src/render/compile.js';
+import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
 
 // Small batches on two concurrent lanes: every batch asks for the compiled email, several at once.
 const t = useSmtpHarness({ SEND_BATCH_SIZE: '5', SEND_CONCURRENCY: '2' });

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token';
-import { createRelease, listWith, releaseReaches } from '../support/fixtures';
-import { watchBatchChecks } from '../support/batch-checks';
-import { waitUntil } from '../support/harness';
-import { gateFor } from '../support/smtp';
-import { useSmtpHarness } from '../support/smtp-harness';
+import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token.js';
+import { createRelease, listWith, releaseReaches } from '../support/fixtures.js';
+import { watchBatchChecks } from '../support/batch-checks.js';
+import { waitUntil } from '../support/harness.js';
+import { gateFor } from '../support/smtp.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
 
 // One batch holds the whole release on one connection; a second set of workers (its own SMTP
 // connection) sends another release meanwhile, whose hard bounce must reach the first batch.

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/password';
-import { createSetupToken } from '../../src/auth/setup-link';
-import { createAccount } from '../../src/db/accounts';
-import { LIMITS } from '../../src/auth/throttle';
-import { consoleClient, PASSWORD } from '../support/console-client';
-import { createHarness, type Harness } from '../support/harness';
+import { hashPassword } from '../../src/auth/password.js';
+import { createSetupToken } from '../../src/auth/setup-link.js';
+import { createAccount } from '../../src/db/accounts.js';
+import { LIMITS } from '../../src/auth/throttle.js';
+import { consoleClient, PASSWORD } from '../support/console-client.js';
+import { createHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
 

@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
-import { setupLink } from '../../src/processes';
-import { consoleClient, PASSWORD } from '../support/console-client';
-import { createRelease, listWith, releaseReaches } from '../support/fixtures';
-import { waitUntil } from '../support/harness';
-import { useProcessHarness } from '../support/process-harness';
+import { setupLink } from '../../src/processes.js';
+import { consoleClient, PASSWORD } from '../support/console-client.js';
+import { createRelease, listWith, releaseReaches } from '../support/fixtures.js';
+import { waitUntil } from '../support/harness.js';
+import { useProcessHarness } from '../support/process-harness.js';
 
 // Real worker processes and a real SMTP server: corrections after the lift, and per-recipient
 // file keys with their access log (who opened what before the lift).

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
-import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
-import { jobsFinished, queuesSettled } from '../support/queues';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
+import { listWith, releaseStatus, scheduleIn } from '../support/fixtures.js';
+import { jobsFinished, queuesSettled } from '../support/queues.js';
 
 let h: Harness;
 let smtp: TestSmtp;

@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccount } from '../../src/db/accounts';
-import { createSession } from '../../src/db/sessions';
-import { createApiToken } from '../../src/db/tokens';
-import { applyMailEvent } from '../../src/pipeline/mail-events';
-import { SESSION_COOKIE } from '../../src/api/auth';
-import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { createAccount } from '../../src/db/accounts.js';
+import { createSession } from '../../src/db/sessions.js';
+import { createApiToken } from '../../src/db/tokens.js';
+import { applyMailEvent } from '../../src/pipeline/mail-events.js';
+import { SESSION_COOKIE } from '../../src/api/auth.js';
+import { listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { createHarness, type Harness } from '../support/harness.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 /** What staff see of bounces and complaints: the release report, the lists' 30-day rates, suppressions, metrics. */
 let h: Harness;

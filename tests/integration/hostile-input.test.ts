@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelease, footprint, listWith } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
+import { createRelease, footprint, listWith } from '../support/fixtures.js';
+import { createHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
 let listId: number;

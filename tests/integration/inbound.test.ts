@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startInbound, type InboundServer } from '../../src/inbound/server';
-import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token';
-import { verpAddress } from '../../src/mail/verp';
-import { Keyring } from '../../src/signing';
-import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
-import { freePort, spawnPresslift } from '../support/processes';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { startInbound, type InboundServer } from '../../src/inbound/server.js';
+import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token.js';
+import { verpAddress } from '../../src/mail/verp.js';
+import { Keyring } from '../../src/signing.js';
+import { listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { createHarness, type Harness } from '../support/harness.js';
+import { freePort, spawnPresslift } from '../support/processes.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 /**
  * `presslift inbound` spoken to over SMTP: DSNs that Postfix wrote on this machine (saved as

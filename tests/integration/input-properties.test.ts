@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { footprint, listWith } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
+import { footprint, listWith } from '../support/fixtures.js';
+import { createHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
 let listId: number;

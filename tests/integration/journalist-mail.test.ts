@@ -1,13 +1,13 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { dkimVerify } from 'mailauth/lib/dkim/verify';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/password';
-import { createAccount } from '../../src/db/accounts';
-import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token';
-import { Keyring, randomToken } from '../../src/signing';
-import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
-import { waitUntil } from '../support/harness';
-import { useSmtpHarness } from '../support/smtp-harness';
+import { hashPassword } from '../../src/auth/password.js';
+import { createAccount } from '../../src/db/accounts.js';
+import { signUnsubscribeToken } from '../../src/mail/unsubscribe-token.js';
+import { Keyring, randomToken } from '../../src/signing.js';
+import { listWith, releaseStatus, scheduleIn } from '../support/fixtures.js';
+import { waitUntil } from '../support/harness.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
 
 const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const publicKeyBase64 = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');

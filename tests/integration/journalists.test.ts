@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
 import ICAL from 'ical.js';
 import { describe, expect, it } from 'vitest';
-import { tombstoneHash } from '../../src/db/people';
-import { createRelease, listWith } from '../support/fixtures';
-import { waitUntil, type Harness } from '../support/harness';
-import { useSmtpHarness } from '../support/smtp-harness';
-import type { Received } from '../support/smtp';
+import { tombstoneHash } from '../../src/db/people.js';
+import { createRelease, listWith } from '../support/fixtures.js';
+import { waitUntil, type Harness } from '../support/harness.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
+import type { Received } from '../support/smtp.js';
 
 const t = useSmtpHarness();
 

@@ -1,12 +1,12 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { claimBatch, freezeAudienceChunk, recordSent, releaseClaims, renewLease } from '../../src/db/deliveries';
-import { findRelease } from '../../src/db/releases';
-import { beginSending } from '../../src/releases/lifecycle';
-import { createRelease, listWith, releaseReaches, scheduleIn } from '../support/fixtures';
-import { waitUntil } from '../support/harness';
-import { useProcessHarness } from '../support/process-harness';
-import { gateFor } from '../support/smtp';
+import { claimBatch, freezeAudienceChunk, recordSent, releaseClaims, renewLease } from '../../src/db/deliveries.js';
+import { findRelease } from '../../src/db/releases.js';
+import { beginSending } from '../../src/releases/lifecycle.js';
+import { createRelease, listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { waitUntil } from '../support/harness.js';
+import { useProcessHarness } from '../support/process-harness.js';
+import { gateFor } from '../support/smtp.js';
 
 // Real worker processes: a process can be frozen (SIGSTOP) like a VM or a long GC pause.
 const t = useProcessHarness();

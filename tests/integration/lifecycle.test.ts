@@ -1,16 +1,16 @@
 import type { Job } from 'bullmq';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findRelease, markFanoutDone } from '../../src/db/releases';
-import type { ReleaseStatus } from '../../src/states';
-import type { Mailer } from '../../src/mail/transport';
-import { processAdvance } from '../../src/pipeline/advance';
-import type { LiftJob } from '../../src/queue';
-import { beginSending, completeRelease, TRANSITIONS, type Action } from '../../src/releases/lifecycle';
-import { organisation } from '../../src/render/organisation';
-import { RenderCache } from '../../src/releases/renders';
-import { createRelease, listWith } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
+import { findRelease, markFanoutDone } from '../../src/db/releases.js';
+import type { ReleaseStatus } from '../../src/states.js';
+import type { Mailer } from '../../src/mail/transport.js';
+import { processAdvance } from '../../src/pipeline/advance.js';
+import type { LiftJob } from '../../src/queue/index.js';
+import { beginSending, completeRelease, TRANSITIONS, type Action } from '../../src/releases/lifecycle.js';
+import { organisation } from '../../src/render/organisation.js';
+import { RenderCache } from '../../src/releases/renders.js';
+import { createRelease, listWith } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
 
 // No workers: every state stays as a step leaves it, so a refused request can be shown to change nothing.
 let h: Harness;

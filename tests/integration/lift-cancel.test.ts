@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRelease, listWith, releaseReaches, releaseStatus, scheduleIn } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { instantPassed, queuesSettled } from '../support/queues';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { createRelease, listWith, releaseReaches, releaseStatus, scheduleIn } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { instantPassed, queuesSettled } from '../support/queues.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 let h: Harness;
 let smtp: TestSmtp;

@@ -1,9 +1,9 @@
 import { expect, it } from 'vitest';
-import { databaseNow } from '../../src/db/releases';
-import { LIFT_PREPARE_MS } from '../../src/releases/jobs';
-import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
-import { waitUntil } from '../support/harness';
-import { useSmtpHarness } from '../support/smtp-harness';
+import { databaseNow } from '../../src/db/releases.js';
+import { LIFT_PREPARE_MS } from '../../src/releases/jobs.js';
+import { listWith, releaseStatus, scheduleIn } from '../support/fixtures.js';
+import { waitUntil } from '../support/harness.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
 
 const t = useSmtpHarness();
 

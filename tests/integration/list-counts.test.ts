@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { listLists } from '../../src/db/lists';
-import { createHarness, type Harness } from '../support/harness';
-import { listOfSize, listWith } from '../support/fixtures';
+import { listLists } from '../../src/db/lists.js';
+import { createHarness, type Harness } from '../support/harness.js';
+import { listOfSize, listWith } from '../support/fixtures.js';
 
 let h: Harness;
 beforeAll(async () => {

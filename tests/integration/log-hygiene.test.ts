@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/password';
-import { createAccount } from '../../src/db/accounts';
-import { setupLink } from '../../src/processes';
-import { consoleClient, PASSWORD } from '../support/console-client';
-import { createRelease, listWith, releaseStatus } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { captureLog } from '../support/log-capture';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { hashPassword } from '../../src/auth/password.js';
+import { createAccount } from '../../src/db/accounts.js';
+import { setupLink } from '../../src/processes.js';
+import { consoleClient, PASSWORD } from '../support/console-client.js';
+import { createRelease, listWith, releaseStatus } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { captureLog } from '../support/log-capture.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 /**
  * A whole embargoed flow with every log line captured at debug level: the setup link, advance

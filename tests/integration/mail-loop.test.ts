@@ -1,12 +1,12 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startInbound, type InboundServer } from '../../src/inbound/server';
-import { verpDelivery } from '../../src/mail/verp';
-import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startPostfix, type Postfix } from '../support/postfix';
-import { freePort } from '../support/processes';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { startInbound, type InboundServer } from '../../src/inbound/server.js';
+import { verpDelivery } from '../../src/mail/verp.js';
+import { listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { startPostfix, type Postfix } from '../support/postfix.js';
+import { freePort } from '../support/processes.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 /**
  * The whole loop with real parts: the send worker hands each message to Debian's Postfix with a

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRelease, listWith, releaseStatus } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
+import { createRelease, listWith, releaseStatus } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
 
 let h: Harness;
 

@@ -2,10 +2,10 @@ import { validate, compileErrors } from '@readme/openapi-parser';
 import Fastify from 'fastify';
 import type { OpenAPIV3 } from 'openapi-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES } from '../../src/api/access';
-import { enforceAccess } from '../../src/api/guard';
-import { errorHandler } from '../../src/api/errors';
-import { createHarness, type Harness } from '../support/harness';
+import { ROUTES } from '../../src/api/access.js';
+import { enforceAccess } from '../../src/api/guard.js';
+import { errorHandler } from '../../src/api/errors.js';
+import { createHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WORKER_NAME } from '../../src/queue';
-import { waitUntil, type Harness } from '../support/harness';
-import type { TestSmtp } from '../support/smtp';
-import { useSmtpHarness } from '../support/smtp-harness';
-import { listWith, releaseReaches, releaseStatus, scheduleIn } from '../support/fixtures';
+import { WORKER_NAME } from '../../src/queue/index.js';
+import { waitUntil, type Harness } from '../support/harness.js';
+import type { TestSmtp } from '../support/smtp.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
+import { listWith, releaseReaches, releaseStatus, scheduleIn } from '../support/fixtures.js';
 
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
 let h: Harness;

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app';
-import { loadConfig } from '../../src/config';
-import { createContext, type Context } from '../../src/context';
-import { createLogger } from '../../src/log';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { captureLog } from '../support/log-capture';
-import { startTcpProxy, type TcpProxy } from '../support/proxy';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createContext, type Context } from '../../src/context.js';
+import { createLogger } from '../../src/log.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { captureLog } from '../support/log-capture.js';
+import { startTcpProxy, type TcpProxy } from '../support/proxy.js';
 
 // The process under test reaches Redis and PostgreSQL only through proxies the test can cut,
 // so the shared services stay untouched.

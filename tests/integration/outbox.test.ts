@@ -2,8 +2,8 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { listWith, releaseStatus, scheduleIn } from '../support/fixtures.js';
 
 let h: Harness;
 

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { createHarness, type Harness } from '../support/harness.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 /**
  * Pacing through the real send path: a paced domain's rows are handed back for later instead of

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config';
-import { createLogger } from '../../src/log';
-import { Pacer } from '../../src/queue/pacing';
-import { REDIS_URL, waitUntil } from '../support/harness';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { Pacer } from '../../src/queue/pacing.js';
+import { REDIS_URL, waitUntil } from '../support/harness.js';
 
 /** The per-destination pacer against real Redis, as two workers sharing it would use it. */
 const prefix = `{pltest-pace-${randomBytes(4).toString('hex')}}`;

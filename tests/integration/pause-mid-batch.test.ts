@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { deliveryCounts } from '../../src/db/releases';
-import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures';
-import { waitUntil } from '../support/harness';
-import { useSmtpHarness } from '../support/smtp-harness';
+import { deliveryCounts } from '../../src/db/releases.js';
+import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { waitUntil } from '../support/harness.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
 
 // One large batch on one slow SMTP connection, so a pause lands in the middle of it.
 const setup = useSmtpHarness({ SEND_BATCH_SIZE: '50', SMTP_POOL_SIZE: '1' });

@@ -1,17 +1,17 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app';
-import { loadConfig } from '../../src/config';
-import { createContext, type Context } from '../../src/context';
-import { createDb } from '../../src/db';
-import { migrateToLatest } from '../../src/db/migrate';
-import { asLeader } from '../../src/db/reconcile';
-import { createLogger } from '../../src/log';
-import { listOfSize, releaseReaches } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startPgBouncer, type PgBouncer } from '../support/pgbouncer';
-import { killProcess, spawnPresslift, startWorkerProcess, type PressliftProcess } from '../support/processes';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { buildApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createContext, type Context } from '../../src/context.js';
+import { createDb } from '../../src/db/index.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import { asLeader } from '../../src/db/reconcile.js';
+import { createLogger } from '../../src/log.js';
+import { listOfSize, releaseReaches } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
+import { killProcess, spawnPresslift, startWorkerProcess, type PressliftProcess } from '../support/processes.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 // Every connection of the API and of two worker processes goes through Debian's pgbouncer in
 // transaction mode, which may give each transaction a different server connection.

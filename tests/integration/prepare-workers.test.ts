@@ -1,11 +1,11 @@
 import net from 'node:net';
 import { expect, it } from 'vitest';
-import { databaseNow } from '../../src/db/releases';
-import { LIFT_PREPARE_MS } from '../../src/releases/jobs';
-import { createRedis } from '../../src/queue/redis';
-import { listWith, releaseStatus, scheduleIn } from '../support/fixtures';
-import { createHarness, waitUntil } from '../support/harness';
-import { useSmtpHarness } from '../support/smtp-harness';
+import { databaseNow } from '../../src/db/releases.js';
+import { LIFT_PREPARE_MS } from '../../src/releases/jobs.js';
+import { createRedis } from '../../src/queue/redis.js';
+import { listWith, releaseStatus, scheduleIn } from '../support/fixtures.js';
+import { createHarness, waitUntil } from '../support/harness.js';
+import { useSmtpHarness } from '../support/smtp-harness.js';
 
 const t = useSmtpHarness({ SMTP_POOL_SIZE: '2' });
 

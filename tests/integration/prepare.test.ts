@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { findRelease } from '../../src/db/releases';
-import type { Mailer } from '../../src/mail/transport';
-import { prepareToSend } from '../../src/pipeline/prepare';
-import { organisation } from '../../src/render/organisation';
-import { RenderCache } from '../../src/releases/renders';
-import { createHarness, type Harness } from '../support/harness';
-import { createRelease, listWith } from '../support/fixtures';
+import { findRelease } from '../../src/db/releases.js';
+import type { Mailer } from '../../src/mail/transport.js';
+import { prepareToSend } from '../../src/pipeline/prepare.js';
+import { organisation } from '../../src/render/organisation.js';
+import { RenderCache } from '../../src/releases/renders.js';
+import { createHarness, type Harness } from '../support/harness.js';
+import { createRelease, listWith } from '../support/fixtures.js';
 
 let h: Harness;
 beforeAll(async () => {

@@ -6,11 +6,11 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app';
-import { verpAddress } from '../../src/mail/verp';
-import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { buildApp } from '../../src/app.js';
+import { verpAddress } from '../../src/mail/verp.js';
+import { listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { createHarness, type Harness } from '../support/harness.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 /**
  * Providers' webhooks, each signed here by the provider's documented algorithm: SNS's RSA

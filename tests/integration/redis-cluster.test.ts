@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { killProcess, runPresslift, startWorkerProcess, type PressliftProcess } from '../support/processes';
-import { startRedisCluster, type RedisCluster } from '../support/redis-cluster';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { killProcess, runPresslift, startWorkerProcess, type PressliftProcess } from '../support/processes.js';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 // Debian's redis-server as a three-master cluster with a replica each; the API (this process) and
 // two `presslift worker` processes reach it through REDIS_CLUSTER_NODES only.

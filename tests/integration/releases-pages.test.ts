@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness';
-import { createRelease, listWith } from '../support/fixtures';
+import { createHarness, type Harness } from '../support/harness.js';
+import { createRelease, listWith } from '../support/fixtures.js';
 
 let h: Harness;
 beforeAll(async () => {

@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRelease, listWith, releaseReaches, releaseStatus, scheduleIn } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
-import { liftJobId } from '../../src/releases/jobs';
-import { instantPassed, jobsFinished, queuesSettled } from '../support/queues';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { createRelease, listWith, releaseReaches, releaseStatus, scheduleIn } from '../support/fixtures.js';
+import { createHarness, type Harness } from '../support/harness.js';
+import { liftJobId } from '../../src/releases/jobs.js';
+import { instantPassed, jobsFinished, queuesSettled } from '../support/queues.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 let h: Harness;
 let smtp: TestSmtp;

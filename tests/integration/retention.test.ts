@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccount } from '../../src/db/accounts';
-import { createSession } from '../../src/db/sessions';
-import { createApiToken, revokeApiToken } from '../../src/db/tokens';
-import { applyRetention } from '../../src/pipeline/retention';
-import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, type Harness } from '../support/harness';
+import { createAccount } from '../../src/db/accounts.js';
+import { createSession } from '../../src/db/sessions.js';
+import { createApiToken, revokeApiToken } from '../../src/db/tokens.js';
+import { applyRetention } from '../../src/pipeline/retention.js';
+import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { createHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OperatorStatus } from '../../src/telemetry/status';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { listOfSize, listWith, releaseReaches, scheduleIn } from '../support/fixtures';
-import { freePort, killProcess, runPresslift, spawnPresslift, startWorkerProcess, type PressliftProcess } from '../support/processes';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import type { OperatorStatus } from '../../src/telemetry/status.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { listOfSize, listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { freePort, killProcess, runPresslift, spawnPresslift, startWorkerProcess, type PressliftProcess } from '../support/processes.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 // Three `presslift worker` processes against one Redis and PostgreSQL, steered by the CLI.
 let h: Harness;

@@ -1,13 +1,13 @@
 import { randomBytes, scryptSync } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/password';
-import { LIMITS } from '../../src/auth/throttle';
-import { createAccount } from '../../src/db/accounts';
-import { createSession } from '../../src/db/sessions';
-import { consoleClient, PASSWORD } from '../support/console-client';
-import { createHarness, type Harness } from '../support/harness';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { hashPassword } from '../../src/auth/password.js';
+import { LIMITS } from '../../src/auth/throttle.js';
+import { createAccount } from '../../src/db/accounts.js';
+import { createSession } from '../../src/db/sessions.js';
+import { consoleClient, PASSWORD } from '../support/console-client.js';
+import { createHarness, type Harness } from '../support/harness.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 let h: Harness;
 let smtp: TestSmtp;

@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/password';
-import { createSetupToken } from '../../src/auth/setup-link';
-import { loadConfig } from '../../src/config';
-import { createContext } from '../../src/context';
-import { createAccount } from '../../src/db/accounts';
-import { createSession } from '../../src/db/sessions';
-import { createLogger } from '../../src/log';
-import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../src/mail/unsubscribe-token';
-import { bootstrapToken } from '../../src/processes';
-import { randomToken } from '../../src/signing';
-import { listWith } from '../support/fixtures';
-import { consoleClient, PASSWORD } from '../support/console-client';
-import { createHarness, type Harness } from '../support/harness';
+import { hashPassword } from '../../src/auth/password.js';
+import { createSetupToken } from '../../src/auth/setup-link.js';
+import { loadConfig } from '../../src/config.js';
+import { createContext } from '../../src/context.js';
+import { createAccount } from '../../src/db/accounts.js';
+import { createSession } from '../../src/db/sessions.js';
+import { createLogger } from '../../src/log.js';
+import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../src/mail/unsubscribe-token.js';
+import { bootstrapToken } from '../../src/processes.js';
+import { randomToken } from '../../src/signing.js';
+import { listWith } from '../support/fixtures.js';
+import { consoleClient, PASSWORD } from '../support/console-client.js';
+import { createHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {

@@ -1,10 +1,10 @@
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Turns } from '../../src/pipeline/turns';
-import { SEND_QUEUE, type SendJob } from '../../src/queue';
-import { enqueueSends } from '../../src/queue/send-jobs';
-import { workerOptions } from '../../src/queue/worker-options';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
+import { Turns } from '../../src/pipeline/turns.js';
+import { SEND_QUEUE, type SendJob } from '../../src/queue/index.js';
+import { enqueueSends } from '../../src/queue/send-jobs.js';
+import { workerOptions } from '../../src/queue/worker-options.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {

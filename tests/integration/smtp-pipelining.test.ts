@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { afterEach, expect, it } from 'vitest';
-import { classifySmtpError } from '../../src/mail/classify';
-import { SmtpPool } from '../../src/mail/smtp-pool';
+import { classifySmtpError } from '../../src/mail/classify.js';
+import { SmtpPool } from '../../src/mail/smtp-pool.js';
 
 /**
  * The pool's pipelined transaction (src/mail/smtp-transaction.ts) against real servers: smtp-server

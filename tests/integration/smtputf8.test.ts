@@ -2,9 +2,9 @@ import { simpleParser } from 'mailparser';
 import { sql } from 'kysely';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SmtpPool, SmtpUtf8Unavailable } from '../../src/mail/smtp-pool';
-import { createRelease, listWith } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
+import { SmtpPool, SmtpUtf8Unavailable } from '../../src/mail/smtp-pool.js';
+import { createRelease, listWith } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
 
 interface Relay {
   port: number;

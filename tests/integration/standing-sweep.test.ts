@@ -1,13 +1,13 @@
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reconcileState } from '../../src/db/reconcile';
-import { createMailer } from '../../src/mail/transport';
-import { sweepOnce } from '../../src/pipeline/sweep';
-import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { reconcileState } from '../../src/db/reconcile.js';
+import { createMailer } from '../../src/mail/transport.js';
+import { sweepOnce } from '../../src/pipeline/sweep.js';
+import { listOfSize, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 // The workers keep running while their own private Redis loses everything (FLUSHALL); only the
 // standing sweep can bring the jobs back, since nothing restarts.

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dropDatabase } from '../../src/db';
-import { BASE_DATABASE_URL, REDIS_URL } from '../support/harness';
-import { freePort, spawnPresslift } from '../support/processes';
+import { dropDatabase } from '../../src/db/index.js';
+import { BASE_DATABASE_URL, REDIS_URL } from '../support/harness.js';
+import { freePort, spawnPresslift } from '../support/processes.js';
 
 /** What `presslift start` prints and how it exits when a service it needs is not there. */
 async function startWithout(env: Record<string, string>) {

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../../src/auth/password';
-import { LIMITS } from '../../src/auth/throttle';
-import { createAccount } from '../../src/db/accounts';
-import { consoleClient, PASSWORD } from '../support/console-client';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startRedisServer, type RedisServer } from '../support/redis-server';
+import { hashPassword } from '../../src/auth/password.js';
+import { LIMITS } from '../../src/auth/throttle.js';
+import { createAccount } from '../../src/db/accounts.js';
+import { consoleClient, PASSWORD } from '../support/console-client.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 
 /** A harness on a private redis-server that the test stops, as a Redis outage would. */
 let redis: RedisServer;

@@ -1,11 +1,11 @@
 import net from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config';
-import type { OutgoingMessage } from '../../src/mail/assemble';
-import { classifySmtpError } from '../../src/mail/classify';
-import { createMailer, relayOptions, type Mailer } from '../../src/mail/transport';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { loadConfig } from '../../src/config.js';
+import type { OutgoingMessage } from '../../src/mail/assemble.js';
+import { classifySmtpError } from '../../src/mail/classify.js';
+import { createMailer, relayOptions, type Mailer } from '../../src/mail/transport.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 let smtp: TestSmtp;
 const opened: Mailer[] = [];

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccount } from '../../src/db/accounts';
-import { createSession } from '../../src/db/sessions';
-import { createApiToken } from '../../src/db/tokens';
-import { verifyWebhook, SIGNATURE_HEADER } from '../../src/integrations/signature';
-import { createMailer } from '../../src/mail/transport';
-import { sweepOnce } from '../../src/pipeline/sweep';
-import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
-import { createHarness, waitUntil, type Harness } from '../support/harness';
-import { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from '../support/http-receiver';
-import { startSmtp, type TestSmtp } from '../support/smtp';
+import { createAccount } from '../../src/db/accounts.js';
+import { createSession } from '../../src/db/sessions.js';
+import { createApiToken } from '../../src/db/tokens.js';
+import { verifyWebhook, SIGNATURE_HEADER } from '../../src/integrations/signature.js';
+import { createMailer } from '../../src/mail/transport.js';
+import { sweepOnce } from '../../src/pipeline/sweep.js';
+import { listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { createHarness, waitUntil, type Harness } from '../support/harness.js';
+import { startHttpReceiver, type HttpReceiver, type ReceivedRequest } from '../support/http-receiver.js';
+import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 let h: Harness;
 let smtp: TestSmtp;

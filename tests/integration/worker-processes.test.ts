@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { listWith, releaseReaches, scheduleIn } from '../support/fixtures';
-import { liftJobId } from '../../src/releases/jobs';
-import { useProcessHarness } from '../support/process-harness';
-import { instantPassed, queuesSettled } from '../support/queues';
+import { listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
+import { liftJobId } from '../../src/releases/jobs.js';
+import { useProcessHarness } from '../support/process-harness.js';
+import { instantPassed, queuesSettled } from '../support/queues.js';
 
 // Real worker processes (`presslift worker`), so clocks and restarts are those of a process.
 const FAST_CLOCK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../support/fast-clock.mjs');

@@ -1,6 +1,6 @@
 import { vi } from 'vitest';
-import { BatchGuard } from '../../src/pipeline/batch-guard';
-import { waitUntil } from './harness';
+import { BatchGuard } from '../../src/pipeline/batch-guard.js';
+import { waitUntil } from './harness.js';
 
 /** The running batch's periodic reads of PostgreSQL (see src/pipeline/batch-guard.ts). */
 export type BatchCheck = 'refreshRelease' | 'refreshRecipients';

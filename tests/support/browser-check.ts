@@ -1,4 +1,4 @@
-import { chromiumPath, MISSING_BROWSER } from './browser';
+import { chromiumPath, MISSING_BROWSER } from './browser.js';
 
 /**
  * Vitest's global setup: on a machine without Chromium the browser tests skip, with one line that

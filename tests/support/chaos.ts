@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import nodemailer from 'nodemailer';
-import { listOfSize, scheduleIn } from './fixtures';
-import { createHarness, waitUntil, type Harness } from './harness';
-import { freePort, killProcess, runPresslift, spawnPresslift, startWorkerProcess, type PressliftProcess } from './processes';
-import { startTcpProxy, type TcpProxy } from './proxy';
-import { startRedisServer, type RedisServer } from './redis-server';
-import { startSmtp, type TestSmtp } from './smtp';
+import { listOfSize, scheduleIn } from './fixtures.js';
+import { createHarness, waitUntil, type Harness } from './harness.js';
+import { freePort, killProcess, runPresslift, spawnPresslift, startWorkerProcess, type PressliftProcess } from './processes.js';
+import { startTcpProxy, type TcpProxy } from './proxy.js';
+import { startRedisServer, type RedisServer } from './redis-server.js';
+import { startSmtp, type TestSmtp } from './smtp.js';
 
 /**
  * The chaos scenarios of issue 4, shared by the vitest suite (small) and `npm run chaos` (full

@@ -1,5 +1,5 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import type { Harness } from './harness';
+import type { Harness } from './harness.js';
 
 export const PASSWORD = 'a long enough password';
 

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { waitUntil, type Harness } from './harness';
+import { waitUntil, type Harness } from './harness.js';
 
 export interface Person {
   email: string;

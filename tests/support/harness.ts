@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { buildApp } from '../../src/app';
-import { loadConfig, type Config } from '../../src/config';
-import { createContext, type Context } from '../../src/context';
-import { dropDatabase } from '../../src/db';
-import type { Role } from '../../src/states';
-import { createApiToken } from '../../src/db/tokens';
-import { createLogger } from '../../src/log';
-import { prepareDatabase } from '../../src/processes';
-import { startWorkers, type RunningWorkers } from '../../workers';
+import { buildApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createContext, type Context } from '../../src/context.js';
+import { dropDatabase } from '../../src/db/index.js';
+import type { Role } from '../../src/states.js';
+import { createApiToken } from '../../src/db/tokens.js';
+import { createLogger } from '../../src/log.js';
+import { prepareDatabase } from '../../src/processes.js';
+import { startWorkers, type RunningWorkers } from '../../workers/index.js';
 
 export const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';

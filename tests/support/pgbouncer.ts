@@ -4,7 +4,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from './processes';
+import { freePort } from './processes.js';
 
 /** Debian's pgbouncer in front of the test PostgreSQL, from a temporary config on a free port. */
 export interface PgBouncer {

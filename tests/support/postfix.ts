@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from './processes';
+import { freePort } from './processes.js';
 
 const run = promisify(execFile);
 /** Debian's path; root's PATH may lack /usr/sbin. */

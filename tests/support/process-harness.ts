@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { createHarness, type Harness } from './harness';
-import { killProcess, startWorkerProcess, type PressliftProcess } from './processes';
-import { startSmtp, type TestSmtp } from './smtp';
+import { createHarness, type Harness } from './harness.js';
+import { killProcess, startWorkerProcess, type PressliftProcess } from './processes.js';
+import { startSmtp, type TestSmtp } from './smtp.js';
 
 export interface ProcessHarness {
   h: Harness;

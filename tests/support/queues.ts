@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
-import type { Queues } from '../../src/queue';
-import type { RedisClient } from '../../src/queue/redis';
-import { waitUntil } from './harness';
+import type { Queues } from '../../src/queue/index.js';
+import type { RedisClient } from '../../src/queue/redis.js';
+import { waitUntil } from './harness.js';
 
 /**
  * Waits for the queue work that makes an absence check meaningful, instead of sleeping a window

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './processes';
+import { freePort } from './processes.js';
 
 /** A Redis Cluster of Debian's redis-server on free local ports: three masters, each with one replica. */
 export interface RedisCluster {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
-import { freePort } from './processes';
+import { freePort } from './processes.js';
 
 /** A private redis-server without persistence, so that a restart loses every key, as a crashed cache host would. */
 export interface RedisServer {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll } from 'vitest';
-import { createHarness, type Harness } from './harness';
-import { startSmtp, type TestSmtp } from './smtp';
+import { createHarness, type Harness } from './harness.js';
+import { startSmtp, type TestSmtp } from './smtp.js';
 
 export interface SmtpHarness {
   h: Harness;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifySmtpError } from '../../src/mail/classify';
+import { classifySmtpError } from '../../src/mail/classify.js';
 
 const reply = (responseCode: number, response: string) => Object.assign(new Error(response), { responseCode, response });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('gives working defaults for a fresh machine', () => {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { hashPassword, verifyPassword } from '../../src/auth/password';
-import { checkSetupToken, createSetupToken } from '../../src/auth/setup-link';
-import { cancelMessage, journalists, rescheduleMessage, scheduleMessage, shortWhen } from '../../src/console/confirm';
-import { html, raw } from '../../src/render/html';
-import { auditDetails } from '../../src/console/pages/report';
-import { Keyring, randomToken } from '../../src/signing';
+import { hashPassword, verifyPassword } from '../../src/auth/password.js';
+import { checkSetupToken, createSetupToken } from '../../src/auth/setup-link.js';
+import { cancelMessage, journalists, rescheduleMessage, scheduleMessage, shortWhen } from '../../src/console/confirm.js';
+import { html, raw } from '../../src/render/html.js';
+import { auditDetails } from '../../src/console/pages/report.js';
+import { Keyring, randomToken } from '../../src/signing.js';
 
 describe('passwords', () => {
   it('verifies the right password only, with a fresh salt each time', async () => {

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { Db } from '../../src/db';
-import { createMetrics } from '../../src/telemetry/metrics';
-import type { Queues } from '../../src/queue';
+import type { Db } from '../../src/db/index.js';
+import { createMetrics } from '../../src/telemetry/metrics.js';
+import type { Queues } from '../../src/queue/index.js';
 
 const RULES = 'ops/prometheus/alerts.yml';
 const DASHBOARD = 'ops/grafana/presslift.json';

@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
-import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
+import DataStream from 'nodemailer/lib/smtp-connection/data-stream.js';
 import { describe, expect, it } from 'vitest';
-import { dotStuff } from '../../src/mail/smtp-transaction';
+import { dotStuff } from '../../src/mail/smtp-transaction.js';
 
 /** What nodemailer's own transaction writes after DATA for `raw`, written in one chunk. */
 function nodemailerStuffed(raw: Buffer): Promise<Buffer> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EmbargoInputError, describeEmbargo, embargoPhrase, requireLead, resolveEmbargo, type EmbargoInput } from '../../src/embargo/time';
+import { EmbargoInputError, describeEmbargo, embargoPhrase, requireLead, resolveEmbargo, type EmbargoInput } from '../../src/embargo/time.js';
 
 /** The refusal resolveEmbargo gives, or a failure when it accepts the input. */
 function refusal(input: EmbargoInput): EmbargoInputError {

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { expect, it } from 'vitest';
-import { GroupWriter } from '../../src/pipeline/group-writer';
+import { GroupWriter } from '../../src/pipeline/group-writer.js';
 
 const log = pino({ level: 'silent' });
 

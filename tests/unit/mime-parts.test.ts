@@ -1,17 +1,17 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { simpleParser, type ParsedMail } from 'mailparser';
-import { dkimVerify } from 'mailauth/lib/dkim/verify';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import type { SendMailOptions } from 'nodemailer';
 import nodemailer from 'nodemailer';
 import { describe, expect, it } from 'vitest';
-import { BOUNDARY_OPTIONS } from '../../src/mail/assemble';
-import type { Recipient } from '../../src/db/deliveries';
-import { assembleMessage } from '../../src/mail/assemble';
-import { personaliseMessage, recipientValues, type MessageSettings } from '../../src/mail/message';
-import { verpAddress } from '../../src/mail/verp';
-import { personalise } from '../../src/render/personalise';
-import { Keyring, randomToken } from '../../src/signing';
-import { compileSample } from '../../scripts/lib/sample-email';
+import { BOUNDARY_OPTIONS } from '../../src/mail/assemble.js';
+import type { Recipient } from '../../src/db/deliveries.js';
+import { assembleMessage } from '../../src/mail/assemble.js';
+import { personaliseMessage, recipientValues, type MessageSettings } from '../../src/mail/message.js';
+import { verpAddress } from '../../src/mail/verp.js';
+import { personalise } from '../../src/render/personalise.js';
+import { Keyring, randomToken } from '../../src/signing.js';
+import { compileSample } from '../../scripts/lib/sample-email.js';
 
 const settings: MessageSettings = {
   from: 'Presslift Newsroom <newsroom@news.example.org>',

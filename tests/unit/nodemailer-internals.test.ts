@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import DKIM from 'nodemailer/lib/dkim';
-import mimeFuncs from 'nodemailer/lib/mime-funcs';
-import MimeNode from 'nodemailer/lib/mime-node';
-import { encode, wrap } from 'nodemailer/lib/qp';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import DKIM from 'nodemailer/lib/dkim/index.js';
+import mimeFuncs from 'nodemailer/lib/mime-funcs/index.js';
+import MimeNode from 'nodemailer/lib/mime-node/index.js';
+import { encode, wrap } from 'nodemailer/lib/qp/index.js';
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import pkg from 'nodemailer/package.json' with { type: 'json' };
 
 /**

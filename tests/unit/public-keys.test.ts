@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config';
-import { PUBLIC_KEYS } from '../../src/public-keys';
+import { loadConfig } from '../../src/config.js';
+import { PUBLIC_KEYS } from '../../src/public-keys.js';
 
 const tracked = execFileSync('git', ['ls-files', '-z'], { encoding: 'utf8' }).split('\0').filter((file) => /\.(ts|js|mjs|md|ya?ml|json|sh|env|txt)$|Dockerfile|run$/.test(file));
 

@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compileEmail, sizeLabel } from '../../src/render/compile';
-import { personalise } from '../../src/render/personalise';
-import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../src/mail/unsubscribe-token';
-import { Keyring, randomToken } from '../../src/signing';
+import { compileEmail, sizeLabel } from '../../src/render/compile.js';
+import { personalise } from '../../src/render/personalise.js';
+import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../src/mail/unsubscribe-token.js';
+import { Keyring, randomToken } from '../../src/signing.js';
 
 const content = {
   title: 'Results <embargoed> & more',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sendBatchSize } from '../../src/queue/send-rate';
+import { sendBatchSize } from '../../src/queue/send-rate.js';
 
 // The rate itself is kept per message by the pacer: tests/integration/pacing.test.ts and pacing-send.test.ts.
 describe('the global send rate', () => {

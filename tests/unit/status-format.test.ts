@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatStatus, type OperatorStatus } from '../../src/telemetry/status';
+import { formatStatus, type OperatorStatus } from '../../src/telemetry/status.js';
 
 const status = (paused: boolean): OperatorStatus => ({
   sending: paused ? { paused, by: 'cli:ops', at: '2026-11-29T05:00:00.000Z' } : { paused, by: null, at: null },

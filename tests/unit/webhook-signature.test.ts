@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { newWebhookSecret, signWebhook, verifyWebhook } from '../../src/integrations/signature';
+import { newWebhookSecret, signWebhook, verifyWebhook } from '../../src/integrations/signature.js';
 
 describe('webhook signatures', () => {
   const secret = newWebhookSecret();

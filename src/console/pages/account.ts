@@ -1,20 +1,20 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { secondFactorRequired, type Actor } from '../../api/auth';
-import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../../auth/password';
-import { codeStep, enrolment, hashRecoveryCode, newRecoveryCodes, newTotpSecret } from '../../auth/second-factor';
-import { passwordStep, secondFactorStep } from '../../auth/sign-in';
-import { ThrottledError } from '../../auth/throttle';
-import type { Context } from '../../context';
-import { changePassword, findActiveAccount } from '../../db/accounts';
-import { recordAudit } from '../../db/audit';
-import { disableTotp, enableTotp, replaceRecoveryCodes, setPendingTotp, totpSecrets, unusedRecoveryCodes } from '../../db/second-factor';
-import { endAccountSessions } from '../../db/sessions';
-import { html, type Html } from '../../render/html';
-import { page } from '../layout';
-import { clearSessionCookies, startSession } from '../session-cookies';
-import { passwordFields } from '../session-routes';
-import { enrolmentForm, recoveryCodesPanel } from '../two-factor';
+import { secondFactorRequired, type Actor } from '../../api/auth.js';
+import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../../auth/password.js';
+import { codeStep, enrolment, hashRecoveryCode, newRecoveryCodes, newTotpSecret } from '../../auth/second-factor.js';
+import { passwordStep, secondFactorStep } from '../../auth/sign-in.js';
+import { ThrottledError } from '../../auth/throttle.js';
+import type { Context } from '../../context.js';
+import { changePassword, findActiveAccount } from '../../db/accounts.js';
+import { recordAudit } from '../../db/audit.js';
+import { disableTotp, enableTotp, replaceRecoveryCodes, setPendingTotp, totpSecrets, unusedRecoveryCodes } from '../../db/second-factor.js';
+import { endAccountSessions } from '../../db/sessions.js';
+import { html, type Html } from '../../render/html.js';
+import { page } from '../layout.js';
+import { clearSessionCookies, startSession } from '../session-cookies.js';
+import { passwordFields } from '../session-routes.js';
+import { enrolmentForm, recoveryCodesPanel } from '../two-factor.js';
 
 const passwordChange = z
   .object({

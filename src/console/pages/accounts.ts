@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import type { Context } from '../../context';
-import { listAccounts } from '../../db/accounts';
-import { listApiTokens } from '../../db/tokens';
-import { MIN_PASSWORD_LENGTH } from '../../auth/password';
-import { dateTime, formError } from '../components';
-import { html } from '../../render/html';
-import { page } from '../layout';
+import type { Context } from '../../context.js';
+import { listAccounts } from '../../db/accounts.js';
+import { listApiTokens } from '../../db/tokens.js';
+import { MIN_PASSWORD_LENGTH } from '../../auth/password.js';
+import { dateTime, formError } from '../components.js';
+import { html } from '../../render/html.js';
+import { page } from '../layout.js';
 
 const roleSelect = html`<select name="role"><option value="editor">editor — releases, lists</option><option value="operator">operator — queues, retries, pause</option><option value="admin">admin — everything</option></select>`;
 

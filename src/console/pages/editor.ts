@@ -1,21 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import type { Actor } from '../../api/auth';
-import { HttpError, notFound, parse } from '../../api/errors';
-import type { Context } from '../../context';
-import { listLists } from '../../db/lists';
-import { findRelease, releaseListIds } from '../../db/releases';
-import type { Release } from '../../db/schema';
-import { describeEmbargo, resolveEmbargo } from '../../embargo/time';
-import { idParam } from '../../fields';
-import { formError, previewToggle } from '../components';
-import { rescheduleMessage, scheduleMessage } from '../confirm';
-import { html } from '../../render/html';
-import { page } from '../layout';
-import { previewHtml } from '../preview';
-import { audienceSize } from '../queries';
-import { PREVIEW_CSP } from '../../api/security';
+import type { Actor } from '../../api/auth.js';
+import { HttpError, notFound, parse } from '../../api/errors.js';
+import type { Context } from '../../context.js';
+import { listLists } from '../../db/lists.js';
+import { findRelease, releaseListIds } from '../../db/releases.js';
+import type { Release } from '../../db/schema.js';
+import { describeEmbargo, resolveEmbargo } from '../../embargo/time.js';
+import { idParam } from '../../fields.js';
+import { formError, previewToggle } from '../components.js';
+import { rescheduleMessage, scheduleMessage } from '../confirm.js';
+import { html } from '../../render/html.js';
+import { page } from '../layout.js';
+import { previewHtml } from '../preview.js';
+import { audienceSize } from '../queries.js';
+import { PREVIEW_CSP } from '../../api/security.js';
 
 const idParams = z.object({ id: idParam });
 /** "1,2,3" from a query string or form field. */

@@ -1,16 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { notFound, parse } from '../../api/errors';
-import type { Context } from '../../context';
-import type { SuppressionSource } from '../../db/schema';
-import { findList, listLists } from '../../db/lists';
-import { listHealth, type ListHealth } from '../../db/mail-events';
-import { allows } from '../../api/auth';
-import { dateTime, formError } from '../components';
-import { html, type Html } from '../../render/html';
-import { page } from '../layout';
-import { listMembers } from '../queries';
-import { suppressionList } from '../../db/subscribers';
+import { notFound, parse } from '../../api/errors.js';
+import type { Context } from '../../context.js';
+import type { SuppressionSource } from '../../db/schema.js';
+import { findList, listLists } from '../../db/lists.js';
+import { listHealth, type ListHealth } from '../../db/mail-events.js';
+import { allows } from '../../api/auth.js';
+import { dateTime, formError } from '../components.js';
+import { html, type Html } from '../../render/html.js';
+import { page } from '../layout.js';
+import { listMembers } from '../queries.js';
+import { suppressionList } from '../../db/subscribers.js';
 
 const listParams = z.object({ id: z.coerce.number().int().positive() });
 

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import type { Context } from '../../context';
-import { recentAlerts } from '../../db/alerts';
-import { reconcileState } from '../../db/reconcile';
-import { relayHealth } from '../../db/relay-health';
-import { EVENT_TYPES } from '../../db/schema';
-import { endpointDeliveries, webhookEndpoints } from '../../db/webhooks';
-import { dateTime, formError } from '../components';
-import { html } from '../../render/html';
-import { page } from '../layout';
+import type { Context } from '../../context.js';
+import { recentAlerts } from '../../db/alerts.js';
+import { reconcileState } from '../../db/reconcile.js';
+import { relayHealth } from '../../db/relay-health.js';
+import { EVENT_TYPES } from '../../db/schema.js';
+import { endpointDeliveries, webhookEndpoints } from '../../db/webhooks.js';
+import { dateTime, formError } from '../components.js';
+import { html } from '../../render/html.js';
+import { page } from '../layout.js';
 
 /** The operations page (what the standing sweep did, the relay, staff alerts) and the integrations page (admin). */
 export function operationsPages(app: FastifyInstance, ctx: Context) {

@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { parse } from '../../api/errors';
-import type { Context } from '../../context';
-import { listLists } from '../../db/lists';
-import { searchSubscribers } from '../../db/people';
-import { accessRequests } from '../../db/vetting';
-import { idParam } from '../../fields';
-import { dateTime, formError } from '../components';
-import { html } from '../../render/html';
-import { page } from '../layout';
+import { parse } from '../../api/errors.js';
+import type { Context } from '../../context.js';
+import { listLists } from '../../db/lists.js';
+import { searchSubscribers } from '../../db/people.js';
+import { accessRequests } from '../../db/vetting.js';
+import { idParam } from '../../fields.js';
+import { dateTime, formError } from '../components.js';
+import { html } from '../../render/html.js';
+import { page } from '../layout.js';
 
 const PAGE_SIZE = 50;
 const searchQuery = z.object({

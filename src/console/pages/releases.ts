@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { allows } from '../../api/auth';
-import type { Context } from '../../context';
-import { countdown, embargoCell, progressBar, statusBadge } from '../components';
-import { html } from '../../render/html';
-import { page } from '../layout';
-import { releaseRows } from '../queries';
+import { allows } from '../../api/auth.js';
+import type { Context } from '../../context.js';
+import { countdown, embargoCell, progressBar, statusBadge } from '../components.js';
+import { html } from '../../render/html.js';
+import { page } from '../layout.js';
+import { releaseRows } from '../queries.js';
 
 /** The releases list: what is scheduled, sending and sent, at a glance. */
 export function releasePages(app: FastifyInstance, ctx: Context) {

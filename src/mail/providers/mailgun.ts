@@ -1,5 +1,5 @@
-import { hmacHex, sameSecret } from '../../signing';
-import { addressIsBad, providerTarget, type MailEvent, type VerpReader } from '../feedback';
+import { hmacHex, sameSecret } from '../../signing.js';
+import { addressIsBad, providerTarget, type MailEvent, type VerpReader } from '../feedback.js';
 
 /**
  * Mailgun's webhooks: each body carries signature {timestamp, token, signature}, where signature is

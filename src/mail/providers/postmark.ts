@@ -1,5 +1,5 @@
-import { sameSecret } from '../../signing';
-import { addressIsBad, type MailEvent } from '../feedback';
+import { sameSecret } from '../../signing.js';
+import { addressIsBad, type MailEvent } from '../feedback.js';
 
 /**
  * Postmark's bounce and spam-complaint webhooks. Postmark signs nothing: the webhook URL carries

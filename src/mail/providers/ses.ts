@@ -1,4 +1,4 @@
-import { addressIsBad, providerTarget, type MailEvent, type VerpReader } from '../feedback';
+import { addressIsBad, providerTarget, type MailEvent, type VerpReader } from '../feedback.js';
 
 /**
  * Amazon SES bounce and complaint notifications (the SNS message's body; "notificationType" for
