@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/staff-bench.ts [--releases 1000] [--subscribers 100000] [--seconds 5] [--connections 10]`
+ * `npm run build && npx tsx scripts/staff-bench.ts [--releases 1000] [--subscribers 100000] [--seconds 5] [--connections 10]`
  *
  * The staff side at size: seeds a database of its own with R scheduled releases and N subscribers
  * on one list, starts `presslift api` as its own process, times importing a CSV of N more rows

@@ -172,7 +172,7 @@ describe('accounts, tokens and roles', () => {
   });
 
   it('creates an account from the CLI, with the password from the environment', async () => {
-    const { stdout } = await promisify(execFile)('node', ['bin/presslift.js', 'user', 'create', '--email', 'ops@example.org', '--role', 'operator'], {
+    const { stdout } = await promisify(execFile)('node', ['--import', 'tsx', 'src/cli.ts', 'user', 'create', '--email', 'ops@example.org', '--role', 'operator'], {
       env: { ...process.env, ...h.env, PRESSLIFT_PASSWORD: PASSWORD },
     });
     expect(stdout).toMatch(/account \d+ \(operator\): ops@example.org/);

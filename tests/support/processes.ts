@@ -6,7 +6,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(ROOT, 'bin/presslift.js');
+// The CLI from source, through tsx: tests run what is in src/, never a stale dist/.
+const CLI = path.join(ROOT, 'src/cli.ts');
 
 type LogLine = Record<string, unknown>;
 
@@ -23,9 +24,9 @@ export interface PressliftProcess {
   tail(lines?: number): string;
 }
 
-/** Runs `node bin/presslift.js <args>` with exactly the given environment (plus PATH). */
+/** Runs `presslift <args>` (src/cli.ts through tsx) with exactly the given environment (plus PATH). */
 export function spawnPresslift(args: string[], env: Record<string, string>): PressliftProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
