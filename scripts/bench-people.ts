@@ -26,10 +26,15 @@ try {
   await migrateToLatest(db);
   await sql`INSERT INTO lists (name, slug) VALUES ('All', 'all')`.execute(db);
   await sql`INSERT INTO subscribers (email, name, outlet)
-            SELECT 'reporter' || i || '@outlet' || (i % 500) || '.example', 'Reporter ' || i, 'Outlet ' || (i % 500) FROM generate_series(1, ${count}) i`.execute(db);
+            SELECT 'reporter' || i || '@outlet' || (i % 500) || '.example', 'Reporter ' || i, 'Outlet ' || (i % 500) FROM generate_series(1, ${count}) i`.execute(
+    db,
+  );
   await sql`INSERT INTO list_members (list_id, subscriber_id) SELECT 1, id FROM subscribers`.execute(db);
   await sql`ANALYZE`.execute(db);
-  const deepId = Number((await sql<{ id: number }>`SELECT id FROM subscribers ORDER BY id OFFSET ${count - 1000} LIMIT 1`.execute(db)).rows[0]!.id);
+  const deepId = Number(
+    (await sql<{ id: number }>`SELECT id FROM subscribers ORDER BY id OFFSET ${count - 1000} LIMIT 1`.execute(db))
+      .rows[0]!.id,
+  );
 
   const median = async (run: () => Promise<unknown>) => {
     const times: number[] = [];
@@ -40,11 +45,16 @@ try {
     }
     return times.sort((a, b) => a - b)[7]!;
   };
-  const page = (query: string, after: number, listId: number | null = null) => () => searchSubscribers(db, { query, listId, after, limit: 50 });
+  const page =
+    (query: string, after: number, listId: number | null = null) =>
+    () =>
+      searchSubscribers(db, { query, listId, after, limit: 50 });
   const results = {
     firstPage: await median(page('', 0)),
     deepPageKeyset: await median(page('', deepId)),
-    deepPageOffsetBaseline: await median(() => sql`SELECT id, email, name, outlet FROM subscribers ORDER BY id OFFSET ${count - 1000} LIMIT 51`.execute(db)),
+    deepPageOffsetBaseline: await median(() =>
+      sql`SELECT id, email, name, outlet FROM subscribers ORDER BY id OFFSET ${count - 1000} LIMIT 51`.execute(db),
+    ),
     deepPageOnList: await median(page('', deepId, 1)),
     substringRare: await median(page('reporter99999@', 0)),
     substringOutlet: await median(page('outlet 417', 0)),

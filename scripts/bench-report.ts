@@ -30,13 +30,25 @@ function bench(args: string[]): Row {
 
 function table(title: string, columns: string[], rows: Row[]): void {
   console.log(`\n${title}\n\n| ${columns.join(' | ')} |\n|${columns.map(() => '---').join('|')}|`);
-  for (const row of rows) console.log(`| ${columns.map((c) => (Array.isArray(row[c]) ? (row[c] as unknown[]).join(' / ') : row[c] ?? '')).join(' | ')} |`);
+  for (const row of rows)
+    console.log(
+      `| ${columns.map((c) => (Array.isArray(row[c]) ? (row[c] as unknown[]).join(' / ') : (row[c] ?? ''))).join(' | ')} |`,
+    );
 }
 
 const scaling: Row[] = [];
 for (const recipients of [1_000, 10_000, 100_000]) {
   for (const workers of [1, 2]) {
-    scaling.push(bench(['--recipients', String(recipients), '--workers', String(workers), '--runs', String(recipients > 10_000 ? 1 : 3)]));
+    scaling.push(
+      bench([
+        '--recipients',
+        String(recipients),
+        '--workers',
+        String(workers),
+        '--runs',
+        String(recipients > 10_000 ? 1 : 3),
+      ]),
+    );
   }
 }
 const wire: Row[] = [];
@@ -47,10 +59,76 @@ if (postfixAvailable()) {
   many.push(bench(['--sink', 'postfix', '--releases', '20', '--runs', '3']));
 }
 
-table('Scaling (node sink)', ['recipients', 'workers', 'runs', 'sent', 'duplicates', 'lost', 'sent_before_embargo', 'lift_to_first_ms', 'lift_to_last_ms', 'msgs_per_s', 'msgs_per_s_runs', 'ceiling_msgs_per_s', 'ceiling_ratio', 'pool_ceiling_msgs_per_s', 'pool_ceiling_ratio', 'worker_cpu_ms_per_msg', 'postgres_cpu_ms_per_msg', 'mjml_compiles', 'peak_rss_mb', 'load_average'], scaling);
+table(
+  'Scaling (node sink)',
+  [
+    'recipients',
+    'workers',
+    'runs',
+    'sent',
+    'duplicates',
+    'lost',
+    'sent_before_embargo',
+    'lift_to_first_ms',
+    'lift_to_last_ms',
+    'msgs_per_s',
+    'msgs_per_s_runs',
+    'ceiling_msgs_per_s',
+    'ceiling_ratio',
+    'pool_ceiling_msgs_per_s',
+    'pool_ceiling_ratio',
+    'worker_cpu_ms_per_msg',
+    'postgres_cpu_ms_per_msg',
+    'mjml_compiles',
+    'peak_rss_mb',
+    'load_average',
+  ],
+  scaling,
+);
 if (wire.length > 0) {
-  table('The wire (Postfix smtp-sink; smtp-source -d with the same connections as the ceiling)', ['command', 'sent', 'duplicates', 'lost', 'sent_before_embargo', 'lift_to_first_ms', 'lift_to_last_ms', 'msgs_per_s', 'msgs_per_s_runs', 'source_ceiling_msgs_per_s', 'source_ceiling_ratio', 'ceiling_ratio', 'pool_ceiling_ratio', 'mjml_compiles', 'peak_rss_mb', 'load_average'], wire);
-  table('Many releases at one instant (Postfix smtp-sink)', ['command', 'sent', 'duplicates', 'lost', 'sent_before_embargo', 'release_first_ms_max', 'release_last_ms_median', 'release_last_ms_max', 'release_last_ratio', 'all_last_ms', 'single_release_last_ms', 'all_last_ratio', 'source_ceiling_ratio', 'mjml_compiles', 'load_average'], many);
+  table(
+    'The wire (Postfix smtp-sink; smtp-source -d with the same connections as the ceiling)',
+    [
+      'command',
+      'sent',
+      'duplicates',
+      'lost',
+      'sent_before_embargo',
+      'lift_to_first_ms',
+      'lift_to_last_ms',
+      'msgs_per_s',
+      'msgs_per_s_runs',
+      'source_ceiling_msgs_per_s',
+      'source_ceiling_ratio',
+      'ceiling_ratio',
+      'pool_ceiling_ratio',
+      'mjml_compiles',
+      'peak_rss_mb',
+      'load_average',
+    ],
+    wire,
+  );
+  table(
+    'Many releases at one instant (Postfix smtp-sink)',
+    [
+      'command',
+      'sent',
+      'duplicates',
+      'lost',
+      'sent_before_embargo',
+      'release_first_ms_max',
+      'release_last_ms_median',
+      'release_last_ms_max',
+      'release_last_ratio',
+      'all_last_ms',
+      'single_release_last_ms',
+      'all_last_ratio',
+      'source_ceiling_ratio',
+      'mjml_compiles',
+      'load_average',
+    ],
+    many,
+  );
 } else {
-  console.log('\n(Debian\'s postfix is not installed: no smtp-sink rows.)');
+  console.log("\n(Debian's postfix is not installed: no smtp-sink rows.)");
 }

@@ -112,14 +112,33 @@ interface ReleaseTimes {
  * start and its last's acceptance, from the instant (recipients are told apart by their address's
  * prefix, see seedAudience).
  */
-async function oneRun(ctx: Context, lists: Array<{ id: number; prefix: string }>, sink: Awaited<ReturnType<typeof startSink>>, run: number, expected: number): Promise<RunFigures & { releases: ReleaseTimes[] }> {
+async function oneRun(
+  ctx: Context,
+  lists: Array<{ id: number; prefix: string }>,
+  sink: Awaited<ReturnType<typeof startSink>>,
+  run: number,
+  expected: number,
+): Promise<RunFigures & { releases: ReleaseTimes[] }> {
   await sink.reset();
-  const { rows } = await sql<{ at: Date }>`SELECT date_trunc('second', now()) + make_interval(secs => ${Math.ceil(Number(args['lead-ms']) / 1000) + 1 + Math.ceil(lists.length / 2)}) AS at`.execute(ctx.db);
+  const { rows } = await sql<{
+    at: Date;
+  }>`SELECT date_trunc('second', now()) + make_interval(secs => ${Math.ceil(Number(args['lead-ms']) / 1000) + 1 + Math.ceil(lists.length / 2)}) AS at`.execute(
+    ctx.db,
+  );
   const released = [];
   for (const [i, list] of lists.entries()) {
     const release = await createRelease(
       ctx,
-      { title: `Bench release ${run + 1}.${i + 1}`, summary: 'A benchmark of the lift.', bodyMarkdown: benchBody(), embargoAt: rows[0]!.at, embargoTimeZone: 'Europe/London', listIds: [list.id], contact: { name: null, email: null, phone: null }, advance: null },
+      {
+        title: `Bench release ${run + 1}.${i + 1}`,
+        summary: 'A benchmark of the lift.',
+        bodyMarkdown: benchBody(),
+        embargoAt: rows[0]!.at,
+        embargoTimeZone: 'Europe/London',
+        listIds: [list.id],
+        contact: { name: null, email: null, phone: null },
+        advance: null,
+      },
       'bench',
     );
     await scheduleRelease(ctx, release.id, 'bench', 1);
@@ -133,12 +152,17 @@ async function oneRun(ctx: Context, lists: Array<{ id: number; prefix: string }>
   const ids = released.map((r) => r.id);
   const { rows: counts } = await sql<{ sent: number; compiles: number }>`
     SELECT (SELECT count(*) FROM deliveries WHERE release_id = ANY(${ids}::bigint[]) AND state = 'sent')::int AS sent,
-           (SELECT count(*) FROM release_renders WHERE release_id = ANY(${ids}::bigint[]))::int AS compiles`.execute(ctx.db);
+           (SELECT count(*) FROM release_renders WHERE release_id = ANY(${ids}::bigint[]))::int AS compiles`.execute(
+    ctx.db,
+  );
   const first = Math.min(...arrivals.map((a) => a.startedAt));
   const last = Math.max(...arrivals.map((a) => a.acceptedAt));
   const times = lists.map((list) => {
     const own = arrivals.filter((a) => a.to.startsWith(list.prefix));
-    return { first_ms: Math.min(...own.map((a) => a.startedAt)) - embargoMs, last_ms: Math.max(...own.map((a) => a.acceptedAt)) - embargoMs };
+    return {
+      first_ms: Math.min(...own.map((a) => a.startedAt)) - embargoMs,
+      last_ms: Math.max(...own.map((a) => a.acceptedAt)) - embargoMs,
+    };
   });
   return {
     release_id: released[0]!.id,
@@ -196,7 +220,8 @@ function manyFigures(figures: Array<RunFigures & { releases: ReleaseTimes[] }>, 
 }
 
 async function main() {
-  if (args.sink === 'postfix' && !postfixAvailable()) throw new Error('--sink postfix needs Debian\'s postfix package (smtp-sink, smtp-source)');
+  if (args.sink === 'postfix' && !postfixAvailable())
+    throw new Error("--sink postfix needs Debian's postfix package (smtp-sink, smtp-source)");
   const sink = args.sink === 'postfix' ? await startPostfixSink() : await startSink();
   env.SMTP_URL = sink.url;
   const config = loadConfig(env);
@@ -208,10 +233,19 @@ async function main() {
     const seedStarted = performance.now();
     // One list per release, its addresses prefixed r1-, r2-, …; with several releases, one more list
     // holding everyone, for the single release of the same total that is their ceiling.
-    const lists = releaseCount > 1
-      ? await Promise.all(Array.from({ length: releaseCount }, async (_, k) => ({ id: await seedAudience(ctx.db, recipients, `r${k + 1}-`, `Bench ${k + 1}`), prefix: `r${k + 1}-` })))
-      : [{ id: await seedAudience(ctx.db, recipients), prefix: '' }];
-    const everyone = releaseCount > 1 ? [{ id: await seedAudience(ctx.db, total, 'all-', 'Bench everyone'), prefix: 'all-' }] : undefined;
+    const lists =
+      releaseCount > 1
+        ? await Promise.all(
+            Array.from({ length: releaseCount }, async (_, k) => ({
+              id: await seedAudience(ctx.db, recipients, `r${k + 1}-`, `Bench ${k + 1}`),
+              prefix: `r${k + 1}-`,
+            })),
+          )
+        : [{ id: await seedAudience(ctx.db, recipients), prefix: '' }];
+    const everyone =
+      releaseCount > 1
+        ? [{ id: await seedAudience(ctx.db, total, 'all-', 'Bench everyone'), prefix: 'all-' }]
+        : undefined;
     const listId = lists[0]!.id;
     const seedMs = performance.now() - seedStarted;
 
@@ -246,11 +280,22 @@ async function main() {
     // The ceiling runs after the workers have stopped, so it has the machine they had.
     const sample = await findRelease(ctx.db, figures[0]!.release_id);
     const compiled = await compiledRelease(ctx.db, sample!, organisation(config), 'lift');
-    const message = assembleMessage(personaliseMessage(
-      compiled,
-      { deliveryId: 1, releaseId: sample!.id, subscriberId: 1, listId, email: 'ceiling@bench.example.org', name: 'Zoë Müller', listName: 'Bench Correspondents', listSlug: 'bench-correspondents' },
-      messageSettings(config, ctx.keys),
-    ));
+    const message = assembleMessage(
+      personaliseMessage(
+        compiled,
+        {
+          deliveryId: 1,
+          releaseId: sample!.id,
+          subscriberId: 1,
+          listId,
+          email: 'ceiling@bench.example.org',
+          name: 'Zoë Müller',
+          listName: 'Bench Correspondents',
+          listSlug: 'bench-correspondents',
+        },
+        messageSettings(config, ctx.keys),
+      ),
+    );
     await sink.reset();
     const ceiling = await nodemailerPoolCeiling(sink.url, message, total, config.SMTP_POOL_SIZE);
     await sink.reset();
@@ -291,7 +336,12 @@ async function main() {
         ceiling_ratio: round(msgsPerS / ceiling.msgsPerS, 2),
         pool_ceiling_msgs_per_s: round(poolCeiling.msgsPerS),
         pool_ceiling_ratio: round(msgsPerS / poolCeiling.msgsPerS, 2),
-        ...(source ? { source_ceiling_msgs_per_s: round(source.msgsPerS), source_ceiling_ratio: round(msgsPerS / source.msgsPerS, 2) } : {}),
+        ...(source
+          ? {
+              source_ceiling_msgs_per_s: round(source.msgsPerS),
+              source_ceiling_ratio: round(msgsPerS / source.msgsPerS, 2),
+            }
+          : {}),
         load_average: loadavg().map((l) => round(l, 2)),
         seed_ms: round(seedMs),
         ...(args['rss-timeline'] ? { rss_mb_timeline: timeline } : {}),

@@ -23,7 +23,9 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
   const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as Profile;
   const names = new Map(
     profile.nodes.map((n) => {
-      const where = n.callFrame.url ? `${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(src|workers)\//, '$1/')}:${n.callFrame.lineNumber + 1}` : '';
+      const where = n.callFrame.url
+        ? `${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(src|workers)\//, '$1/')}:${n.callFrame.lineNumber + 1}`
+        : '';
       return [n.id, `${n.callFrame.functionName || '(anonymous)'} ${where}`.trim()];
     }),
   );
@@ -35,6 +37,14 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
   });
 }
 const busyUs = totalUs - (selfUs.get('(idle)') ?? 0);
-console.log(`busy ${(busyUs / 1000).toFixed(0)} ms of ${(totalUs / 1000).toFixed(0)} ms sampled; idle ${((selfUs.get('(idle)') ?? 0) / 1000).toFixed(0)} ms`);
-const entries = [...selfUs.entries()].filter(([name]) => name !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, Number(top));
-for (const [name, us] of entries) console.log(`${(us / 1000).toFixed(0).padStart(7)} ms  ${((100 * us) / busyUs).toFixed(1).padStart(5)}% of busy  ${name}`);
+console.log(
+  `busy ${(busyUs / 1000).toFixed(0)} ms of ${(totalUs / 1000).toFixed(0)} ms sampled; idle ${((selfUs.get('(idle)') ?? 0) / 1000).toFixed(0)} ms`,
+);
+const entries = [...selfUs.entries()]
+  .filter(([name]) => name !== '(idle)')
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, Number(top));
+for (const [name, us] of entries)
+  console.log(
+    `${(us / 1000).toFixed(0).padStart(7)} ms  ${((100 * us) / busyUs).toFixed(1).padStart(5)}% of busy  ${name}`,
+  );

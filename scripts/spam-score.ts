@@ -25,16 +25,30 @@ const settings: MessageSettings = {
   dkim: null,
 };
 const compiled = await compileSample();
-const message = assembleMessage(personaliseMessage(
-  compiled,
-  { deliveryId: 1, releaseId: 1, subscriberId: 12, listId: 3, email: sampleRecipient.email, name: sampleRecipient.name, listName: 'Science desk', listSlug: 'science-desk' },
-  settings,
-));
-const raw = (await nodemailer.createTransport({ streamTransport: true, buffer: true }).sendMail(message)).message as Buffer;
+const message = assembleMessage(
+  personaliseMessage(
+    compiled,
+    {
+      deliveryId: 1,
+      releaseId: 1,
+      subscriberId: 12,
+      listId: 3,
+      email: sampleRecipient.email,
+      name: sampleRecipient.name,
+      listName: 'Science desk',
+      listSlug: 'science-desk',
+    },
+    settings,
+  ),
+);
+const raw = (await nodemailer.createTransport({ streamTransport: true, buffer: true }).sendMail(message))
+  .message as Buffer;
 
 const result = spawnSync('spamassassin', ['-L', '-t'], { input: raw, maxBuffer: 16 * 1024 * 1024 });
 if (result.error) {
-  console.error(`could not run spamassassin (${result.error.message}); install it with: apt-get install -y spamassassin`);
+  console.error(
+    `could not run spamassassin (${result.error.message}); install it with: apt-get install -y spamassassin`,
+  );
   process.exit(2);
 }
 const report = result.stdout.toString();

@@ -44,17 +44,27 @@ function freePort(): Promise<number> {
   });
 }
 
-
 /**
  * One endpoint under load. autocannon's latency histogram gives p50, p97.5 and p99 (no p95): p97.5
  * is reported as the bound on p95 (p95 ≤ p97.5), so "p95 under 100 ms" holds if it does.
  */
 async function load(url: string, token: string): Promise<Record<string, number | string>> {
-  const result = await autocannon({ url, connections: Number(args.connections), duration: Number(args.seconds), headers: { authorization: `Bearer ${token}` } });
-  if (result.requests.total === 0) throw new Error(`no answers from ${url}: ${JSON.stringify({ errors: result.errors, timeouts: result.timeouts })}`);
+  const result = await autocannon({
+    url,
+    connections: Number(args.connections),
+    duration: Number(args.seconds),
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (result.requests.total === 0)
+    throw new Error(`no answers from ${url}: ${JSON.stringify({ errors: result.errors, timeouts: result.timeouts })}`);
   return {
-    requests: result.requests.total, non_2xx: result.non2xx, errors: result.errors,
-    p50_ms: result.latency.p50, p90_ms: result.latency.p90, p95_bound_ms: result.latency.p97_5, p99_ms: result.latency.p99,
+    requests: result.requests.total,
+    non_2xx: result.non2xx,
+    errors: result.errors,
+    p50_ms: result.latency.p50,
+    p90_ms: result.latency.p90,
+    p95_bound_ms: result.latency.p97_5,
+    p99_ms: result.latency.p99,
   };
 }
 
@@ -82,43 +92,94 @@ async function main() {
     for (let i = 0; i < Number(args.releases); i++) {
       const release = await createRelease(
         ctx,
-        { title: `Staff bench release ${i + 1}`, summary: 'A release among many.', bodyMarkdown: benchBody(), embargoAt: new Date(tomorrow + i * 60_000), embargoTimeZone: 'Europe/London', listIds: [listId], contact: { name: null, email: null, phone: null }, advance: null },
+        {
+          title: `Staff bench release ${i + 1}`,
+          summary: 'A release among many.',
+          bodyMarkdown: benchBody(),
+          embargoAt: new Date(tomorrow + i * 60_000),
+          embargoTimeZone: 'Europe/London',
+          listIds: [listId],
+          contact: { name: null, email: null, phone: null },
+          advance: null,
+        },
         'bench',
       );
       await scheduleRelease(ctx, release.id, 'bench', 1);
       releaseId ||= release.id;
     }
-    const { token } = await createApiToken(ctx.db, { name: 'staff-bench', role: 'admin', ownerAccountId: null, createdBy: 'cli:bench' });
+    const { token } = await createApiToken(ctx.db, {
+      name: 'staff-bench',
+      role: 'admin',
+      ownerAccountId: null,
+      createdBy: 'cli:bench',
+    });
 
-    api = spawn(process.execPath, ['bin/presslift.js', 'api'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+    api = spawn(process.execPath, ['bin/presslift.js', 'api'], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     const base = `http://127.0.0.1:${port}`;
-    const exited = new Promise<never>((_, reject) => api!.once('exit', (code) => reject(new Error(`presslift api exited with ${code}`))));
+    const exited = new Promise<never>((_, reject) =>
+      api!.once('exit', (code) => reject(new Error(`presslift api exited with ${code}`))),
+    );
     for (;;) {
-      const up = await Promise.race([fetch(`${base}/healthz`).then(() => true, () => false), exited]);
+      const up = await Promise.race([
+        fetch(`${base}/healthz`).then(
+          () => true,
+          () => false,
+        ),
+        exited,
+      ]);
       if (up) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
 
     // The import: N new addresses onto a second list, through the API as staff would send it.
     const importList = await createList(ctx.db, 'Imported');
-    const csv = ['email,name', ...Array.from({ length: Number(args.subscribers) }, (_, i) => `imported${i}@bench.example.org,Imported ${i}`)].join('\n');
+    const csv = [
+      'email,name',
+      ...Array.from({ length: Number(args.subscribers) }, (_, i) => `imported${i}@bench.example.org,Imported ${i}`),
+    ].join('\n');
     const started = performance.now();
-    const imported = await fetch(`${base}/api/lists/${importList.id}/subscribers/import`, { method: 'POST', body: csv, headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' } });
+    const imported = await fetch(`${base}/api/lists/${importList.id}/subscribers/import`, {
+      method: 'POST',
+      body: csv,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+    });
     const importMs = performance.now() - started;
     if (imported.status !== 200) throw new Error(`import answered ${imported.status}: ${await imported.text()}`);
 
-    const endpoints = ['/api/releases', '/api/releases?limit=50', `/api/releases/${releaseId}`, '/api/lists', `/api/releases/${releaseId}/deliveries`];
+    const endpoints = [
+      '/api/releases',
+      '/api/releases?limit=50',
+      `/api/releases/${releaseId}`,
+      '/api/lists',
+      `/api/releases/${releaseId}/deliveries`,
+    ];
     const results: Record<string, Record<string, number | string>> = {};
     for (const endpoint of endpoints) {
       results[endpoint] = await load(`${base}${endpoint}`, token);
-      console.log(JSON.stringify({ endpoint, ...results[endpoint], load_average: loadavg().map((l) => Math.round(l * 100) / 100) }));
+      console.log(
+        JSON.stringify({
+          endpoint,
+          ...results[endpoint],
+          load_average: loadavg().map((l) => Math.round(l * 100) / 100),
+        }),
+      );
     }
-    console.log(JSON.stringify({
-      releases: Number(args.releases), subscribers: Number(args.subscribers), connections: Number(args.connections), seconds: Number(args.seconds),
-      import_rows: Number(args.subscribers), import_ms: Math.round(importMs),
-      p95_bound_ms_max: Math.max(...Object.values(results).map((r) => Number(r.p95_bound_ms))),
-      load_average: loadavg().map((l) => Math.round(l * 100) / 100),
-    }));
+    console.log(
+      JSON.stringify({
+        releases: Number(args.releases),
+        subscribers: Number(args.subscribers),
+        connections: Number(args.connections),
+        seconds: Number(args.seconds),
+        import_rows: Number(args.subscribers),
+        import_ms: Math.round(importMs),
+        p95_bound_ms_max: Math.max(...Object.values(results).map((r) => Number(r.p95_bound_ms))),
+        load_average: loadavg().map((l) => Math.round(l * 100) / 100),
+      }),
+    );
   } finally {
     api?.kill('SIGTERM');
     const keys = await ctx.redis.keys(`${config.QUEUE_PREFIX}:*`);

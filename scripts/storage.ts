@@ -24,14 +24,18 @@ const db = createDb(config.DATABASE_URL, 2);
 
 try {
   await sql`INSERT INTO lists (name, slug) VALUES ('Everyone', 'everyone')`.execute(db);
-  await sql`INSERT INTO subscribers (email, name) SELECT 'reader' || i || '@newsdesk-example.org', 'Reader ' || i FROM generate_series(1, ${recipients}) i`.execute(db);
+  await sql`INSERT INTO subscribers (email, name) SELECT 'reader' || i || '@newsdesk-example.org', 'Reader ' || i FROM generate_series(1, ${recipients}) i`.execute(
+    db,
+  );
   await sql`
     INSERT INTO releases (slug, title, body_md, status, embargo_at, embargo_time_zone, created_by, lifted_at, completed_at)
     VALUES ('sizing', 'Sizing', 'x', 'sent', now(), 'UTC', 'storage', now(), now())`.execute(db);
   // Rows as a sent release leaves them: one per recipient, sent, with its Message-ID.
   await sql`
     INSERT INTO deliveries (release_id, subscriber_id, list_id, state, not_before, attempts, message_id, sent_at)
-    SELECT 1, s.id, 1, 'sent', now(), 1, '<release-1.delivery-' || s.id || '@presslift.localhost>', now() FROM subscribers s`.execute(db);
+    SELECT 1, s.id, 1, 'sent', now(), 1, '<release-1.delivery-' || s.id || '@presslift.localhost>', now() FROM subscribers s`.execute(
+    db,
+  );
   await sql`VACUUM ANALYZE deliveries`.execute(db);
   const { rows } = await sql<{ table_bytes: number; index_bytes: number; total_bytes: number; avg_row: number }>`
     SELECT pg_table_size('deliveries')::bigint AS table_bytes, pg_indexes_size('deliveries')::bigint AS index_bytes,
@@ -41,19 +45,30 @@ try {
   const measured = rows[0]!;
   const perRecipient = measured.total_bytes / recipients;
   await keepDeliveryCounts(db, 1);
-  const { rows: kept } = await sql<{ bytes: number }>`SELECT pg_column_size(delivery_counts) AS bytes FROM releases WHERE id = 1`.execute(db);
+  const { rows: kept } = await sql<{
+    bytes: number;
+  }>`SELECT pg_column_size(delivery_counts) AS bytes FROM releases WHERE id = 1`.execute(db);
 
   const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0);
   const gb = (bytes: number) => (bytes / 1024 ** 3).toFixed(1);
-  console.log(JSON.stringify({
-    recipients, avgRowBytes: Math.round(measured.avg_row), tableBytes: measured.table_bytes, indexBytes: measured.index_bytes,
-    totalBytes: measured.total_bytes, bytesPerRecipient: Math.round(perRecipient), keptCountsBytesPerRelease: kept[0]!.bytes,
-  }));
+  console.log(
+    JSON.stringify({
+      recipients,
+      avgRowBytes: Math.round(measured.avg_row),
+      tableBytes: measured.table_bytes,
+      indexBytes: measured.index_bytes,
+      totalBytes: measured.total_bytes,
+      bytesPerRecipient: Math.round(perRecipient),
+      keptCountsBytesPerRelease: kept[0]!.bytes,
+    }),
+  );
   console.log('\n| releases of 100,000 recipients | deliveries (rows and indexes) | after retention (counts kept) |');
   console.log('|---|---|---|');
   for (const releases of [10, 100, 1000]) {
     const bytes = perRecipient * 100_000 * releases;
-    console.log(`| ${releases.toLocaleString('en-US')} | ${bytes >= 1024 ** 3 ? `${gb(bytes)} GB` : `${mb(bytes)} MB`} | ${((kept[0]!.bytes * releases) / 1024).toFixed(1)} KB |`);
+    console.log(
+      `| ${releases.toLocaleString('en-US')} | ${bytes >= 1024 ** 3 ? `${gb(bytes)} GB` : `${mb(bytes)} MB`} | ${((kept[0]!.bytes * releases) / 1024).toFixed(1)} KB |`,
+    );
   }
 } finally {
   await db.destroy();

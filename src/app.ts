@@ -27,17 +27,27 @@ import { webhookRoutes } from './api/webhooks.js';
 import { providerWebhookRoutes, type WebhookOptions } from './api/provider-webhooks.js';
 
 /** TRUST_PROXY as Fastify takes it: a count of hops becomes "trust the nearest N". */
-const trustProxy = (setting: boolean | number | string) => (typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting);
+const trustProxy = (setting: boolean | number | string) =>
+  typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
 
 /** Old rate-limit windows go every hour; the table stays small without a job of its own. */
 function sweepCounters(app: FastifyInstance, ctx: Context) {
-  const timer = setInterval(() => sweepRateCounters(ctx.db).catch((error) => ctx.log.warn({ err: (error as Error).message }, 'rate counter sweep failed')), 3_600_000);
+  const timer = setInterval(
+    () =>
+      sweepRateCounters(ctx.db).catch((error) =>
+        ctx.log.warn({ err: (error as Error).message }, 'rate counter sweep failed'),
+      ),
+    3_600_000,
+  );
   timer.unref();
   app.addHook('onClose', async () => clearInterval(timer));
 }
 
 /** The HTTP API and the staff console. Logging goes through the shared pino logger; errors all take one shape. */
-export async function buildApp(ctx: Context, options: { providerWebhooks?: WebhookOptions } = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  ctx: Context,
+  options: { providerWebhooks?: WebhookOptions } = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: ctx.log.child({ role: 'api' }) as FastifyBaseLogger,
     logController: new RequestLog(),
@@ -45,15 +55,24 @@ export async function buildApp(ctx: Context, options: { providerWebhooks?: Webho
     bodyLimit: ctx.config.MAX_BODY_BYTES + 64 * 1024,
   });
   // First, so that every route registered after it gets its guard from the access table.
-  enforceAccess(app, { db: ctx.db, config: ctx.config, metricsToken: ctx.config.METRICS_TOKEN, refusalPage, expiredFormPage });
-  // Route schemas are zod: one declaration validates the request, types the handler, checks the answer and documents it.
+  enforceAccess(app, {
+    db: ctx.db,
+    config: ctx.config,
+    metricsToken: ctx.config.METRICS_TOKEN,
+    refusalPage,
+    expiredFormPage,
+  });
+  // Route schemas are zod: one declaration validates the request, types the handler, checks the answer and documents
+  // it.
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   decorateMailer(app, ctx.config);
   sweepCounters(app, ctx);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: {} }),
+    reply
+      .status(404)
+      .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: {} }),
   );
   // The API speaks JSON (and CSV for imports); text/plain is refused with 415 like any other type.
   app.removeContentTypeParser('text/plain');

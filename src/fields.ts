@@ -13,12 +13,17 @@ const unicodeText = () => z.string().refine((v) => !LONE_SURROGATE.test(v), 'mus
 
 /** One line of text: no CR/LF or other control characters, which could forge mail headers. */
 export const lineText = (max: number) =>
-  unicodeText().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`)
+  unicodeText()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
     .refine((v) => !CONTROL.test(v), 'must not contain line breaks or control characters');
 
 /** Free text such as a summary: line breaks allowed, other control characters not. */
 export const multilineText = (max: number) =>
-  unicodeText().max(max, `must be at most ${max} characters`).refine((v) => !CONTROL_BUT_NEWLINES.test(v), 'must not contain control characters');
+  unicodeText()
+    .max(max, `must be at most ${max} characters`)
+    .refine((v) => !CONTROL_BUT_NEWLINES.test(v), 'must not contain control characters');
 
 export const emailAddress = z
   .string()
@@ -29,10 +34,26 @@ export const emailAddress = z
 
 /** Scripts that are written together: Japanese mixes Han and kana, Korean Hangul and Han. */
 const CJK = ['Han', 'Hiragana', 'Katakana', 'Hangul'];
-const SCRIPTS = ['Latin', 'Cyrillic', 'Greek', 'Armenian', 'Hebrew', 'Arabic', 'Devanagari', 'Bengali', 'Thai', 'Georgian', 'Ethiopic', ...CJK];
-const scriptOf = (char: string) => SCRIPTS.find((script) => new RegExp(`\\p{Script=${script}}`, 'u').test(char)) ?? 'Other';
+const SCRIPTS = [
+  'Latin',
+  'Cyrillic',
+  'Greek',
+  'Armenian',
+  'Hebrew',
+  'Arabic',
+  'Devanagari',
+  'Bengali',
+  'Thai',
+  'Georgian',
+  'Ethiopic',
+  ...CJK,
+];
+const scriptOf = (char: string) =>
+  SCRIPTS.find((script) => new RegExp(`\\p{Script=${script}}`, 'u').test(char)) ?? 'Other';
 
-/** Whether a non-ASCII local part is letters, digits, dots, hyphens, underscores and plus signs of one writing system. */
+/**
+ * Whether a non-ASCII local part is letters, digits, dots, hyphens, underscores and plus signs of one writing system.
+ */
 function unicodeLocalPart(local: string): boolean {
   if (!/^[\p{L}\p{M}\p{N}_+-]+(\.[\p{L}\p{M}\p{N}_+-]+)*$/u.test(local) || local.length > 64) return false;
   const scripts = new Set([...local].filter((c) => /\p{L}/u.test(c)).map(scriptOf));
@@ -54,13 +75,18 @@ export const internationalAddress = z
   .max(254, 'must be at most 254 characters')
   .refine((v) => !CONTROL.test(v), 'must not contain line breaks or control characters')
   .refine((v) => {
-    if (/^[\x00-\x7f]*$/.test(v)) return z.email().safeParse(v).success;
+    if (/^\p{ASCII}*$/u.test(v)) return z.email().safeParse(v).success;
     const at = v.lastIndexOf('@');
     return at > 0 && unicodeLocalPart(v.slice(0, at)) && z.email().safeParse(`a@${v.slice(at + 1)}`).success;
   }, 'must be a valid email address (letters of one alphabet before the @ may be non-ASCII, the domain must be ASCII)');
 
 export const optionalLine = (max: number) =>
-  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? null : v), lineText(max).nullable().optional())
+  z
+    .preprocess((v) => (typeof v === 'string' && v.trim() === '' ? null : v), lineText(max).nullable().optional())
     .transform((v) => v ?? null);
 
-export const idParam = z.coerce.number().int('must be a whole number').positive('must be positive').max(2 ** 53);
+export const idParam = z.coerce
+  .number()
+  .int('must be a whole number')
+  .positive('must be positive')
+  .max(2 ** 53);

@@ -35,7 +35,13 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
  */
 export async function bootstrapToken(ctx: Context): Promise<{ id: number; token: string } | null> {
   if (await hasAnyCredential(ctx.db)) return null;
-  return createApiToken(ctx.db, { name: 'bootstrap-admin', role: 'admin', ownerAccountId: null, createdBy: 'first start', bootstrap: true });
+  return createApiToken(ctx.db, {
+    name: 'bootstrap-admin',
+    role: 'admin',
+    ownerAccountId: null,
+    createdBy: 'first start',
+    bootstrap: true,
+  });
 }
 
 /** On a database with no staff account yet, a one-time link for the first admin to set a password. */
@@ -75,7 +81,8 @@ export async function run(config: Config, log: Logger, roles: Roles): Promise<Ru
     app = await buildApp(ctx);
     await app.listen({ port: config.PORT, host: config.HOST });
   }
-  const inbound: InboundServer | undefined = roles.inbound === undefined ? undefined : await startInbound(ctx, roles.inbound, config.INBOUND_HOST);
+  const inbound: InboundServer | undefined =
+    roles.inbound === undefined ? undefined : await startInbound(ctx, roles.inbound, config.INBOUND_HOST);
   const probes = config.METRICS_PORT ? await startProbeServer(ctx, config.METRICS_PORT, config.HOST) : undefined;
   return {
     ctx,

@@ -37,7 +37,8 @@ export class Keyring {
     if (signature.length !== length) return false;
     // Every key is tried, so the time taken does not tell which one matched.
     let matched = false;
-    for (const key of this.keys) matched = sameSecret(mac(key, purpose, payload, length, encoding), signature) || matched;
+    for (const key of this.keys)
+      matched = sameSecret(mac(key, purpose, payload, length, encoding), signature) || matched;
     return matched;
   }
 

@@ -36,11 +36,21 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
   const pacer = new Pacer(ctx.redis, ctx.config, ctx.log);
   const workers = [
     createLiftWorker({ ctx, renders, mailer }),
-    createSendWorker({ ctx, renders, mailer, recorder: sentRecorder(ctx), relayHealth: new RelayHealthRecorder(ctx.db, ctx.log), pacer }),
+    createSendWorker({
+      ctx,
+      renders,
+      mailer,
+      recorder: sentRecorder(ctx),
+      relayHealth: new RelayHealthRecorder(ctx.db, ctx.log),
+      pacer,
+    }),
     createWebhookWorker(ctx),
   ];
   const loops = [startSweeper(ctx, mailer), runEvery(ctx, 'webhook relay', WEBHOOK_RELAY_MS, () => relayWebhooks(ctx))];
-  ctx.log.info({ worker: WORKER_NAME, mail: mailer.description, concurrency: ctx.config.SEND_CONCURRENCY }, 'workers started');
+  ctx.log.info(
+    { worker: WORKER_NAME, mail: mailer.description, concurrency: ctx.config.SEND_CONCURRENCY },
+    'workers started',
+  );
   return {
     async close() {
       await Promise.all(loops.map((loop) => loop.close()));

@@ -18,11 +18,27 @@ export function createLiftWorker(deps: LiftDeps): Worker<LiftJob> {
   });
   worker.on('failed', (job, error) => {
     const attemptsLeft = (job?.opts.attempts ?? 1) - (job?.attemptsMade ?? 0);
-    const ids = { releaseId: job?.data.releaseId, version: job?.data.version, phase: job?.data.phase, jobId: job?.id, attempt: job?.attemptsMade };
+    const ids = {
+      releaseId: job?.data.releaseId,
+      version: job?.data.version,
+      phase: job?.data.phase,
+      jobId: job?.id,
+      attempt: job?.attemptsMade,
+    };
     if (attemptsLeft > 0) log.warn({ ...ids, attemptsLeft, err: error.message }, 'lift failed; it will be retried');
     else {
-      log.error({ ...ids, err: error.message }, 'lift failed for good; the standing sweep retries it and staff are alerted');
-      if (job) raiseLiftFailed(deps.ctx.db, job.data.releaseId, job.data.version, job.data.phase ?? 'lift', error.message).catch(() => {});
+      log.error(
+        { ...ids, err: error.message },
+        'lift failed for good; the standing sweep retries it and staff are alerted',
+      );
+      if (job)
+        raiseLiftFailed(
+          deps.ctx.db,
+          job.data.releaseId,
+          job.data.version,
+          job.data.phase ?? 'lift',
+          error.message,
+        ).catch(() => {});
     }
   });
   worker.on('error', (error) => log.error({ err: error.message }, 'lift worker error'));

@@ -28,7 +28,10 @@ export function createSendWorker(deps: SendDeps): Worker<SendJob> {
   );
   worker.on('failed', (job, error) => {
     const level = error instanceof RetryLater ? 'warn' : 'error';
-    log[level]({ releaseId: job?.data.releaseId, jobId: job?.id, attempt: job?.attemptsMade, err: error.message }, 'send batch failed');
+    log[level](
+      { releaseId: job?.data.releaseId, jobId: job?.id, attempt: job?.attemptsMade, err: error.message },
+      'send batch failed',
+    );
   });
   worker.on('error', (error) => log.error({ err: error.message }, 'send worker error'));
   return worker;

@@ -27,14 +27,28 @@ async function timedSends(count: number, window: number, send: () => Promise<unk
  * The issue's same-run ceiling: a bare nodemailer pool sending one pre-built message `count` times
  * to the sink. Nagle is off, as it should be for any SMTP client here.
  */
-export async function nodemailerPoolCeiling(smtpUrl: string, message: OutgoingMessage, count: number, poolSize: number): Promise<Ceiling> {
+export async function nodemailerPoolCeiling(
+  smtpUrl: string,
+  message: OutgoingMessage,
+  count: number,
+  poolSize: number,
+): Promise<Ceiling> {
   const relay = relayOptions(smtpUrl);
-  const getSocket = (_options: unknown, callback: (error: Error | null, socket?: { connection: net.Socket }) => void) => {
+  const getSocket = (
+    _options: unknown,
+    callback: (error: Error | null, socket?: { connection: net.Socket }) => void,
+  ) => {
     const socket = net.connect({ host: relay.host, port: relay.port, noDelay: true });
     socket.once('connect', () => callback(null, { connection: socket }));
     socket.once('error', (error) => callback(error));
   };
-  const transporter = nodemailer.createTransport({ ...relay, pool: true, maxConnections: poolSize, maxMessages: Infinity, getSocket } as nodemailer.TransportOptions);
+  const transporter = nodemailer.createTransport({
+    ...relay,
+    pool: true,
+    maxConnections: poolSize,
+    maxMessages: Infinity,
+    getSocket,
+  } as nodemailer.TransportOptions);
   const { envelope, raw } = message;
   const msgsPerS = await timedSends(count, poolSize * 4, () => transporter.sendMail({ envelope, raw }));
   transporter.close();
@@ -45,7 +59,12 @@ export async function nodemailerPoolCeiling(smtpUrl: string, message: OutgoingMe
  * A stricter ceiling: Presslift's own SMTP pool sending one pre-built message `count` times, so
  * everything a worker does besides the wire (claiming, personalising, recording) shows as the gap.
  */
-export async function ownPoolCeiling(smtpUrl: string, message: OutgoingMessage, count: number, poolSize: number): Promise<Ceiling> {
+export async function ownPoolCeiling(
+  smtpUrl: string,
+  message: OutgoingMessage,
+  count: number,
+  poolSize: number,
+): Promise<Ceiling> {
   const pool = new SmtpPool({ ...relayOptions(smtpUrl), size: poolSize, timeoutMs: 30_000 });
   const msgsPerS = await timedSends(count, poolSize * 4, () => pool.send(message.envelope, message.raw));
   pool.close();

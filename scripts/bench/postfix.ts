@@ -33,7 +33,9 @@ function freePort(): Promise<number> {
 export async function startPostfixSink(): Promise<Sink> {
   const port = await freePort();
   // -u: it must drop root; -m: room for every connection the bench opens.
-  const child = spawn(SINK, ['-u', 'nobody', '-v', '-m', '1024', `127.0.0.1:${port}`, '1024'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(SINK, ['-u', 'nobody', '-v', '-m', '1024', `127.0.0.1:${port}`, '1024'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let starts: number[] = [];
   let recipients: string[] = [];
   let accepted: number[] = [];
@@ -41,7 +43,13 @@ export async function startPostfixSink(): Promise<Sink> {
   lines.on('line', (line) => {
     const command = line.slice(line.indexOf(': ') + 2);
     if (command === '.') accepted.push(Date.now());
-    else if (command.startsWith('RCPT TO:')) recipients.push(command.slice(8).replace(/^<|>.*$/g, '').toLowerCase());
+    else if (command.startsWith('RCPT TO:'))
+      recipients.push(
+        command
+          .slice(8)
+          .replace(/^<|>.*$/g, '')
+          .toLowerCase(),
+      );
     else if (command.startsWith('MAIL FROM:')) starts.push(Date.now());
   });
   // Ready once it accepts a connection.
@@ -69,7 +77,13 @@ export async function startPostfixSink(): Promise<Sink> {
     url: `smtp://127.0.0.1:${port}`,
     async report(): Promise<Arrival[]> {
       await settled();
-      return accepted.map((acceptedAt, i) => ({ messageId: '', to: recipients[i] ?? '', startedAt: starts[i] ?? acceptedAt, acceptedAt, bytes: 0 }));
+      return accepted.map((acceptedAt, i) => ({
+        messageId: '',
+        to: recipients[i] ?? '',
+        startedAt: starts[i] ?? acceptedAt,
+        acceptedAt,
+        bytes: 0,
+      }));
     },
     async reset() {
       await settled();
@@ -85,11 +99,33 @@ export async function startPostfixSink(): Promise<Sink> {
  * The wire's ceiling: `smtp-source -d` sending `count` messages of `bytes` bytes over `connections`
  * connections, each kept open from message to message, to the sink at `smtpUrl`.
  */
-export async function sourceCeiling(smtpUrl: string, count: number, bytes: number, connections: number): Promise<{ msgsPerS: number }> {
+export async function sourceCeiling(
+  smtpUrl: string,
+  count: number,
+  bytes: number,
+  connections: number,
+): Promise<{ msgsPerS: number }> {
   const url = new URL(smtpUrl);
   const started = performance.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(SOURCE, ['-d', '-s', String(connections), '-m', String(count), '-l', String(bytes), '-f', 'ceiling@bench.example.org', '-t', 'ceiling@bench.example.org', `${url.hostname}:${url.port}`], { stdio: 'inherit' });
+    const child = spawn(
+      SOURCE,
+      [
+        '-d',
+        '-s',
+        String(connections),
+        '-m',
+        String(count),
+        '-l',
+        String(bytes),
+        '-f',
+        'ceiling@bench.example.org',
+        '-t',
+        'ceiling@bench.example.org',
+        `${url.hostname}:${url.port}`,
+      ],
+      { stdio: 'inherit' },
+    );
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`smtp-source exited with ${code}`))));
   });

@@ -90,7 +90,10 @@ export function postgresCpuMs(): number {
 function procCpuMs(pid: number, withExitedChildren = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const fields = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     // utime and stime (then the exited children's cutime and cstime), in clock ticks of 10 ms.
     const ticks = fields[11]! + fields[12]! + (withExitedChildren ? fields[13]! + fields[14]! : 0);
     return ticks * 10;
@@ -101,12 +104,18 @@ function procCpuMs(pid: number, withExitedChildren = false): number {
 
 /** The node flags of `npm run worker` (its heap cap), so the bench runs workers as deployed. */
 function workerNodeFlags(): string[] {
-  const scripts = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const scripts = (
+    JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  ).scripts;
   return scripts.worker!.split(/\s+/).filter((arg) => arg.startsWith('--'));
 }
 
 /** A real `presslift worker` process, started as `npm run worker` does; resolves once its workers started. */
-export async function startWorker(env: Record<string, string>, logFile: string, cpuProfDir?: string): Promise<WorkerProcess> {
+export async function startWorker(
+  env: Record<string, string>,
+  logFile: string,
+  cpuProfDir?: string,
+): Promise<WorkerProcess> {
   const nodeArgs = [...workerNodeFlags(), ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [])];
   const child = spawn(process.execPath, [...nodeArgs, 'bin/presslift.js', 'worker'], {
     cwd: root,

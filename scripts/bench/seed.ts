@@ -7,7 +7,12 @@ import { createList } from '../../src/db/lists.js';
  * seeding 100,000 takes seconds. Every third name is Korean and every third has umlauts, so the
  * measured path encodes non-ASCII headers as real lists need.
  */
-export async function seedAudience(db: Db, count: number, prefix = '', listName = 'Bench Correspondents'): Promise<number> {
+export async function seedAudience(
+  db: Db,
+  count: number,
+  prefix = '',
+  listName = 'Bench Correspondents',
+): Promise<number> {
   const list = await createList(db, listName);
   await sql`
     WITH subs AS (
@@ -29,8 +34,10 @@ export function benchBody(): string {
     'Researchers at the Institute reported on Thursday that the new sensor, built from layers of graphene ' +
     'and diamond, reads the activity of single neurons through the skull at room temperature — a result that ' +
     'could replace invasive electrodes in clinical studies within the decade.';
-  const sections = Array.from({ length: 12 }, (_, i) =>
-    `## Finding ${i + 1}\n\n${paragraph}\n\n${paragraph}\n\n- measured at ${20 + i} °C\n- [details](https://news.example.org/findings/${i + 1})`,
+  const sections = Array.from(
+    { length: 12 },
+    (_, i) =>
+      `## Finding ${i + 1}\n\n${paragraph}\n\n${paragraph}\n\n- measured at ${20 + i} °C\n- [details](https://news.example.org/findings/${i + 1})`,
   );
   return sections.join('\n\n');
 }

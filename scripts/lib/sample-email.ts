@@ -12,7 +12,8 @@ export const sampleOrg: Organisation = {
 /** A release as staff write them: headings, a list, a table, a long link, an image wider than a phone. */
 export const sampleContent: EmailContent = {
   title: 'Quantum sensor maps brain activity without surgery, at room temperature',
-  summary: 'Researchers built a palm-sized magnetometer that reads neural signals through the skull, opening the way to cheap brain imaging.',
+  summary:
+    'Researchers built a palm-sized magnetometer that reads neural signals through the skull, opening the way to cheap brain imaging.',
   bodyMarkdown: [
     'SPRINGFIELD — A team at the Northbridge Institute has built a **quantum sensor** that records the faint magnetic fields of',
     'working neurons from outside the head, without cooling and without surgery.',
@@ -39,8 +40,16 @@ export const sampleContent: EmailContent = {
   phase: 'advance',
   contact: { name: 'Dr. Lena Fischer, Media Relations', email: 'lena.fischer@example.org', phone: '+1 (617) 555-0142' },
   attachments: [
-    { filename: 'okafor-et-al-2030-quantum-magnetometry.pdf', url: 'https://news.example.org/releases/quantum/files/1/okafor-et-al-2030-quantum-magnetometry.pdf', size: 2_400_000 },
-    { filename: 'sensor-photo.jpg', url: 'https://news.example.org/releases/quantum/files/2/sensor-photo.jpg', size: 312_000 },
+    {
+      filename: 'okafor-et-al-2030-quantum-magnetometry.pdf',
+      url: 'https://news.example.org/releases/quantum/files/1/okafor-et-al-2030-quantum-magnetometry.pdf',
+      size: 2_400_000,
+    },
+    {
+      filename: 'sensor-photo.jpg',
+      url: 'https://news.example.org/releases/quantum/files/2/sensor-photo.jpg',
+      size: 312_000,
+    },
   ],
 };
 
@@ -52,4 +61,5 @@ export const sampleRecipient = {
   file_key: '7.abcdefghijklmnopqrstuv',
 };
 
-export const compileSample = (overrides: Partial<EmailContent> = {}) => compileEmail({ ...sampleContent, ...overrides }, sampleOrg);
+export const compileSample = (overrides: Partial<EmailContent> = {}) =>
+  compileEmail({ ...sampleContent, ...overrides }, sampleOrg);

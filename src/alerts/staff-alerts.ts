@@ -3,7 +3,16 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../db/index.js';
 import {
-  alertsSentLastHour, dueAlerts, holdAlerts, markAlertRetry, markAlertSent, noteAlertChannelSent, raiseAlert, takeHeldForDigest, type Alert, type NewAlert,
+  alertsSentLastHour,
+  dueAlerts,
+  holdAlerts,
+  markAlertRetry,
+  markAlertSent,
+  noteAlertChannelSent,
+  raiseAlert,
+  takeHeldForDigest,
+  type Alert,
+  type NewAlert,
 } from '../db/alerts.js';
 import { relayHealth } from '../db/relay-health.js';
 import { finishedWithFailures, latelyLifted, overdueLifts } from '../db/releases.js';
@@ -38,21 +47,32 @@ export async function evaluateAlerts(ctx: AlertDeps): Promise<number> {
   // One alert per release version, whether it is still waiting or lifted late.
   for (const lift of await overdueLifts(db, config.LIFT_LATE_ALERT_SECONDS)) {
     alerts.push({
-      key: `lift-late:${lift.id}:v${lift.version}`, kind: 'lift-late', releaseId: lift.id,
+      key: `lift-late:${lift.id}:v${lift.version}`,
+      kind: 'lift-late',
+      releaseId: lift.id,
       summary: `Release #${lift.id} has not lifted: its send instant passed ${lift.lateSeconds} s ago`,
-      details: { releaseId: lift.id, version: lift.version, sendAt: lift.sendAt.toISOString(), lateSeconds: lift.lateSeconds },
+      details: {
+        releaseId: lift.id,
+        version: lift.version,
+        sendAt: lift.sendAt.toISOString(),
+        lateSeconds: lift.lateSeconds,
+      },
     });
   }
   for (const lift of await latelyLifted(db, config.LIFT_LATE_ALERT_SECONDS)) {
     alerts.push({
-      key: `lift-late:${lift.id}:v${lift.version}`, kind: 'lift-late', releaseId: lift.id,
+      key: `lift-late:${lift.id}:v${lift.version}`,
+      kind: 'lift-late',
+      releaseId: lift.id,
       summary: `Release #${lift.id} lifted ${lift.lagSeconds} s after its send instant`,
       details: { releaseId: lift.id, version: lift.version, lagSeconds: lift.lagSeconds },
     });
   }
   for (const release of await finishedWithFailures(db)) {
     alerts.push({
-      key: `release-failed:${release.id}:${release.completedAt.getTime()}`, kind: 'release-failed', releaseId: release.id,
+      key: `release-failed:${release.id}:${release.completedAt.getTime()}`,
+      kind: 'release-failed',
+      releaseId: release.id,
       summary: `Release #${release.id} finished with ${release.failed} failed deliveries of ${release.total}`,
       details: { releaseId: release.id, failed: release.failed, total: release.total },
     });
@@ -62,7 +82,9 @@ export async function evaluateAlerts(ctx: AlertDeps): Promise<number> {
     const pausedSeconds = (Date.now() - Date.parse(pause.at)) / 1000;
     if (pausedSeconds > config.PAUSED_ALERT_MINUTES * 60) {
       alerts.push({
-        key: `paused:${pause.at}`, kind: 'sending-paused', releaseId: null,
+        key: `paused:${pause.at}`,
+        kind: 'sending-paused',
+        releaseId: null,
         summary: `Sending has been paused for ${minutes(pausedSeconds)} minutes (by ${pause.by})`,
         details: { pausedAt: pause.at, by: pause.by },
       });
@@ -73,7 +95,9 @@ export async function evaluateAlerts(ctx: AlertDeps): Promise<number> {
     const refusingSeconds = (relay.last_refused_at.getTime() - relay.refusing_since.getTime()) / 1000;
     if (refusingSeconds > config.RELAY_REFUSING_ALERT_MINUTES * 60) {
       alerts.push({
-        key: `relay-refusing:${relay.refusing_since.getTime()}`, kind: 'relay-refusing', releaseId: null,
+        key: `relay-refusing:${relay.refusing_since.getTime()}`,
+        kind: 'relay-refusing',
+        releaseId: null,
         summary: `The mail relay has refused every message for ${minutes(refusingSeconds)} minutes`,
         details: { refusingSince: relay.refusing_since.toISOString(), lastReply: relay.last_reply },
       });
@@ -85,9 +109,17 @@ export async function evaluateAlerts(ctx: AlertDeps): Promise<number> {
 }
 
 /** A lift job that spent its last attempt: the release stays unsent until reconcile retries it. */
-export async function raiseLiftFailed(db: Db, releaseId: number, version: number, phase: string, error: string): Promise<boolean> {
+export async function raiseLiftFailed(
+  db: Db,
+  releaseId: number,
+  version: number,
+  phase: string,
+  error: string,
+): Promise<boolean> {
   return raiseAlert(db, {
-    key: `lift-failed:${phase}:${releaseId}:v${version}`, kind: 'lift-failed', releaseId,
+    key: `lift-failed:${phase}:${releaseId}:v${version}`,
+    kind: 'lift-failed',
+    releaseId,
     summary: `The ${phase === 'advance' ? 'advance send' : 'lift'} of release #${releaseId} failed for good`,
     // The error of a lift is ours (a database or queue message), never the release's text.
     details: { releaseId, version, phase, error: error.slice(0, 300) },
@@ -95,9 +127,15 @@ export async function raiseLiftFailed(db: Db, releaseId: number, version: number
 }
 
 /** Reconcile found jobs missing from Redis and put them back: something lost them. */
-export async function raiseRestored(db: Db, sweptAt: Date, restored: { liftJobs: number; sendJobs: number; deliveries: number; webhookJobs: number }): Promise<boolean> {
+export async function raiseRestored(
+  db: Db,
+  sweptAt: Date,
+  restored: { liftJobs: number; sendJobs: number; deliveries: number; webhookJobs: number },
+): Promise<boolean> {
   return raiseAlert(db, {
-    key: `reconcile-restored:${sweptAt.toISOString()}`, kind: 'reconcile-restored', releaseId: null,
+    key: `reconcile-restored:${sweptAt.toISOString()}`,
+    kind: 'reconcile-restored',
+    releaseId: null,
     summary: `Reconcile restored lost jobs: ${restored.liftJobs} lift, ${restored.sendJobs} send (${restored.deliveries} deliveries), ${restored.webhookJobs} webhook`,
     details: restored,
   });
@@ -105,12 +143,20 @@ export async function raiseRestored(db: Db, sweptAt: Date, restored: { liftJobs:
 
 /** Where an alert's reader goes next: the release's report, or the operations page. */
 function consoleLink(ctx: AlertDeps, alert: Alert): string {
-  return alert.release_id !== null ? `${ctx.config.PUBLIC_URL}/console/releases/${alert.release_id}` : `${ctx.config.PUBLIC_URL}/console/operations`;
+  return alert.release_id !== null
+    ? `${ctx.config.PUBLIC_URL}/console/releases/${alert.release_id}`
+    : `${ctx.config.PUBLIC_URL}/console/operations`;
 }
 
 function alertText(ctx: AlertDeps, alert: Alert): string {
-  const details = Object.entries(alert.details).map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
-  return [`Presslift alert: ${alert.summary}`, ...details, `Raised ${alert.raised_at.toISOString()}. ${consoleLink(ctx, alert)}`].join('\n');
+  const details = Object.entries(alert.details).map(
+    ([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`,
+  );
+  return [
+    `Presslift alert: ${alert.summary}`,
+    ...details,
+    `Raised ${alert.raised_at.toISOString()}. ${consoleLink(ctx, alert)}`,
+  ].join('\n');
 }
 
 async function alertEmail(ctx: AlertDeps, alert: Alert, to: string[]) {
@@ -125,7 +171,11 @@ async function alertEmail(ctx: AlertDeps, alert: Alert, to: string[]) {
   });
   const node = composer.compile();
   const envelope = node.getEnvelope();
-  return { envelope: { from: String(envelope.from), to: envelope.to }, raw: await node.build(), messageId: `<alert-${alert.id}@${domain}>` };
+  return {
+    envelope: { from: String(envelope.from), to: envelope.to },
+    raw: await node.build(),
+    messageId: `<alert-${alert.id}@${domain}>`,
+  };
 }
 
 /** Sends each channel not yet sent; true when every configured channel has it. */
@@ -142,7 +192,12 @@ async function deliverAlert(ctx: AlertDeps, mailer: Mailer, alert: Alert): Promi
   }
   if (config.ALERT_WEBHOOK_URL && !alert.webhook_sent_at) {
     // {"text": …} is what both Slack's and Microsoft Teams' incoming webhooks accept.
-    const answer = await postJson(config.ALERT_WEBHOOK_URL, JSON.stringify({ text: alertText(ctx, alert) }), {}, WEBHOOK_TIMEOUT_MS);
+    const answer = await postJson(
+      config.ALERT_WEBHOOK_URL,
+      JSON.stringify({ text: alertText(ctx, alert) }),
+      {},
+      WEBHOOK_TIMEOUT_MS,
+    );
     if (succeeded(answer)) await noteAlertChannelSent(db, alert.id, 'webhook');
     else errors.push(`webhook: ${answer.status ?? 'no answer'} ${answer.body.slice(0, 200)}`);
   }
@@ -154,7 +209,10 @@ async function deliverAlert(ctx: AlertDeps, mailer: Mailer, alert: Alert): Promi
  * once the hour allows one digest counts them by kind. With no channel configured alerts wait,
  * visible in the console.
  */
-export async function dispatchAlerts(ctx: AlertDeps, mailer: Mailer): Promise<{ sent: number; held: number; failed: number }> {
+export async function dispatchAlerts(
+  ctx: AlertDeps,
+  mailer: Mailer,
+): Promise<{ sent: number; held: number; failed: number }> {
   const { config, db, log } = ctx;
   const result = { sent: 0, held: 0, failed: 0 };
   if (!config.ALERT_EMAILS && !config.ALERT_WEBHOOK_URL) return result;
@@ -162,7 +220,10 @@ export async function dispatchAlerts(ctx: AlertDeps, mailer: Mailer): Promise<{ 
   for (let round = 0; round < 2; round++) {
     const due = await dueAlerts(db);
     const overLimit = due.slice(Math.max(0, budget));
-    await holdAlerts(db, overLimit.map((a) => a.id));
+    await holdAlerts(
+      db,
+      overLimit.map((a) => a.id),
+    );
     result.held += overLimit.length;
     for (const alert of due.slice(0, Math.max(0, budget))) {
       const error = await deliverAlert(ctx, mailer, alert);
@@ -185,7 +246,9 @@ export async function dispatchAlerts(ctx: AlertDeps, mailer: Mailer): Promise<{ 
     for (const alert of held) byKind.set(alert.kind, (byKind.get(alert.kind) ?? 0) + 1);
     const kinds = [...byKind].map(([kind, n]) => `${n} ${kind}`).join(', ');
     await raiseAlert(db, {
-      key: `held:${Math.max(...held.map((a) => a.id))}`, kind: 'alerts-held', releaseId: null,
+      key: `held:${Math.max(...held.map((a) => a.id))}`,
+      kind: 'alerts-held',
+      releaseId: null,
       summary: `${held.length} alerts were held back by the limit of ${config.ALERT_MAX_PER_HOUR} an hour (${kinds})`,
       details: { held: held.length },
     });

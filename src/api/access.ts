@@ -178,7 +178,10 @@ export const ROUTES: Record<string, Access> = {
   'POST /console/account/recovery-codes': page(...ANY_ROLE),
 };
 
-/** Routes a library registers under a path: Bull Board's (pages, its JSON API, its static files) and the API reference page's. */
+/**
+ * Routes a library registers under a path: Bull Board's (pages, its JSON API, its static files) and the API reference
+ * page's.
+ */
 export const MOUNTS: Record<string, Access> = {
   // Swagger UI (@fastify/swagger-ui): its page, its copy of the document and its static files.
   '/api/docs/': anyone,

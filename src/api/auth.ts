@@ -73,7 +73,10 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function csrfPasses(request: FastifyRequest, csrfToken: string | undefined): boolean {
   if (SAFE_METHODS.has(request.method) || csrfToken === undefined) return true;
   const body = request.body as { _csrf?: unknown } | undefined;
-  const given = request.headers['x-csrf-token'] ?? request.headers['x-xsrf-token'] ?? (body && typeof body === 'object' ? body._csrf : undefined);
+  const given =
+    request.headers['x-csrf-token'] ??
+    request.headers['x-xsrf-token'] ??
+    (body && typeof body === 'object' ? body._csrf : undefined);
   return typeof given === 'string' && sameSecret(given, csrfToken);
 }
 
@@ -91,17 +94,31 @@ export async function identify(ctx: AuthContext, request: FastifyRequest): Promi
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) {
     const found = await findApiToken(ctx.db, header.slice(7).trim());
-    return found ? { label: `token:${found.name}`, role: found.role, via: 'token', accountId: found.ownerAccountId ?? undefined } : null;
+    return found
+      ? { label: `token:${found.name}`, role: found.role, via: 'token', accountId: found.ownerAccountId ?? undefined }
+      : null;
   }
   const session = await sessionOf(ctx.db, request);
   if (!session || session.stage !== 'active') return null;
   if (secondFactorRequired(ctx.config, session.role) && !session.twoFactor) return null;
-  return { label: `account:${session.email}`, role: session.role, via: 'session', csrfToken: session.csrfToken, accountId: session.accountId };
+  return {
+    label: `account:${session.email}`,
+    role: session.role,
+    via: 'session',
+    csrfToken: session.csrfToken,
+    accountId: session.accountId,
+  };
 }
 
 /** The sign-in in progress that this browser's cookie names, if any. */
 export async function pendingSignIn(ctx: AuthContext, request: FastifyRequest): Promise<PendingSignIn | null> {
   const session = await sessionOf(ctx.db, request);
   if (!session || session.stage === 'active') return null;
-  return { accountId: session.accountId, email: session.email, role: session.role, stage: session.stage, csrfToken: session.csrfToken };
+  return {
+    accountId: session.accountId,
+    email: session.email,
+    role: session.role,
+    stage: session.stage,
+    csrfToken: session.csrfToken,
+  };
 }

@@ -8,7 +8,9 @@ import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 export const DOCS_PATH = '/api/docs';
 export const OPENAPI_PATH = '/api/openapi.json';
 
-const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 /**
  * Collects each route's zod schemas into an OpenAPI 3 document as Fastify registers the route:

@@ -20,7 +20,12 @@ export class HttpError extends Error {
 }
 
 /** What each kind of domain refusal means over HTTP; this is the only place that decides it. */
-const DOMAIN_STATUS: Record<DomainCode, number> = { not_found: 404, conflict: 409, invalid_input: 400, queue_unavailable: 503 };
+const DOMAIN_STATUS: Record<DomainCode, number> = {
+  not_found: 404,
+  conflict: 409,
+  invalid_input: 400,
+  queue_unavailable: 503,
+};
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} does not exist`);
 
@@ -35,7 +40,10 @@ function invalidInput(issues: Array<{ field: string; message: string }>, where: 
 export function parse<T extends z.ZodType>(schema: T, input: unknown, where = 'body'): z.infer<T> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  throw invalidInput(result.error.issues.map((issue) => ({ field: issue.path.join('.'), message: issue.message })), where);
+  throw invalidInput(
+    result.error.issues.map((issue) => ({ field: issue.path.join('.'), message: issue.message })),
+    where,
+  );
 }
 
 /** What a route's schema part is called in the 400 when the whole part is at fault. */
@@ -51,25 +59,38 @@ const FASTIFY_CODES: Record<string, [number, string, string]> = {
 
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof HttpError) {
-    return reply.status(error.status).headers(error.headers).send({ error: error.code, message: error.message, details: error.details });
+    return reply
+      .status(error.status)
+      .headers(error.headers)
+      .send({ error: error.code, message: error.message, details: error.details });
   }
   // A route's zod schema refused the request: the same 400 as every other refusal of input.
   if (hasZodFastifySchemaValidationErrors(error)) {
     const where = PART_NAMES[(error as FastifyError).validationContext ?? 'body'] ?? 'body';
-    const issues = error.validation.map((issue) => ({ field: issue.instancePath.slice(1).replaceAll('/', '.'), message: issue.message ?? 'is invalid' }));
+    const issues = error.validation.map((issue) => ({
+      field: issue.instancePath.slice(1).replaceAll('/', '.'),
+      message: issue.message ?? 'is invalid',
+    }));
     const refusal = invalidInput(issues, where);
     return reply.status(400).send({ error: refusal.code, message: refusal.message, details: refusal.details });
   }
   // An answer that does not match its route's response schema is our bug, never the caller's.
   if ((error as FastifyError).code === 'FST_ERR_RESPONSE_SERIALIZATION' && isResponseSerializationError(error)) {
     request.log.error({ err: error, issues: error.cause.issues }, 'response does not match its schema');
-    return reply.status(500).send({ error: 'internal', message: 'something went wrong on our side; it has been logged', details: {} });
+    return reply
+      .status(500)
+      .send({ error: 'internal', message: 'something went wrong on our side; it has been logged', details: {} });
   }
   if (error instanceof EmbargoInputError) {
-    return reply.status(400).send({ error: 'invalid_embargo', message: `${error.field}: ${error.message}`, details: { field: error.field } });
+    return reply
+      .status(400)
+      .send({ error: 'invalid_embargo', message: `${error.field}: ${error.message}`, details: { field: error.field } });
   }
   if (error instanceof ThrottledError) {
-    return reply.status(429).header('Retry-After', String(error.retryAfterSeconds)).send({ error: 'too_many_requests', message: error.message, details: {} });
+    return reply
+      .status(429)
+      .header('Retry-After', String(error.retryAfterSeconds))
+      .send({ error: 'too_many_requests', message: error.message, details: {} });
   }
   if (error instanceof DomainError) {
     const details = error.field ? { fields: [{ field: error.field, message: error.message }] } : {};
@@ -86,5 +107,7 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     return reply.status(status).send({ error: 'bad_request', message: error.message, details: {} });
   }
   request.log.error({ err: error }, 'request failed');
-  return reply.status(500).send({ error: 'internal', message: 'something went wrong on our side; it has been logged', details: {} });
+  return reply
+    .status(500)
+    .send({ error: 'internal', message: 'something went wrong on our side; it has been logged', details: {} });
 }

@@ -23,5 +23,8 @@ export type RoutesPlugin<Options = object> = FastifyPluginAsync<{ ctx: Context }
 /** `:id` in a path: a positive whole number. */
 export const idParams = z.object({ id: idParam });
 
-/** Several shapes of answer are set by whoever owns them (a report, a status board): documented loosely, passed through as they are. */
+/**
+ * Several shapes of answer are set by whoever owns them (a report, a status board): documented loosely, passed through
+ * as they are.
+ */
 export const looseObject = z.looseObject({});

@@ -39,9 +39,14 @@ class QuietLog extends LogController {
   }
 }
 
-/** The unauthenticated probe listener on METRICS_PORT (every role, so worker-only processes expose their histograms). */
+/**
+ * The unauthenticated probe listener on METRICS_PORT (every role, so worker-only processes expose their histograms).
+ */
 export async function startProbeServer(ctx: Context, port: number, host: string): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: ctx.log.child({ role: 'probes' }) as FastifyBaseLogger, logController: new QuietLog() });
+  const app = Fastify({
+    loggerInstance: ctx.log.child({ role: 'probes' }) as FastifyBaseLogger,
+    logController: new QuietLog(),
+  });
   app.setErrorHandler(errorHandler);
   app.addHook('onSend', async (_request, reply) => {
     reply.header('Cache-Control', 'no-store');

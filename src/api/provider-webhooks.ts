@@ -23,7 +23,10 @@ export interface WebhookOptions {
  * settings are absent answers 404. Events whose delivery is not recorded yet get 503, so the
  * provider retries.
  */
-export const providerWebhookRoutes: RoutesPlugin<{ webhooks?: WebhookOptions }> = async (app, { ctx, webhooks: options = {} }) => {
+export const providerWebhookRoutes: RoutesPlugin<{ webhooks?: WebhookOptions }> = async (
+  app,
+  { ctx, webhooks: options = {} },
+) => {
   const { config } = ctx;
   const log = ctx.log.child({ role: 'webhooks' });
   const { bounceDomain } = messageSettings(config, ctx.keys);
@@ -31,16 +34,25 @@ export const providerWebhookRoutes: RoutesPlugin<{ webhooks?: WebhookOptions }> 
   const sns = new SnsVerifier(options.fetchText ?? fetchText);
   const fetchUrl = options.fetchText ?? fetchText;
 
-  const notConfigured = (provider: string) => new HttpError(404, 'not_found', `the ${provider} webhook is not configured`);
+  const notConfigured = (provider: string) =>
+    new HttpError(404, 'not_found', `the ${provider} webhook is not configured`);
   const refused = (message: string) => new HttpError(401, 'unauthorized', message);
   const malformed = (message: string) => new HttpError(400, 'invalid_input', message, { field: 'body' });
 
   const applyAll = async (reply: FastifyReply, events: MailEvent[]) => {
     const outcomes: Outcome[] = [];
     for (const event of events) outcomes.push(await applyMailEvent(ctx, event));
-    log.info({ events: events.map((e, i) => ({ ...e.target, source: e.source, kind: e.feedback.kind, outcome: outcomes[i] })) }, 'webhook applied');
+    log.info(
+      {
+        events: events.map((e, i) => ({ ...e.target, source: e.source, kind: e.feedback.kind, outcome: outcomes[i] })),
+      },
+      'webhook applied',
+    );
     if (outcomes.includes('later')) {
-      return reply.status(503).header('Retry-After', '60').send({ error: 'try_later', message: 'a delivery it names is not recorded yet', details: {} });
+      return reply
+        .status(503)
+        .header('Retry-After', '60')
+        .send({ error: 'try_later', message: 'a delivery it names is not recorded yet', details: {} });
     }
     return { events: events.length, applied: outcomes.filter((o) => o === 'applied').length };
   };
@@ -61,7 +73,8 @@ export const providerWebhookRoutes: RoutesPlugin<{ webhooks?: WebhookOptions }> 
       const message = asSnsMessage(request.body);
       if (!message) throw malformed('body: is not an SNS message');
       if (!(await sns.verify(message))) throw refused('the SNS signature does not verify');
-      if (!config.SES_TOPIC_ARNS.includes(message.TopicArn)) throw new HttpError(403, 'forbidden', 'TopicArn: not one of SES_TOPIC_ARNS');
+      if (!config.SES_TOPIC_ARNS.includes(message.TopicArn))
+        throw new HttpError(403, 'forbidden', 'TopicArn: not one of SES_TOPIC_ARNS');
       if (message.Type === 'SubscriptionConfirmation') {
         if (!isSnsUrl(message.SubscribeURL)) throw malformed('SubscribeURL: is not an SNS address');
         await fetchUrl(message.SubscribeURL!);
@@ -79,7 +92,13 @@ export const providerWebhookRoutes: RoutesPlugin<{ webhooks?: WebhookOptions }> 
 
     scope.post('/webhooks/postmark', async (request, reply) => {
       if (!config.POSTMARK_WEBHOOK_USER || !config.POSTMARK_WEBHOOK_PASSWORD) throw notConfigured('Postmark');
-      if (!postmarkAuthorized(request.headers.authorization, config.POSTMARK_WEBHOOK_USER, config.POSTMARK_WEBHOOK_PASSWORD)) {
+      if (
+        !postmarkAuthorized(
+          request.headers.authorization,
+          config.POSTMARK_WEBHOOK_USER,
+          config.POSTMARK_WEBHOOK_PASSWORD,
+        )
+      ) {
         throw refused('the basic-auth credentials are not the configured ones');
       }
       const events = postmarkEvents(request.body);
@@ -91,10 +110,12 @@ export const providerWebhookRoutes: RoutesPlugin<{ webhooks?: WebhookOptions }> 
       const key = config.MAILGUN_WEBHOOK_SIGNING_KEY;
       if (!key) throw notConfigured('Mailgun');
       const signature = mailgunSignature(request.body);
-      if (!signature || !mailgunSigned(signature, key)) throw refused('the Mailgun signature does not verify, or its timestamp is stale');
+      if (!signature || !mailgunSigned(signature, key))
+        throw refused('the Mailgun signature does not verify, or its timestamp is stale');
       // Each token once: a captured request replayed within the timestamp window is refused.
       const tokenKey = `${config.QUEUE_PREFIX}:mailgun-token:${signature.token}`;
-      if ((await ctx.redis.set(tokenKey, '1', 'EX', MAILGUN_MAX_AGE_SECONDS * 2, 'NX')) !== 'OK') throw refused('this Mailgun token was used before');
+      if ((await ctx.redis.set(tokenKey, '1', 'EX', MAILGUN_MAX_AGE_SECONDS * 2, 'NX')) !== 'OK')
+        throw refused('this Mailgun token was used before');
       const events = mailgunEvents(request.body, verp);
       if (!events) throw malformed('event-data: is not a Mailgun event');
       const answer = await applyAll(reply, events);

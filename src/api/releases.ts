@@ -3,13 +3,29 @@ import { releaseAudit } from '../db/audit.js';
 import { listDeliveries } from '../db/deliveries.js';
 import { releaseFeedback, releaseFeedbackOf } from '../db/mail-events.js';
 import { missingLists } from '../db/lists.js';
-import { deliveryCounts, deliveryCountsOf, findRelease, releaseListIds, releaseListIdsOf, releasePage } from '../db/releases.js';
+import {
+  deliveryCounts,
+  deliveryCountsOf,
+  findRelease,
+  releaseListIds,
+  releaseListIdsOf,
+  releasePage,
+} from '../db/releases.js';
 import { releaseSampleRecipient } from '../db/subscribers.js';
 import { type Release } from '../db/schema.js';
 import { DELIVERY_STATES } from '../states.js';
 import { requireLead, resolveEmbargo, type EmbargoInput } from '../embargo/time.js';
 import { PREVIEW_CSP } from './security.js';
-import { cancelRelease, correctRelease, createRelease, editRelease, liftRelease, retryFailed, scheduleRelease, unscheduleRelease } from '../releases/lifecycle.js';
+import {
+  cancelRelease,
+  correctRelease,
+  createRelease,
+  editRelease,
+  liftRelease,
+  retryFailed,
+  scheduleRelease,
+  unscheduleRelease,
+} from '../releases/lifecycle.js';
 import { releaseChanges } from '../db/changes.js';
 import { releaseFileAccess } from '../db/file-access.js';
 import { emailAddress, idParam, lineText, multilineText, optionalLine } from '../fields.js';
@@ -21,17 +37,28 @@ import { HttpError, notFound } from './errors.js';
 import { idParams, type ApiPlugin } from './plugin.js';
 import { releaseView, releaseViewSchema } from './views.js';
 
-const embargoSchema = z.union([
-  z.object({ at: z.string().min(1), timeZone: z.string().min(1).optional() }).strict(),
-  z.object({ local: z.string().min(1), timeZone: z.string().min(1), offset: z.string().optional() }).strict(),
-], { error: 'give {"at": "<ISO instant with offset>"} or {"local": "<date-time>", "timeZone": "<IANA zone>"}' });
+const embargoSchema = z.union(
+  [
+    z.object({ at: z.string().min(1), timeZone: z.string().min(1).optional() }).strict(),
+    z.object({ local: z.string().min(1), timeZone: z.string().min(1), offset: z.string().optional() }).strict(),
+  ],
+  { error: 'give {"at": "<ISO instant with offset>"} or {"local": "<date-time>", "timeZone": "<IANA zone>"}' },
+);
 
 const release = releaseViewSchema;
 const one = { params: idParams, response: { 200: release } };
 const audit = z.object({ id: z.number(), at: z.string(), actor: z.string(), action: z.string(), details: z.unknown() });
 const delivery = z.object({
-  id: z.number(), email: z.string(), name: z.string().nullable(), list: z.string(), phase: z.string(), state: z.enum(DELIVERY_STATES),
-  attempts: z.number(), lastError: z.string().nullable(), messageId: z.string().nullable(), sentAt: z.string().nullable(),
+  id: z.number(),
+  email: z.string(),
+  name: z.string().nullable(),
+  list: z.string(),
+  phase: z.string(),
+  state: z.enum(DELIVERY_STATES),
+  attempts: z.number(),
+  lastError: z.string().nullable(),
+  messageId: z.string().nullable(),
+  sentAt: z.string().nullable(),
 });
 const retried = z.object({ releaseId: z.number(), retried: z.number(), sendJobs: z.number() });
 
@@ -40,31 +67,54 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
   const { config, db } = ctx;
   const newRelease = z.object({
     title: lineText(300),
-    summary: multilineText(2000).nullable().optional().transform((v) => (v?.trim() ? v.trim() : null)),
+    summary: multilineText(2000)
+      .nullable()
+      .optional()
+      .transform((v) => (v?.trim() ? v.trim() : null)),
     // A NUL or other control character cannot be stored or mailed; tabs and line breaks are Markdown.
     body: multilineText(config.MAX_BODY_BYTES).min(1, 'must not be empty'),
     embargo: embargoSchema,
     listIds: z.array(idParam).min(1, 'choose at least one list').max(100),
     /** The press officer journalists reply to; each field left out falls back to the press office. */
-    contact: z.object({ name: optionalLine(200), email: emailAddress.nullable().optional(), phone: optionalLine(60) }).strict().optional(),
+    contact: z
+      .object({ name: optionalLine(200), email: emailAddress.nullable().optional(), phone: optionalLine(60) })
+      .strict()
+      .optional(),
     /** Lists of vetted journalists who receive an embargoed copy leadSeconds before the embargo. */
-    advance: z.object({
-      listIds: z.array(idParam).min(1, 'choose at least one advance list').max(100),
-      leadSeconds: z.number().int('must be a whole number of seconds').min(1, 'must be at least 1').max(30 * 86_400, 'must be at most 30 days'),
-    }).strict().nullable().optional(),
+    advance: z
+      .object({
+        listIds: z.array(idParam).min(1, 'choose at least one advance list').max(100),
+        leadSeconds: z
+          .number()
+          .int('must be a whole number of seconds')
+          .min(1, 'must be at least 1')
+          .max(30 * 86_400, 'must be at most 30 days'),
+      })
+      .strict()
+      .nullable()
+      .optional(),
   });
 
   const editedRelease = newRelease
     // What changed, in a line: heads the corrected copy sent to holders of an advance copy.
     .extend({ note: optionalLine(500) })
-    .partial().strict()
-    .refine((v) => Object.keys(v).some((key) => key !== 'note'), 'give at least one of title, summary, body, listIds, embargo, contact, advance');
-  const correction = z.object({
-    title: lineText(300).optional(),
-    summary: multilineText(2000).nullable().optional().transform((v) => (v === undefined ? undefined : v?.trim() ? v.trim() : null)),
-    body: multilineText(config.MAX_BODY_BYTES).min(1, 'must not be empty').optional(),
-    note: lineText(500),
-  }).strict();
+    .partial()
+    .strict()
+    .refine(
+      (v) => Object.keys(v).some((key) => key !== 'note'),
+      'give at least one of title, summary, body, listIds, embargo, contact, advance',
+    );
+  const correction = z
+    .object({
+      title: lineText(300).optional(),
+      summary: multilineText(2000)
+        .nullable()
+        .optional()
+        .transform((v) => (v === undefined ? undefined : v?.trim() ? v.trim() : null)),
+      body: multilineText(config.MAX_BODY_BYTES).min(1, 'must not be empty').optional(),
+      note: lineText(500),
+    })
+    .strict();
   // A lift or cancel sent with no body at all is asked for its reason like one sent with {}.
   const withReason = z.preprocess((v) => v ?? {}, z.object({ reason: lineText(500) }));
 
@@ -80,7 +130,9 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
     const listIds = [...new Set(requested)];
     const missing = await missingLists(db, listIds);
     if (missing.length > 0) {
-      throw new HttpError(400, 'invalid_input', `${field}: no list with id ${missing.join(', ')}`, { fields: [{ field, missing }] });
+      throw new HttpError(400, 'invalid_input', `${field}: no list with id ${missing.join(', ')}`, {
+        fields: [{ field, missing }],
+      });
     }
     return listIds;
   };
@@ -88,7 +140,12 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
   /** Advance copies must be due after now (the lifecycle checks that a list is one kind or the other). */
   const requireAdvanceBefore = (embargoAt: Date, advance: { leadSeconds: number }) => {
     if ((embargoAt.getTime() - advance.leadSeconds * 1000 - Date.now()) / 1000 < config.EMBARGO_MIN_LEAD_SECONDS) {
-      throw new HttpError(400, 'invalid_input', 'advance.leadSeconds: the advance copies would be due too soon or in the past; shorten the lead', { fields: [{ field: 'advance.leadSeconds' }] });
+      throw new HttpError(
+        400,
+        'invalid_input',
+        'advance.leadSeconds: the advance copies would be due too soon or in the past; shorten the lead',
+        { fields: [{ field: 'advance.leadSeconds' }] },
+      );
     }
   };
 
@@ -99,7 +156,11 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
   };
   const view = async (release: Release) =>
     releaseView(
-      release, await releaseListIds(db, release.id), await deliveryCounts(db, release.id), config, await releaseListIds(db, release.id, true),
+      release,
+      await releaseListIds(db, release.id),
+      await deliveryCounts(db, release.id),
+      config,
+      await releaseListIds(db, release.id, true),
       await releaseFeedback(db, release.id),
     );
 
@@ -107,13 +168,25 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
     const input = request.body;
     const embargo = embargoFromInput(input.embargo);
     const listIds = await existingLists(input.listIds);
-    const advance = input.advance && { listIds: await existingLists(input.advance.listIds, 'advance.listIds'), leadSeconds: input.advance.leadSeconds };
+    const advance = input.advance && {
+      listIds: await existingLists(input.advance.listIds, 'advance.listIds'),
+      leadSeconds: input.advance.leadSeconds,
+    };
     if (advance) requireAdvanceBefore(embargo.instant, advance);
     const release = await createRelease(
       ctx,
       {
-        title: input.title, summary: input.summary, bodyMarkdown: input.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone, listIds,
-        contact: { name: input.contact?.name ?? null, email: input.contact?.email ?? null, phone: input.contact?.phone ?? null },
+        title: input.title,
+        summary: input.summary,
+        bodyMarkdown: input.body,
+        embargoAt: embargo.instant,
+        embargoTimeZone: embargo.timeZone,
+        listIds,
+        contact: {
+          name: input.contact?.name ?? null,
+          email: input.contact?.email ?? null,
+          phone: input.contact?.phone ?? null,
+        },
         advance: advance ?? null,
       },
       request.actor.label,
@@ -128,20 +201,36 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
     cursor: idParam.optional(),
     limit: z.coerce.number().int().min(1).max(200).default(200),
   });
-  app.get('', { schema: { querystring: releasesQuery, response: { 200: z.object({ items: z.array(release), nextCursor: z.number().int().nullable() }) } } }, async (request) => {
-    const query = request.query;
-    const rows = await releasePage(db, query.limit, query.cursor);
-    if (!rows) throw new HttpError(400, 'invalid_input', 'cursor: names no release', { fields: [{ field: 'cursor', message: 'names no release' }] });
-    const ids = rows.map((r) => r.id);
-    const [lists, counts, feedback] = await Promise.all([releaseListIdsOf(db, ids), deliveryCountsOf(db, rows), releaseFeedbackOf(db, ids)]);
-    return {
-      items: rows.map((r) => {
-        const { lift, advance } = lists.get(r.id)!;
-        return releaseView(r, lift, counts.get(r.id)!, config, advance, feedback.get(r.id)!);
-      }),
-      nextCursor: rows.length === query.limit ? rows[rows.length - 1]!.id : null,
-    };
-  });
+  app.get(
+    '',
+    {
+      schema: {
+        querystring: releasesQuery,
+        response: { 200: z.object({ items: z.array(release), nextCursor: z.number().int().nullable() }) },
+      },
+    },
+    async (request) => {
+      const query = request.query;
+      const rows = await releasePage(db, query.limit, query.cursor);
+      if (!rows)
+        throw new HttpError(400, 'invalid_input', 'cursor: names no release', {
+          fields: [{ field: 'cursor', message: 'names no release' }],
+        });
+      const ids = rows.map((r) => r.id);
+      const [lists, counts, feedback] = await Promise.all([
+        releaseListIdsOf(db, ids),
+        deliveryCountsOf(db, rows),
+        releaseFeedbackOf(db, ids),
+      ]);
+      return {
+        items: rows.map((r) => {
+          const { lift, advance } = lists.get(r.id)!;
+          return releaseView(r, lift, counts.get(r.id)!, config, advance, feedback.get(r.id)!);
+        }),
+        nextCursor: rows.length === query.limit ? rows[rows.length - 1]!.id : null,
+      };
+    },
+  );
 
   app.get('/:id', { schema: one }, async (request) => view(await loadRelease(request.params)));
 
@@ -155,7 +244,10 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
     const input = request.body;
     const listIds = input.listIds && (await existingLists(input.listIds));
     const embargo = input.embargo && resolveEmbargo(input.embargo);
-    const advance = input.advance && { listIds: await existingLists(input.advance.listIds, 'advance.listIds'), leadSeconds: input.advance.leadSeconds };
+    const advance = input.advance && {
+      listIds: await existingLists(input.advance.listIds, 'advance.listIds'),
+      leadSeconds: input.advance.leadSeconds,
+    };
     // A new advance send must be due after now; moving the embargo of one already sent is fine.
     if (advance) requireAdvanceBefore(embargo?.instant ?? release.embargo_at, advance);
     const edited = await editRelease(ctx, release.id, request.actor.label, {
@@ -164,7 +256,11 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
       bodyMarkdown: input.body,
       listIds,
       embargo,
-      contact: input.contact && { name: input.contact.name ?? null, email: input.contact.email ?? null, phone: input.contact.phone ?? null },
+      contact: input.contact && {
+        name: input.contact.name ?? null,
+        email: input.contact.email ?? null,
+        phone: input.contact.phone ?? null,
+      },
       advance,
       note: input.note ?? null,
     });
@@ -175,7 +271,10 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
     const release = await loadRelease(request.params);
     const input = request.body;
     const corrected = await correctRelease(ctx, release.id, request.actor.label, {
-      title: input.title, summary: input.summary, bodyMarkdown: input.body, note: input.note,
+      title: input.title,
+      summary: input.summary,
+      bodyMarkdown: input.body,
+      note: input.note,
     });
     reply.status(201);
     return { changeId: corrected.changeId, recipients: corrected.recipients, release: await view(corrected.release) };
@@ -208,10 +307,14 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
     return view(await cancelRelease(ctx, release.id, request.actor.label, reason));
   });
 
-  app.get('/:id/audit', { schema: { params: idParams, response: { 200: z.object({ items: z.array(audit) }) } } }, async (request) => {
-    const release = await loadRelease(request.params);
-    return { items: await releaseAudit(db, release.id) };
-  });
+  app.get(
+    '/:id/audit',
+    { schema: { params: idParams, response: { 200: z.object({ items: z.array(audit) }) } } },
+    async (request) => {
+      const release = await loadRelease(request.params);
+      return { items: await releaseAudit(db, release.id) };
+    },
+  );
 
   const deliveryQuery = z.object({
     state: z.enum(DELIVERY_STATES).optional(),
@@ -219,21 +322,35 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
     limit: z.coerce.number().int().min(1).max(1000).default(100),
   });
   const deliveryPage = z.object({ items: z.array(delivery), nextCursor: z.string().nullable() });
-  app.get('/:id/deliveries', { schema: { params: idParams, querystring: deliveryQuery, response: { 200: deliveryPage } } }, async (request) => {
-    const release = await loadRelease(request.params);
-    const query = request.query;
-    return listDeliveries(db, release.id, query.state, query.cursor, query.limit);
-  });
+  app.get(
+    '/:id/deliveries',
+    { schema: { params: idParams, querystring: deliveryQuery, response: { 200: deliveryPage } } },
+    async (request) => {
+      const release = await loadRelease(request.params);
+      const query = request.query;
+      return listDeliveries(db, release.id, query.state, query.cursor, query.limit);
+    },
+  );
 
-  const previewQuery = z.object({ format: z.enum(['html', 'text']).default('html'), phase: z.enum(['lift', 'advance']).default('lift') });
+  const previewQuery = z.object({
+    format: z.enum(['html', 'text']).default('html'),
+    phase: z.enum(['lift', 'advance']).default('lift'),
+  });
   // The answer is the email itself (text/html or text/plain), not JSON.
-  const previewSchema = { params: idParams, querystring: previewQuery, description: 'The email as its first recipient gets it: text/html, or text/plain with format=text.' };
+  const previewSchema = {
+    params: idParams,
+    querystring: previewQuery,
+    description: 'The email as its first recipient gets it: text/html, or text/plain with format=text.',
+  };
   app.get('/:id/preview', { schema: previewSchema }, async (request, reply) => {
     const release = await loadRelease(request.params);
     const { format, phase } = request.query;
     const compiled = await compiledRelease(db, release, organisation(config), phase);
     // The very values buildMessage fills in (tests/unit/mime-parts.test.ts proves the sent parts match).
-    const copy = personalise(compiled, recipientValues(await releaseSampleRecipient(db, release.id), messageSettings(config, ctx.keys)));
+    const copy = personalise(
+      compiled,
+      recipientValues(await releaseSampleRecipient(db, release.id), messageSettings(config, ctx.keys)),
+    );
     // The same sandbox as the console's preview: the email's markup is shown, never run.
     reply.header('Cache-Control', 'no-store').header('Content-Security-Policy', PREVIEW_CSP);
     if (format === 'text') return reply.type('text/plain; charset=utf-8').send(copy.text);
@@ -241,5 +358,7 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
   });
 
   // Operators' retry of a release's failed deliveries (the console's operations page calls it).
-  app.post('/:id/retry', { schema: { params: idParams, response: { 200: retried } } }, async (request) => retryFailed(ctx, request.params.id, request.actor.label));
+  app.post('/:id/retry', { schema: { params: idParams, response: { 200: retried } } }, async (request) =>
+    retryFailed(ctx, request.params.id, request.actor.label),
+  );
 };

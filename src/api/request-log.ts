@@ -18,7 +18,13 @@ export class RequestLog extends LogController {
     const ids = Object.entries((request.params ?? {}) as Record<string, unknown>)
       .filter(([name, value]) => ID_PARAM.test(name) && typeof value === 'string' && /^\d{1,15}$/.test(value))
       .map(([name, value]) => [name, Number(value)]);
-    const line = { method: request.method, route: request.routeOptions.url ?? null, ...Object.fromEntries(ids), status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    const line = {
+      method: request.method,
+      route: request.routeOptions.url ?? null,
+      ...Object.fromEntries(ids),
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime),
+    };
     if (error) reply.log.error({ ...line, err: error.message }, 'request errored');
     else reply.log.info(line, 'request');
   }

@@ -27,7 +27,8 @@ const CONSOLE_CSP = {
  * The policy of an email preview document: the email's own inline styles and remote images may
  * load, nothing may run, and the sandbox gives it an opaque origin even though we serve it.
  */
-export const PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; font-src https: data:; frame-ancestors 'self'; sandbox";
+export const PREVIEW_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; font-src https: data:; frame-ancestors 'self'; sandbox";
 
 /**
  * Bull Board's and Swagger UI's bundled pages set inline styles; they keep every other rule of the
@@ -58,7 +59,8 @@ export async function registerSecurity(app: FastifyInstance, ctx: Context): Prom
     referrerPolicy: { policy: 'same-origin' },
   });
   app.addHook('onSend', async (request, reply) => {
-    if (request.url.startsWith(BOARD_PATH) || request.url.startsWith(DOCS_PATH)) reply.header('Content-Security-Policy', BOARD_CSP);
+    if (request.url.startsWith(BOARD_PATH) || request.url.startsWith(DOCS_PATH))
+      reply.header('Content-Security-Policy', BOARD_CSP);
     // API answers, console pages and previews carry embargoed text: no browser or proxy may keep
     // them. Only routes that set their own policy (public pages, assets) are cached.
     if (!reply.hasHeader('cache-control')) reply.header('Cache-Control', 'no-store');

@@ -16,7 +16,12 @@ import { idParams, type ApiPlugin } from './plugin.js';
 
 /** `phase: "advance"` sends the embargo-marked copy that advance lists receive. */
 const testSendBody = z.object({ email: emailAddress, phase: z.enum(['lift', 'advance']).default('lift') }).strict();
-const sent = z.object({ sent: z.literal(true), to: z.string(), messageId: z.string(), response: z.string().describe("the relay's answer") });
+const sent = z.object({
+  sent: z.literal(true),
+  to: z.string(),
+  messageId: z.string(),
+  response: z.string().describe("the relay's answer"),
+});
 
 /**
  * A test copy carries the embargoed text, so it may go only to the address of an active staff
@@ -26,7 +31,8 @@ const sent = z.object({ sent: z.literal(true), to: z.string(), messageId: z.stri
 async function mayReceiveTestCopy(db: Db, config: Config, email: string): Promise<boolean> {
   const address = email.toLowerCase();
   const domain = address.slice(address.lastIndexOf('@'));
-  if (config.TEST_SEND_ALLOWLIST.some((entry) => entry.toLowerCase() === address || entry.toLowerCase() === domain)) return true;
+  if (config.TEST_SEND_ALLOWLIST.some((entry) => entry.toLowerCase() === address || entry.toLowerCase() === domain))
+    return true;
   return isStaffAddress(db, address);
 }
 
@@ -38,29 +44,50 @@ async function mayReceiveTestCopy(db: Db, config: Config, email: string): Promis
 export const testSendRoutes: ApiPlugin = async (app, { ctx }) => {
   const { db, config } = ctx;
 
-  app.post('/:id/test-send', { schema: { params: idParams, body: testSendBody, response: { 200: sent } } }, async (request) => {
-    const { id } = request.params;
-    const { email, phase } = request.body;
-    const release = await findRelease(db, id);
-    if (!release) throw notFound(`release ${id}`);
-    if (!(await mayReceiveTestCopy(db, config, email))) {
-      throw new HttpError(400, 'invalid_input', 'email: test copies go only to the address of a staff account or one TEST_SEND_ALLOWLIST names', { field: 'email' });
-    }
-    await spend(db, `test-send:${request.actor.label}`, { max: config.TEST_SENDS_PER_HOUR, windowSeconds: 3600 });
-    const sample = await releaseSampleRecipient(ctx.db, id);
-    const compiled = await compiledRelease(db, release, organisation(config), phase);
-    const message = assembleMessage(personaliseMessage(
-      compiled,
-      { ...sample, deliveryId: 0, subscriberId: 0, listId: 0, email, name: null },
-      messageSettings(config, ctx.keys),
-      { test: true },
-    ));
-    try {
-      const outcome = await app.mailer().send(message);
-      await recordAudit(db, { releaseId: id, actor: request.actor.label, action: 'test-send', details: { to: email, version: release.version, phase } });
-      return { sent: true as const, to: email, messageId: outcome.messageId, response: outcome.response };
-    } catch (error) {
-      throw new HttpError(502, 'relay_refused', `the mail relay did not take the test copy: ${(error as Error).message}`, { field: 'email' });
-    }
-  });
+  app.post(
+    '/:id/test-send',
+    { schema: { params: idParams, body: testSendBody, response: { 200: sent } } },
+    async (request) => {
+      const { id } = request.params;
+      const { email, phase } = request.body;
+      const release = await findRelease(db, id);
+      if (!release) throw notFound(`release ${id}`);
+      if (!(await mayReceiveTestCopy(db, config, email))) {
+        throw new HttpError(
+          400,
+          'invalid_input',
+          'email: test copies go only to the address of a staff account or one TEST_SEND_ALLOWLIST names',
+          { field: 'email' },
+        );
+      }
+      await spend(db, `test-send:${request.actor.label}`, { max: config.TEST_SENDS_PER_HOUR, windowSeconds: 3600 });
+      const sample = await releaseSampleRecipient(ctx.db, id);
+      const compiled = await compiledRelease(db, release, organisation(config), phase);
+      const message = assembleMessage(
+        personaliseMessage(
+          compiled,
+          { ...sample, deliveryId: 0, subscriberId: 0, listId: 0, email, name: null },
+          messageSettings(config, ctx.keys),
+          { test: true },
+        ),
+      );
+      try {
+        const outcome = await app.mailer().send(message);
+        await recordAudit(db, {
+          releaseId: id,
+          actor: request.actor.label,
+          action: 'test-send',
+          details: { to: email, version: release.version, phase },
+        });
+        return { sent: true as const, to: email, messageId: outcome.messageId, response: outcome.response };
+      } catch (error) {
+        throw new HttpError(
+          502,
+          'relay_refused',
+          `the mail relay did not take the test copy: ${(error as Error).message}`,
+          { field: 'email' },
+        );
+      }
+    },
+  );
 };

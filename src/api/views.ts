@@ -10,7 +10,11 @@ const iso = (date: Date | null) => date?.toISOString() ?? null;
 
 /** A release as the API shows it to staff, with its embargo in UTC, its own zone and the display zones. */
 export function releaseView(
-  release: Release, listIds: number[], counts: Record<DeliveryState, number>, config: Config, advanceListIds: number[] = [],
+  release: Release,
+  listIds: number[],
+  counts: Record<DeliveryState, number>,
+  config: Config,
+  advanceListIds: number[] = [],
   feedback: ReleaseFeedback = { softBounced: 0, complained: 0 },
 ) {
   return {
@@ -23,14 +27,16 @@ export function releaseView(
     version: release.version,
     listIds,
     contact: { name: release.contact_name, email: release.contact_email, phone: release.contact_phone },
-    advance: release.advance_lead_seconds ? {
-      listIds: advanceListIds,
-      leadSeconds: release.advance_lead_seconds,
-      /** Null once staff lift the release early: everyone then gets the ordinary copy. */
-      at: iso(advanceSendAt(release)),
-      /** Set once the first advance copy is out: from then on the text is in journalists' hands. */
-      sentAt: iso(release.advance_sent_at),
-    } : null,
+    advance: release.advance_lead_seconds
+      ? {
+          listIds: advanceListIds,
+          leadSeconds: release.advance_lead_seconds,
+          /** Null once staff lift the release early: everyone then gets the ordinary copy. */
+          at: iso(advanceSendAt(release)),
+          /** Set once the first advance copy is out: from then on the text is in journalists' hands. */
+          sentAt: iso(release.advance_sent_at),
+        }
+      : null,
     embargoAt: release.embargo_at.toISOString(),
     embargoTimeZone: release.embargo_time_zone,
     embargo: describeEmbargo(release.embargo_at, release.embargo_time_zone, config.DISPLAY_TIME_ZONES),
@@ -54,7 +60,13 @@ export function releaseView(
 }
 
 const isoOrNull = z.string().nullable();
-const zonedTime = z.object({ timeZone: z.string(), local: z.string(), abbreviation: z.string(), offset: z.string(), text: z.string() });
+const zonedTime = z.object({
+  timeZone: z.string(),
+  local: z.string(),
+  abbreviation: z.string(),
+  offset: z.string(),
+  text: z.string(),
+});
 
 /** The answer releaseView gives, as the routes' response schemas check it and the OpenAPI document shows it. */
 export const releaseViewSchema = z.object({
@@ -67,7 +79,9 @@ export const releaseViewSchema = z.object({
   version: z.number(),
   listIds: z.array(z.number()),
   contact: z.object({ name: z.string().nullable(), email: z.string().nullable(), phone: z.string().nullable() }),
-  advance: z.object({ listIds: z.array(z.number()), leadSeconds: z.number(), at: isoOrNull, sentAt: isoOrNull }).nullable(),
+  advance: z
+    .object({ listIds: z.array(z.number()), leadSeconds: z.number(), at: isoOrNull, sentAt: isoOrNull })
+    .nullable(),
   embargoAt: z.string(),
   embargoTimeZone: z.string(),
   embargo: z.object({ utc: z.string(), local: zonedTime, phrase: z.string(), displayZones: z.array(zonedTime) }),

@@ -18,6 +18,7 @@ export async function checkCredentials(db: Db, email: string, password: string) 
     return null;
   }
   if (!(await verifyPassword(password, account.password_hash))) return null;
-  if (needsRehash(account.password_hash)) await upgradePasswordHash(db, account.id, account.password_hash, await hashPassword(password));
+  if (needsRehash(account.password_hash))
+    await upgradePasswordHash(db, account.id, account.password_hash, await hashPassword(password));
   return account;
 }

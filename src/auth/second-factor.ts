@@ -10,13 +10,23 @@ const ISSUER = 'Presslift';
 export const RECOVERY_CODE_COUNT = 10;
 
 const totp = (secret: string, email = '') =>
-  new TOTP({ issuer: ISSUER, label: email, algorithm: 'SHA1', digits: 6, period: PERIOD, secret: Secret.fromBase32(secret) });
+  new TOTP({
+    issuer: ISSUER,
+    label: email,
+    algorithm: 'SHA1',
+    digits: 6,
+    period: PERIOD,
+    secret: Secret.fromBase32(secret),
+  });
 
 /** A new random secret (160 bits, base32), as RFC 4226 recommends. */
 export const newTotpSecret = () => new Secret({ size: 20 }).base32;
 
 /** What an authenticator app reads: the otpauth:// URI, as a QR code (SVG markup) and as text. */
-export async function enrolment(secret: string, email: string): Promise<{ uri: string; qrSvg: string; secret: string }> {
+export async function enrolment(
+  secret: string,
+  email: string,
+): Promise<{ uri: string; qrSvg: string; secret: string }> {
   const uri = totp(secret, email).toString();
   return { uri, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' }), secret };
 }
@@ -41,17 +51,25 @@ export function newRecoveryCodes(): string[] {
 }
 
 /** Codes are random and long, so a plain SHA-256 is enough; dashes, spaces and case do not matter. */
-export const hashRecoveryCode = (code: string) => createHash('sha256').update(code.toLowerCase().replace(/[^a-z2-7]/g, '')).digest('hex');
+export const hashRecoveryCode = (code: string) =>
+  createHash('sha256')
+    .update(code.toLowerCase().replace(/[^a-z2-7]/g, ''))
+    .digest('hex');
 
 /**
  * Checks a second factor at sign-in: a current TOTP code (each works once), or an unused recovery
  * code (spent by this). Returns how it was proven, or null.
  */
-export async function proveSecondFactor(db: Db, accountId: number, input: string): Promise<'code' | 'recovery-code' | null> {
+export async function proveSecondFactor(
+  db: Db,
+  accountId: number,
+  input: string,
+): Promise<'code' | 'recovery-code' | null> {
   const { totp_secret: secret } = await totpSecrets(db, accountId);
   if (!secret) return null;
   const step = codeStep(secret, input);
   if (step !== null) return (await acceptTotpStep(db, accountId, step)) ? 'code' : null;
-  if (input.replace(/[^a-z2-7]/gi, '').length === 16 && (await useRecoveryCode(db, accountId, hashRecoveryCode(input)))) return 'recovery-code';
+  if (input.replace(/[^a-z2-7]/gi, '').length === 16 && (await useRecoveryCode(db, accountId, hashRecoveryCode(input))))
+    return 'recovery-code';
   return null;
 }

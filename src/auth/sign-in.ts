@@ -26,7 +26,12 @@ export async function passwordStep(db: Db, email: string, password: string, addr
 }
 
 /** Step two: a TOTP code or a recovery code of the account; null (and a failure counted) when it is neither. */
-export async function secondFactorStep(db: Db, account: { accountId: number; email: string }, code: string, address: string) {
+export async function secondFactorStep(
+  db: Db,
+  account: { accountId: number; email: string },
+  code: string,
+  address: string,
+) {
   await guard(db, account.email, address);
   const proven = await proveSecondFactor(db, account.accountId, code);
   if (!proven) await noteFailure(db, accountKey(account.email), LIMITS.signInFailuresPerAccount);

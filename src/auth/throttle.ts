@@ -30,7 +30,9 @@ export const LIMITS = {
 
 export class ThrottledError extends Error {
   constructor(readonly retryAfterSeconds: number) {
-    super(`too many attempts; try again in ${retryAfterSeconds < 90 ? `${retryAfterSeconds} seconds` : `${Math.ceil(retryAfterSeconds / 60)} minutes`}`);
+    super(
+      `too many attempts; try again in ${retryAfterSeconds < 90 ? `${retryAfterSeconds} seconds` : `${Math.ceil(retryAfterSeconds / 60)} minutes`}`,
+    );
   }
 }
 

@@ -24,7 +24,9 @@ const ASSETS: Record<string, string> = {
 
 /** The console's static files, read once: a handful of small files need no static-file server. */
 function assetRoutes(app: FastifyInstance) {
-  const files = new Map(Object.keys(ASSETS).map((name) => [name, readFileSync(new URL(`./assets/${name}`, import.meta.url))]));
+  const files = new Map(
+    Object.keys(ASSETS).map((name) => [name, readFileSync(new URL(`./assets/${name}`, import.meta.url))]),
+  );
   app.get<{ Params: { name: string } }>('/assets/:name', async (request, reply) => {
     const file = files.get(request.params.name);
     if (!file) return reply.callNotFound();
@@ -43,10 +45,17 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context) {
     scope.setErrorHandler((error, request, reply) => {
       const wantsPage = request.method === 'GET' && String(request.headers.accept ?? '').includes('text/html');
       if (!wantsPage || !(error instanceof HttpError)) return errorHandler(error as Error, request, reply);
-      return reply.status(error.status).type('text/html').send(bare('Not available', html`
-<h1>${error.status === 404 ? 'Not found' : 'Not available'}</h1>
-<p class="alert alert-error" role="alert">${error.message}.</p>
-<p><a href="/console/releases">Back to releases</a></p>`));
+      return reply
+        .status(error.status)
+        .type('text/html')
+        .send(
+          bare(
+            'Not available',
+            html` <h1>${error.status === 404 ? 'Not found' : 'Not available'}</h1>
+              <p class="alert alert-error" role="alert">${error.message}.</p>
+              <p><a href="/console/releases">Back to releases</a></p>`,
+          ),
+        );
     });
     assetRoutes(scope);
     scope.get('/', async (_request, reply) => reply.redirect('/console/releases'));

@@ -32,8 +32,14 @@ export async function previewHtml(ctx: Context, draft: DraftContent): Promise<st
   const org = organisation(ctx.config);
   const compiled = await compileEmail(
     {
-      title: draft.title, summary: draft.summary, bodyMarkdown: draft.body, embargoAt: embargo.instant, embargoTimeZone: embargo.timeZone,
-      phase: 'lift', contact: org.contact, attachments: [],
+      title: draft.title,
+      summary: draft.summary,
+      bodyMarkdown: draft.body,
+      embargoAt: embargo.instant,
+      embargoTimeZone: embargo.timeZone,
+      phase: 'lift',
+      contact: org.contact,
+      attachments: [],
     },
     org,
   );

@@ -23,8 +23,19 @@ export interface ReleaseRow {
 /** Releases, newest embargo first, with their lists and delivery counts in one round trip. */
 export async function releaseRows(db: Db, limit = 200): Promise<ReleaseRow[]> {
   const { rows } = await sql<{
-    id: number; title: string; status: ReleaseStatus; embargo_at: Date; embargo_time_zone: string; created_by: string;
-    lists: string[]; total: number; sent: number; bounced: number; failed: number; skipped: number; waiting: number;
+    id: number;
+    title: string;
+    status: ReleaseStatus;
+    embargo_at: Date;
+    embargo_time_zone: string;
+    created_by: string;
+    lists: string[];
+    total: number;
+    sent: number;
+    bounced: number;
+    failed: number;
+    skipped: number;
+    waiting: number;
   }>`
     SELECT r.id, r.title, r.status, r.embargo_at, r.embargo_time_zone, r.created_by,
            coalesce((SELECT array_agg(l.name ORDER BY rl.position) FROM release_lists rl JOIN lists l ON l.id = rl.list_id
@@ -47,8 +58,19 @@ export async function releaseRows(db: Db, limit = 200): Promise<ReleaseRow[]> {
     ORDER BY r.embargo_at DESC, r.id DESC
     LIMIT ${limit}`.execute(db);
   return rows.map((r) => ({
-    id: r.id, title: r.title, status: r.status, embargoAt: r.embargo_at, zone: r.embargo_time_zone, lists: r.lists,
-    createdBy: r.created_by, total: r.total, sent: r.sent, bounced: r.bounced, failed: r.failed, skipped: r.skipped, waiting: r.waiting,
+    id: r.id,
+    title: r.title,
+    status: r.status,
+    embargoAt: r.embargo_at,
+    zone: r.embargo_time_zone,
+    lists: r.lists,
+    createdBy: r.created_by,
+    total: r.total,
+    sent: r.sent,
+    bounced: r.bounced,
+    failed: r.failed,
+    skipped: r.skipped,
+    waiting: r.waiting,
   }));
 }
 
@@ -78,7 +100,15 @@ export interface MemberRow {
 /** A list's members, filtered by a search over address, name and outlet. */
 export async function listMembers(db: Db, listId: number, search: string, limit = 200): Promise<MemberRow[]> {
   const pattern = `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  const { rows } = await sql<{ id: number; email: string; name: string | null; outlet: string | null; status: 'active' | 'unsubscribed'; suppressed: boolean; subscribed_at: Date }>`
+  const { rows } = await sql<{
+    id: number;
+    email: string;
+    name: string | null;
+    outlet: string | null;
+    status: 'active' | 'unsubscribed';
+    suppressed: boolean;
+    subscribed_at: Date;
+  }>`
     SELECT s.id, s.email, s.name, s.outlet, m.status, m.subscribed_at,
            EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key) AS suppressed
     FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id
@@ -87,7 +117,11 @@ export async function listMembers(db: Db, listId: number, search: string, limit 
     ORDER BY s.email_key
     LIMIT ${limit}`.execute(db);
   return rows.map((r) => ({
-    id: r.id, email: r.email, name: r.name, outlet: r.outlet, subscribedAt: r.subscribed_at,
+    id: r.id,
+    email: r.email,
+    name: r.name,
+    outlet: r.outlet,
+    subscribedAt: r.subscribed_at,
     status: r.suppressed ? 'suppressed' : r.status,
   }));
 }

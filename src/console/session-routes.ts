@@ -37,17 +37,22 @@ const setupInput = z.object({ token: z.string().min(1), email: emailAddress }).a
 const codeInput = z.object({ code: z.string().trim().min(1, 'enter the code').max(100) });
 
 /** Only our own console pages are valid places to return to after signing in. */
-const safeNext = (next: unknown) => (typeof next === 'string' && /^\/console\/[\w\-/?=&%.]*$/.test(next) ? next : '/console/releases');
+const safeNext = (next: unknown) =>
+  typeof next === 'string' && /^\/console\/[\w\-/?=&%.]*$/.test(next) ? next : '/console/releases';
 
 /** Where an account that just proved its password goes: straight in, to its code, or to enrol one. */
-export function stageAfterPassword(config: Context['config'], account: { role: Role; totp_enabled_at: Date | null }): SessionStage {
+export function stageAfterPassword(
+  config: Context['config'],
+  account: { role: Role; totp_enabled_at: Date | null },
+): SessionStage {
   if (account.totp_enabled_at) return 'second-factor';
   return secondFactorRequired(config, account.role) ? 'enrol' : 'active';
 }
 
 export function sessionRoutes(app: FastifyInstance, ctx: Context) {
   const { config, db, keys } = ctx;
-  const audit = (actor: string, action: string, details: Record<string, unknown> = {}) => recordAudit(db, { releaseId: null, actor, action, details });
+  const audit = (actor: string, action: string, details: Record<string, unknown> = {}) =>
+    recordAudit(db, { releaseId: null, actor, action, details });
 
   /**
    * Before sign-in there is no session to hold a CSRF token, so the sign-in, setup and reset forms
@@ -67,7 +72,8 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
     return value !== undefined && keys.verify('presession', value, given);
   };
 
-  const start = (reply: FastifyReply, accountId: number, stage: SessionStage) => startSession(reply, db, config, accountId, stage);
+  const start = (reply: FastifyReply, accountId: number, stage: SessionStage) =>
+    startSession(reply, db, config, accountId, stage);
   const endThisSession = async (request: FastifyRequest, reply: FastifyReply) => {
     const cookie = request.cookies[SESSION_COOKIE];
     if (cookie) await endSession(db, cookie);
@@ -75,23 +81,30 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
   };
 
   const send = (reply: FastifyReply, status: number, title: string, body: Html) =>
-    reply.status(status).header('Referrer-Policy', 'no-referrer').type('text/html; charset=utf-8').send(bare(title, body));
+    reply
+      .status(status)
+      .header('Referrer-Policy', 'no-referrer')
+      .type('text/html; charset=utf-8')
+      .send(bare(title, body));
   const errorLine = (error?: string) => (error ? html`<p class="alert alert-error" role="alert">${error}</p>` : '');
-  const throttledMessage = (error: ThrottledError) => `Too many attempts. Wait and try again: ${error.message.replace(/^too many attempts; /, '')}.`;
+  const throttledMessage = (error: ThrottledError) =>
+    `Too many attempts. Wait and try again: ${error.message.replace(/^too many attempts; /, '')}.`;
 
   // ---- Sign-in: password, then the second factor when the account has or owes one. --------------------
 
-  const loginPage = (token: string, next: string, error?: string, email = '') => html`
-<h1>Sign in</h1>
-<p class="muted">Staff console for embargoed press releases.</p>
-${errorLine(error)}
-<form method="post" action="/console/login" class="stack">
-  <input type="hidden" name="_csrf" value="${token}"><input type="hidden" name="next" value="${next}">
-  <label>Email<input type="email" name="email" value="${email}" autocomplete="username" required autofocus></label>
-  <label>Password<input type="password" name="password" autocomplete="current-password" required></label>
-  <button class="primary" type="submit">Sign in</button>
-</form>
-<p class="small"><a href="/console/reset">Forgot your password?</a></p>`;
+  const loginPage = (token: string, next: string, error?: string, email = '') =>
+    html` <h1>Sign in</h1>
+      <p class="muted">Staff console for embargoed press releases.</p>
+      ${errorLine(error)}
+      <form method="post" action="/console/login" class="stack">
+        <input type="hidden" name="_csrf" value="${token}" /><input type="hidden" name="next" value="${next}" />
+        <label
+          >Email<input type="email" name="email" value="${email}" autocomplete="username" required autofocus
+        /></label>
+        <label>Password<input type="password" name="password" autocomplete="current-password" required /></label>
+        <button class="primary" type="submit">Sign in</button>
+      </form>
+      <p class="small"><a href="/console/reset">Forgot your password?</a></p>`;
 
   app.get('/console/login', async (request, reply) => {
     if (await identify(ctx, request)) return reply.redirect('/console/releases');
@@ -102,7 +115,8 @@ ${errorLine(error)}
   app.post('/console/login', async (request, reply) => {
     const body = (request.body ?? {}) as Record<string, unknown>;
     const next = safeNext(body.next);
-    const again = (status: number, error: string) => send(reply, status, 'Sign in', loginPage(preSessionToken(request, reply), next, error, String(body.email ?? '')));
+    const again = (status: number, error: string) =>
+      send(reply, status, 'Sign in', loginPage(preSessionToken(request, reply), next, error, String(body.email ?? '')));
     if (!preSessionValid(request)) return again(403, 'This form has expired; please try again.');
     const input = credentials.safeParse(body);
     if (!input.success) return again(400, input.error.issues[0]!.message);
@@ -129,17 +143,24 @@ ${errorLine(error)}
       let { totp_pending_secret: secret } = await totpSecrets(db, pending.accountId);
       if (!secret) await setPendingTotp(db, pending.accountId, (secret = newTotpSecret()));
       return html`<h1>Set up two-factor sign-in</h1>
-<p class="muted">Your ${pending.role} account must sign in with a second factor.</p>
-${enrolmentForm({ action, csrf: pending.csrfToken, ...(await enrolment(secret, pending.email)), error })}`;
+        <p class="muted">Your ${pending.role} account must sign in with a second factor.</p>
+        ${enrolmentForm({ action, csrf: pending.csrfToken, ...(await enrolment(secret, pending.email)), error })}`;
     }
     return html`<h1>Two-factor sign-in</h1>
-${errorLine(error)}
-<form method="post" action="${action}" class="stack">
-  <input type="hidden" name="_csrf" value="${pending.csrfToken}">
-  <label><span>Code <span class="muted">· from your authenticator app, or a recovery code</span></span><input name="code" autocomplete="one-time-code" required autofocus></label>
-  <button class="primary" type="submit">Continue</button>
-</form>
-<form method="post" action="/console/logout"><input type="hidden" name="_csrf" value="${pending.csrfToken}"><button class="link" type="submit">Cancel</button></form>`;
+      ${errorLine(error)}
+      <form method="post" action="${action}" class="stack">
+        <input type="hidden" name="_csrf" value="${pending.csrfToken}" />
+        <label
+          ><span>Code <span class="muted">· from your authenticator app, or a recovery code</span></span
+          ><input name="code" autocomplete="one-time-code" required autofocus
+        /></label>
+        <button class="primary" type="submit">Continue</button>
+      </form>
+      <form method="post" action="/console/logout">
+        <input type="hidden" name="_csrf" value="${pending.csrfToken}" /><button class="link" type="submit">
+          Cancel
+        </button>
+      </form>`;
   };
 
   app.get('/console/login/two-factor', async (request, reply) => {
@@ -150,7 +171,8 @@ ${errorLine(error)}
   app.post('/console/login/two-factor', async (request, reply) => {
     const pending = request.pendingSignIn!;
     const next = safeNext((request.query as { next?: string }).next);
-    const again = async (status: number, error: string) => send(reply, status, 'Two-factor sign-in', await secondStepPage(pending, next, error));
+    const again = async (status: number, error: string) =>
+      send(reply, status, 'Two-factor sign-in', await secondStepPage(pending, next, error));
     const input = codeInput.safeParse(request.body);
     if (!input.success) return again(400, input.error.issues[0]!.message);
     try {
@@ -167,7 +189,13 @@ ${errorLine(error)}
         await signedIn(db, pending.email);
         await audit(`account:${pending.email}`, 'two-factor.enable');
         await audit(`account:${pending.email}`, 'sign-in', { secondFactor: 'code' });
-        return send(reply, 200, 'Recovery codes', html`<h1>Two-factor sign-in is on</h1>${recoveryCodesPanel(codes, html`<p><a class="button primary" href="${next}">Continue</a></p>`)}`);
+        return send(
+          reply,
+          200,
+          'Recovery codes',
+          html`<h1>Two-factor sign-in is on</h1>
+            ${recoveryCodesPanel(codes, html`<p><a class="button primary" href="${next}">Continue</a></p>`)}`,
+        );
       }
       const proven = await secondFactorStep(db, pending, input.data.code, request.ip);
       if (!proven) return again(401, 'That code does not match.');
@@ -187,7 +215,13 @@ ${errorLine(error)}
     const cookie = request.cookies[SESSION_COOKIE];
     const session = cookie ? await findSession(db, cookie) : null;
     if (session && !csrfPasses(request, session.csrfToken)) {
-      return send(reply, 403, 'Sign out', html`<h1>Sign out</h1><p class="alert alert-error">This form has expired; reload the page and try again.</p>`);
+      return send(
+        reply,
+        403,
+        'Sign out',
+        html`<h1>Sign out</h1>
+          <p class="alert alert-error">This form has expired; reload the page and try again.</p>`,
+      );
     }
     await endThisSession(request, reply);
     return reply.redirect('/console/login', 303);
@@ -196,24 +230,32 @@ ${errorLine(error)}
   // ---- First start: the setup link creates the first administrator. ------------------------------------
 
   const setupRefusal = async (token: string) => {
-    if (await hasAnyAccount(db)) return 'This setup link has been used: an administrator account exists. Sign in instead.';
+    if (await hasAnyAccount(db))
+      return 'This setup link has been used: an administrator account exists. Sign in instead.';
     const problem = checkSetupToken(keys, token);
     if (problem === 'expired') return 'This setup link has expired. Restart Presslift to print a new one.';
     if (problem) return 'This setup link is not valid. Copy the whole link printed by npm start.';
     return null;
   };
-  const setupFormPage = (csrf: string, token: string, error?: string, email = '') => html`
-<h1>Create the first administrator</h1>
-<p class="muted">This link works once. The account you create here can invite everyone else.</p>
-${errorLine(error)}
-<form method="post" action="/console/setup" class="stack">
-  <input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="token" value="${token}">
-  <label>Your email<input type="email" name="email" value="${email}" autocomplete="username" required></label>
-  ${passwordFields()}
-  <button class="primary" type="submit">Create administrator</button>
-</form>`;
+  const setupFormPage = (csrf: string, token: string, error?: string, email = '') =>
+    html` <h1>Create the first administrator</h1>
+      <p class="muted">This link works once. The account you create here can invite everyone else.</p>
+      ${errorLine(error)}
+      <form method="post" action="/console/setup" class="stack">
+        <input type="hidden" name="_csrf" value="${csrf}" /><input type="hidden" name="token" value="${token}" />
+        <label>Your email<input type="email" name="email" value="${email}" autocomplete="username" required /></label>
+        ${passwordFields()}
+        <button class="primary" type="submit">Create administrator</button>
+      </form>`;
   const refusedSetup = (reply: FastifyReply, refusal: string) =>
-    send(reply, 410, 'Set up Presslift', html`<h1>Setup link</h1><p class="alert alert-error">${refusal}</p><p><a href="/console/login">Go to sign in</a></p>`);
+    send(
+      reply,
+      410,
+      'Set up Presslift',
+      html`<h1>Setup link</h1>
+        <p class="alert alert-error">${refusal}</p>
+        <p><a href="/console/login">Go to sign in</a></p>`,
+    );
 
   app.get('/console/setup', async (request, reply) => {
     const token = String((request.query as { token?: string }).token ?? '');
@@ -225,14 +267,25 @@ ${errorLine(error)}
   app.post('/console/setup', async (request, reply) => {
     const body = (request.body ?? {}) as Record<string, unknown>;
     const token = String(body.token ?? '');
-    if (!preSessionValid(request)) return send(reply, 403, 'Set up Presslift', setupFormPage(preSessionToken(request, reply), token, 'This form has expired; please try again.'));
+    if (!preSessionValid(request))
+      return send(
+        reply,
+        403,
+        'Set up Presslift',
+        setupFormPage(preSessionToken(request, reply), token, 'This form has expired; please try again.'),
+      );
     const refusal = await setupRefusal(token);
     if (refusal) return refusedSetup(reply, refusal);
     let input: z.infer<typeof setupInput>;
     try {
       input = parse(setupInput, body);
     } catch (error) {
-      return send(reply, 400, 'Set up Presslift', setupFormPage(preSessionToken(request, reply), token, (error as Error).message, String(body.email ?? '')));
+      return send(
+        reply,
+        400,
+        'Set up Presslift',
+        setupFormPage(preSessionToken(request, reply), token, (error as Error).message, String(body.email ?? '')),
+      );
     }
     const created = await createFirstAdmin(db, input.email, await hashPassword(input.password));
     if (!created) return refusedSetup(reply, 'An administrator was created meanwhile. Sign in instead.');
@@ -244,35 +297,65 @@ ${errorLine(error)}
 
   // ---- A forgotten password: a one-time link by email. ---------------------------------------------------
 
-  const resetRequestPage = (csrf: string, error?: string) => html`
-<h1>Reset your password</h1>
-<p class="muted">We will email a link to set a new password. It works once, for ${PASSWORD_RESET_MINUTES} minutes.</p>
-${errorLine(error)}
-<form method="post" action="/console/reset" class="stack">
-  <input type="hidden" name="_csrf" value="${csrf}">
-  <label>Email<input type="email" name="email" autocomplete="username" required autofocus></label>
-  <button class="primary" type="submit">Email me a link</button>
-</form>
-<p class="small"><a href="/console/login">Back to sign in</a></p>`;
+  const resetRequestPage = (csrf: string, error?: string) =>
+    html` <h1>Reset your password</h1>
+      <p class="muted">
+        We will email a link to set a new password. It works once, for ${PASSWORD_RESET_MINUTES} minutes.
+      </p>
+      ${errorLine(error)}
+      <form method="post" action="/console/reset" class="stack">
+        <input type="hidden" name="_csrf" value="${csrf}" />
+        <label>Email<input type="email" name="email" autocomplete="username" required autofocus /></label>
+        <button class="primary" type="submit">Email me a link</button>
+      </form>
+      <p class="small"><a href="/console/login">Back to sign in</a></p>`;
 
-  app.get('/console/reset', async (request, reply) => send(reply, 200, 'Reset your password', resetRequestPage(preSessionToken(request, reply))));
+  app.get('/console/reset', async (request, reply) =>
+    send(reply, 200, 'Reset your password', resetRequestPage(preSessionToken(request, reply))),
+  );
 
   /** Answers alike whether or not the address has an account, so the form tells nobody who works here. */
   app.post('/console/reset', async (request, reply) => {
-    if (!preSessionValid(request)) return send(reply, 403, 'Reset your password', resetRequestPage(preSessionToken(request, reply), 'This form has expired; please try again.'));
+    if (!preSessionValid(request))
+      return send(
+        reply,
+        403,
+        'Reset your password',
+        resetRequestPage(preSessionToken(request, reply), 'This form has expired; please try again.'),
+      );
     const input = z.object({ email: emailAddress }).safeParse(request.body);
-    if (!input.success) return send(reply, 400, 'Reset your password', resetRequestPage(preSessionToken(request, reply), `email: ${input.error.issues[0]!.message}`));
+    if (!input.success)
+      return send(
+        reply,
+        400,
+        'Reset your password',
+        resetRequestPage(preSessionToken(request, reply), `email: ${input.error.issues[0]!.message}`),
+      );
     try {
       await spend(db, `reset:address:${request.ip}`, LIMITS.resetRequestsPerAddress);
     } catch (error) {
-      if (error instanceof ThrottledError) return send(reply, 429, 'Reset your password', resetRequestPage(preSessionToken(request, reply), throttledMessage(error)));
+      if (error instanceof ThrottledError)
+        return send(
+          reply,
+          429,
+          'Reset your password',
+          resetRequestPage(preSessionToken(request, reply), throttledMessage(error)),
+        );
       throw error;
     }
     const account = await findActiveAccountByEmail(db, input.data.email);
     if (account) await mailResetLink(account);
-    return send(reply, 200, 'Check your inbox', html`<h1>Check your inbox</h1>
-<p>If <strong>${input.data.email}</strong> has a Presslift account, a link to set a new password is on its way. It works once, for ${PASSWORD_RESET_MINUTES} minutes.</p>
-<p class="small"><a href="/console/login">Back to sign in</a></p>`);
+    return send(
+      reply,
+      200,
+      'Check your inbox',
+      html`<h1>Check your inbox</h1>
+        <p>
+          If <strong>${input.data.email}</strong> has a Presslift account, a link to set a new password is on its way.
+          It works once, for ${PASSWORD_RESET_MINUTES} minutes.
+        </p>
+        <p class="small"><a href="/console/login">Back to sign in</a></p>`,
+    );
   });
 
   const mailResetLink = async (account: { id: number; email: string }) => {
@@ -283,54 +366,90 @@ ${errorLine(error)}
       throw error;
     }
     const token = await createPasswordReset(db, account.id, PASSWORD_RESET_MINUTES);
-    await app.mailer().send(await serviceMessage(messageSettings(config, keys), {
-      to: account.email,
-      subject: 'Reset your Presslift password',
-      text: `Someone, we hope you, asked to reset the password of your Presslift account (${account.email}).\n\n`
-        + `To choose a new one, open this link within ${PASSWORD_RESET_MINUTES} minutes. It works once:\n${config.PUBLIC_URL}/console/reset/${token}\n\n`
-        + 'If it was not you, ignore this message: your password stays as it is. Signing in still asks for your second factor if you have one.\n',
-    }));
+    await app.mailer().send(
+      await serviceMessage(messageSettings(config, keys), {
+        to: account.email,
+        subject: 'Reset your Presslift password',
+        text:
+          `Someone, we hope you, asked to reset the password of your Presslift account (${account.email}).\n\n` +
+          `To choose a new one, open this link within ${PASSWORD_RESET_MINUTES} minutes. It works once:\n${config.PUBLIC_URL}/console/reset/${token}\n\n` +
+          'If it was not you, ignore this message: your password stays as it is. Signing in still asks for your second factor if you have one.\n',
+      }),
+    );
     await audit(`account:${account.email}`, 'password.reset-requested');
   };
 
-  const resetFormPage = (csrf: string, token: string, email: string, error?: string) => html`
-<h1>Choose a new password</h1>
-<p class="muted">For ${email}. Every session of this account is signed out when you save it.</p>
-${errorLine(error)}
-<form method="post" action="/console/reset/${token}" class="stack">
-  <input type="hidden" name="_csrf" value="${csrf}">
-  ${passwordFields()}
-  <button class="primary" type="submit">Save the new password</button>
-</form>`;
+  const resetFormPage = (csrf: string, token: string, email: string, error?: string) =>
+    html` <h1>Choose a new password</h1>
+      <p class="muted">For ${email}. Every session of this account is signed out when you save it.</p>
+      ${errorLine(error)}
+      <form method="post" action="/console/reset/${token}" class="stack">
+        <input type="hidden" name="_csrf" value="${csrf}" />
+        ${passwordFields()}
+        <button class="primary" type="submit">Save the new password</button>
+      </form>`;
   const deadLink = (reply: FastifyReply) =>
-    send(reply, 410, 'Reset your password', html`<h1>This link does not work</h1><p class="alert alert-error">It has expired or has been used.</p><p><a href="/console/reset">Ask for a new link</a></p>`);
+    send(
+      reply,
+      410,
+      'Reset your password',
+      html`<h1>This link does not work</h1>
+        <p class="alert alert-error">It has expired or has been used.</p>
+        <p><a href="/console/reset">Ask for a new link</a></p>`,
+    );
 
   app.get<{ Params: { token: string } }>('/console/reset/:token', async (request, reply) => {
     const reset = await findPasswordReset(db, request.params.token);
     if (!reset) return deadLink(reply);
-    return send(reply, 200, 'Choose a new password', resetFormPage(preSessionToken(request, reply), request.params.token, reset.email));
+    return send(
+      reply,
+      200,
+      'Choose a new password',
+      resetFormPage(preSessionToken(request, reply), request.params.token, reset.email),
+    );
   });
 
   app.post<{ Params: { token: string } }>('/console/reset/:token', async (request, reply) => {
     const { token } = request.params;
     const reset = await findPasswordReset(db, token);
     if (!reset) return deadLink(reply);
-    if (!preSessionValid(request)) return send(reply, 403, 'Choose a new password', resetFormPage(preSessionToken(request, reply), token, reset.email, 'This form has expired; please try again.'));
+    if (!preSessionValid(request))
+      return send(
+        reply,
+        403,
+        'Choose a new password',
+        resetFormPage(preSessionToken(request, reply), token, reset.email, 'This form has expired; please try again.'),
+      );
     const input = newPassword.safeParse(request.body);
     if (!input.success) {
       const issue = input.error.issues[0]!;
-      return send(reply, 400, 'Choose a new password', resetFormPage(preSessionToken(request, reply), token, reset.email, `${issue.path.join('.')}: ${issue.message}`));
+      return send(
+        reply,
+        400,
+        'Choose a new password',
+        resetFormPage(preSessionToken(request, reply), token, reset.email, `${issue.path.join('.')}: ${issue.message}`),
+      );
     }
     const hash = await hashPassword(input.data.password);
     const accountId = await usePasswordReset(db, token);
     if (accountId === null) return deadLink(reply);
     await changePassword(db, accountId, hash);
     await audit(`account:${reset.email}`, 'password.reset');
-    return send(reply, 200, 'Password changed', html`<h1>Your password is changed</h1><p>Every session of ${reset.email} has been signed out.</p><p><a class="button primary" href="/console/login">Sign in</a></p>`);
+    return send(
+      reply,
+      200,
+      'Password changed',
+      html`<h1>Your password is changed</h1>
+        <p>Every session of ${reset.email} has been signed out.</p>
+        <p><a class="button primary" href="/console/login">Sign in</a></p>`,
+    );
   });
 }
 
 /** The new-password pair every form that sets one uses. */
-export const passwordFields = () => html`
-  <label><span>New password <span class="muted">· at least ${MIN_PASSWORD_LENGTH} characters</span></span><input type="password" name="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" required></label>
-  <label>New password again<input type="password" name="confirm" autocomplete="new-password" required></label>`;
+export const passwordFields = () =>
+  html` <label
+      ><span>New password <span class="muted">· at least ${MIN_PASSWORD_LENGTH} characters</span></span
+      ><input type="password" name="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" required
+    /></label>
+    <label>New password again<input type="password" name="confirm" autocomplete="new-password" required /></label>`;

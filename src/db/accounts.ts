@@ -20,7 +20,12 @@ export class AccountExistsError extends Error {}
  * for good, so disabling that admin later cannot bring it back.
  */
 async function revokeBootstrapTokens(tx: Transaction<Database>): Promise<void> {
-  await tx.updateTable('api_tokens').set({ revoked_at: sql`now()` }).where('bootstrap', '=', true).where('revoked_at', 'is', null).execute();
+  await tx
+    .updateTable('api_tokens')
+    .set({ revoked_at: sql`now()` })
+    .where('bootstrap', '=', true)
+    .where('revoked_at', 'is', null)
+    .execute();
 }
 
 /** Creates an account; the password arrives already hashed. */
@@ -43,7 +48,11 @@ export async function createFirstAdmin(db: Db, email: string, passwordHash: stri
   return db.transaction().execute(async (tx) => {
     await sql`SELECT pg_advisory_xact_lock(hashtext('presslift-first-admin'))`.execute(tx);
     if (await tx.selectFrom('accounts').select('id').limit(1).executeTakeFirst()) return null;
-    const created = await tx.insertInto('accounts').values({ email, role: 'admin', password_hash: passwordHash }).returning('id').executeTakeFirstOrThrow();
+    const created = await tx
+      .insertInto('accounts')
+      .values({ email, role: 'admin', password_hash: passwordHash })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     await revokeBootstrapTokens(tx);
     return created;
   });
@@ -57,24 +66,48 @@ const signInColumns = ['id', 'email', 'role', 'password_hash', 'totp_enabled_at'
 
 /** The account a sign-in names, if it may sign in. */
 export async function findActiveAccountByEmail(db: Db, email: string) {
-  return (await db.selectFrom('accounts').select(signInColumns).where('email_key', '=', email.trim().toLowerCase()).where('disabled_at', 'is', null).executeTakeFirst()) ?? null;
+  return (
+    (await db
+      .selectFrom('accounts')
+      .select(signInColumns)
+      .where('email_key', '=', email.trim().toLowerCase())
+      .where('disabled_at', 'is', null)
+      .executeTakeFirst()) ?? null
+  );
 }
 
 export async function findActiveAccount(db: Db, id: number) {
-  return (await db.selectFrom('accounts').select(signInColumns).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst()) ?? null;
+  return (
+    (await db
+      .selectFrom('accounts')
+      .select(signInColumns)
+      .where('id', '=', id)
+      .where('disabled_at', 'is', null)
+      .executeTakeFirst()) ?? null
+  );
 }
 
 /** Whether any active account has this address (test copies may go to staff only). */
 export async function isStaffAddress(db: Db, email: string): Promise<boolean> {
-  const row = await db.selectFrom('accounts').select('id').where('email_key', '=', email.trim().toLowerCase()).where('disabled_at', 'is', null).executeTakeFirst();
+  const row = await db
+    .selectFrom('accounts')
+    .select('id')
+    .where('email_key', '=', email.trim().toLowerCase())
+    .where('disabled_at', 'is', null)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
 export async function listAccounts(db: Db): Promise<AccountSummary[]> {
   const rows = await db.selectFrom('accounts').selectAll().orderBy('email_key').execute();
   return rows.map((r) => ({
-    id: r.id, email: r.email, role: r.role, createdAt: r.created_at.toISOString(),
-    lastLoginAt: r.last_login_at?.toISOString() ?? null, disabled: r.disabled_at !== null, twoFactor: r.totp_enabled_at !== null,
+    id: r.id,
+    email: r.email,
+    role: r.role,
+    createdAt: r.created_at.toISOString(),
+    lastLoginAt: r.last_login_at?.toISOString() ?? null,
+    disabled: r.disabled_at !== null,
+    twoFactor: r.totp_enabled_at !== null,
   }));
 }
 
@@ -85,15 +118,25 @@ export async function listAccounts(db: Db): Promise<AccountSummary[]> {
 export async function disableAccount(db: Db, id: number): Promise<{ email: string; tokensRevoked: number } | null> {
   return db.transaction().execute(async (tx) => {
     const row = await tx
-      .updateTable('accounts').set({ disabled_at: sql`now()` })
-      .where('id', '=', id).where('disabled_at', 'is', null)
-      .returning('email').executeTakeFirst();
+      .updateTable('accounts')
+      .set({ disabled_at: sql`now()` })
+      .where('id', '=', id)
+      .where('disabled_at', 'is', null)
+      .returning('email')
+      .executeTakeFirst();
     if (!row) return null;
     await tx.deleteFrom('sessions').where('account_id', '=', id).execute();
-    await tx.updateTable('password_resets').set({ used_at: sql`now()` }).where('account_id', '=', id).where('used_at', 'is', null).execute();
+    await tx
+      .updateTable('password_resets')
+      .set({ used_at: sql`now()` })
+      .where('account_id', '=', id)
+      .where('used_at', 'is', null)
+      .execute();
     const revoked = await tx
-      .updateTable('api_tokens').set({ revoked_at: sql`now()` })
-      .where('owner_account_id', '=', id).where('revoked_at', 'is', null)
+      .updateTable('api_tokens')
+      .set({ revoked_at: sql`now()` })
+      .where('owner_account_id', '=', id)
+      .where('revoked_at', 'is', null)
       .executeTakeFirst();
     return { email: row.email, tokensRevoked: Number(revoked.numUpdatedRows) };
   });
@@ -101,7 +144,13 @@ export async function disableAccount(db: Db, id: number): Promise<{ email: strin
 
 /** Lets a disabled account sign in again (its revoked tokens stay revoked). Returns its address, or null. */
 export async function enableAccount(db: Db, id: number): Promise<string | null> {
-  const row = await db.updateTable('accounts').set({ disabled_at: null }).where('id', '=', id).where('disabled_at', 'is not', null).returning('email').executeTakeFirst();
+  const row = await db
+    .updateTable('accounts')
+    .set({ disabled_at: null })
+    .where('id', '=', id)
+    .where('disabled_at', 'is not', null)
+    .returning('email')
+    .executeTakeFirst();
   return row?.email ?? null;
 }
 
@@ -111,9 +160,18 @@ export async function enableAccount(db: Db, id: number): Promise<string | null> 
  */
 export async function changePassword(db: Db, id: number, passwordHash: string): Promise<void> {
   await db.transaction().execute(async (tx) => {
-    await tx.updateTable('accounts').set({ password_hash: passwordHash, password_changed_at: sql`now()` }).where('id', '=', id).execute();
+    await tx
+      .updateTable('accounts')
+      .set({ password_hash: passwordHash, password_changed_at: sql`now()` })
+      .where('id', '=', id)
+      .execute();
     await tx.deleteFrom('sessions').where('account_id', '=', id).execute();
-    await tx.updateTable('password_resets').set({ used_at: sql`now()` }).where('account_id', '=', id).where('used_at', 'is', null).execute();
+    await tx
+      .updateTable('password_resets')
+      .set({ used_at: sql`now()` })
+      .where('account_id', '=', id)
+      .where('used_at', 'is', null)
+      .execute();
   });
 }
 
@@ -122,10 +180,21 @@ export async function changePassword(db: Db, id: number, passwordHash: string): 
  * successful sign-in. Conditional on the old hash, so it never overwrites a password changed meanwhile.
  */
 export async function upgradePasswordHash(db: Db, id: number, oldHash: string, newHash: string): Promise<void> {
-  await db.updateTable('accounts').set({ password_hash: newHash }).where('id', '=', id).where('password_hash', '=', oldHash).execute();
+  await db
+    .updateTable('accounts')
+    .set({ password_hash: newHash })
+    .where('id', '=', id)
+    .where('password_hash', '=', oldHash)
+    .execute();
 }
 
 /** An account by address, disabled or not (the shell's account commands). */
 export async function findAccountByEmail(db: Db, email: string) {
-  return (await db.selectFrom('accounts').select(['id', 'email', 'disabled_at']).where('email_key', '=', email.trim().toLowerCase()).executeTakeFirst()) ?? null;
+  return (
+    (await db
+      .selectFrom('accounts')
+      .select(['id', 'email', 'disabled_at'])
+      .where('email_key', '=', email.trim().toLowerCase())
+      .executeTakeFirst()) ?? null
+  );
 }

@@ -18,7 +18,13 @@ export interface NewAlert {
 export async function raiseAlert(db: Db, alert: NewAlert): Promise<boolean> {
   const row = await db
     .insertInto('alerts')
-    .values({ key: alert.key, kind: alert.kind, release_id: alert.releaseId, summary: alert.summary, details: JSON.stringify(alert.details ?? {}) })
+    .values({
+      key: alert.key,
+      kind: alert.kind,
+      release_id: alert.releaseId,
+      summary: alert.summary,
+      details: JSON.stringify(alert.details ?? {}),
+    })
     .onConflict((oc) => oc.column('key').doNothing())
     .returning('id')
     .executeTakeFirst();
@@ -27,24 +33,44 @@ export async function raiseAlert(db: Db, alert: NewAlert): Promise<boolean> {
 
 /** Alerts due to be sent now, oldest first (served by alerts_pending). */
 export async function dueAlerts(db: Db, limit = 100): Promise<Alert[]> {
-  return db.selectFrom('alerts').selectAll().where('state', '=', 'pending').where('next_attempt_at', '<=', sql<Date>`now()`).orderBy('id').limit(limit).execute();
+  return db
+    .selectFrom('alerts')
+    .selectAll()
+    .where('state', '=', 'pending')
+    .where('next_attempt_at', '<=', sql<Date>`now()`)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
 }
 
 /** How many alerts went out in the last hour: the rate limit counts them. */
 export async function alertsSentLastHour(db: Db): Promise<number> {
-  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM alerts WHERE sent_at > now() - interval '1 hour'`.execute(db);
+  const { rows } = await sql<{
+    n: number;
+  }>`SELECT count(*)::int AS n FROM alerts WHERE sent_at > now() - interval '1 hour'`.execute(db);
   return rows[0]!.n;
 }
 
 export async function noteAlertChannelSent(db: Db, id: number, channel: 'email' | 'webhook'): Promise<void> {
-  await db.updateTable('alerts').set(channel === 'email' ? { email_sent_at: sql`now()` } : { webhook_sent_at: sql`now()` }).where('id', '=', id).execute();
+  await db
+    .updateTable('alerts')
+    .set(channel === 'email' ? { email_sent_at: sql`now()` } : { webhook_sent_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function markAlertSent(db: Db, id: number): Promise<void> {
-  await db.updateTable('alerts').set({ state: 'sent', sent_at: sql`now()`, last_error: null }).where('id', '=', id).where('state', '=', 'pending').execute();
+  await db
+    .updateTable('alerts')
+    .set({ state: 'sent', sent_at: sql`now()`, last_error: null })
+    .where('id', '=', id)
+    .where('state', '=', 'pending')
+    .execute();
 }
 
-/** A channel failed: try again after a backoff that doubles, up to `maxAttempts`, then give up (the console shows why). */
+/**
+ * A channel failed: try again after a backoff that doubles, up to `maxAttempts`, then give up (the console shows why).
+ */
 export async function markAlertRetry(db: Db, id: number, error: string, maxAttempts: number): Promise<void> {
   await sql`
     UPDATE alerts SET attempts = attempts + 1, last_error = ${error},
@@ -72,5 +98,9 @@ export async function recentAlerts(db: Db, limit = 50): Promise<Alert[]> {
 
 /** Alerts by state, for /metrics. */
 export async function alertCounts(db: Db): Promise<Array<{ key: string; n: number }>> {
-  return db.selectFrom('alerts').select(['state as key', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
+  return db
+    .selectFrom('alerts')
+    .select(['state as key', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('state')
+    .execute();
 }

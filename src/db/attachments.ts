@@ -13,12 +13,15 @@ export type AttachmentSummary = { id: number; filename: string; contentType: str
 
 /**
  * Where a file is served; the newsroom answers 404 for it until the release is lifted, unless the
- * URL carries a recipient's own file key, as the links in advance copies do (src/db/file-access.ts). A keyed link names the
+ * URL carries a recipient's own file key, as the links in advance copies do (src/db/file-access.ts). A keyed link names
+ * the
  * file by id only, so nothing in it (no slug, no file name) carries words of an embargoed release
  * into request logs or proxies; the file name comes back in Content-Disposition.
  */
 export function attachmentUrl(publicUrl: string, id: number, filename: string, accessKey?: string): string {
-  return accessKey ? `${publicUrl}/files/${id}?key=${accessKey}` : `${publicUrl}/files/${id}/${encodeURIComponent(filename)}`;
+  return accessKey
+    ? `${publicUrl}/files/${id}?key=${accessKey}`
+    : `${publicUrl}/files/${id}/${encodeURIComponent(filename)}`;
 }
 
 /** Stores a file of a release (the lifecycle makes the new version that carries it, see src/releases/lifecycle.ts). */
@@ -26,7 +29,11 @@ export async function insertAttachment(db: Db, releaseId: number, file: NewAttac
   const row = await db
     .insertInto('release_attachments')
     .values({
-      release_id: releaseId, filename: file.filename, content_type: file.contentType, size: file.data.length, data: file.data,
+      release_id: releaseId,
+      filename: file.filename,
+      content_type: file.contentType,
+      size: file.data.length,
+      data: file.data,
       access_key: randomBytes(16).toString('base64url'),
     })
     .returning(['id', 'filename', 'content_type', 'size'])
@@ -34,14 +41,23 @@ export async function insertAttachment(db: Db, releaseId: number, file: NewAttac
   return { id: row.id, filename: row.filename, contentType: row.content_type, size: row.size };
 }
 
-export async function listAttachments(db: Db, releaseId: number): Promise<Array<AttachmentSummary & { accessKey: string }>> {
+export async function listAttachments(
+  db: Db,
+  releaseId: number,
+): Promise<Array<AttachmentSummary & { accessKey: string }>> {
   const rows = await db
     .selectFrom('release_attachments')
     .select(['id', 'filename', 'content_type', 'size', 'access_key'])
     .where('release_id', '=', releaseId)
     .orderBy('id')
     .execute();
-  return rows.map((r) => ({ id: r.id, filename: r.filename, contentType: r.content_type, size: r.size, accessKey: r.access_key }));
+  return rows.map((r) => ({
+    id: r.id,
+    filename: r.filename,
+    contentType: r.content_type,
+    size: r.size,
+    accessKey: r.access_key,
+  }));
 }
 
 /**
@@ -82,10 +98,17 @@ export const ATTACHMENT_CHUNK_BYTES = 256 * 1024;
  * memory however large the file and however many are downloading. The column is stored
  * uncompressed (migration 007), so PostgreSQL reads each slice without decompressing the value.
  */
-export async function* attachmentChunks(db: Db, id: number, size: number, chunkBytes = ATTACHMENT_CHUNK_BYTES): AsyncGenerator<Buffer> {
+export async function* attachmentChunks(
+  db: Db,
+  id: number,
+  size: number,
+  chunkBytes = ATTACHMENT_CHUNK_BYTES,
+): AsyncGenerator<Buffer> {
   for (let offset = 0; offset < size; offset += chunkBytes) {
     const { rows } = await sql<{ chunk: Buffer }>`
-      SELECT substring(data FROM ${offset + 1} FOR ${chunkBytes}) AS chunk FROM release_attachments WHERE id = ${id}`.execute(db);
+      SELECT substring(data FROM ${offset + 1} FOR ${chunkBytes}) AS chunk FROM release_attachments WHERE id = ${id}`.execute(
+      db,
+    );
     const chunk = rows[0]?.chunk;
     if (!chunk || chunk.length === 0) return;
     yield chunk;

@@ -12,7 +12,12 @@ export interface AuditEntry {
 export async function recordAudit(db: Db | Transaction<Database> | Kysely<Database>, entry: AuditEntry): Promise<void> {
   await db
     .insertInto('audit')
-    .values({ release_id: entry.releaseId, actor: entry.actor, action: entry.action, details: JSON.stringify(entry.details ?? {}) })
+    .values({
+      release_id: entry.releaseId,
+      actor: entry.actor,
+      action: entry.action,
+      details: JSON.stringify(entry.details ?? {}),
+    })
     .execute();
 }
 
@@ -29,5 +34,11 @@ export function embargoAudit(before: Release | null, after: Release) {
 
 export async function releaseAudit(db: Db, releaseId: number) {
   const rows = await db.selectFrom('audit').selectAll().where('release_id', '=', releaseId).orderBy('id').execute();
-  return rows.map((row) => ({ id: row.id, at: row.at.toISOString(), actor: row.actor, action: row.action, details: row.details }));
+  return rows.map((row) => ({
+    id: row.id,
+    at: row.at.toISOString(),
+    actor: row.actor,
+    action: row.action,
+    details: row.details,
+  }));
 }

@@ -36,10 +36,20 @@ export async function insertChange(tx: Tx, release: Release, change: NewChange):
   return tx
     .insertInto('release_changes')
     .values({
-      release_id: release.id, kind: change.kind, version: release.version, actor: change.actor, note: change.note,
-      previous_embargo_at: change.previousEmbargoAt, embargo_at: release.embargo_at, embargo_time_zone: release.embargo_time_zone,
-      title: release.title, subject: change.compiled.subject, html: change.compiled.html, text: change.compiled.text,
-      reply_to_name: change.compiled.replyTo?.name ?? null, reply_to_address: change.compiled.replyTo?.address ?? null,
+      release_id: release.id,
+      kind: change.kind,
+      version: release.version,
+      actor: change.actor,
+      note: change.note,
+      previous_embargo_at: change.previousEmbargoAt,
+      embargo_at: release.embargo_at,
+      embargo_time_zone: release.embargo_time_zone,
+      title: release.title,
+      subject: change.compiled.subject,
+      html: change.compiled.html,
+      text: change.compiled.text,
+      reply_to_name: change.compiled.replyTo?.name ?? null,
+      reply_to_address: change.compiled.replyTo?.address ?? null,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -58,7 +68,10 @@ export async function insertChange(tx: Tx, release: Release, change: NewChange):
  * when this change is only a move or a lift: its text is news; the notices then leave in order
  * (claimBatch holds a later one back while an earlier one is in flight).
  */
-export async function freezeNotices(tx: Tx, change: ReleaseChange): Promise<{ queuedIds: number[]; superseded: number }> {
+export async function freezeNotices(
+  tx: Tx,
+  change: ReleaseChange,
+): Promise<{ queuedIds: number[]; superseded: number }> {
   const phase = change.kind === 'correction' ? 'correction' : 'notice';
   const holderPhases = change.kind === 'correction' ? ['advance', 'lift'] : ['advance'];
   const holderStates = change.kind === 'correction' ? ['sent'] : ['sent', 'sending'];
@@ -99,7 +112,9 @@ export async function changeEmail(db: Db, changeId: number) {
     .executeTakeFirst();
   if (!row?.subject || row.html === null || row.text === null) return null;
   return {
-    subject: row.subject, html: row.html, text: row.text,
+    subject: row.subject,
+    html: row.html,
+    text: row.text,
     replyTo: row.reply_to_address ? { name: row.reply_to_name ?? '', address: row.reply_to_address } : null,
   };
 }
@@ -119,16 +134,30 @@ export interface ChangeSummary {
 /** A release's changes, oldest first, each with its notices counted by state (the report and the API show them). */
 export async function releaseChanges(db: Db, releaseId: number): Promise<ChangeSummary[]> {
   const { rows } = await sql<{
-    id: number; kind: ChangeKind; created_at: Date; actor: string; note: string | null; version: number;
-    previous_embargo_at: Date | null; embargo_at: Date; counts: Record<DeliveryState, number> | null;
+    id: number;
+    kind: ChangeKind;
+    created_at: Date;
+    actor: string;
+    note: string | null;
+    version: number;
+    previous_embargo_at: Date | null;
+    embargo_at: Date;
+    counts: Record<DeliveryState, number> | null;
   }>`
     SELECT c.id, c.kind, c.created_at, c.actor, c.note, c.version, c.previous_embargo_at, c.embargo_at,
            (SELECT jsonb_object_agg(state, n) FROM (SELECT state, count(*)::int AS n FROM deliveries WHERE change_id = c.id GROUP BY state) s) AS counts
     FROM release_changes c WHERE c.release_id = ${releaseId} ORDER BY c.id`.execute(db);
   const zero = { queued: 0, sending: 0, sent: 0, bounced: 0, failed: 0, skipped: 0, cancelled: 0 };
   return rows.map((r) => ({
-    id: Number(r.id), kind: r.kind, at: r.created_at.toISOString(), actor: r.actor, note: r.note, version: r.version,
-    previousEmbargoAt: r.previous_embargo_at?.toISOString() ?? null, embargoAt: r.embargo_at.toISOString(), counts: { ...zero, ...r.counts },
+    id: Number(r.id),
+    kind: r.kind,
+    at: r.created_at.toISOString(),
+    actor: r.actor,
+    note: r.note,
+    version: r.version,
+    previousEmbargoAt: r.previous_embargo_at?.toISOString() ?? null,
+    embargoAt: r.embargo_at.toISOString(),
+    counts: { ...zero, ...r.counts },
   }));
 }
 

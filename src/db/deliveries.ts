@@ -81,7 +81,9 @@ export async function freezeAudienceChunk(db: Db, step: FreezeStep): Promise<Fro
       RETURNING d.id, d.state
     )
     SELECT (SELECT max(subscriber_id) FROM audience) AS last_subscriber,
-           coalesce((SELECT array_agg(id ORDER BY id) FROM staged WHERE state = 'queued'), '{}') AS queued_ids`.execute(db);
+           coalesce((SELECT array_agg(id ORDER BY id) FROM staged WHERE state = 'queued'), '{}') AS queued_ids`.execute(
+    db,
+  );
   const row = rows[0]!;
   return { nextCursor: row.last_subscriber, queuedIds: row.queued_ids.map(Number) };
 }
@@ -109,7 +111,9 @@ export async function discardStaged(db: Db | Tx, releaseId: number, version: num
 export async function staleHeldUntil(db: Db, releaseId: number, version: number): Promise<Date | null> {
   const { rows } = await sql<{ until: Date | null }>`
     SELECT max(lease_until) AS until FROM deliveries
-    WHERE release_id = ${releaseId} AND release_version < ${version} AND state = 'sending' AND lease_until >= now()`.execute(db);
+    WHERE release_id = ${releaseId} AND release_version < ${version} AND state = 'sending' AND lease_until >= now()`.execute(
+    db,
+  );
   return rows[0]?.until ?? null;
 }
 
@@ -163,8 +167,20 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
   const token = randomUUID();
   if (ids.length === 0) return { token, deliveries: [] };
   const { rows } = await sql<{
-    id: number; release_id: number; release_version: number; subscriber_id: number; list_id: number; state: DeliveryState; phase: DeliveryPhase;
-    change_id: number | null; email: string; name: string | null; list_name: string; list_slug: string; time_zone: string | null; plain_text: boolean;
+    id: number;
+    release_id: number;
+    release_version: number;
+    subscriber_id: number;
+    list_id: number;
+    state: DeliveryState;
+    phase: DeliveryPhase;
+    change_id: number | null;
+    email: string;
+    name: string | null;
+    list_name: string;
+    list_slug: string;
+    time_zone: string | null;
+    plain_text: boolean;
   }>`
     WITH candidates AS (
       SELECT d.id, s.email, s.name,
@@ -216,9 +232,18 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
   const deliveries = rows
     .filter((r) => r.state === 'sending')
     .map((r) => ({
-      deliveryId: r.id, releaseId: r.release_id, subscriberId: r.subscriber_id, listId: r.list_id,
-      email: r.email, name: r.name, listName: r.list_name, listSlug: r.list_slug, phase: r.phase, version: r.release_version,
-      timeZone: r.time_zone, plainText: r.plain_text,
+      deliveryId: r.id,
+      releaseId: r.release_id,
+      subscriberId: r.subscriber_id,
+      listId: r.list_id,
+      email: r.email,
+      name: r.name,
+      listName: r.list_name,
+      listSlug: r.list_slug,
+      phase: r.phase,
+      version: r.release_version,
+      timeZone: r.time_zone,
+      plainText: r.plain_text,
       changeId: r.change_id === null ? null : Number(r.change_id),
     }));
   return { token, deliveries };
@@ -366,7 +391,12 @@ export async function releaseClaims(db: Db, released: FailureRecord[], token: st
 
 /** Ends a claim's deliveries of a cancelled release that were never handed to SMTP. */
 export async function recordCancelled(db: Db, ids: number[], token: string): Promise<void> {
-  await moveSending(db, ids.map((id) => ({ id, error: CANCELLED })), 'cancelled', token);
+  await moveSending(
+    db,
+    ids.map((id) => ({ id, error: CANCELLED })),
+    'cancelled',
+    token,
+  );
 }
 
 /** Ends a claim's deliveries whose recipient unsubscribed or was suppressed after the claim. */
@@ -374,7 +404,12 @@ export async function recordSkipped(db: Db, skipped: FailureRecord[], token: str
   await moveSending(db, skipped, 'skipped', token);
 }
 
-async function moveSending(db: Db, rows: FailureRecord[], to: 'failed' | 'queued' | 'cancelled' | 'skipped', token: string): Promise<void> {
+async function moveSending(
+  db: Db,
+  rows: FailureRecord[],
+  to: 'failed' | 'queued' | 'cancelled' | 'skipped',
+  token: string,
+): Promise<void> {
   if (rows.length === 0) return;
   await sql`
     UPDATE deliveries d
@@ -429,7 +464,12 @@ export async function requeueFailed(tx: Tx, releaseId: number): Promise<number[]
  * Deliveries of a release still waiting or in flight, in id order from a cursor. Rows under a live
  * lease are included: their worker may be gone with its job, and the send job defers until the lease ends.
  */
-export async function unfinishedDeliveryIds(db: Db, releaseId: number, afterId: number, limit: number): Promise<number[]> {
+export async function unfinishedDeliveryIds(
+  db: Db,
+  releaseId: number,
+  afterId: number,
+  limit: number,
+): Promise<number[]> {
   const { rows } = await sql<{ id: number }>`
     SELECT id FROM deliveries
     WHERE release_id = ${releaseId} AND id > ${afterId} AND state IN ('queued', 'sending')
@@ -439,21 +479,45 @@ export async function unfinishedDeliveryIds(db: Db, releaseId: number, afterId: 
 
 export interface DeliveryPage {
   items: Array<{
-    id: number; email: string; name: string | null; list: string; phase: DeliveryPhase; state: DeliveryState; attempts: number;
+    id: number;
+    email: string;
+    name: string | null;
+    list: string;
+    phase: DeliveryPhase;
+    state: DeliveryState;
+    attempts: number;
     changeId: number | null;
-    lastError: string | null; messageId: string | null; sentAt: string | null;
+    lastError: string | null;
+    messageId: string | null;
+    sentAt: string | null;
   }>;
   nextCursor: string | null;
 }
 
 export async function listDeliveries(
-  db: Db, releaseId: number, state: DeliveryState | undefined, afterId: number, limit: number,
+  db: Db,
+  releaseId: number,
+  state: DeliveryState | undefined,
+  afterId: number,
+  limit: number,
 ): Promise<DeliveryPage> {
   let query = db
     .selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
     .innerJoin('lists as l', 'l.id', 'd.list_id')
-    .select(['d.id', 's.email', 's.name', 'l.name as list', 'd.phase', 'd.change_id', 'd.state', 'd.attempts', 'd.last_error', 'd.message_id', 'd.sent_at'])
+    .select([
+      'd.id',
+      's.email',
+      's.name',
+      'l.name as list',
+      'd.phase',
+      'd.change_id',
+      'd.state',
+      'd.attempts',
+      'd.last_error',
+      'd.message_id',
+      'd.sent_at',
+    ])
     .where('d.release_id', '=', releaseId)
     .where('d.id', '>', afterId)
     .orderBy('d.id')
@@ -463,8 +527,17 @@ export async function listDeliveries(
   const page = rows.slice(0, limit);
   return {
     items: page.map((r) => ({
-      id: r.id, email: r.email, name: r.name, list: r.list, phase: r.phase, changeId: r.change_id, state: r.state, attempts: r.attempts,
-      lastError: r.last_error, messageId: r.message_id, sentAt: r.sent_at?.toISOString() ?? null,
+      id: r.id,
+      email: r.email,
+      name: r.name,
+      list: r.list,
+      phase: r.phase,
+      changeId: r.change_id,
+      state: r.state,
+      attempts: r.attempts,
+      lastError: r.last_error,
+      messageId: r.message_id,
+      sentAt: r.sent_at?.toISOString() ?? null,
     })),
     nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
   };
@@ -478,7 +551,10 @@ export async function listDeliveries(
  * and which their worker or the next advance or lift step discards), are left out, so reconcile never
  * queues a job that would find nothing to send. Served by deliveries_release_state per release.
  */
-export async function dueUnfinishedDeliveries(db: Db, settledSeconds: number): Promise<Array<{ releaseId: number; ids: number[] }>> {
+export async function dueUnfinishedDeliveries(
+  db: Db,
+  settledSeconds: number,
+): Promise<Array<{ releaseId: number; ids: number[] }>> {
   const { rows } = await sql<{ release_id: number; ids: number[] }>`
     SELECT d.release_id, array_agg(d.id ORDER BY d.id) AS ids
     FROM releases r JOIN deliveries d ON d.release_id = r.id

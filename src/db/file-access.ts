@@ -22,7 +22,8 @@ export interface KeyedFile {
 
 /**
  * A file opened with the key of a delivery: found only when the delivery is an advance copy of the
- * file's release (or a corrected copy sent under embargo, whose links carry their own keys), handed to the relay (or in its hands), its keys not revoked, and the release not
+ * file's release (or a corrected copy sent under embargo, whose links carry their own keys), handed to the relay (or in
+ * its hands), its keys not revoked, and the release not
  * cancelled. Otherwise null, the same null as for a file that does not exist.
  */
 export async function keyedAttachment(db: Db, fileId: number, deliveryId: number): Promise<KeyedFile | null> {
@@ -37,13 +38,19 @@ export async function keyedAttachment(db: Db, fileId: number, deliveryId: number
 }
 
 export async function recordFileAccess(
-  db: Db, use: { file: KeyedFile; deliveryId: number; ip: string | null; userAgent: string | null },
+  db: Db,
+  use: { file: KeyedFile; deliveryId: number; ip: string | null; userAgent: string | null },
 ): Promise<void> {
   await db
     .insertInto('file_access')
     .values({
-      release_id: use.file.release_id, attachment_id: use.file.id, delivery_id: use.deliveryId, subscriber_id: use.file.subscriber_id,
-      ip: use.ip, user_agent: use.userAgent?.slice(0, 500) ?? null, before_lift: use.file.before_lift,
+      release_id: use.file.release_id,
+      attachment_id: use.file.id,
+      delivery_id: use.deliveryId,
+      subscriber_id: use.file.subscriber_id,
+      ip: use.ip,
+      user_agent: use.userAgent?.slice(0, 500) ?? null,
+      before_lift: use.file.before_lift,
     })
     .execute();
 }
@@ -71,6 +78,13 @@ export async function releaseFileAccess(db: Db, releaseId: number, limit = 1000)
     .limit(limit)
     .execute();
   return rows.map((r) => ({
-    at: r.at.toISOString(), file: r.filename, email: r.email, name: r.name, outlet: r.outlet, ip: r.ip, userAgent: r.user_agent, beforeLift: r.before_lift,
+    at: r.at.toISOString(),
+    file: r.filename,
+    email: r.email,
+    name: r.name,
+    outlet: r.outlet,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    beforeLift: r.before_lift,
   }));
 }

@@ -34,7 +34,9 @@ export async function assertTransactionsWork(db: Db): Promise<void> {
   } catch (error) {
     const message = (error as Error).message;
     if (/statement pooling|transaction blocks not allowed/i.test(message)) {
-      throw new PoolModeError(`DATABASE_URL reaches a PgBouncer in statement pool mode (${message}); Presslift needs transactions: set pool_mode = transaction (or session)`);
+      throw new PoolModeError(
+        `DATABASE_URL reaches a PgBouncer in statement pool mode (${message}); Presslift needs transactions: set pool_mode = transaction (or session)`,
+      );
     }
     throw error;
   }
@@ -68,7 +70,9 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
   const client = new pg.Client({ connectionString: admin.toString() });
   await client.connect();
   try {
-    await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(decodeURIComponent(target.pathname.slice(1)))} WITH (FORCE)`);
+    await client.query(
+      `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(decodeURIComponent(target.pathname.slice(1)))} WITH (FORCE)`,
+    );
   } finally {
     await client.end();
   }

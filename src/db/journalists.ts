@@ -21,7 +21,12 @@ export interface PublicList {
 }
 
 export async function publicLists(db: Db): Promise<PublicList[]> {
-  return db.selectFrom('lists').select(['id', 'name', 'description']).where('public', '=', true).orderBy('name').execute();
+  return db
+    .selectFrom('lists')
+    .select(['id', 'name', 'description'])
+    .where('public', '=', true)
+    .orderBy('name')
+    .execute();
 }
 
 export interface ConsentShown {
@@ -43,24 +48,39 @@ export interface SignupInput {
  * person's proof of identity), a consent row and a signup row. No membership yet, so nothing is sent.
  * `blocked`: the address must not be mailed, so no confirmation goes out either.
  */
-export async function startSignup(db: Db, input: SignupInput): Promise<{ signupId: number; subscriberId: number; blocked: boolean }> {
+export async function startSignup(
+  db: Db,
+  input: SignupInput,
+): Promise<{ signupId: number; subscriberId: number; blocked: boolean }> {
   return db.transaction().execute(async (tx) => {
     const { rows } = await sql<{ id: number; blocked: boolean }>`
       INSERT INTO subscribers AS s (email, name, outlet) VALUES (${input.email}, ${input.name}, ${input.outlet})
       ON CONFLICT (email_key) DO UPDATE SET name = coalesce(s.name, EXCLUDED.name), outlet = coalesce(s.outlet, EXCLUDED.outlet), updated_at = now()
       RETURNING s.id, ${BLOCKED(sql`s.email_key`)} AS blocked`.execute(tx);
     const subscriber = rows[0]!;
-    const consent = await tx.insertInto('consents')
-      .values({ subscriber_id: subscriber.id, kind: 'signup', email: input.email, version: input.consent.version, text: input.consent.text, list_ids: input.listIds })
-      .returning('id').executeTakeFirstOrThrow();
-    const signup = await tx.insertInto('signups')
+    const consent = await tx
+      .insertInto('consents')
+      .values({
+        subscriber_id: subscriber.id,
+        kind: 'signup',
+        email: input.email,
+        version: input.consent.version,
+        text: input.consent.text,
+        list_ids: input.listIds,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const signup = await tx
+      .insertInto('signups')
       .values({ subscriber_id: subscriber.id, list_ids: input.listIds, consent_id: consent.id })
-      .returning('id').executeTakeFirstOrThrow();
+      .returning('id')
+      .executeTakeFirstOrThrow();
     return { signupId: signup.id, subscriberId: subscriber.id, blocked: subscriber.blocked };
   });
 }
 
-export type ConfirmOutcome = { kind: 'confirmed' | 'already'; subscriberId: number; listIds: number[] } | { kind: 'blocked' | 'missing' };
+export type ConfirmOutcome =
+  { kind: 'confirmed' | 'already'; subscriberId: number; listIds: number[] } | { kind: 'blocked' | 'missing' };
 
 /**
  * Confirms a sign-up from its emailed link: the memberships start (or start again), the consent is
@@ -69,7 +89,13 @@ export type ConfirmOutcome = { kind: 'confirmed' | 'already'; subscriberId: numb
  */
 export async function confirmSignup(db: Db, signupId: number): Promise<ConfirmOutcome> {
   return db.transaction().execute(async (tx) => {
-    const { rows } = await sql<{ subscriber_id: number; list_ids: string[]; consent_id: number; confirmed: boolean; blocked: boolean }>`
+    const { rows } = await sql<{
+      subscriber_id: number;
+      list_ids: string[];
+      consent_id: number;
+      confirmed: boolean;
+      blocked: boolean;
+    }>`
       SELECT g.subscriber_id, g.list_ids, g.consent_id, g.confirmed_at IS NOT NULL AS confirmed, ${BLOCKED(sql`s.email_key`)} AS blocked
       FROM signups g JOIN subscribers s ON s.id = g.subscriber_id
       WHERE g.id = ${signupId} FOR UPDATE OF g`.execute(tx);
@@ -114,18 +140,38 @@ export async function findPreferences(db: Db, subscriberId: number): Promise<Pre
   const subscriber = await db.selectFrom('subscribers').selectAll().where('id', '=', subscriberId).executeTakeFirst();
   if (!subscriber) return null;
   // Lists the person may choose: the public ones, and those they are (or were) on.
-  const { rows: lists } = await sql<{ id: number; name: string; description: string | null; active: boolean; public: boolean }>`
+  const { rows: lists } = await sql<{
+    id: number;
+    name: string;
+    description: string | null;
+    active: boolean;
+    public: boolean;
+  }>`
     SELECT l.id, l.name, l.description, coalesce(m.status = 'active', false) AS active, l.public
     FROM lists l LEFT JOIN list_members m ON m.list_id = l.id AND m.subscriber_id = ${subscriberId}
     WHERE l.public OR m.subscriber_id IS NOT NULL
     ORDER BY l.name`.execute(db);
-  const request = await db.selectFrom('access_requests').select(['id', 'status', 'created_at', 'note'])
-    .where('subscriber_id', '=', subscriberId).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  const request = await db
+    .selectFrom('access_requests')
+    .select(['id', 'status', 'created_at', 'note'])
+    .where('subscriber_id', '=', subscriberId)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return {
-    id: subscriber.id, email: subscriber.email, name: subscriber.name, outlet: subscriber.outlet,
-    timeZone: subscriber.time_zone, plainText: subscriber.plain_text, pausedUntil: subscriber.paused_until,
-    pendingEmail: subscriber.pending_email, termsVersion: subscriber.terms_version, lists,
-    accessRequest: request ? { id: request.id, status: request.status, createdAt: request.created_at, note: request.note } : null,
+    id: subscriber.id,
+    email: subscriber.email,
+    name: subscriber.name,
+    outlet: subscriber.outlet,
+    timeZone: subscriber.time_zone,
+    plainText: subscriber.plain_text,
+    pausedUntil: subscriber.paused_until,
+    pendingEmail: subscriber.pending_email,
+    termsVersion: subscriber.terms_version,
+    lists,
+    accessRequest: request
+      ? { id: request.id, status: request.status, createdAt: request.created_at, note: request.note }
+      : null,
   };
 }
 
@@ -141,11 +187,22 @@ export interface PreferenceChange {
 }
 
 /** Saves the preference page in one transaction; joining a list there records the consent shown. */
-export async function savePreferences(db: Db, subscriberId: number, change: PreferenceChange): Promise<{ joined: number[]; left: number[] }> {
+export async function savePreferences(
+  db: Db,
+  subscriberId: number,
+  change: PreferenceChange,
+): Promise<{ joined: number[]; left: number[] }> {
   return db.transaction().execute(async (tx) => {
-    await tx.updateTable('subscribers')
-      .set({ time_zone: change.timeZone, plain_text: change.plainText, paused_until: change.pausedUntil, updated_at: new Date() })
-      .where('id', '=', subscriberId).execute();
+    await tx
+      .updateTable('subscribers')
+      .set({
+        time_zone: change.timeZone,
+        plain_text: change.plainText,
+        paused_until: change.pausedUntil,
+        updated_at: new Date(),
+      })
+      .where('id', '=', subscriberId)
+      .execute();
     const leave = change.offeredListIds.filter((id) => !change.activeListIds.includes(id));
     const { rows: left } = await sql<{ list_id: number }>`
       UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now()
@@ -155,15 +212,29 @@ export async function savePreferences(db: Db, subscriberId: number, change: Pref
     const { rows: joinable } = await sql<{ id: number; blocked: boolean }>`
       SELECT l.id, ${BLOCKED(sql`s.email_key`)} AS blocked FROM lists l, subscribers s
       WHERE s.id = ${subscriberId} AND l.id = ANY(${change.activeListIds}::bigint[]) AND l.public
-        AND NOT EXISTS (SELECT 1 FROM list_members m WHERE m.list_id = l.id AND m.subscriber_id = s.id AND m.status = 'active')`.execute(tx);
+        AND NOT EXISTS (SELECT 1 FROM list_members m WHERE m.list_id = l.id AND m.subscriber_id = s.id AND m.status = 'active')`.execute(
+      tx,
+    );
     const joined = joinable.filter((r) => !r.blocked).map((r) => r.id);
     if (joined.length > 0) {
       await joinLists(tx as unknown as Db, subscriberId, joined);
-      const { email } = await tx.selectFrom('subscribers').select('email').where('id', '=', subscriberId).executeTakeFirstOrThrow();
-      await tx.insertInto('consents').values({
-        subscriber_id: subscriberId, kind: 'signup', email, version: change.consent.version, text: change.consent.text,
-        list_ids: joined, confirmed_at: new Date(),
-      }).execute();
+      const { email } = await tx
+        .selectFrom('subscribers')
+        .select('email')
+        .where('id', '=', subscriberId)
+        .executeTakeFirstOrThrow();
+      await tx
+        .insertInto('consents')
+        .values({
+          subscriber_id: subscriberId,
+          kind: 'signup',
+          email,
+          version: change.consent.version,
+          text: change.consent.text,
+          list_ids: joined,
+          confirmed_at: new Date(),
+        })
+        .execute();
     }
     return { joined, left: left.map((r) => Number(r.list_id)) };
   });
@@ -182,7 +253,11 @@ export async function setPendingEmail(db: Db, subscriberId: number, email: strin
  * Makes the confirmed new address the subscriber's own, if it is still the one waiting and no one
  * else took it meanwhile (the unique address key would refuse it: that answers 'taken').
  */
-export async function confirmEmailChange(db: Db, subscriberId: number, email: string): Promise<'changed' | 'stale' | 'taken'> {
+export async function confirmEmailChange(
+  db: Db,
+  subscriberId: number,
+  email: string,
+): Promise<'changed' | 'stale' | 'taken'> {
   try {
     const { rows } = await sql<{ id: number }>`
       UPDATE subscribers SET email = pending_email, pending_email = NULL, updated_at = now()
@@ -201,7 +276,11 @@ export async function confirmEmailChange(db: Db, subscriberId: number, email: st
  */
 export async function abandonSignup(db: Db, signupId: number): Promise<void> {
   await db.transaction().execute(async (tx) => {
-    const signup = await tx.deleteFrom('signups').where('id', '=', signupId).returning(['subscriber_id', 'consent_id']).executeTakeFirst();
+    const signup = await tx
+      .deleteFrom('signups')
+      .where('id', '=', signupId)
+      .returning(['subscriber_id', 'consent_id'])
+      .executeTakeFirst();
     if (!signup) return;
     await tx.deleteFrom('consents').where('id', '=', signup.consent_id).execute();
     await sql`

@@ -50,6 +50,11 @@ export async function missingLists(db: Db, ids: number[]): Promise<number[]> {
 
 /** Opens a list to sign-up on the public newsroom (or closes it), with the line the form shows. */
 export async function updateListOffer(db: Db, id: number, change: { public?: boolean; description?: string | null }) {
-  const row = await db.updateTable('lists').set(change).where('id', '=', id).returning(['id', 'name', 'slug', 'public', 'description']).executeTakeFirst();
+  const row = await db
+    .updateTable('lists')
+    .set(change)
+    .where('id', '=', id)
+    .returning(['id', 'name', 'slug', 'public', 'description'])
+    .executeTakeFirst();
   return row ?? null;
 }

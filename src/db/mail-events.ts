@@ -15,9 +15,17 @@ export interface ReportedDelivery {
 
 // The inner join leaves out rows of erased people (subscriber_id null): nothing is left to report on.
 const reportedDelivery = (db: Db) =>
-  db.selectFrom('deliveries as d')
+  db
+    .selectFrom('deliveries as d')
     .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['d.id as deliveryId', 'd.release_id as releaseId', 'd.list_id as listId', 's.id as subscriberId', 's.email', 'd.state']);
+    .select([
+      'd.id as deliveryId',
+      'd.release_id as releaseId',
+      'd.list_id as listId',
+      's.id as subscriberId',
+      's.email',
+      'd.state',
+    ]);
 
 export async function findReportedDelivery(db: Db, deliveryId: number): Promise<ReportedDelivery | null> {
   return (await reportedDelivery(db).where('d.id', '=', deliveryId).executeTakeFirst()) ?? null;
@@ -43,7 +51,8 @@ export interface MailEventRow {
  * applies a report's effects only the first time it arrives (in the same transaction).
  */
 export async function recordMailEvent(db: Db, event: MailEventRow): Promise<boolean> {
-  const inserted = await db.insertInto('mail_events')
+  const inserted = await db
+    .insertInto('mail_events')
     .values({
       kind: event.kind,
       email_key: event.email.toLowerCase(),
@@ -63,9 +72,11 @@ export async function recordMailEvent(db: Db, event: MailEventRow): Promise<bool
 
 /** sent → bounced: the relay took the message, and a later report says it never arrived. */
 export async function markBounced(db: Db, deliveryId: number, reason: string): Promise<boolean> {
-  const result = await db.updateTable('deliveries')
+  const result = await db
+    .updateTable('deliveries')
     .set({ state: 'bounced', last_error: reason, updated_at: sql`now()` })
-    .where('id', '=', deliveryId).where('state', '=', 'sent')
+    .where('id', '=', deliveryId)
+    .where('state', '=', 'sent')
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
@@ -77,7 +88,9 @@ export async function markBounced(db: Db, deliveryId: number, reason: string): P
 export async function softBouncesWithin(db: Db, email: string, days: number): Promise<number> {
   const { rows } = await sql<{ n: number }>`
     SELECT count(DISTINCT coalesce(delivery_id::text, dedupe_key))::int AS n FROM mail_events
-    WHERE email_key = lower(${email}) AND kind = 'soft_bounce' AND at >= now() - make_interval(days => ${days})`.execute(db);
+    WHERE email_key = lower(${email}) AND kind = 'soft_bounce' AND at >= now() - make_interval(days => ${days})`.execute(
+    db,
+  );
   return rows[0]!.n;
 }
 

@@ -45,7 +45,12 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   return db.connection().execute(async (connection) => {
     await sql`BEGIN`.execute(connection);
     try {
-      const { error, results } = await new Migrator({ db: connection, provider, disableTransactions: true, allowUnorderedMigrations: true }).migrateToLatest();
+      const { error, results } = await new Migrator({
+        db: connection,
+        provider,
+        disableTransactions: true,
+        allowUnorderedMigrations: true,
+      }).migrateToLatest();
       if (error) throw error;
       await sql`COMMIT`.execute(connection);
       return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import type { Db } from './index.js';
 
 /**
- * The one test of whether the public may see a release (invariant "embargoed text stays home"): the lift worker has lifted
+ * The one test of whether the public may see a release (invariant "embargoed text stays home"): the lift worker has
+ * lifted
  * it, which it does only once the send instant has passed by PostgreSQL's clock. Cancelled
  * releases stay hidden.
  */
@@ -26,15 +27,32 @@ export interface PublicRelease {
 }
 
 const columns = [
-  'r.id', 'r.slug', 'r.title', 'r.summary', 'r.body_md', 'r.embargo_at', 'r.embargo_time_zone', 'r.lifted_at',
-  'r.contact_name', 'r.contact_email', 'r.contact_phone',
+  'r.id',
+  'r.slug',
+  'r.title',
+  'r.summary',
+  'r.body_md',
+  'r.embargo_at',
+  'r.embargo_time_zone',
+  'r.lifted_at',
+  'r.contact_name',
+  'r.contact_email',
+  'r.contact_phone',
   // The latest correction after the lift: the feed entry's updated time.
-  sql<Date | null>`(SELECT max(c.created_at) FROM release_changes c WHERE c.release_id = r.id AND c.kind = 'correction')`.as('corrected_at'),
+  sql<Date | null>`(SELECT max(c.created_at) FROM release_changes c WHERE c.release_id = r.id AND c.kind = 'correction')`.as(
+    'corrected_at',
+  ),
 ] as const;
 
 /** Lifted releases, newest first. */
 export async function liftedReleases(db: Db, limit: number): Promise<PublicRelease[]> {
-  const rows = await db.selectFrom('releases as r').select(columns).where(publiclyLifted).orderBy('r.embargo_at', 'desc').limit(limit).execute();
+  const rows = await db
+    .selectFrom('releases as r')
+    .select(columns)
+    .where(publiclyLifted)
+    .orderBy('r.embargo_at', 'desc')
+    .limit(limit)
+    .execute();
   return rows as PublicRelease[];
 }
 
@@ -45,18 +63,27 @@ export async function liftedReleases(db: Db, limit: number): Promise<PublicRelea
  */
 export async function newsroomVersion(db: Db): Promise<string> {
   const { rows } = await sql<{ n: number; lifted: Date | null; updated: Date | null }>`
-    SELECT count(*)::int AS n, max(r.lifted_at) AS lifted, max(r.updated_at) AS updated FROM releases r WHERE ${publiclyLifted}`.execute(db);
+    SELECT count(*)::int AS n, max(r.lifted_at) AS lifted, max(r.updated_at) AS updated FROM releases r WHERE ${publiclyLifted}`.execute(
+    db,
+  );
   const { n, lifted, updated } = rows[0]!;
   return `${n}.${lifted?.getTime() ?? 0}.${updated?.getTime() ?? 0}`;
 }
 
 export async function liftedRelease(db: Db, slug: string): Promise<PublicRelease | null> {
-  const row = await db.selectFrom('releases as r').select(columns).where('r.slug', '=', slug).where(publiclyLifted).executeTakeFirst();
+  const row = await db
+    .selectFrom('releases as r')
+    .select(columns)
+    .where('r.slug', '=', slug)
+    .where(publiclyLifted)
+    .executeTakeFirst();
   return (row as PublicRelease | undefined) ?? null;
 }
 
 /** A release's public slug, only once the public may see it (null before the lift, or when cancelled). */
 export async function publicSlug(db: Db, releaseId: number): Promise<string | null> {
-  const { rows } = await sql<{ slug: string }>`SELECT r.slug FROM releases r WHERE r.id = ${releaseId} AND ${publiclyLifted}`.execute(db);
+  const { rows } = await sql<{
+    slug: string;
+  }>`SELECT r.slug FROM releases r WHERE r.id = ${releaseId} AND ${publiclyLifted}`.execute(db);
   return rows[0]?.slug ?? null;
 }

@@ -20,7 +20,9 @@ export async function countHit(db: Db, key: string, windowSeconds: number): Prom
     ON CONFLICT (key) DO UPDATE SET
       hits = CASE WHEN c.window_start <= now() - make_interval(secs => ${windowSeconds}) THEN 1 ELSE c.hits + 1 END,
       window_start = CASE WHEN c.window_start <= now() - make_interval(secs => ${windowSeconds}) THEN now() ELSE c.window_start END
-    RETURNING hits, ceil(extract(epoch FROM window_start + make_interval(secs => ${windowSeconds}) - now()))::int AS "secondsLeft"`.execute(db);
+    RETURNING hits, ceil(extract(epoch FROM window_start + make_interval(secs => ${windowSeconds}) - now()))::int AS "secondsLeft"`.execute(
+    db,
+  );
   return rows[0]!;
 }
 
@@ -28,7 +30,9 @@ export async function countHit(db: Db, key: string, windowSeconds: number): Prom
 export async function hitsNow(db: Db, key: string, windowSeconds: number): Promise<WindowCount> {
   const { rows } = await sql<WindowCount>`
     SELECT hits, ceil(extract(epoch FROM window_start + make_interval(secs => ${windowSeconds}) - now()))::int AS "secondsLeft"
-    FROM rate_counters WHERE key = ${key} AND window_start > now() - make_interval(secs => ${windowSeconds})`.execute(db);
+    FROM rate_counters WHERE key = ${key} AND window_start > now() - make_interval(secs => ${windowSeconds})`.execute(
+    db,
+  );
   return rows[0] ?? { hits: 0, secondsLeft: 0 };
 }
 
@@ -39,5 +43,8 @@ export async function clearHits(db: Db, key: string): Promise<void> {
 
 /** Drops windows that opened over a day ago; the longest throttle window is a day. */
 export async function sweepRateCounters(db: Db): Promise<void> {
-  await db.deleteFrom('rate_counters').where('window_start', '<', sql<Date>`now() - interval '1 day'`).execute();
+  await db
+    .deleteFrom('rate_counters')
+    .where('window_start', '<', sql<Date>`now() - interval '1 day'`)
+    .execute();
 }

@@ -15,7 +15,9 @@ const LEADER_LOCK = sql`hashtext('presslift:reconcile')`;
  */
 export async function asLeader<T>(db: Db, sweep: () => Promise<T>): Promise<{ led: true; value: T } | { led: false }> {
   return db.transaction().execute(async (tx) => {
-    const { rows } = await sql<{ leader: boolean }>`SELECT pg_try_advisory_xact_lock(${LEADER_LOCK}) AS leader`.execute(tx);
+    const { rows } = await sql<{ leader: boolean }>`SELECT pg_try_advisory_xact_lock(${LEADER_LOCK}) AS leader`.execute(
+      tx,
+    );
     if (!rows[0]!.leader) return { led: false as const };
     return { led: true as const, value: await sweep() };
   });
@@ -28,7 +30,10 @@ export async function reconcileState(db: Db): Promise<ReconcileState> {
 }
 
 /** A finished sweep: what it found, and what it restored added to the running totals. */
-export async function recordSweep(db: Db, found: { deliveriesWithoutJob: number; restoredLiftJobs: number; restoredSendJobs: number }): Promise<void> {
+export async function recordSweep(
+  db: Db,
+  found: { deliveriesWithoutJob: number; restoredLiftJobs: number; restoredSendJobs: number },
+): Promise<void> {
   await sql`
     UPDATE reconcile_state SET last_success_at = now(), last_error = NULL, deliveries_without_job = ${found.deliveriesWithoutJob},
       restored_lift_jobs_total = restored_lift_jobs_total + ${found.restoredLiftJobs},
@@ -36,7 +41,10 @@ export async function recordSweep(db: Db, found: { deliveriesWithoutJob: number;
 }
 
 export async function recordSweepFailure(db: Db, error: string): Promise<void> {
-  await db.updateTable('reconcile_state').set({ last_failure_at: sql`now()`, last_error: error }).execute();
+  await db
+    .updateTable('reconcile_state')
+    .set({ last_failure_at: sql`now()`, last_error: error })
+    .execute();
 }
 
 /** Claims the periodic retention run: true for at most one sweep per interval. */

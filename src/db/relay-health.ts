@@ -11,7 +11,9 @@ export async function noteRelayAccepted(db: Db): Promise<void> {
 }
 
 export async function noteRelayRefused(db: Db, reply: string): Promise<void> {
-  await sql`UPDATE relay_health SET last_refused_at = now(), refusing_since = coalesce(refusing_since, now()), last_reply = ${reply.slice(0, 200)}`.execute(db);
+  await sql`UPDATE relay_health SET last_refused_at = now(), refusing_since = coalesce(refusing_since, now()), last_reply = ${reply.slice(0, 200)}`.execute(
+    db,
+  );
 }
 
 export type RelayHealth = Selectable<RelayHealthTable>;

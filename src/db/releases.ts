@@ -51,8 +51,23 @@ export interface ReleaseLists {
 export async function setReleaseLists(tx: Tx, releaseId: number, lists: ReleaseLists): Promise<void> {
   const kinds = (['lift', 'advance'] as const).filter((kind) => lists[kind] !== undefined);
   if (kinds.length === 0) return;
-  await tx.deleteFrom('release_lists').where('release_id', '=', releaseId).where('advance', 'in', kinds.map((kind) => kind === 'advance')).execute();
-  const rows = kinds.flatMap((kind) => lists[kind]!.map((listId, position) => ({ release_id: releaseId, list_id: listId, position, advance: kind === 'advance' })));
+  await tx
+    .deleteFrom('release_lists')
+    .where('release_id', '=', releaseId)
+    .where(
+      'advance',
+      'in',
+      kinds.map((kind) => kind === 'advance'),
+    )
+    .execute();
+  const rows = kinds.flatMap((kind) =>
+    lists[kind]!.map((listId, position) => ({
+      release_id: releaseId,
+      list_id: listId,
+      position,
+      advance: kind === 'advance',
+    })),
+  );
   if (rows.length > 0) await tx.insertInto('release_lists').values(rows).execute();
 }
 
@@ -62,7 +77,9 @@ export async function findRelease(db: Db, id: number): Promise<Release | null> {
 
 /** A release's status and version alone: what a running send batch asks several times a second. */
 export async function releaseStanding(db: Db, id: number): Promise<{ status: ReleaseStatus; version: number } | null> {
-  return (await db.selectFrom('releases').select(['status', 'version']).where('id', '=', id).executeTakeFirst()) ?? null;
+  return (
+    (await db.selectFrom('releases').select(['status', 'version']).where('id', '=', id).executeTakeFirst()) ?? null
+  );
 }
 
 /** The release row, locked until the transaction ends: a lifecycle change reads and decides under this lock. */
@@ -84,7 +101,12 @@ const bump = { version: sql<number>`version + 1` };
  * transition expects, so of two writers racing for the same change exactly one wins, and a
  * writer acting on an old reading changes nothing. Null when the expectation no longer holds.
  */
-async function transitionUpdate(db: Db | Tx, expected: Expected, set: UpdateObject<Database, 'releases'>, extra = sql<boolean>`true`): Promise<Release | null> {
+async function transitionUpdate(
+  db: Db | Tx,
+  expected: Expected,
+  set: UpdateObject<Database, 'releases'>,
+  extra = sql<boolean>`true`,
+): Promise<Release | null> {
   const row = await db
     .updateTable('releases')
     .set({ ...set, updated_at: sql`now()` })
@@ -118,22 +140,30 @@ export const applyEdit = (tx: Tx, expected: Expected, fields: ReleaseFields) =>
     ...(fields.summary !== undefined && { summary: fields.summary }),
     ...(fields.bodyMarkdown !== undefined && { body_md: fields.bodyMarkdown }),
     ...(fields.embargo && { embargo_at: fields.embargo.instant, embargo_time_zone: fields.embargo.timeZone }),
-    ...(fields.contact && { contact_name: fields.contact.name, contact_email: fields.contact.email, contact_phone: fields.contact.phone }),
+    ...(fields.contact && {
+      contact_name: fields.contact.name,
+      contact_email: fields.contact.email,
+      contact_phone: fields.contact.phone,
+    }),
     ...(fields.advanceLeadSeconds !== undefined && { advance_lead_seconds: fields.advanceLeadSeconds }),
   });
 
-/** A new version, same status and fields: what the previous version compiled or planned is outdated (a file was added). */
+/**
+ * A new version, same status and fields: what the previous version compiled or planned is outdated (a file was added).
+ */
 export const markChanged = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, bump);
 
 /** → draft, a new version; an early lift asked for is withdrawn. */
-export const markDraft = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, { status: 'draft', lift_requested_at: null, ...bump });
+export const markDraft = (tx: Tx, expected: Expected) =>
+  transitionUpdate(tx, expected, { status: 'draft', lift_requested_at: null, ...bump });
 
 /** → scheduled, a new version whose send instant is now (send_at is LEAST(embargo, requested lift)). */
 export const markLiftRequested = (tx: Tx, expected: Expected) =>
   transitionUpdate(tx, expected, { status: 'scheduled', lift_requested_at: sql`now()`, ...bump });
 
 /** → cancelled, same version: every job of the release turns into a no-op. */
-export const markCancelled = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, { status: 'cancelled', cancelled_at: sql`now()` });
+export const markCancelled = (tx: Tx, expected: Expected) =>
+  transitionUpdate(tx, expected, { status: 'cancelled', cancelled_at: sql`now()` });
 
 /**
  * scheduled → sending: the lift, with its audit entry (and the lag from the send instant) in the
@@ -141,7 +171,12 @@ export const markCancelled = (tx: Tx, expected: Expected) => transitionUpdate(tx
  * once the send instant has passed by PostgreSQL's clock, and only for the version the lift job was
  * made for, whose title the slug was made from: no address carries the headline before the lift.
  */
-export async function markSending(db: Db, expected: Expected, slug: string, audit: { actor: string; details: Record<string, unknown> }): Promise<Release | null> {
+export async function markSending(
+  db: Db,
+  expected: Expected,
+  slug: string,
+  audit: { actor: string; details: Record<string, unknown> },
+): Promise<Release | null> {
   const { rows } = await sql<Release>`
     WITH lifted AS (
       UPDATE releases SET status = 'sending', lifted_at = now(), slug = ${slug}, updated_at = now()
@@ -171,7 +206,14 @@ export async function markSent(tx: Tx, releaseId: number): Promise<Release | nul
     .where('r.status', '=', 'sending')
     .where('r.fanout_done_at', 'is not', null)
     .where(({ not, exists, selectFrom }) =>
-      not(exists(selectFrom('deliveries as d').select('d.id').whereRef('d.release_id', '=', 'r.id').where('d.state', 'in', ['queued', 'sending']))),
+      not(
+        exists(
+          selectFrom('deliveries as d')
+            .select('d.id')
+            .whereRef('d.release_id', '=', 'r.id')
+            .where('d.state', 'in', ['queued', 'sending']),
+        ),
+      ),
     )
     .returningAll()
     .executeTakeFirst();
@@ -179,7 +221,8 @@ export async function markSent(tx: Tx, releaseId: number): Promise<Release | nul
 }
 
 /** sent → sending: failed deliveries were queued again. */
-export const markReopened = (tx: Tx, expected: Expected) => transitionUpdate(tx, expected, { status: 'sending', completed_at: null });
+export const markReopened = (tx: Tx, expected: Expected) =>
+  transitionUpdate(tx, expected, { status: 'sending', completed_at: null });
 
 /** Notes that the lift has frozen its whole audience (a lift that crashed before this resumes its fan-out). */
 export async function markFanoutDone(db: Db, releaseId: number, version: number): Promise<boolean> {
@@ -229,7 +272,11 @@ export async function deliveryCounts(db: Db, releaseId: number): Promise<Record<
 export async function releasePage(db: Db, limit: number, afterId?: number): Promise<Release[] | null> {
   let query = db.selectFrom('releases').selectAll().orderBy('embargo_at', 'desc').orderBy('id', 'desc').limit(limit);
   if (afterId !== undefined) {
-    const after = await db.selectFrom('releases').select(['embargo_at', 'id']).where('id', '=', afterId).executeTakeFirst();
+    const after = await db
+      .selectFrom('releases')
+      .select(['embargo_at', 'id'])
+      .where('id', '=', afterId)
+      .executeTakeFirst();
     if (!after) return null;
     query = query.where((eb) => eb(eb.refTuple('embargo_at', 'id'), '<', eb.tuple(after.embargo_at, after.id)));
   }
@@ -237,11 +284,19 @@ export async function releasePage(db: Db, limit: number, afterId?: number): Prom
 }
 
 /** The lift and advance lists of many releases in one query (a page of them), in their positions. */
-export async function releaseListIdsOf(db: Db, releaseIds: number[]): Promise<Map<number, { lift: number[]; advance: number[] }>> {
+export async function releaseListIdsOf(
+  db: Db,
+  releaseIds: number[],
+): Promise<Map<number, { lift: number[]; advance: number[] }>> {
   const lists = new Map(releaseIds.map((id) => [id, { lift: [] as number[], advance: [] as number[] }]));
   if (releaseIds.length === 0) return lists;
-  const rows = await db.selectFrom('release_lists').select(['release_id', 'list_id', 'advance'])
-    .where('release_id', 'in', releaseIds).orderBy('release_id').orderBy('position').execute();
+  const rows = await db
+    .selectFrom('release_lists')
+    .select(['release_id', 'list_id', 'advance'])
+    .where('release_id', 'in', releaseIds)
+    .orderBy('release_id')
+    .orderBy('position')
+    .execute();
   for (const row of rows) lists.get(row.release_id)![row.advance ? 'advance' : 'lift'].push(row.list_id);
   return lists;
 }
@@ -250,13 +305,20 @@ export async function releaseListIdsOf(db: Db, releaseIds: number[]): Promise<Ma
  * deliveryCounts for a page of releases in one grouped query (deliveries_release_state serves it);
  * releases whose rows retention pruned read the counts they kept.
  */
-export async function deliveryCountsOf(db: Db, releases: Release[]): Promise<Map<number, Record<DeliveryState, number>>> {
+export async function deliveryCountsOf(
+  db: Db,
+  releases: Release[],
+): Promise<Map<number, Record<DeliveryState, number>>> {
   const zero = () => Object.fromEntries(DELIVERY_STATES.map((s) => [s, 0])) as Record<DeliveryState, number>;
   const counts = new Map(releases.map((r) => [r.id, r.delivery_counts ? { ...zero(), ...r.delivery_counts } : zero()]));
   const counted = releases.filter((r) => !r.delivery_counts).map((r) => r.id);
   if (counted.length === 0) return counts;
-  const rows = await db.selectFrom('deliveries').select(['release_id', 'state', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('release_id', 'in', counted).groupBy(['release_id', 'state']).execute();
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['release_id', 'state', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('release_id', 'in', counted)
+    .groupBy(['release_id', 'state'])
+    .execute();
   for (const row of rows) counts.get(row.release_id)![row.state] = Number(row.n);
   return counts;
 }
@@ -268,14 +330,37 @@ export async function databaseNow(db: Db): Promise<Date> {
 }
 
 /** A release whose lift (or advance send) needs a job: scheduled, or sending with its fan-out unfinished. */
-export type Liftable = Pick<Release, 'id' | 'version' | 'status' | 'send_at' | 'embargo_at' | 'advance_lead_seconds' | 'lift_requested_at' | 'fanout_done_at' | 'advance_sent_at'>;
+export type Liftable = Pick<
+  Release,
+  | 'id'
+  | 'version'
+  | 'status'
+  | 'send_at'
+  | 'embargo_at'
+  | 'advance_lead_seconds'
+  | 'lift_requested_at'
+  | 'fanout_done_at'
+  | 'advance_sent_at'
+>;
 
 /** Every release reconcile must give a lift job: few rows, served by releases_status. */
 export async function liftableReleases(db: Db): Promise<Liftable[]> {
   return db
     .selectFrom('releases')
-    .select(['id', 'version', 'status', 'send_at', 'embargo_at', 'advance_lead_seconds', 'lift_requested_at', 'fanout_done_at', 'advance_sent_at'])
-    .where((eb) => eb.or([eb('status', '=', 'scheduled'), eb.and([eb('status', '=', 'sending'), eb('fanout_done_at', 'is', null)])]))
+    .select([
+      'id',
+      'version',
+      'status',
+      'send_at',
+      'embargo_at',
+      'advance_lead_seconds',
+      'lift_requested_at',
+      'fanout_done_at',
+      'advance_sent_at',
+    ])
+    .where((eb) =>
+      eb.or([eb('status', '=', 'scheduled'), eb.and([eb('status', '=', 'sending'), eb('fanout_done_at', 'is', null)])]),
+    )
     .orderBy('send_at')
     .execute();
 }
@@ -285,7 +370,10 @@ export async function liftableReleases(db: Db): Promise<Liftable[]> {
  * releases still scheduled (no worker, a lost job, a pause) or whose fan-out has not finished.
  * Late lifts that did happen are in latelyLifted.
  */
-export async function overdueLifts(db: Db, graceSeconds: number): Promise<Array<{ id: number; version: number; sendAt: Date; lateSeconds: number }>> {
+export async function overdueLifts(
+  db: Db,
+  graceSeconds: number,
+): Promise<Array<{ id: number; version: number; sendAt: Date; lateSeconds: number }>> {
   const { rows } = await sql<{ id: number; version: number; send_at: Date; late_seconds: number }>`
     SELECT id, version, send_at, extract(epoch FROM now() - send_at)::int AS late_seconds FROM releases
     WHERE (status = 'scheduled' OR (status = 'sending' AND fanout_done_at IS NULL))
@@ -294,16 +382,28 @@ export async function overdueLifts(db: Db, graceSeconds: number): Promise<Array<
   return rows.map((r) => ({ id: r.id, version: r.version, sendAt: r.send_at, lateSeconds: r.late_seconds }));
 }
 
-/** Releases lifted in the last day more than `thresholdSeconds` after their send instant (a lift that happened late). */
-export async function latelyLifted(db: Db, thresholdSeconds: number): Promise<Array<{ id: number; version: number; lagSeconds: number }>> {
+/**
+ * Releases lifted in the last day more than `thresholdSeconds` after their send instant (a lift that happened late).
+ */
+export async function latelyLifted(
+  db: Db,
+  thresholdSeconds: number,
+): Promise<Array<{ id: number; version: number; lagSeconds: number }>> {
   const { rows } = await sql<{ id: number; version: number; lag_seconds: number }>`
     SELECT id, version, extract(epoch FROM lifted_at - send_at)::int AS lag_seconds FROM releases
-    WHERE lifted_at > now() - interval '1 day' AND lifted_at > send_at + make_interval(secs => ${thresholdSeconds})`.execute(db);
+    WHERE lifted_at > now() - interval '1 day' AND lifted_at > send_at + make_interval(secs => ${thresholdSeconds})`.execute(
+    db,
+  );
   return rows.map((r) => ({ id: r.id, version: r.version, lagSeconds: r.lag_seconds }));
 }
 
-/** Releases that completed in the last day with failed deliveries, with their counts (served by deliveries_release_state). */
-export async function finishedWithFailures(db: Db): Promise<Array<{ id: number; completedAt: Date; failed: number; total: number }>> {
+/**
+ * Releases that completed in the last day with failed deliveries, with their counts (served by
+ * deliveries_release_state).
+ */
+export async function finishedWithFailures(
+  db: Db,
+): Promise<Array<{ id: number; completedAt: Date; failed: number; total: number }>> {
   const { rows } = await sql<{ id: number; completed_at: Date; failed: number; total: number }>`
     SELECT r.id, r.completed_at, c.failed, c.total FROM releases r
     CROSS JOIN LATERAL (

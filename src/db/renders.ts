@@ -9,7 +9,12 @@ export interface StoredRender {
 }
 
 /** The compiled email of one release version and phase, as the first worker stored it. */
-export async function findRender(db: Db, releaseId: number, version: number, phase: Phase): Promise<StoredRender | null> {
+export async function findRender(
+  db: Db,
+  releaseId: number,
+  version: number,
+  phase: Phase,
+): Promise<StoredRender | null> {
   const stored = await db
     .selectFrom('release_renders')
     .select(['subject', 'html', 'text', 'reply_to_name', 'reply_to_address'])
@@ -26,11 +31,24 @@ export async function findRender(db: Db, releaseId: number, version: number, pha
  * Keeps the first compile of a version: two workers compiling at once store one row, and both
  * results are the same email, so the loser's copy is simply not kept.
  */
-export async function storeRender(db: Db, releaseId: number, version: number, phase: Phase, render: StoredRender): Promise<void> {
+export async function storeRender(
+  db: Db,
+  releaseId: number,
+  version: number,
+  phase: Phase,
+  render: StoredRender,
+): Promise<void> {
   const { replyTo, ...parts } = render;
   await db
     .insertInto('release_renders')
-    .values({ release_id: releaseId, version, phase, ...parts, reply_to_name: replyTo?.name ?? null, reply_to_address: replyTo?.address ?? null })
+    .values({
+      release_id: releaseId,
+      version,
+      phase,
+      ...parts,
+      reply_to_name: replyTo?.name ?? null,
+      reply_to_address: replyTo?.address ?? null,
+    })
     .onConflict((oc) => oc.columns(['release_id', 'version', 'phase']).doNothing())
     .execute();
 }

@@ -34,26 +34,46 @@ export async function keepDeliveryCounts(db: Db, releaseId: number): Promise<voi
  */
 export async function deleteDeliveryBatch(db: Db, releaseId: number, batch: number): Promise<number> {
   const result = await sql`
-    DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE release_id = ${releaseId} ORDER BY id LIMIT ${batch})`.execute(db);
+    DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE release_id = ${releaseId} ORDER BY id LIMIT ${batch})`.execute(
+    db,
+  );
   return Number(result.numAffectedRows ?? 0);
 }
 
 export async function markDeliveriesPruned(db: Db, releaseId: number): Promise<void> {
-  await db.updateTable('releases').set({ deliveries_pruned_at: sql`now()` }).where('id', '=', releaseId).execute();
+  await db
+    .updateTable('releases')
+    .set({ deliveries_pruned_at: sql`now()` })
+    .where('id', '=', releaseId)
+    .execute();
 }
 
 /**
  * Expired console sessions, API tokens revoked more than `revokedDays` ago, and webhook events and
  * alerts older than `operationsDays`; the audit log is kept whole.
  */
-export async function purgeExpired(db: Db, revokedDays: number, operationsDays: number): Promise<Record<string, number>> {
+export async function purgeExpired(
+  db: Db,
+  revokedDays: number,
+  operationsDays: number,
+): Promise<Record<string, number>> {
   const count = (result: { numAffectedRows?: bigint }) => Number(result.numAffectedRows ?? 0);
   return {
     sessions: count(await sql`DELETE FROM sessions WHERE expires_at < now()`.execute(db)),
-    revokedTokens: count(await sql`DELETE FROM api_tokens WHERE revoked_at < now() - make_interval(days => ${revokedDays})`.execute(db)),
-    events: count(await sql`
+    revokedTokens: count(
+      await sql`DELETE FROM api_tokens WHERE revoked_at < now() - make_interval(days => ${revokedDays})`.execute(db),
+    ),
+    events: count(
+      await sql`
       DELETE FROM events e WHERE e.created_at < now() - make_interval(days => ${operationsDays})
-        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries w WHERE w.event_id = e.id AND w.state = 'pending')`.execute(db)),
-    alerts: count(await sql`DELETE FROM alerts WHERE raised_at < now() - make_interval(days => ${operationsDays}) AND state <> 'pending'`.execute(db)),
+        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries w WHERE w.event_id = e.id AND w.state = 'pending')`.execute(
+        db,
+      ),
+    ),
+    alerts: count(
+      await sql`DELETE FROM alerts WHERE raised_at < now() - make_interval(days => ${operationsDays}) AND state <> 'pending'`.execute(
+        db,
+      ),
+    ),
   };
 }

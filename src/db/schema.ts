@@ -289,7 +289,9 @@ export interface DeliveriesTable {
   last_error: string | null;
   message_id: string | null;
   lease_until: NullableTimestamp;
-  /** The fencing token of the claim holding the row while it is sending (kept on a sent row: the claim that sent it). */
+  /**
+   * The fencing token of the claim holding the row while it is sending (kept on a sent row: the claim that sent it).
+   */
   claim_token: string | null;
   sent_at: NullableTimestamp;
   created_at: Timestamp;
@@ -375,7 +377,13 @@ export interface AlertsTable {
   digested: Generated<boolean>;
 }
 
-export const EVENT_TYPES = ['release.scheduled', 'release.lifted', 'release.sent', 'release.cancelled', 'delivery.failed'] as const;
+export const EVENT_TYPES = [
+  'release.scheduled',
+  'release.lifted',
+  'release.sent',
+  'release.cancelled',
+  'delivery.failed',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface WebhookEndpointsTable {

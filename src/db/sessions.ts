@@ -4,7 +4,6 @@ import type { Db } from './index.js';
 import type { SessionStage } from './schema.js';
 import type { Role } from '../states.js';
 
-
 export interface Session {
   accountId: number;
   email: string;
@@ -21,7 +20,10 @@ export interface Session {
  * session notes the sign-in on the account; a pending one (second factor owed) does not.
  */
 export async function createSession(
-  db: Db, accountId: number, minutes: number, stage: SessionStage = 'active',
+  db: Db,
+  accountId: number,
+  minutes: number,
+  stage: SessionStage = 'active',
 ): Promise<{ token: string; csrfToken: string; expiresAt: Date }> {
   const token = randomToken();
   const csrfToken = randomToken();
@@ -48,7 +50,15 @@ export async function findSession(db: Db, token: string): Promise<Session | null
     .where('a.disabled_at', 'is', null)
     .executeTakeFirst();
   return row
-    ? { accountId: row.id, email: row.email, role: row.role, csrfToken: row.csrf_token, expiresAt: row.expires_at, stage: row.stage, twoFactor: row.totp_enabled_at !== null }
+    ? {
+        accountId: row.id,
+        email: row.email,
+        role: row.role,
+        csrfToken: row.csrf_token,
+        expiresAt: row.expires_at,
+        stage: row.stage,
+        twoFactor: row.totp_enabled_at !== null,
+      }
     : null;
 }
 

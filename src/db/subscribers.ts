@@ -56,7 +56,14 @@ export async function upsertMembers(db: Db, listId: number, rows: SubscriberInpu
 }
 
 export async function findMember(db: Db, listId: number, email: string) {
-  const row = await sql<{ id: number; email: string; name: string | null; outlet: string | null; status: string | null; suppressed: boolean }>`
+  const row = await sql<{
+    id: number;
+    email: string;
+    name: string | null;
+    outlet: string | null;
+    status: string | null;
+    suppressed: boolean;
+  }>`
     SELECT s.id, s.email, s.name, s.outlet, m.status,
            EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key) AS suppressed
     FROM subscribers s LEFT JOIN list_members m ON m.subscriber_id = s.id AND m.list_id = ${listId}
@@ -78,7 +85,11 @@ export async function findMember(db: Db, listId: number, email: string) {
  * where that came from and its evidence. The first suppression stands: a later one changes nothing.
  */
 export async function suppress(
-  db: Db, email: string, reason: string, source: SuppressionSource, details: Record<string, unknown> = {},
+  db: Db,
+  email: string,
+  reason: string,
+  source: SuppressionSource,
+  details: Record<string, unknown> = {},
 ): Promise<boolean> {
   const { rows } = await sql<{ email_key: string }>`
     INSERT INTO suppressions (email_key, reason, source, details) VALUES (lower(${email}), ${reason}, ${source}, ${JSON.stringify(details)})
@@ -122,18 +133,33 @@ const UNSUBSCRIBED_MS = sql<number | null>`floor(extract(epoch FROM m.unsubscrib
 
 /** A subscriber's membership of one list, as an unsubscribe page shows it; null when there is none. */
 export async function findMembership(db: Db, subscriberId: number, listId: number): Promise<Membership | null> {
-  const { rows } = await sql<{ email: string; list_name: string; status: 'active' | 'unsubscribed'; suppressed: boolean; unsubscribed_ms: number | null }>`
+  const { rows } = await sql<{
+    email: string;
+    list_name: string;
+    status: 'active' | 'unsubscribed';
+    suppressed: boolean;
+    unsubscribed_ms: number | null;
+  }>`
     SELECT s.email, l.name AS list_name, m.status, ${UNSUBSCRIBED_MS} AS unsubscribed_ms,
            EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key) AS suppressed
     FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id JOIN lists l ON l.id = m.list_id
     WHERE m.subscriber_id = ${subscriberId} AND m.list_id = ${listId}`.execute(db);
   const row = rows[0];
-  return row ? { email: row.email, listName: row.list_name, status: row.status, suppressed: row.suppressed, unsubscribedMs: row.unsubscribed_ms } : null;
+  return row
+    ? {
+        email: row.email,
+        listName: row.list_name,
+        status: row.status,
+        suppressed: row.suppressed,
+        unsubscribedMs: row.unsubscribed_ms,
+      }
+    : null;
 }
 
 /**
  * Ends a membership at once. Deliveries already queued for it are skipped when claimed, because
- * the claim re-reads the membership (invariant "the audience is frozen at the lift"). Idempotent: a second click changes nothing
+ * the claim re-reads the membership (invariant "the audience is frozen at the lift"). Idempotent: a second click
+ * changes nothing
  * (false: it was not active).
  */
 export async function unsubscribe(db: Db, subscriberId: number, listId: number): Promise<boolean> {
@@ -147,7 +173,12 @@ export async function unsubscribe(db: Db, subscriberId: number, listId: number):
  * the confirmation was sent for (its instant), so a link from before a later unsubscribe does
  * nothing. A suppressed address stays off every list (invariant "consent sticks").
  */
-export async function resubscribe(db: Db, subscriberId: number, listId: number, unsubscribedMs: number): Promise<boolean> {
+export async function resubscribe(
+  db: Db,
+  subscriberId: number,
+  listId: number,
+  unsubscribedMs: number,
+): Promise<boolean> {
   const { rows } = await sql<{ subscriber_id: number }>`
     UPDATE list_members m SET status = 'active', unsubscribed_at = NULL, subscribed_at = now()
     FROM subscribers s
@@ -160,8 +191,11 @@ export async function resubscribe(db: Db, subscriberId: number, listId: number, 
 
 /** Takes an active member off a list; false when there was no such active membership. */
 export async function removeMember(db: Db, listId: number, subscriberId: number): Promise<boolean> {
-  const result = await db.deleteFrom('list_members')
-    .where('list_id', '=', listId).where('subscriber_id', '=', subscriberId).where('status', '=', 'active')
+  const result = await db
+    .deleteFrom('list_members')
+    .where('list_id', '=', listId)
+    .where('subscriber_id', '=', subscriberId)
+    .where('status', '=', 'active')
     .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
@@ -171,7 +205,14 @@ export async function removeMember(db: Db, listId: number, subscriberId: number)
  * test sends address their copy; a stand-in when the lists are empty.
  */
 export async function sampleRecipient(db: Db, listIds: number[], releaseId = 0): Promise<Recipient> {
-  const { rows } = await sql<{ subscriber_id: number; list_id: number; email: string; name: string | null; list_name: string; list_slug: string }>`
+  const { rows } = await sql<{
+    subscriber_id: number;
+    list_id: number;
+    email: string;
+    name: string | null;
+    list_name: string;
+    list_slug: string;
+  }>`
     SELECT m.subscriber_id, m.list_id, s.email, s.name, l.name AS list_name, l.slug AS list_slug
     FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id JOIN lists l ON l.id = m.list_id
     WHERE m.list_id = ANY(${listIds}::bigint[]) AND m.status = 'active'
@@ -179,11 +220,31 @@ export async function sampleRecipient(db: Db, listIds: number[], releaseId = 0):
     LIMIT 1`.execute(db);
   const row = rows[0];
   return row
-    ? { deliveryId: 0, releaseId, subscriberId: row.subscriber_id, listId: row.list_id, email: row.email, name: row.name, listName: row.list_name, listSlug: row.list_slug }
-    : { deliveryId: 0, releaseId, subscriberId: 0, listId: 0, email: 'journalist@example.org', name: 'Sample Journalist', listName: 'Sample list', listSlug: 'sample' };
+    ? {
+        deliveryId: 0,
+        releaseId,
+        subscriberId: row.subscriber_id,
+        listId: row.list_id,
+        email: row.email,
+        name: row.name,
+        listName: row.list_name,
+        listSlug: row.list_slug,
+      }
+    : {
+        deliveryId: 0,
+        releaseId,
+        subscriberId: 0,
+        listId: 0,
+        email: 'journalist@example.org',
+        name: 'Sample Journalist',
+        listName: 'Sample list',
+        listSlug: 'sample',
+      };
 }
 
-/** The first member of the release's audience (advance lists first), so a preview is exactly what that journalist gets. */
+/**
+ * The first member of the release's audience (advance lists first), so a preview is exactly what that journalist gets.
+ */
 export async function releaseSampleRecipient(db: Db, releaseId: number): Promise<Recipient> {
   const listIds = [...(await releaseListIds(db, releaseId, true)), ...(await releaseListIds(db, releaseId))];
   return sampleRecipient(db, listIds, releaseId);

@@ -3,7 +3,6 @@ import { sql } from 'kysely';
 import type { Db } from './index.js';
 import type { Role } from '../states.js';
 
-
 export interface NewApiToken {
   name: string;
   role: Role;
@@ -22,8 +21,13 @@ export async function createApiToken(db: Db, input: NewApiToken): Promise<{ id: 
   const row = await db
     .insertInto('api_tokens')
     .values({
-      name: input.name, role: input.role, token_hash: hash(token), owner_account_id: input.ownerAccountId,
-      created_by: input.createdBy, expires_at: input.expiresAt ?? null, bootstrap: input.bootstrap ?? false,
+      name: input.name,
+      role: input.role,
+      token_hash: hash(token),
+      owner_account_id: input.ownerAccountId,
+      created_by: input.createdBy,
+      expires_at: input.expiresAt ?? null,
+      bootstrap: input.bootstrap ?? false,
     })
     .returning('id')
     .executeTakeFirstOrThrow();
@@ -42,17 +46,28 @@ export async function findApiToken(db: Db, token: string) {
     .where('token_hash', '=', hash(token))
     .where('revoked_at', 'is', null)
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', sql<Date>`now()`)]))
-    .where((eb) => eb.or([
-      eb('bootstrap', '=', false),
-      eb.not(eb.exists(eb.selectFrom('accounts').select('id').where('role', '=', 'admin').where('disabled_at', 'is', null))),
-    ]))
+    .where((eb) =>
+      eb.or([
+        eb('bootstrap', '=', false),
+        eb.not(
+          eb.exists(
+            eb.selectFrom('accounts').select('id').where('role', '=', 'admin').where('disabled_at', 'is', null),
+          ),
+        ),
+      ]),
+    )
     .returning(['id', 'name', 'role', 'owner_account_id'])
     .executeTakeFirst();
   return row ? { id: row.id, name: row.name, role: row.role, ownerAccountId: row.owner_account_id } : null;
 }
 
 export async function revokeApiToken(db: Db, id: number): Promise<boolean> {
-  const result = await db.updateTable('api_tokens').set({ revoked_at: sql`now()` }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  const result = await db
+    .updateTable('api_tokens')
+    .set({ revoked_at: sql`now()` })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
 
@@ -79,12 +94,31 @@ export async function listApiTokens(db: Db): Promise<TokenSummary[]> {
   const rows = await db
     .selectFrom('api_tokens as t')
     .leftJoin('accounts as a', 'a.id', 't.owner_account_id')
-    .select(['t.id', 't.name', 't.role', 'a.email', 't.created_by', 't.created_at', 't.expires_at', 't.last_used_at', 't.revoked_at', 't.bootstrap'])
+    .select([
+      't.id',
+      't.name',
+      't.role',
+      'a.email',
+      't.created_by',
+      't.created_at',
+      't.expires_at',
+      't.last_used_at',
+      't.revoked_at',
+      't.bootstrap',
+    ])
     .orderBy(sql`t.revoked_at IS NOT NULL`)
     .orderBy('t.id')
     .execute();
   return rows.map((r) => ({
-    id: r.id, name: r.name, role: r.role, owner: r.email, createdBy: r.created_by, createdAt: r.created_at,
-    expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at, bootstrap: r.bootstrap,
+    id: r.id,
+    name: r.name,
+    role: r.role,
+    owner: r.email,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    lastUsedAt: r.last_used_at,
+    revokedAt: r.revoked_at,
+    bootstrap: r.bootstrap,
   }));
 }

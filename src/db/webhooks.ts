@@ -5,11 +5,18 @@ import type { EventType, EventsTable, WebhookEndpointsTable } from './schema.js'
 export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;
 
 export async function createWebhookEndpoint(
-  db: Db, endpoint: { url: string; secret: string; events: EventType[]; description: string | null; createdBy: string },
+  db: Db,
+  endpoint: { url: string; secret: string; events: EventType[]; description: string | null; createdBy: string },
 ): Promise<WebhookEndpoint> {
   return db
     .insertInto('webhook_endpoints')
-    .values({ url: endpoint.url, secret: endpoint.secret, events: endpoint.events, description: endpoint.description, created_by: endpoint.createdBy })
+    .values({
+      url: endpoint.url,
+      secret: endpoint.secret,
+      events: endpoint.events,
+      description: endpoint.description,
+      created_by: endpoint.createdBy,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 }
@@ -19,12 +26,27 @@ export async function webhookEndpoints(db: Db): Promise<WebhookEndpoint[]> {
 }
 
 export async function findWebhookEndpoint(db: Db, id: number): Promise<WebhookEndpoint | null> {
-  return (await db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst()) ?? null;
+  return (
+    (await db
+      .selectFrom('webhook_endpoints')
+      .selectAll()
+      .where('id', '=', id)
+      .where('disabled_at', 'is', null)
+      .executeTakeFirst()) ?? null
+  );
 }
 
-/** Disables an endpoint: no event is written for it any more, and its pending deliveries are dropped by the worker. Its history stays. */
+/**
+ * Disables an endpoint: no event is written for it any more, and its pending deliveries are dropped by the worker. Its
+ * history stays.
+ */
 export async function disableWebhookEndpoint(db: Db, id: number): Promise<boolean> {
-  const result = await db.updateTable('webhook_endpoints').set({ disabled_at: sql`now()` }).where('id', '=', id).where('disabled_at', 'is', null).executeTakeFirst();
+  const result = await db
+    .updateTable('webhook_endpoints')
+    .set({ disabled_at: sql`now()` })
+    .where('id', '=', id)
+    .where('disabled_at', 'is', null)
+    .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
 
@@ -44,13 +66,29 @@ export async function endpointDeliveries(db: Db, endpointId: number, limit = 20)
   const rows = await db
     .selectFrom('webhook_deliveries as w')
     .innerJoin('events as e', 'e.id', 'w.event_id')
-    .select(['w.id', 'w.event_id', 'e.type', 'w.state', 'w.attempts', 'w.last_status', 'w.last_response', 'w.last_attempt_at'])
+    .select([
+      'w.id',
+      'w.event_id',
+      'e.type',
+      'w.state',
+      'w.attempts',
+      'w.last_status',
+      'w.last_response',
+      'w.last_attempt_at',
+    ])
     .where('w.endpoint_id', '=', endpointId)
     .orderBy('w.id', 'desc')
     .limit(limit)
     .execute();
   return rows.map((r) => ({
-    id: r.id, eventId: r.event_id, type: r.type, state: r.state, attempts: r.attempts, lastStatus: r.last_status, lastResponse: r.last_response, lastAttemptAt: r.last_attempt_at,
+    id: r.id,
+    eventId: r.event_id,
+    type: r.type,
+    state: r.state,
+    attempts: r.attempts,
+    lastStatus: r.last_status,
+    lastResponse: r.last_response,
+    lastAttemptAt: r.last_attempt_at,
   }));
 }
 
@@ -93,19 +131,47 @@ export async function webhookToSend(db: Db, id: number): Promise<WebhookToSend |
     .selectFrom('webhook_deliveries as w')
     .innerJoin('webhook_endpoints as p', 'p.id', 'w.endpoint_id')
     .innerJoin('events as e', 'e.id', 'w.event_id')
-    .select(['w.id', 'w.state', 'w.attempts', 'p.url', 'p.secret', 'p.id as endpoint_id', 'p.disabled_at', 'e.id as event_id', 'e.type', 'e.release_id', 'e.payload', 'e.created_at'])
+    .select([
+      'w.id',
+      'w.state',
+      'w.attempts',
+      'p.url',
+      'p.secret',
+      'p.id as endpoint_id',
+      'p.disabled_at',
+      'e.id as event_id',
+      'e.type',
+      'e.release_id',
+      'e.payload',
+      'e.created_at',
+    ])
     .where('w.id', '=', id)
     .executeTakeFirst();
   if (!row) return null;
   return {
-    id: row.id, state: row.state, attempts: row.attempts, url: row.url, secret: row.secret, endpointId: row.endpoint_id, endpointLive: row.disabled_at === null,
-    event: { id: row.event_id, type: row.type, release_id: row.release_id, payload: row.payload, created_at: row.created_at },
+    id: row.id,
+    state: row.state,
+    attempts: row.attempts,
+    url: row.url,
+    secret: row.secret,
+    endpointId: row.endpoint_id,
+    endpointLive: row.disabled_at === null,
+    event: {
+      id: row.event_id,
+      type: row.type,
+      release_id: row.release_id,
+      payload: row.payload,
+      created_at: row.created_at,
+    },
   };
 }
 
 /** Records one attempt on the delivery and, as the endpoint's last response, on the endpoint. */
 export async function recordWebhookAttempt(
-  db: Db, id: number, endpointId: number, attempt: { status: number | null; response: string; outcome: 'delivered' | 'failed' | 'pending' },
+  db: Db,
+  id: number,
+  endpointId: number,
+  attempt: { status: number | null; response: string; outcome: 'delivered' | 'failed' | 'pending' },
 ): Promise<void> {
   await sql`
     WITH attempt AS (
@@ -120,10 +186,19 @@ export async function recordWebhookAttempt(
 
 /** Ends a delivery whose endpoint was disabled, without sending it. */
 export async function dropWebhookDelivery(db: Db, id: number): Promise<void> {
-  await db.updateTable('webhook_deliveries').set({ state: 'failed', last_response: 'endpoint disabled' }).where('id', '=', id).where('state', '=', 'pending').execute();
+  await db
+    .updateTable('webhook_deliveries')
+    .set({ state: 'failed', last_response: 'endpoint disabled' })
+    .where('id', '=', id)
+    .where('state', '=', 'pending')
+    .execute();
 }
 
 /** Webhook deliveries by state, for /metrics. */
 export async function webhookDeliveryCounts(db: Db): Promise<Array<{ key: string; n: number }>> {
-  return db.selectFrom('webhook_deliveries').select(['state as key', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
+  return db
+    .selectFrom('webhook_deliveries')
+    .select(['state as key', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('state')
+    .execute();
 }

@@ -1,9 +1,7 @@
 import { DateTime, IANAZone } from 'luxon';
 
 /** How staff may write an embargo: an instant with its offset, or a wall-clock time in an IANA zone. */
-export type EmbargoInput =
-  | { at: string; timeZone?: string }
-  | { local: string; timeZone: string; offset?: string };
+export type EmbargoInput = { at: string; timeZone?: string } | { local: string; timeZone: string; offset?: string };
 
 export interface ResolvedEmbargo {
   instant: Date;
@@ -28,7 +26,8 @@ function isKnownZone(zone: string): boolean {
 }
 
 function requireZone(zone: string, field: string): void {
-  if (!isKnownZone(zone)) throw new EmbargoInputError(field, `unknown time zone "${zone}"; use an IANA name such as America/New_York`);
+  if (!isKnownZone(zone))
+    throw new EmbargoInputError(field, `unknown time zone "${zone}"; use an IANA name such as America/New_York`);
 }
 
 function offsetText(minutes: number): string {
@@ -108,7 +107,10 @@ export function resolveEmbargo(input: EmbargoInput): ResolvedEmbargo {
     requireZone(zone, 'embargo.timeZone');
     const parsed = DateTime.fromISO(input.at, { setZone: true });
     if (!parsed.isValid || !/([zZ]|[+-]\d{2}:?\d{2})$/.test(input.at)) {
-      throw new EmbargoInputError('embargo.at', 'must be an ISO-8601 instant with an offset, e.g. 2019-10-18T00:01:00-04:00');
+      throw new EmbargoInputError(
+        'embargo.at',
+        'must be an ISO-8601 instant with an offset, e.g. 2019-10-18T00:01:00-04:00',
+      );
     }
     return { instant: parsed.toJSDate(), timeZone: zone };
   }
@@ -129,12 +131,17 @@ export function resolveEmbargo(input: EmbargoInput): ResolvedEmbargo {
     if (!OFFSET_FORMAT.test(input.offset)) throw new EmbargoInputError('embargo.offset', 'must look like -04:00');
     const chosen = candidates.find((c) => offsetText(c.offset) === input.offset);
     if (!chosen) {
-      throw new EmbargoInputError('embargo.offset', `${input.local} in ${input.timeZone} is never at offset ${input.offset}`);
+      throw new EmbargoInputError(
+        'embargo.offset',
+        `${input.local} in ${input.timeZone} is never at offset ${input.offset}`,
+      );
     }
     return { instant: chosen.toJSDate(), timeZone: input.timeZone };
   }
   if (candidates.length > 1) {
-    const names = candidates.map((c) => `${c.toFormat("yyyy-MM-dd'T'HH:mm")}${offsetText(c.offset)} (${abbreviation(c)})`);
+    const names = candidates.map(
+      (c) => `${c.toFormat("yyyy-MM-dd'T'HH:mm")}${offsetText(c.offset)} (${abbreviation(c)})`,
+    );
     throw new EmbargoInputError(
       'embargo.local',
       `${input.local} happens twice in ${input.timeZone} as the clocks fall back: ${names.join(' or ')}; give embargo.offset to choose one`,
@@ -169,7 +176,8 @@ export function inZone(instant: Date, zone: string): ZonedTime {
 export function embargoPhrase(instant: Date, zone: string): string {
   const local = inZone(instant, zone);
   const utc = DateTime.fromJSDate(instant, { zone: 'utc' });
-  if (zone === 'UTC' || zone === 'Etc/UTC') return `${utc.toFormat('HH:mm')} UTC, ${utc.setLocale('en-GB').toFormat('cccc d LLLL yyyy')}`;
+  if (zone === 'UTC' || zone === 'Etc/UTC')
+    return `${utc.toFormat('HH:mm')} UTC, ${utc.setLocale('en-GB').toFormat('cccc d LLLL yyyy')}`;
   return `${local.text} (${utc.toFormat('HH:mm')} UTC)`;
 }
 

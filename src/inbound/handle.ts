@@ -26,7 +26,12 @@ export function isUnsubscribeAddress(address: string, mailboxes: Mailboxes): boo
  * delivery; a report that names none of ours is dropped, so nobody can bounce or complain an
  * address off our lists by writing a report by hand. Logs carry ids, never the mail's words.
  */
-export async function handleInbound(ctx: Context, raw: Buffer, recipients: string[], mailboxes: Mailboxes): Promise<Handled> {
+export async function handleInbound(
+  ctx: Context,
+  raw: Buffer,
+  recipients: string[],
+  mailboxes: Mailboxes,
+): Promise<Handled> {
   const log = ctx.log.child({ role: 'inbound' });
   const report = await readReport(raw);
   const deliveryOf = (addresses: string[]) => {
@@ -56,16 +61,28 @@ export async function handleInbound(ctx: Context, raw: Buffer, recipients: strin
       const feedback = report.recipients.map(dsnFeedback).find((f) => f !== null);
       if (!feedback) return drop('a delivery status notification reporting no failure');
       if (deliveryId === 0) return drop('a bounce of a staff test copy');
-      return apply({ source: 'dsn', target: { deliveryId }, eventId: null, feedback }, feedback.final ? 'bounce received' : 'delay received');
+      return apply(
+        { source: 'dsn', target: { deliveryId }, eventId: null, feedback },
+        feedback.final ? 'bounce received' : 'delay received',
+      );
     }
     case 'arf': {
       if (!isComplaint(report.feedbackType)) return drop(`a feedback report of type ${report.feedbackType}`);
       const deliveryId = deliveryOf([...recipients, ...report.senders]);
       if (!deliveryId) return drop('a complaint naming none of our deliveries');
-      return apply({ source: 'arf', target: { deliveryId }, eventId: null, feedback: { kind: 'complaint', feedbackType: report.feedbackType } }, 'complaint received');
+      return apply(
+        {
+          source: 'arf',
+          target: { deliveryId },
+          eventId: null,
+          feedback: { kind: 'complaint', feedbackType: report.feedbackType },
+        },
+        'complaint received',
+      );
     }
     case 'other': {
-      if (!recipients.some((r) => isUnsubscribeAddress(r, mailboxes))) return drop('a reply that is neither a bounce nor a complaint');
+      if (!recipients.some((r) => isUnsubscribeAddress(r, mailboxes)))
+        return drop('a reply that is neither a bounce nor a complaint');
       const token = unsubscribeTokenOf(report.subject, recipients);
       const done = token && (await unsubscribeByToken(ctx.db, ctx.keys, token, 'mail'));
       if (!done) return drop('an unsubscribe mail without a valid token');

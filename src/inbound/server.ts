@@ -45,9 +45,10 @@ export async function startInbound(ctx: Context, port: number, host: string): Pr
   const settings = messageSettings(config, ctx.keys);
   const mailboxes: Mailboxes = { bounceDomain: settings.bounceDomain, unsubscribeMailbox: settings.unsubscribeMailbox };
   const rate = new PerMinute(config.INBOUND_RATE_PER_MINUTE);
-  const tls = config.INBOUND_TLS_KEY_FILE && config.INBOUND_TLS_CERT_FILE
-    ? { key: readFileSync(config.INBOUND_TLS_KEY_FILE), cert: readFileSync(config.INBOUND_TLS_CERT_FILE) }
-    : null;
+  const tls =
+    config.INBOUND_TLS_KEY_FILE && config.INBOUND_TLS_CERT_FILE
+      ? { key: readFileSync(config.INBOUND_TLS_KEY_FILE), cert: readFileSync(config.INBOUND_TLS_CERT_FILE) }
+      : null;
 
   const options: SMTPServerOptions = {
     name: settings.bounceDomain,
@@ -60,11 +61,14 @@ export async function startInbound(ctx: Context, port: number, host: string): Pr
     ...(tls ?? {}),
     logger: false,
     onMailFrom(_address, session, callback) {
-      if (!rate.allow(session.remoteAddress)) return callback(reply(421, '4.7.0 Too many messages from your address; try again later'));
+      if (!rate.allow(session.remoteAddress))
+        return callback(reply(421, '4.7.0 Too many messages from your address; try again later'));
       callback();
     },
     onRcptTo(address, _session, callback) {
-      const ours = verpDelivery(ctx.keys, address.address, mailboxes.bounceDomain) !== null || isUnsubscribeAddress(address.address, mailboxes);
+      const ours =
+        verpDelivery(ctx.keys, address.address, mailboxes.bounceDomain) !== null ||
+        isUnsubscribeAddress(address.address, mailboxes);
       if (!ours) return callback(reply(550, '5.1.1 No such mailbox here'));
       callback();
     },
@@ -74,10 +78,16 @@ export async function startInbound(ctx: Context, port: number, host: string): Pr
         if (!stream.sizeExceeded) chunks.push(chunk);
       });
       stream.on('end', () => {
-        if (stream.sizeExceeded) return callback(reply(552, `5.3.4 Message larger than ${config.INBOUND_MAX_BYTES} bytes`));
+        if (stream.sizeExceeded)
+          return callback(reply(552, `5.3.4 Message larger than ${config.INBOUND_MAX_BYTES} bytes`));
         const recipients = session.envelope.rcptTo.map((r) => r.address);
         handleInbound(ctx, Buffer.concat(chunks), recipients, mailboxes).then(
-          (handled) => callback(handled.outcome === 'later' ? reply(451, '4.3.0 That message is not recorded yet; try again later') : null),
+          (handled) =>
+            callback(
+              handled.outcome === 'later'
+                ? reply(451, '4.3.0 That message is not recorded yet; try again later')
+                : null,
+            ),
           (error: Error) => {
             // Our fault (PostgreSQL away, a bug): the sender keeps the mail and retries.
             log.error({ err: error.message }, 'inbound mail could not be handled');

@@ -11,7 +11,12 @@ const KEPT_CHARACTERS = 500;
  * POSTs a JSON body and reads the answer, within `timeoutMs` for the whole exchange: an endpoint
  * that hangs must not hold a worker. Never throws: an unreachable endpoint is an answer too.
  */
-export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<HttpAnswer> {
+export async function postJson(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<HttpAnswer> {
   try {
     const response = await fetch(url, {
       method: 'POST',
@@ -24,7 +29,10 @@ export async function postJson(url: string, body: string, headers: Record<string
     return { status: response.status, body: text.slice(0, KEPT_CHARACTERS) };
   } catch (error) {
     const cause = (error as Error & { cause?: Error }).cause;
-    return { status: null, body: `${(error as Error).message}${cause ? `: ${cause.message}` : ''}`.slice(0, KEPT_CHARACTERS) };
+    return {
+      status: null,
+      body: `${(error as Error).message}${cause ? `: ${cause.message}` : ''}`.slice(0, KEPT_CHARACTERS),
+    };
   }
 }
 

@@ -16,11 +16,14 @@ import type { MimeParts } from './body.js';
  * configured, signs the raw message as it is sent.
  */
 export type HeaderValues = Record<string, string | { prepared: true; value: string }>;
-export type PartedMessage = Omit<SendMailOptions, 'to' | 'messageId' | 'headers'> & MimeParts & {
-  to: Mail.Address | string; messageId: string; headers: HeaderValues;
-  /** An iCalendar entry (METHOD:PUBLISH) attached as embargo.ics; the message becomes multipart/mixed. */
-  calendar?: string;
-};
+export type PartedMessage = Omit<SendMailOptions, 'to' | 'messageId' | 'headers'> &
+  MimeParts & {
+    to: Mail.Address | string;
+    messageId: string;
+    headers: HeaderValues;
+    /** An iCalendar entry (METHOD:PUBLISH) attached as embargo.ics; the message becomes multipart/mixed. */
+    calendar?: string;
+  };
 
 /**
  * The boundary never varies: it starts with "=_", which quoted-printable content cannot contain
@@ -29,10 +32,16 @@ export type PartedMessage = Omit<SendMailOptions, 'to' | 'messageId' | 'headers'
 export const BOUNDARY_OPTIONS = { baseBoundary: 'presslift', boundaryPrefix: '=_Presslift' } as const;
 
 /** A header exactly as nodemailer writes it (encoded, folded), and the envelope it derives from it. */
-function nodemailerHeader(key: string, value: unknown): { line: string; envelope: { from: string | false; to: string[] } } {
+function nodemailerHeader(
+  key: string,
+  value: unknown,
+): { line: string; envelope: { from: string | false; to: string[] } } {
   const node = new MimeNode('text/plain', BOUNDARY_OPTIONS);
   node.setHeader(key, value as string);
-  return { line: headerLine(node.buildHeaders(), key), envelope: node.getEnvelope() as { from: string | false; to: string[] } };
+  return {
+    line: headerLine(node.buildHeaders(), key),
+    envelope: node.getEnvelope() as { from: string | false; to: string[] },
+  };
 }
 
 /** One header field of a header block, with its folded continuation lines. */
@@ -65,7 +74,9 @@ const MULTIPART = (() => {
   return { contentType: headerLine(root.buildHeaders(), 'Content-Type'), boundary: `--${String(root.boundary)}` };
 })();
 
-/** The outer boundary of a message with an attachment; like the inner one it starts with "=_" (see BOUNDARY_OPTIONS). */
+/**
+ * The outer boundary of a message with an attachment; like the inner one it starts with "=_" (see BOUNDARY_OPTIONS).
+ */
 const MIXED = (() => {
   const boundary = '=_Presslift-mixed';
   return { contentType: `Content-Type: multipart/mixed; boundary="${boundary}"`, boundary: `--${boundary}` };
@@ -77,8 +88,11 @@ function calendarPart(calendar: string): Buffer {
   let part = calendarParts.get(calendar);
   if (!part) {
     const encoded = Buffer.from(calendar, 'utf8').toString('base64').replace(/.{76}/g, '$&\r\n').replace(/\r\n$/, '');
-    part = Buffer.from('Content-Type: text/calendar; charset=utf-8; method=PUBLISH; name="embargo.ics"\r\n'
-      + 'Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="embargo.ics"\r\n\r\n' + encoded);
+    part = Buffer.from(
+      'Content-Type: text/calendar; charset=utf-8; method=PUBLISH; name="embargo.ics"\r\n' +
+        'Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="embargo.ics"\r\n\r\n' +
+        encoded,
+    );
     if (calendarParts.size >= 50) calendarParts.clear();
     calendarParts.set(calendar, part);
   }
@@ -127,18 +141,31 @@ export function assembleMessage(message: PartedMessage): OutgoingMessage {
   lines.push(from.line, to.line);
   if (message.replyTo) lines.push(recurringHeader('Reply-To', message.replyTo).line);
   lines.push(recurringHeader('Subject', message.subject).line);
-  lines.push(`Message-ID: ${message.messageId}`, `Date: ${new Date().toUTCString().replace(/GMT/, '+0000')}`, 'MIME-Version: 1.0');
+  lines.push(
+    `Message-ID: ${message.messageId}`,
+    `Date: ${new Date().toUTCString().replace(/GMT/, '+0000')}`,
+    'MIME-Version: 1.0',
+  );
   // The body: text and HTML as alternatives (or the text part alone, for plain text only), and with
   // a calendar entry, that body and the entry as the parts of a multipart/mixed.
   const { boundary } = MULTIPART;
   const body = html
-    ? Buffer.concat([Buffer.from(`${MULTIPART.contentType}\r\n\r\n${boundary}\r\n`), text.raw, Buffer.from(`\r\n${boundary}\r\n`), html.raw, Buffer.from(`\r\n${boundary}--\r\n`)])
+    ? Buffer.concat([
+        Buffer.from(`${MULTIPART.contentType}\r\n\r\n${boundary}\r\n`),
+        text.raw,
+        Buffer.from(`\r\n${boundary}\r\n`),
+        html.raw,
+        Buffer.from(`\r\n${boundary}--\r\n`),
+      ])
     : text.raw;
   const raw = message.calendar
     ? Buffer.concat([
-      Buffer.from(`${lines.join('\r\n')}\r\n${MIXED.contentType}\r\n\r\n${MIXED.boundary}\r\n`), body,
-      Buffer.from(`\r\n${MIXED.boundary}\r\n`), calendarPart(message.calendar), Buffer.from(`\r\n${MIXED.boundary}--\r\n`),
-    ])
+        Buffer.from(`${lines.join('\r\n')}\r\n${MIXED.contentType}\r\n\r\n${MIXED.boundary}\r\n`),
+        body,
+        Buffer.from(`\r\n${MIXED.boundary}\r\n`),
+        calendarPart(message.calendar),
+        Buffer.from(`\r\n${MIXED.boundary}--\r\n`),
+      ])
     : Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n`), body]);
   return {
     // The envelope sender is the message's own bounce address when it names one, else the From address.

@@ -47,7 +47,13 @@ function partTemplate(contentType: string, source: string, escape: (value: strin
     segments.push({ slotted: line });
   }
   if (encoded.length > 0) segments.push(Buffer.from(encoded.join('\r\n')));
-  return { head: Buffer.from(`Content-Type: ${contentType}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`), segments, escape };
+  return {
+    head: Buffer.from(
+      `Content-Type: ${contentType}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n`,
+    ),
+    segments,
+    escape,
+  };
 }
 
 /** Copies the shared bytes as they are; only the lines with slots are filled and encoded. */
@@ -55,7 +61,9 @@ function personalisePart(part: PartTemplate, values: RecipientValues): RawPart {
   const chunks = [part.head];
   part.segments.forEach((segment, i) => {
     if (i > 0) chunks.push(CRLF);
-    chunks.push(Buffer.isBuffer(segment) ? segment : Buffer.from(encodeLine(fill(segment.slotted, values, part.escape))));
+    chunks.push(
+      Buffer.isBuffer(segment) ? segment : Buffer.from(encodeLine(fill(segment.slotted, values, part.escape))),
+    );
   });
   return { raw: Buffer.concat(chunks) };
 }
@@ -66,14 +74,21 @@ const prepared = new WeakMap<CompiledEmail, { html: PartTemplate; text: PartTemp
 export function prepareMimeParts(compiled: CompiledEmail): { html: PartTemplate; text: PartTemplate } {
   let parts = prepared.get(compiled);
   if (!parts) {
-    parts = { html: partTemplate('text/html', compiled.html, SLOT_ESCAPES.html), text: partTemplate('text/plain', compiled.text, SLOT_ESCAPES.text) };
+    parts = {
+      html: partTemplate('text/html', compiled.html, SLOT_ESCAPES.html),
+      text: partTemplate('text/plain', compiled.text, SLOT_ESCAPES.text),
+    };
     prepared.set(compiled, parts);
   }
   return parts;
 }
 
 /** One recipient's body parts, as nodemailer `raw` parts (the text part alone for plain text). */
-export function mimeParts(compiled: CompiledEmail, values: RecipientValues, options: { plainText?: boolean } = {}): MimeParts {
+export function mimeParts(
+  compiled: CompiledEmail,
+  values: RecipientValues,
+  options: { plainText?: boolean } = {},
+): MimeParts {
   const parts = prepareMimeParts(compiled);
   const text = personalisePart(parts.text, values);
   return options.plainText ? { text } : { html: personalisePart(parts.html, values), text };

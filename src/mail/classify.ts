@@ -4,7 +4,10 @@ export interface SmtpFailure {
   permanent: boolean;
   /** The address should never be mailed again (the mailbox does not exist or is refused). */
   suppress: boolean;
-  /** The server asked us to slow down (421, or a 4.7.x rate or reputation reply): pause that domain rather than burn retries. */
+  /**
+   * The server asked us to slow down (421, or a 4.7.x rate or reputation reply): pause that domain rather than burn
+   * retries.
+   */
   slowDown: boolean;
   reply: string;
 }
@@ -29,5 +32,10 @@ export function classifySmtpError(error: unknown): SmtpFailure {
     return { permanent: true, suppress: SUPPRESSING_CODES.has(code), slowDown: false, reply };
   }
   // 4xx replies, refused or dropped connections, timeouts: the relay may accept it later.
-  return { permanent: false, suppress: false, slowDown: code === 421 || (code !== undefined && /^4\d\d[ -]4\.7\.\d{1,3}\b/.test(reply)), reply };
+  return {
+    permanent: false,
+    suppress: false,
+    slowDown: code === 421 || (code !== undefined && /^4\d\d[ -]4\.7\.\d{1,3}\b/.test(reply)),
+    reply,
+  };
 }

@@ -7,14 +7,14 @@ import type { DsnRecipient } from './reports.js';
  */
 export type Feedback =
   | {
-    kind: 'bounce';
-    /** The address itself is bad (unknown mailbox, dead domain): suppress it now. */
-    permanent: boolean;
-    /** The message will not be delivered (the delivery becomes bounced); otherwise only delayed. */
-    final: boolean;
-    status: string;
-    diagnostic: string | null;
-  }
+      kind: 'bounce';
+      /** The address itself is bad (unknown mailbox, dead domain): suppress it now. */
+      permanent: boolean;
+      /** The message will not be delivered (the delivery becomes bounced); otherwise only delayed. */
+      final: boolean;
+      status: string;
+      diagnostic: string | null;
+    }
   | { kind: 'complaint'; feedbackType: string };
 
 /**
@@ -76,7 +76,8 @@ export function unsubscribeTokenOf(subject: string, recipients: string[]): strin
 /** The best target a provider's event gives: our signed envelope sender, else our Message-ID, else the address. */
 export function providerTarget(deliveryId: number | null, messageId: string | null | undefined, email: string): Target {
   if (deliveryId) return { deliveryId };
-  if (messageId && /^<?release-\d+\.delivery-\d+@/.test(messageId)) return { messageId: messageId.startsWith('<') ? messageId : `<${messageId}>`, email };
+  if (messageId && /^<?release-\d+\.delivery-\d+@/.test(messageId))
+    return { messageId: messageId.startsWith('<') ? messageId : `<${messageId}>`, email };
   return { email };
 }
 

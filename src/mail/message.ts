@@ -50,7 +50,10 @@ export function messageSettings(config: Config, keys: Keyring): MessageSettings 
   };
 }
 
-/** Deterministic per delivery, so a resend after an unrecorded acceptance carries the same id (invariant "once per recipient"). */
+/**
+ * Deterministic per delivery, so a resend after an unrecorded acceptance carries the same id (invariant "once per
+ * recipient").
+ */
 function deliveryMessageId(releaseId: number, deliveryId: number, from: string): string {
   return `<release-${releaseId}.delivery-${deliveryId}@${senderDomain(from)}>`;
 }
@@ -64,8 +67,23 @@ function listPhrase(name: string): string {
 // nodemailer's default list (RFC 6376 §5.4.1) plus List-Unsubscribe-Post, which it leaves out:
 // an unsigned one-click header could be added in transit, and Gmail and Yahoo require it signed.
 const DKIM_SIGNED_HEADERS = [
-  'From', 'Sender', 'Reply-To', 'Subject', 'Date', 'Message-ID', 'To', 'Cc', 'MIME-Version', 'Content-Type',
-  'Content-Transfer-Encoding', 'In-Reply-To', 'References', 'List-Id', 'List-Unsubscribe', 'List-Unsubscribe-Post', 'Feedback-ID',
+  'From',
+  'Sender',
+  'Reply-To',
+  'Subject',
+  'Date',
+  'Message-ID',
+  'To',
+  'Cc',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'In-Reply-To',
+  'References',
+  'List-Id',
+  'List-Unsubscribe',
+  'List-Unsubscribe-Post',
+  'Feedback-ID',
 ].join(':');
 
 export interface MessageOptions {
@@ -89,7 +107,12 @@ function embargoLocal(compiled: CompiledEmail | undefined, zone: string | null |
 }
 
 /** What fills a recipient's slots; the preview shows the compiled email filled with exactly these. */
-export function recipientValues(recipient: Recipient, settings: MessageSettings, token = unsubscribeToken(recipient, settings), compiled?: CompiledEmail): RecipientValues {
+export function recipientValues(
+  recipient: Recipient,
+  settings: MessageSettings,
+  token = unsubscribeToken(recipient, settings),
+  compiled?: CompiledEmail,
+): RecipientValues {
   return {
     name: recipient.name ?? 'colleague',
     email: recipient.email,
@@ -106,7 +129,12 @@ export function recipientValues(recipient: Recipient, settings: MessageSettings,
  * One recipient's message: the compiled email with their values filled in, and the headers the
  * big mailbox providers require of bulk senders. The one place that decides a message's headers.
  */
-export function personaliseMessage(compiled: CompiledEmail, recipient: Recipient, settings: MessageSettings, options: MessageOptions = {}): PartedMessage {
+export function personaliseMessage(
+  compiled: CompiledEmail,
+  recipient: Recipient,
+  settings: MessageSettings,
+  options: MessageOptions = {},
+): PartedMessage {
   const token = unsubscribeToken(recipient, settings);
   const values = recipientValues(recipient, settings, token, compiled);
   const unsubscribe = values.unsubscribe_url;
@@ -117,11 +145,15 @@ export function personaliseMessage(compiled: CompiledEmail, recipient: Recipient
     // Prepared, because nodemailer would otherwise encode the whole value, angle brackets included.
     'List-Id': { prepared: true, value: `${listPhrase(recipient.listName)} <${recipient.listSlug}.${domain}>` },
     // RFC 2369: the https link first (what RFC 8058 one-click uses), the mailbox as a fallback.
-    'List-Unsubscribe': { prepared: true, value: `<${unsubscribe}>, <mailto:${settings.unsubscribeMailbox}?subject=unsubscribe%20${token}>` },
+    'List-Unsubscribe': {
+      prepared: true,
+      value: `<${unsubscribe}>, <mailto:${settings.unsubscribeMailbox}?subject=unsubscribe%20${token}>`,
+    },
     // RFC 8058: mailbox providers unsubscribe with one POST, no confirmation page.
     'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
   };
-  if (settings.feedbackId) headers['Feedback-ID'] = `${recipient.releaseId}:${recipient.listId}:release:${settings.feedbackId}`;
+  if (settings.feedbackId)
+    headers['Feedback-ID'] = `${recipient.releaseId}:${recipient.listId}:release:${settings.feedbackId}`;
   return {
     from: settings.from,
     // The envelope sender is this delivery's signed bounce address; the From header stays the newsroom's.

@@ -17,12 +17,18 @@ export class RelayHealthRecorder {
   ) {}
 
   accepted(): void {
-    if (this.due('accepted')) noteRelayAccepted(this.db).catch((error: Error) => this.log.warn({ err: error.message }, 'could not note the relay accepting'));
+    if (this.due('accepted'))
+      noteRelayAccepted(this.db).catch((error: Error) =>
+        this.log.warn({ err: error.message }, 'could not note the relay accepting'),
+      );
   }
 
   /** A temporary refusal (4xx, a refused or dropped connection, a timeout): the relay is not taking mail. */
   refused(reply: string): void {
-    if (this.due('refused')) noteRelayRefused(this.db, reply).catch((error: Error) => this.log.warn({ err: error.message }, 'could not note the relay refusing'));
+    if (this.due('refused'))
+      noteRelayRefused(this.db, reply).catch((error: Error) =>
+        this.log.warn({ err: error.message }, 'could not note the relay refusing'),
+      );
   }
 
   private due(kind: 'accepted' | 'refused'): boolean {

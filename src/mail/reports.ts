@@ -68,33 +68,47 @@ function originalSenders(raw: Buffer): string[] {
   return [...body.matchAll(/^Return-Path:[ \t]*<?([^<>\s]+@[^<>\s]+)>?[ \t]*$/gim)].map((m) => m[1]!.toLowerCase());
 }
 
-const attachment = (mail: ParsedMail, ...types: string[]) => mail.attachments.find((a) => types.includes(a.contentType.toLowerCase()))?.content;
+const attachment = (mail: ParsedMail, ...types: string[]) =>
+  mail.attachments.find((a) => types.includes(a.contentType.toLowerCase()))?.content;
 
 export async function readReport(raw: Buffer): Promise<InboundReport> {
   let mail: ParsedMail;
   try {
-    mail = await simpleParser(raw, { keepDeliveryStatus: true, skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
+    mail = await simpleParser(raw, {
+      keepDeliveryStatus: true,
+      skipHtmlToText: true,
+      skipTextToHtml: true,
+      skipImageLinks: true,
+    });
   } catch (error) {
     return { type: 'malformed', reason: `unreadable MIME: ${(error as Error).message}` };
   }
-  const contentType = mail.headers.get('content-type') as { value?: string; params?: Record<string, string> } | undefined;
-  const reportType = contentType?.value?.toLowerCase() === 'multipart/report' ? contentType.params?.['report-type']?.toLowerCase() : undefined;
+  const contentType = mail.headers.get('content-type') as
+    { value?: string; params?: Record<string, string> } | undefined;
+  const reportType =
+    contentType?.value?.toLowerCase() === 'multipart/report'
+      ? contentType.params?.['report-type']?.toLowerCase()
+      : undefined;
   const subject = mail.subject ?? '';
 
   if (reportType === 'delivery-status') {
     const status = attachment(mail, 'message/delivery-status', 'message/global-delivery-status');
-    if (!status) return { type: 'malformed', reason: 'a delivery-status report without its message/delivery-status part' };
+    if (!status)
+      return { type: 'malformed', reason: 'a delivery-status report without its message/delivery-status part' };
     const [perMessage, ...perRecipient] = fieldGroups(status.toString('utf8'));
     const recipients = perRecipient
       .filter((f) => f.has('action') && f.has('status'))
       .map((f) => ({
         recipient: typedAddress(f.get('final-recipient') ?? f.get('original-recipient')),
         action: f.get('action')!.toLowerCase(),
-        status: (/\d\.\d{1,3}\.\d{1,3}/.exec(f.get('status')!)?.[0]) ?? f.get('status')!,
+        status: /\d\.\d{1,3}\.\d{1,3}/.exec(f.get('status')!)?.[0] ?? f.get('status')!,
         diagnostic: f.get('diagnostic-code')?.slice(0, 1000) ?? null,
       }));
-    if (!perMessage || recipients.length === 0) return { type: 'malformed', reason: 'a delivery-status report naming no recipient with an action and a status' };
-    const senders = [...originalSenders(raw), typedAddress(perMessage.get('x-postfix-sender'))].filter((s): s is string => !!s);
+    if (!perMessage || recipients.length === 0)
+      return { type: 'malformed', reason: 'a delivery-status report naming no recipient with an action and a status' };
+    const senders = [...originalSenders(raw), typedAddress(perMessage.get('x-postfix-sender'))].filter(
+      (s): s is string => !!s,
+    );
     return { type: 'dsn', recipients, senders, subject };
   }
 
@@ -102,8 +116,14 @@ export async function readReport(raw: Buffer): Promise<InboundReport> {
     const report = attachment(mail, 'message/feedback-report');
     const fields = report ? fieldGroups(report.toString('utf8'))[0] : undefined;
     const feedbackType = fields?.get('feedback-type')?.toLowerCase();
-    if (!fields || !feedbackType) return { type: 'malformed', reason: 'a feedback report without its message/feedback-report part or Feedback-Type' };
-    const senders = [typedAddress(fields.get('original-mail-from')), ...originalSenders(raw)].filter((s): s is string => !!s);
+    if (!fields || !feedbackType)
+      return {
+        type: 'malformed',
+        reason: 'a feedback report without its message/feedback-report part or Feedback-Type',
+      };
+    const senders = [typedAddress(fields.get('original-mail-from')), ...originalSenders(raw)].filter(
+      (s): s is string => !!s,
+    );
     return { type: 'arf', feedbackType, recipient: typedAddress(fields.get('original-rcpt-to')), senders, subject };
   }
 

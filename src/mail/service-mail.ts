@@ -18,7 +18,11 @@ export interface ServiceMail {
 export async function serviceMessage(settings: MessageSettings, mail: ServiceMail): Promise<OutgoingMessage> {
   const messageId = `<service-${randomToken(12)}@${senderDomain(settings.from)}>`;
   const node = new MailComposer({
-    from: settings.from, to: mail.to, subject: mail.subject, text: mail.text, messageId,
+    from: settings.from,
+    to: mail.to,
+    subject: mail.subject,
+    text: mail.text,
+    messageId,
     headers: { 'Auto-Submitted': 'auto-generated' },
   }).compile();
   const envelope = node.getEnvelope();

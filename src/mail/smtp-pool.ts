@@ -50,7 +50,8 @@ export class SmtpUtf8Unavailable extends Error {
 }
 
 /** Whether an envelope needs SMTPUTF8: a non-ASCII sender or recipient. */
-export const needsSmtpUtf8 = (envelope: Envelope) => [envelope.from, ...envelope.to].some((address) => /[^\x00-\x7f]/.test(address));
+export const needsSmtpUtf8 = (envelope: Envelope) =>
+  [envelope.from, ...envelope.to].some((address) => /[^\p{ASCII}]/u.test(address));
 
 /**
  * Asked once a connection is ready for the message: may it still be handed over? Synchronous, and
@@ -101,7 +102,10 @@ export class SmtpPool {
       throw new NotHandedOver();
     }
     // nodemailer adds SMTPUTF8 to MAIL FROM when the relay offers it, and sends the address anyway when not.
-    if (needsSmtpUtf8(envelope) && !(lease.connection as unknown as { _supportedExtensions: string[] })._supportedExtensions.includes('SMTPUTF8')) {
+    if (
+      needsSmtpUtf8(envelope) &&
+      !(lease.connection as unknown as { _supportedExtensions: string[] })._supportedExtensions.includes('SMTPUTF8')
+    ) {
       this.putBack(lease);
       throw new SmtpUtf8Unavailable();
     }
@@ -115,7 +119,9 @@ export class SmtpPool {
         }
         // A fresh object: SMTPConnection keeps its transaction state (recipient queue, accepted,
         // rejected) on the envelope it is given, and one message may be sent on several connections.
-        lease.connection.send({ ...envelope }, message, (error, info) => (error ? reject(error) : resolve(info.response)));
+        lease.connection.send({ ...envelope }, message, (error, info) =>
+          error ? reject(error) : resolve(info.response),
+        );
       });
       lease.fail = undefined;
       this.putBack(lease);
@@ -266,7 +272,10 @@ export class SmtpPool {
     const { host, port, timeoutMs } = this.options;
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host, port, noDelay: true });
-      const timer = setTimeout(() => socket.destroy(connectionError(`connection to ${host}:${port} timed out`, 'ETIMEDOUT')), timeoutMs);
+      const timer = setTimeout(
+        () => socket.destroy(connectionError(`connection to ${host}:${port} timed out`, 'ETIMEDOUT')),
+        timeoutMs,
+      );
       socket.once('error', (error: SmtpError) => {
         clearTimeout(timer);
         error.code ??= 'ECONNECTION';

@@ -26,7 +26,10 @@ export function offersPipelining(connection: SMTPConnection): boolean {
 
 /** Whether `pipelinedSend` can carry this envelope (ASCII addresses: no SMTPUTF8 parameter needed). */
 export function pipelinable(envelope: { from: string; to: string[] }): boolean {
-  return envelope.to.length > 0 && [envelope.from, ...envelope.to].every((address) => /^[\x21-\x7e]*$/.test(address) && !/[<>]/.test(address));
+  return (
+    envelope.to.length > 0 &&
+    [envelope.from, ...envelope.to].every((address) => /^[\x21-\x7e]*$/.test(address) && !/[<>]/.test(address))
+  );
 }
 
 function replyError(message: string, code: string, reply: string, command: string): SmtpReplyError {
@@ -84,7 +87,11 @@ export function dotStuff(raw: Buffer): Buffer {
  * too (RFC 2920 §3.1), and the message is never written. Replies still due after an early
  * refusal are read and dropped; the pool closes a connection whose transaction failed anyway.
  */
-export function pipelinedSend(connection: SMTPConnection, envelope: { from: string; to: string[] }, raw: Buffer): Promise<string> {
+export function pipelinedSend(
+  connection: SMTPConnection,
+  envelope: { from: string; to: string[] },
+  raw: Buffer,
+): Promise<string> {
   const conn = internals(connection);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -106,10 +113,13 @@ export function pipelinedSend(connection: SMTPConnection, envelope: { from: stri
       });
     }
     conn._responseActions.push((reply) => {
-      if (mailRefusal !== undefined) return fail(replyError('Mail command failed', 'EENVELOPE', mailRefusal, 'MAIL FROM'));
-      if (accepted === 0) return fail(replyError("Can't send mail - all recipients were rejected", 'EENVELOPE', lastRefusal, 'RCPT TO'));
+      if (mailRefusal !== undefined)
+        return fail(replyError('Mail command failed', 'EENVELOPE', mailRefusal, 'MAIL FROM'));
+      if (accepted === 0)
+        return fail(replyError("Can't send mail - all recipients were rejected", 'EENVELOPE', lastRefusal, 'RCPT TO'));
       // 354, or 250 from the odd server (nodemailer accepts both).
-      if (reply[0] !== '2' && reply[0] !== '3') return fail(replyError('Data command failed', 'EENVELOPE', reply, 'DATA'));
+      if (reply[0] !== '2' && reply[0] !== '3')
+        return fail(replyError('Data command failed', 'EENVELOPE', reply, 'DATA'));
       conn._responseActions.push((final) => {
         if (final[0] !== '2') return fail(replyError('Message failed', 'EMESSAGE', final, 'DATA'));
         settled = true;

@@ -34,7 +34,9 @@ export function relayOptions(smtpUrl: string): RelayAddress {
     host: url.hostname,
     port: Number(url.port) || (secure ? 465 : 25),
     secure,
-    ...(url.username ? { auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } } : {}),
+    ...(url.username
+      ? { auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } }
+      : {}),
   };
 }
 
@@ -65,7 +67,9 @@ function outboxMailer(dir: string): Mailer {
       await ready;
       if (mayHandOver && !mayHandOver()) throw new NotHandedOver();
       const info = await transporter.sendMail(message);
-      const file = `${String(info.messageId).replace(/[<>]/g, '').replace(/[^A-Za-z0-9._@-]/g, '_')}.eml`;
+      const file = `${String(info.messageId)
+        .replace(/[<>]/g, '')
+        .replace(/[^A-Za-z0-9._@-]/g, '_')}.eml`;
       await writeFile(path.join(dir, file), info.message as Buffer);
       return { messageId: info.messageId, response: `250 written to ${file}` };
     },

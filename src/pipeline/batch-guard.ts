@@ -10,7 +10,10 @@ export type Withheld =
   | { kind: 'cancelled' }
   /** An operator paused all sending: the row goes back to the queue, for resume. */
   | { kind: 'paused' }
-  /** The claim could not keep its lease (a renewal failed, or the process stalled past it): the row goes back to the queue if still this claim's. */
+  /**
+   * The claim could not keep its lease (a renewal failed, or the process stalled past it): the row goes back to the
+   * queue if still this claim's.
+   */
   | { kind: 'lease' }
   /** The row was staged for a version of the release that is no longer current: it is discarded. */
   | { kind: 'superseded' }
@@ -25,7 +28,9 @@ export const CONSENT_INTERVAL_MS = 1000;
 export interface GuardedClaim {
   token: string;
   releaseId: number;
-  /** Each claimed row, the release version it was frozen for, and whether it is a notice (or correction) of a change. */
+  /**
+   * Each claimed row, the release version it was frozen for, and whether it is a notice (or correction) of a change.
+   */
   rows: Array<{ id: number; version: number; notice?: boolean }>;
   /** performance.now() just before the claim's statement was sent: the lease runs from no earlier. */
   claimedAt: number;
@@ -90,7 +95,10 @@ export class BatchGuard {
   mayHandOver(id: number): boolean {
     if (this.stoppedBy || this.withheld.has(id)) return false;
     if (performance.now() >= this.leaseUntil - (this.leaseSeconds * 1000) / 3) {
-      this.stop({ kind: 'lease' }, 'the lease on this batch was not renewed in time (a stalled process?); stopping before the next message');
+      this.stop(
+        { kind: 'lease' },
+        'the lease on this batch was not renewed in time (a stalled process?); stopping before the next message',
+      );
       return false;
     }
     this.pending.delete(id);
@@ -114,7 +122,10 @@ export class BatchGuard {
 
   /** Rows this claim no longer holds mean its lease ended at some point: it must not trust the rest either. */
   private lostRows(count: number): void {
-    this.stop({ kind: 'lease' }, `${count} rows of this batch are no longer held by its claim (taken over after the lease ended); stopping before the next message`);
+    this.stop(
+      { kind: 'lease' },
+      `${count} rows of this batch are no longer held by its claim (taken over after the lease ended); stopping before the next message`,
+    );
   }
 
   private async renew(): Promise<void> {
@@ -125,27 +136,38 @@ export class BatchGuard {
       if (lost > 0) this.lostRows(lost);
       else this.leaseUntil = Math.max(this.leaseUntil, startedAt + this.leaseSeconds * 1000);
     } catch (error) {
-      this.stop({ kind: 'lease' }, `lease renewal failed (${(error as Error).message}); stopping before the next message`);
+      this.stop(
+        { kind: 'lease' },
+        `lease renewal failed (${(error as Error).message}); stopping before the next message`,
+      );
     }
   }
 
   private async refreshRelease(): Promise<void> {
     if (this.pending.size === 0 || this.stoppedBy) return;
     try {
-      const [release, paused] = await Promise.all([releaseStanding(this.db, this.claim.releaseId), sendingPaused(this.db)]);
+      const [release, paused] = await Promise.all([
+        releaseStanding(this.db, this.claim.releaseId),
+        sendingPaused(this.db),
+      ]);
       if (!release) return this.stop({ kind: 'cancelled' }, 'release deleted; the rest of the batch is not sent');
       if (paused) return this.stop({ kind: 'paused' }, 'sending paused; the rest of the batch goes back to the queue');
       // Notices tell of cancellations and new versions: only copies of the release stop for them.
       const copies = [...this.pending].filter((id) => !this.notices.has(id));
       if (release.status === 'cancelled' && copies.length > 0) {
-        if (this.notices.size === 0) return this.stop({ kind: 'cancelled' }, 'release cancelled; the rest of the batch is not sent');
+        if (this.notices.size === 0)
+          return this.stop({ kind: 'cancelled' }, 'release cancelled; the rest of the batch is not sent');
         for (const id of copies) this.withheld.set(id, { kind: 'cancelled' });
         return;
       }
       // A claimed row stays current until a lifecycle change makes a new version (see src/releases/lifecycle.ts).
-      for (const id of copies) if (this.versions.get(id)! < release.version) this.withheld.set(id, { kind: 'superseded' });
+      for (const id of copies)
+        if (this.versions.get(id)! < release.version) this.withheld.set(id, { kind: 'superseded' });
     } catch (error) {
-      this.log.warn({ err: (error as Error).message }, 'checking the release against PostgreSQL failed; going on under the lease');
+      this.log.warn(
+        { err: (error as Error).message },
+        'checking the release against PostgreSQL failed; going on under the lease',
+      );
     }
   }
 
@@ -156,11 +178,16 @@ export class BatchGuard {
       // Rows handed over while the query ran are the relay's now (and may be recorded already).
       const rows = (await recipientStanding(this.db, ids, this.claim.token)).filter((row) => this.pending.has(row.id));
       const found = new Set(rows.map((row) => row.id));
-      const lost = rows.filter((row) => !row.held).length + ids.filter((id) => this.pending.has(id) && !found.has(id)).length;
+      const lost =
+        rows.filter((row) => !row.held).length + ids.filter((id) => this.pending.has(id) && !found.has(id)).length;
       if (lost > 0) return this.lostRows(lost);
-      for (const row of rows) if (row.skipReason) this.withheld.set(row.id, { kind: 'skipped', reason: row.skipReason });
+      for (const row of rows)
+        if (row.skipReason) this.withheld.set(row.id, { kind: 'skipped', reason: row.skipReason });
     } catch (error) {
-      this.log.warn({ err: (error as Error).message }, 'checking the batch\'s recipients against PostgreSQL failed; going on under the lease');
+      this.log.warn(
+        { err: (error as Error).message },
+        "checking the batch's recipients against PostgreSQL failed; going on under the lease",
+      );
     }
   }
 }

@@ -43,7 +43,13 @@ export class GroupWriter<T> {
     const group = this.group;
     this.group = undefined;
     // One group at a time, in order: at most one UPDATE of this process in flight.
-    if (group) this.chain = this.chain.then(() => this.writeWithRetry(group.rows)).then(() => group.settle(), (error) => group.settle(error));
+    if (group)
+      this.chain = this.chain
+        .then(() => this.writeWithRetry(group.rows))
+        .then(
+          () => group.settle(),
+          (error) => group.settle(error),
+        );
   }
 
   private async writeWithRetry(rows: T[]): Promise<void> {
@@ -53,7 +59,10 @@ export class GroupWriter<T> {
         return;
       } catch (error) {
         if (attempt >= this.maxRetries) throw error;
-        this.log.warn({ err: (error as Error).message, rows: rows.length, attempt }, 'recording delivery states failed; retrying');
+        this.log.warn(
+          { err: (error as Error).message, rows: rows.length, attempt },
+          'recording delivery states failed; retrying',
+        );
         await new Promise((resolve) => setTimeout(resolve, this.retryMs));
       }
     }

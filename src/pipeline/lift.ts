@@ -1,7 +1,13 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Context } from '../context.js';
 import type { Db } from '../db/index.js';
-import { cancelWaiting, discardStaged, freezeAudienceChunk, staleHeldUntil, unfinishedDeliveryIds } from '../db/deliveries.js';
+import {
+  cancelWaiting,
+  discardStaged,
+  freezeAudienceChunk,
+  staleHeldUntil,
+  unfinishedDeliveryIds,
+} from '../db/deliveries.js';
 import { databaseNow, deliveryCounts, findRelease, markFanoutDone } from '../db/releases.js';
 import type { Release } from '../db/schema.js';
 import type { Phase } from '../states.js';
@@ -94,7 +100,10 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
     return 'cancelled';
   }
   const counts = await deliveryCounts(db, releaseId);
-  log.info({ counts, sendJobs: jobs, lagMs, fanoutMs: Date.now() - liftedAt.getTime() }, 'audience frozen and send jobs queued');
+  log.info(
+    { counts, sendJobs: jobs, lagMs, fanoutMs: Date.now() - liftedAt.getTime() },
+    'audience frozen and send jobs queued',
+  );
   if (await completeRelease(deps.ctx, releaseId)) log.info({ counts }, 'release sent (nothing to deliver)');
   return 'lifted';
 }
@@ -108,7 +117,13 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
  * A re-run first queues again the rows an interrupted run froze, whose send jobs may be lost.
  */
 export async function freezeStage(
-  ctx: Context, job: Job<LiftJob>, token: string | undefined, release: Release, phase: Phase, instant: Date, rerun: boolean,
+  ctx: Context,
+  job: Job<LiftJob>,
+  token: string | undefined,
+  release: Release,
+  phase: Phase,
+  instant: Date,
+  rerun: boolean,
 ): Promise<number> {
   const { db } = ctx;
   let jobs = rerun ? await requeueUnfinished(ctx, release.id) : 0;
@@ -116,8 +131,14 @@ export async function freezeStage(
   while ((await discardStaged(db, release.id, release.version)) > 0);
   const heldUntil = await staleHeldUntil(db, release.id, release.version);
   if (heldUntil) {
-    ctx.log.info({ releaseId: release.id, version: release.version, phase }, 'a worker still holds copies staged for an older version; freezing their people once it lets go');
-    await job.moveToDelayed(Date.now() + Math.min(STALE_RECHECK_MS, Math.max(0, heldUntil.getTime() - Date.now())), token);
+    ctx.log.info(
+      { releaseId: release.id, version: release.version, phase },
+      'a worker still holds copies staged for an older version; freezing their people once it lets go',
+    );
+    await job.moveToDelayed(
+      Date.now() + Math.min(STALE_RECHECK_MS, Math.max(0, heldUntil.getTime() - Date.now())),
+      token,
+    );
     throw new DelayedError();
   }
   return jobs;
@@ -133,15 +154,31 @@ async function freezeAudience(ctx: Context, release: Release, phase: Phase, inst
   const { db, config, queues } = ctx;
   let jobs = 0;
   let cursor = 0;
-  let chunkSize = phase === 'lift' ? Math.min(FIRST_CHUNK_SIZE, config.SEND_BATCH_SIZE, config.FANOUT_CHUNK_SIZE) : config.FANOUT_CHUNK_SIZE;
+  let chunkSize =
+    phase === 'lift'
+      ? Math.min(FIRST_CHUNK_SIZE, config.SEND_BATCH_SIZE, config.FANOUT_CHUNK_SIZE)
+      : config.FANOUT_CHUNK_SIZE;
   for (;;) {
     // Chunks of the releases lifting at once in this process take turns (see fanoutTurns), and the
     // lift's send jobs carry their turn as priority (round robin across releases). Advance copies
     // keep plain FIFO jobs: with turns, tests/integration/advance-stage.test.ts failed 4 of 6 (an
     // edit during a gated advance send answered 409), and passed with them left out.
     const chunk = await fanoutTurns.run(async () => {
-      const frozen = await freezeAudienceChunk(db, { releaseId: release.id, version: release.version, phase, instant, afterSubscriberId: cursor, chunkSize });
-      jobs += await enqueueSends(queues.send, config, release.id, frozen.queuedIds, phase === 'lift' ? { turn: jobs + 1 } : {});
+      const frozen = await freezeAudienceChunk(db, {
+        releaseId: release.id,
+        version: release.version,
+        phase,
+        instant,
+        afterSubscriberId: cursor,
+        chunkSize,
+      });
+      jobs += await enqueueSends(
+        queues.send,
+        config,
+        release.id,
+        frozen.queuedIds,
+        phase === 'lift' ? { turn: jobs + 1 } : {},
+      );
       return frozen;
     });
     if (chunk.nextCursor === null) return jobs;

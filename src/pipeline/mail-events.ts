@@ -1,7 +1,12 @@
 import type { Context } from '../context.js';
 import { recordAudit } from '../db/audit.js';
 import {
-  findDeliveryByMessageId, findReportedDelivery, markBounced, recordMailEvent, softBouncesWithin, type ReportedDelivery,
+  findDeliveryByMessageId,
+  findReportedDelivery,
+  markBounced,
+  recordMailEvent,
+  softBouncesWithin,
+  type ReportedDelivery,
 } from '../db/mail-events.js';
 import type { MailEventKind } from '../db/schema.js';
 import { suppress, unsubscribeEverywhere } from '../db/subscribers.js';
@@ -45,27 +50,40 @@ export async function applyMailEvent(ctx: Context, event: MailEvent): Promise<Ou
   const kind = eventKind(event);
   const { feedback, source } = event;
   // A delay warning and the final failure of the same message are two steps, each applied once.
-  const step = feedback.kind === 'bounce' && !feedback.permanent ? `${kind}:${feedback.final ? 'final' : 'delayed'}` : kind;
+  const step =
+    feedback.kind === 'bounce' && !feedback.permanent ? `${kind}:${feedback.final ? 'final' : 'delayed'}` : kind;
   const evidence = {
     deliveryId: delivery?.deliveryId ?? null,
     releaseId: delivery?.releaseId ?? null,
-    ...(feedback.kind === 'bounce' ? { status: feedback.status, diagnostic: feedback.diagnostic } : { feedbackType: feedback.feedbackType }),
+    ...(feedback.kind === 'bounce'
+      ? { status: feedback.status, diagnostic: feedback.diagnostic }
+      : { feedbackType: feedback.feedbackType }),
   };
   const { config } = ctx;
 
   return ctx.db.transaction().execute(async (db) => {
     const first = await recordMailEvent(db, {
-      kind, email, delivery, source,
+      kind,
+      email,
+      delivery,
+      source,
       status: feedback.kind === 'bounce' ? feedback.status : feedback.feedbackType,
       diagnostic: feedback.kind === 'bounce' ? feedback.diagnostic : null,
-      dedupeKey: delivery ? `${step}:delivery:${delivery.deliveryId}` : `${step}:${source}:${event.eventId ?? email.toLowerCase()}`,
+      dedupeKey: delivery
+        ? `${step}:delivery:${delivery.deliveryId}`
+        : `${step}:${source}:${event.eventId ?? email.toLowerCase()}`,
     });
     if (!first) return 'duplicate';
 
     if (feedback.kind === 'complaint') {
       const ended = await unsubscribeEverywhere(db, email);
       await suppress(db, email, `complaint (${feedback.feedbackType})`, source, evidence);
-      await recordAudit(db, { releaseId: delivery?.releaseId ?? null, actor: `report:${source}`, action: 'complaint', details: { ...evidence, listsLeft: ended } });
+      await recordAudit(db, {
+        releaseId: delivery?.releaseId ?? null,
+        actor: `report:${source}`,
+        action: 'complaint',
+        details: { ...evidence, listsLeft: ended },
+      });
       return 'applied';
     }
     const words = [feedback.status, feedback.diagnostic].filter(Boolean).join(' ');
@@ -75,7 +93,10 @@ export async function applyMailEvent(ctx: Context, event: MailEvent): Promise<Ou
     } else {
       const soft = await softBouncesWithin(db, email, config.SOFT_BOUNCE_DAYS);
       if (soft >= config.SOFT_BOUNCE_LIMIT) {
-        await suppress(db, email, `${soft} soft bounces in ${config.SOFT_BOUNCE_DAYS} days (last: ${words})`, source, { ...evidence, softBounces: soft });
+        await suppress(db, email, `${soft} soft bounces in ${config.SOFT_BOUNCE_DAYS} days (last: ${words})`, source, {
+          ...evidence,
+          softBounces: soft,
+        });
       }
     }
     return 'applied';

@@ -57,10 +57,22 @@ async function rehearse(compiled: CompiledEmail, settings: MessageSettings, rele
   lastRehearsalAt = performance.now();
   for (let i = 0; i < REHEARSAL_MESSAGES; i++) {
     if (i % REHEARSAL_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
-    const message = assembleMessage(personaliseMessage(compiled, {
-      deliveryId: -1 - i, releaseId, subscriberId: -1 - i, listId: -1, email: `rehearsal-${i}@rehearsal.invalid`,
-      name: REHEARSAL_NAMES[i % REHEARSAL_NAMES.length]!, listName: 'Rehearsal', listSlug: 'rehearsal',
-    }, settings));
+    const message = assembleMessage(
+      personaliseMessage(
+        compiled,
+        {
+          deliveryId: -1 - i,
+          releaseId,
+          subscriberId: -1 - i,
+          listId: -1,
+          email: `rehearsal-${i}@rehearsal.invalid`,
+          name: REHEARSAL_NAMES[i % REHEARSAL_NAMES.length]!,
+          listName: 'Rehearsal',
+          listSlug: 'rehearsal',
+        },
+        settings,
+      ),
+    );
     dotStuff(message.raw);
   }
   return REHEARSAL_MESSAGES;
@@ -75,14 +87,18 @@ const channel = (ctx: Context) => `${ctx.config.QUEUE_PREFIX}:prepare`;
 
 /**
  * Tells every worker process to prepare for a release version: the send jobs after the lift go to
- * whichever worker is free, so each one should be ready. The message carries ids only (invariant "embargoed text stays home").
+ * whichever worker is free, so each one should be ready. The message carries ids only (invariant "embargoed text stays
+ * home").
  * Best effort: a lift never fails, or waits, for want of it.
  */
 export async function announcePreparation(ctx: Context, release: Release): Promise<void> {
   try {
     await ctx.redis.publish(channel(ctx), JSON.stringify({ releaseId: release.id, version: release.version }));
   } catch (error) {
-    ctx.log.warn({ releaseId: release.id, err: (error as Error).message }, 'could not ask the other workers to prepare; they will open their connections on first use');
+    ctx.log.warn(
+      { releaseId: release.id, err: (error as Error).message },
+      'could not ask the other workers to prepare; they will open their connections on first use',
+    );
   }
 }
 
@@ -99,7 +115,9 @@ export async function listenForPreparations(deps: PrepareDeps): Promise<{ close(
       const { releaseId, version } = JSON.parse(text) as { releaseId: number; version: number };
       const release = await findRelease(ctx.db, releaseId);
       if (release?.version === version && release.status === 'scheduled') await prepareToSend(deps, release);
-    })().catch((error: Error) => ctx.log.warn({ err: error.message }, 'preparing for a lift failed; the first sends will open what they need'));
+    })().catch((error: Error) =>
+      ctx.log.warn({ err: error.message }, 'preparing for a lift failed; the first sends will open what they need'),
+    );
   });
   await subscriber.subscribe(channel(ctx));
   return {

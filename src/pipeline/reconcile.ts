@@ -44,7 +44,10 @@ export async function reconcile(ctx: Context): Promise<ReconcileResult> {
   const webhookJobs = await restoreWebhookJobs(ctx);
   const result = { liftJobs, sendJobs: sends.jobs, deliveriesWithoutJob: sends.missing, webhookJobs, paused };
   if (liftJobs + sends.jobs + webhookJobs > 0) {
-    ctx.log.warn(result, `reconcile restored jobs Redis did not have${paused ? '; sending is paused, so they wait for `presslift resume`' : ''}`);
+    ctx.log.warn(
+      result,
+      `reconcile restored jobs Redis did not have${paused ? '; sending is paused, so they wait for `presslift resume`' : ''}`,
+    );
   }
   return result;
 }
@@ -57,7 +60,8 @@ async function restoreLiftJobs(ctx: Context): Promise<number> {
     // Running an advance step again is harmless: it freezes only members who had joined by the
     // advance time (freezeAudienceChunk), so a job restored after its record expired reaches no
     // late joiner, while a new version's step (after an edit) still gets its job back.
-    if (release.status === 'scheduled' && advanceAt(release) && (await restoreLiftJob(ctx, release, 'advance'))) restored += 1;
+    if (release.status === 'scheduled' && advanceAt(release) && (await restoreLiftJob(ctx, release, 'advance')))
+      restored += 1;
   }
   return restored;
 }

@@ -1,5 +1,11 @@
 import type { Context } from '../context.js';
-import { deleteDeliveryBatch, keepDeliveryCounts, markDeliveriesPruned, purgeExpired, releasesToPrune } from '../db/retention.js';
+import {
+  deleteDeliveryBatch,
+  keepDeliveryCounts,
+  markDeliveriesPruned,
+  purgeExpired,
+  releasesToPrune,
+} from '../db/retention.js';
 
 /** Rows deleted per statement: each batch holds its row locks for milliseconds. */
 const PRUNE_BATCH = 5_000;
@@ -26,7 +32,7 @@ export async function applyRetention(ctx: Context, batch = PRUNE_BATCH): Promise
   for (const releaseId of await releasesToPrune(db, config.DELIVERY_RETENTION_DAYS)) {
     await keepDeliveryCounts(db, releaseId);
     let deleted = 0;
-    for (let n = batch; n === batch; ) {
+    for (let n = batch; n === batch;) {
       n = await deleteDeliveryBatch(db, releaseId, batch);
       deleted += n;
     }

@@ -1,8 +1,18 @@
 import type { Job } from 'bullmq';
 import type { Context } from '../context.js';
 import {
-  cancelWaiting, claimBatch, discardClaims, leaseHeldUntil, recordCancelled, recordFailed, recordSent, recordSkipped, releaseClaims,
-  type ClaimedDelivery, type FailureRecord, type SentRecord,
+  cancelWaiting,
+  claimBatch,
+  discardClaims,
+  leaseHeldUntil,
+  recordCancelled,
+  recordFailed,
+  recordSent,
+  recordSkipped,
+  releaseClaims,
+  type ClaimedDelivery,
+  type FailureRecord,
+  type SentRecord,
 } from '../db/deliveries.js';
 import { deliveryCounts, findRelease } from '../db/releases.js';
 import type { Phase } from '../states.js';
@@ -39,7 +49,11 @@ export function sentRecorder(ctx: Context): GroupWriter<SentRecord> {
     const recorded = await recordSent(ctx.db, rows);
     const late = rows.filter((row) => !recorded.has(row.id)).map((row) => row.id);
     // Only a process that stalled past its lease in the middle of a message gets here.
-    if (late.length > 0) ctx.log.warn({ deliveryIds: late }, 'the relay accepted messages whose claim had already passed to another worker; they may arrive twice');
+    if (late.length > 0)
+      ctx.log.warn(
+        { deliveryIds: late },
+        'the relay accepted messages whose claim had already passed to another worker; they may arrive twice',
+      );
   }, ctx.log);
 }
 
@@ -55,7 +69,10 @@ export class RetryLater extends Error {}
 
 /** Thrown to look at the job again at `at`, without spending an attempt. */
 export class DeferUntil extends Error {
-  constructor(readonly at: Date, message: string) {
+  constructor(
+    readonly at: Date,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -108,8 +125,10 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
 
   const { permanent, transient } = outcome;
   const result = {
-    claimed: claimed.length, sent: claimed.length - outcome.withheld.length - outcome.paced.length - permanent.length - transient.length,
-    failed: permanent.length, retrying: 0,
+    claimed: claimed.length,
+    sent: claimed.length - outcome.withheld.length - outcome.paced.length - permanent.length - transient.length,
+    failed: permanent.length,
+    retrying: 0,
   };
   if (transient.length > 0) {
     const attemptsLeft = (job.opts.attempts ?? 1) - (job.attemptsMade + 1);
@@ -119,7 +138,9 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
     } else {
       await releaseClaims(db, transient, claim.token);
       await finishIfDone(deps, releaseId);
-      throw new RetryLater(`${transient.length} of ${claimed.length} deliveries hit a temporary failure (${transient[0]!.error}); retrying`);
+      throw new RetryLater(
+        `${transient.length} of ${claimed.length} deliveries hit a temporary failure (${transient[0]!.error}); retrying`,
+      );
     }
   }
   await settle(deps, job);
@@ -134,12 +155,21 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
  * generation and fill the heap). Every lane runs to its end even if another fails, and every
  * acceptance is stored before this returns.
  */
-async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: string, guard: BatchGuard, outcome: Outcome, log: Context['log']): Promise<void> {
+async function deliverAll(
+  deps: SendDeps,
+  claimed: ClaimedDelivery[],
+  token: string,
+  guard: BatchGuard,
+  outcome: Outcome,
+  log: Context['log'],
+): Promise<void> {
   const { db, config } = deps.ctx;
   const release = await findRelease(db, claimed[0]!.releaseId);
   if (!release) throw new Error(`release ${claimed[0]!.releaseId} vanished while sending`);
   const compiled = (delivery: ClaimedDelivery) =>
-    delivery.changeId !== null ? deps.renders.change(delivery.changeId) : deps.renders.get(release, delivery.phase as Phase);
+    delivery.changeId !== null
+      ? deps.renders.change(delivery.changeId)
+      : deps.renders.get(release, delivery.phase as Phase);
   const settings = messageSettings(config, deps.ctx.keys);
 
   const deliver = async (delivery: ClaimedDelivery) => {
@@ -150,7 +180,12 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
     }
     const pace = await deps.pacer.take(delivery.email);
     if (!pace.go) {
-      outcome.paced.push({ id, error: `held back: ${pace.domain} is paced (${pace.why})`, domain: pace.domain, retryInMs: pace.retryInMs });
+      outcome.paced.push({
+        id,
+        error: `held back: ${pace.domain} is paced (${pace.why})`,
+        domain: pace.domain,
+        retryInMs: pace.retryInMs,
+      });
       return;
     }
     const message = assembleMessage(personaliseMessage(await compiled(delivery), delivery, settings));
@@ -174,11 +209,19 @@ async function deliverAll(deps: SendDeps, claimed: ClaimedDelivery[], token: str
         const domain = domainOf(delivery.email);
         outcome.paced.push({ id, error: failure.reply, domain, retryInMs: await deps.pacer.slowDown(domain) });
       } else {
-        (failure.permanent ? outcome.permanent : outcome.transient).push({ id, error: failure.reply, suppress: failure.suppress });
+        (failure.permanent ? outcome.permanent : outcome.transient).push({
+          id,
+          error: failure.reply,
+          suppress: failure.suppress,
+        });
       }
       // At once, so other batches skip the address from their next message on; recordFailed
       // suppresses it for certain, so a failure here only costs those batches the early warning.
-      if (failure.suppress) await suppress(db, delivery.email, failure.reply, 'smtp', { deliveryId: id, releaseId: delivery.releaseId }).catch((e: Error) => log.warn({ err: e.message }, 'could not suppress a hard-bounced address yet'));
+      if (failure.suppress)
+        await suppress(db, delivery.email, failure.reply, 'smtp', {
+          deliveryId: id,
+          releaseId: delivery.releaseId,
+        }).catch((e: Error) => log.warn({ err: e.message }, 'could not suppress a hard-bounced address yet'));
     } finally {
       pace.release();
     }
@@ -210,12 +253,24 @@ async function handBackPaced(deps: SendDeps, releaseId: number, token: string, p
   for (const row of paced) byDomain.set(row.domain, [...(byDomain.get(row.domain) ?? []), row]);
   for (const [domain, rows] of byDomain) {
     const delayMs = Math.max(...rows.map((r) => r.retryInMs)) + (rows.length - 1) * deps.pacer.spacingMs(domain);
-    await enqueueSends(deps.ctx.queues.send, config, releaseId, rows.map((r) => r.id), { delayMs });
+    await enqueueSends(
+      deps.ctx.queues.send,
+      config,
+      releaseId,
+      rows.map((r) => r.id),
+      { delayMs },
+    );
   }
 }
 
 /** What becomes of the rows the guard withheld: each reason has its one ending. */
-async function settleWithheld(deps: SendDeps, releaseId: number, token: string, withheld: Outcome['withheld'], log: Context['log']): Promise<void> {
+async function settleWithheld(
+  deps: SendDeps,
+  releaseId: number,
+  token: string,
+  withheld: Outcome['withheld'],
+  log: Context['log'],
+): Promise<void> {
   const { db, config } = deps.ctx;
   const ids = (kind: Withheld['kind']) => withheld.filter((w) => w.why.kind === kind).map((w) => w.id);
   const cancelled = ids('cancelled');
@@ -231,7 +286,10 @@ async function settleWithheld(deps: SendDeps, releaseId: number, token: string, 
   const skipped = withheld.flatMap((w) => (w.why.kind === 'skipped' ? [{ id: w.id, error: w.why.reason }] : []));
   if (skipped.length > 0) {
     await recordSkipped(db, skipped, token);
-    log.info({ skipped: skipped.length }, 'recipients who unsubscribed or were suppressed during the batch were skipped');
+    log.info(
+      { skipped: skipped.length },
+      'recipients who unsubscribed or were suppressed during the batch were skipped',
+    );
   }
   // A pause, or a lease this worker could not keep: what is still this claim's goes back to the
   // queue under a new job (held by the paused queue until resume). Were Redis to refuse it, the
@@ -239,7 +297,11 @@ async function settleWithheld(deps: SendDeps, releaseId: number, token: string, 
   const handBack = [...ids('paused'), ...ids('lease')];
   if (handBack.length > 0) {
     const error = ids('paused').length > 0 ? 'held back: sending was paused' : 'held back: the claim lost its lease';
-    await releaseClaims(db, handBack.map((id) => ({ id, error })), token);
+    await releaseClaims(
+      db,
+      handBack.map((id) => ({ id, error })),
+      token,
+    );
     await enqueueSends(deps.ctx.queues.send, config, releaseId, handBack);
     log.warn({ held: handBack.length, reason: error }, 'the rest of the batch goes back to the queue');
   }
@@ -252,7 +314,8 @@ async function settleWithheld(deps: SendDeps, releaseId: number, token: string, 
  */
 async function settle(deps: SendDeps, job: Job<SendJob>): Promise<void> {
   const heldUntil = await leaseHeldUntil(deps.ctx.db, job.data.deliveryIds);
-  if (heldUntil) throw new DeferUntil(heldUntil, 'another worker holds some of these deliveries; looking again when its lease ends');
+  if (heldUntil)
+    throw new DeferUntil(heldUntil, 'another worker holds some of these deliveries; looking again when its lease ends');
   await finishIfDone(deps, job.data.releaseId);
 }
 
@@ -280,7 +343,8 @@ async function finishIfDone(deps: SendDeps, releaseId: number): Promise<void> {
     liftLagMs: sinceInstant(release.lifted_at),
     firstSendLagMs,
     lastSendLagMs,
-    durationMs: release.lifted_at && release.completed_at ? release.completed_at.getTime() - release.lifted_at.getTime() : null,
+    durationMs:
+      release.lifted_at && release.completed_at ? release.completed_at.getTime() - release.lifted_at.getTime() : null,
   };
   if (counts.failed > 0) log.warn(summary, 'release sent with failed deliveries');
   else log.info(summary, 'release sent');

@@ -37,9 +37,14 @@ export async function sweepOnce(ctx: Context, mailer: Mailer): Promise<SweepResu
     };
     const reconciled = await step('reconcile', () => reconcile(ctx));
     if (reconciled && reconciled.liftJobs + reconciled.sendJobs + reconciled.webhookJobs > 0) {
-      await step('alerts', () => raiseRestored(db, sweptAt, {
-        liftJobs: reconciled.liftJobs, sendJobs: reconciled.sendJobs, deliveries: reconciled.deliveriesWithoutJob, webhookJobs: reconciled.webhookJobs,
-      }));
+      await step('alerts', () =>
+        raiseRestored(db, sweptAt, {
+          liftJobs: reconciled.liftJobs,
+          sendJobs: reconciled.sendJobs,
+          deliveries: reconciled.deliveriesWithoutJob,
+          webhookJobs: reconciled.webhookJobs,
+        }),
+      );
     }
     await step('alerts', () => evaluateAlerts(ctx));
     await step('alerts', () => dispatchAlerts(ctx, mailer));
@@ -48,7 +53,12 @@ export async function sweepOnce(ctx: Context, mailer: Mailer): Promise<SweepResu
     });
     await step('record', async () => {
       if (errors.length > 0) await recordSweepFailure(db, errors.join('; '));
-      else await recordSweep(db, { deliveriesWithoutJob: reconciled!.deliveriesWithoutJob, restoredLiftJobs: reconciled!.liftJobs, restoredSendJobs: reconciled!.sendJobs });
+      else
+        await recordSweep(db, {
+          deliveriesWithoutJob: reconciled!.deliveriesWithoutJob,
+          restoredLiftJobs: reconciled!.liftJobs,
+          restoredSendJobs: reconciled!.sendJobs,
+        });
     });
     return { reconciled, errors };
   });
@@ -69,7 +79,10 @@ export function runEvery(ctx: Context, what: string, intervalMs: number, pass: (
   let running: Promise<void> = Promise.resolve();
   const tick = () => {
     running = pass()
-      .then(() => undefined, (error: Error) => ctx.log.warn({ err: error.message }, `${what} failed; trying again in ${intervalMs} ms`))
+      .then(
+        () => undefined,
+        (error: Error) => ctx.log.warn({ err: error.message }, `${what} failed; trying again in ${intervalMs} ms`),
+      )
       .finally(() => {
         if (!stopped) timer = setTimeout(tick, intervalMs);
       });

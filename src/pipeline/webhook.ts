@@ -2,31 +2,46 @@ import type { Job, Queue } from 'bullmq';
 import type { Context } from '../context.js';
 import type { Db } from '../db/index.js';
 import { publicSlug } from '../db/newsroom.js';
-import { dropWebhookDelivery, recordWebhookAttempt, takeUnqueuedWebhookDeliveries, webhookToSend, type WebhookToSend } from '../db/webhooks.js';
+import {
+  dropWebhookDelivery,
+  recordWebhookAttempt,
+  takeUnqueuedWebhookDeliveries,
+  webhookToSend,
+  type WebhookToSend,
+} from '../db/webhooks.js';
 import { postJson, succeeded } from '../integrations/http.js';
 import { SIGNATURE_HEADER, signWebhook } from '../integrations/signature.js';
 import { webhookJobId, type WebhookJob } from '../queue/index.js';
 
-/** With the default backoff (10 s, doubling) about eleven hours of retries, as receivers go down for maintenance and come back. */
+/**
+ * With the default backoff (10 s, doubling) about eleven hours of retries, as receivers go down for maintenance and
+ * come back.
+ */
 export const WEBHOOK_ATTEMPTS = 12;
 /** An endpoint gets this long to answer; one that hangs must not hold a worker. */
 const WEBHOOK_TIMEOUT_MS = 10_000;
 const RELAY_CHUNK = 500;
 
 /** Adds the jobs of webhook deliveries; each has one job id, so adding one twice is a no-op. */
-export async function addWebhookJobs(queue: Queue<WebhookJob>, config: Context['config'], ids: number[]): Promise<void> {
+export async function addWebhookJobs(
+  queue: Queue<WebhookJob>,
+  config: Context['config'],
+  ids: number[],
+): Promise<void> {
   if (ids.length === 0) return;
-  await queue.addBulk(ids.map((id) => ({
-    name: 'webhook',
-    data: { webhookDeliveryId: id },
-    opts: {
-      jobId: webhookJobId(id),
-      attempts: WEBHOOK_ATTEMPTS,
-      backoff: { type: 'exponential', delay: config.WEBHOOK_BACKOFF_MS },
-      removeOnComplete: { age: 86_400, count: 1000 },
-      removeOnFail: { age: 7 * 86_400 },
-    },
-  })));
+  await queue.addBulk(
+    ids.map((id) => ({
+      name: 'webhook',
+      data: { webhookDeliveryId: id },
+      opts: {
+        jobId: webhookJobId(id),
+        attempts: WEBHOOK_ATTEMPTS,
+        backoff: { type: 'exponential', delay: config.WEBHOOK_BACKOFF_MS },
+        removeOnComplete: { age: 86_400, count: 1000 },
+        removeOnFail: { age: 7 * 86_400 },
+      },
+    })),
+  );
 }
 
 /**
@@ -51,7 +66,11 @@ export async function relayWebhooks(ctx: Context): Promise<number> {
  * What an endpoint receives: the event's id, type and time, and its payload of ids and instants.
  * Only once the public may see the release does it carry its public URL (invariant "embargoed text stays home").
  */
-async function webhookBody(db: Db, config: Context['config'], event: WebhookToSend['event']): Promise<Record<string, unknown>> {
+async function webhookBody(
+  db: Db,
+  config: Context['config'],
+  event: WebhookToSend['event'],
+): Promise<Record<string, unknown>> {
   const data: Record<string, unknown> = { ...event.payload };
   if (event.release_id !== null && (event.type === 'release.lifted' || event.type === 'release.sent')) {
     const slug = await publicSlug(db, event.release_id);
@@ -75,14 +94,26 @@ export async function processWebhook(ctx: Context, job: Job<WebhookJob>): Promis
     return 'dropped';
   }
   const body = JSON.stringify(await webhookBody(db, config, delivery.event));
-  const answer = await postJson(delivery.url, body, {
-    [SIGNATURE_HEADER]: signWebhook(delivery.secret, body, Math.floor(Date.now() / 1000)),
-    'Presslift-Event': delivery.event.type,
-    'Presslift-Delivery': String(delivery.id),
-  }, WEBHOOK_TIMEOUT_MS);
+  const answer = await postJson(
+    delivery.url,
+    body,
+    {
+      [SIGNATURE_HEADER]: signWebhook(delivery.secret, body, Math.floor(Date.now() / 1000)),
+      'Presslift-Event': delivery.event.type,
+      'Presslift-Delivery': String(delivery.id),
+    },
+    WEBHOOK_TIMEOUT_MS,
+  );
   const ok = succeeded(answer);
   const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-  await recordWebhookAttempt(db, delivery.id, delivery.endpointId, { status: answer.status, response: answer.body, outcome: ok ? 'delivered' : lastAttempt ? 'failed' : 'pending' });
-  if (!ok) throw new WebhookRefused(`webhook endpoint ${delivery.endpointId} answered ${answer.status ?? 'nothing'}: ${answer.body.slice(0, 100)}`);
+  await recordWebhookAttempt(db, delivery.id, delivery.endpointId, {
+    status: answer.status,
+    response: answer.body,
+    outcome: ok ? 'delivered' : lastAttempt ? 'failed' : 'pending',
+  });
+  if (!ok)
+    throw new WebhookRefused(
+      `webhook endpoint ${delivery.endpointId} answered ${answer.status ?? 'nothing'}: ${answer.body.slice(0, 100)}`,
+    );
   return 'delivered';
 }

@@ -7,7 +7,10 @@ export const LIFT_QUEUE = 'lift';
 export const SEND_QUEUE = 'send';
 export const WEBHOOK_QUEUE = 'webhook';
 
-/** How this process's workers name themselves to Redis: `presslift status` lists them, and each job records it (processedBy). */
+/**
+ * How this process's workers name themselves to Redis: `presslift status` lists them, and each job records it
+ * (processedBy).
+ */
 export const WORKER_NAME = `${hostname()}:${process.pid}`;
 
 /** Queue payloads carry ids only (invariant "embargoed text stays home"): the text of a release never reaches Redis. */
@@ -23,7 +26,9 @@ export interface SendJob {
   deliveryIds: number[];
 }
 
-/** One integration webhook delivery (a row of webhook_deliveries); the body is built from PostgreSQL when it is sent. */
+/**
+ * One integration webhook delivery (a row of webhook_deliveries); the body is built from PostgreSQL when it is sent.
+ */
 export interface WebhookJob {
   webhookDeliveryId: number;
 }

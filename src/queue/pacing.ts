@@ -69,7 +69,16 @@ end
 return {0, 0}
 `;
 
-type PaceCommand = (global: string, domain: string, slots: string, globalRate: number, domainRate: number, concurrency: number, member: string, ttl: number) => Promise<[number, number]>;
+type PaceCommand = (
+  global: string,
+  domain: string,
+  slots: string,
+  globalRate: number,
+  domainRate: number,
+  concurrency: number,
+  member: string,
+  ttl: number,
+) => Promise<[number, number]>;
 
 /** The domain of an address, lowercased; where its limits and slow-downs are kept. */
 export function domainOf(email: string): string {
@@ -77,7 +86,12 @@ export function domainOf(email: string): string {
 }
 
 export class Pacer {
-  private readonly keys: { global: string; penalties: string; bucket: (d: string) => string; slots: (d: string) => string };
+  private readonly keys: {
+    global: string;
+    penalties: string;
+    bucket: (d: string) => string;
+    slots: (d: string) => string;
+  };
   private readonly limits: Record<string, DomainLimit>;
   private readonly globalRate: number;
   /** Slow-downs as last read from Redis (every worker's 421s), plus this worker's own at once. */
@@ -85,7 +99,14 @@ export class Pacer {
   private readonly refresh: NodeJS.Timeout;
   private sequence = 0;
 
-  constructor(private readonly redis: RedisClient, private readonly config: Pick<Config, 'QUEUE_PREFIX' | 'DOMAIN_LIMITS' | 'SEND_RATE_PER_SECOND' | 'SMTP_SLOW_DOWN_MS'>, private readonly log: Logger) {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly config: Pick<
+      Config,
+      'QUEUE_PREFIX' | 'DOMAIN_LIMITS' | 'SEND_RATE_PER_SECOND' | 'SMTP_SLOW_DOWN_MS'
+    >,
+    private readonly log: Logger,
+  ) {
     const prefix = `${config.QUEUE_PREFIX}:pace`;
     this.keys = {
       global: `${prefix}:all`,
@@ -95,16 +116,20 @@ export class Pacer {
     };
     this.limits = config.DOMAIN_LIMITS;
     this.globalRate = config.SEND_RATE_PER_SECOND;
-    if (!(redis as unknown as { presslift_pace?: PaceCommand }).presslift_pace) redis.defineCommand('presslift_pace', { numberOfKeys: 3, lua: SCRIPT });
+    if (!(redis as unknown as { presslift_pace?: PaceCommand }).presslift_pace)
+      redis.defineCommand('presslift_pace', { numberOfKeys: 3, lua: SCRIPT });
     this.refresh = setInterval(() => void this.readPenalties(), 1000);
     this.refresh.unref();
   }
 
-  /** May a message to this address go now? When it may, release() must be called once it is handed over (or refused). */
+  /**
+   * May a message to this address go now? When it may, release() must be called once it is handed over (or refused).
+   */
   async take(email: string): Promise<Take> {
     const domain = domainOf(email);
     const penalty = this.penalties.get(domain);
-    if (penalty && penalty.until > Date.now()) return { go: false, domain, retryInMs: penalty.until - Date.now(), why: 'slow-down' };
+    if (penalty && penalty.until > Date.now())
+      return { go: false, domain, retryInMs: penalty.until - Date.now(), why: 'slow-down' };
     const limit = this.limits[domain];
     if (!limit && this.globalRate === 0) return { go: true, release: () => {} };
     const pace = (this.redis as unknown as { presslift_pace: PaceCommand }).presslift_pace.bind(this.redis);
@@ -114,12 +139,21 @@ export class Pacer {
       let wait: number;
       try {
         [status, wait] = await pace(
-          this.keys.global, this.keys.bucket(domain), this.keys.slots(domain),
-          this.globalRate, limit?.perSecond ?? 0, limit?.concurrency ?? 0, member, SLOT_TTL_MS,
+          this.keys.global,
+          this.keys.bucket(domain),
+          this.keys.slots(domain),
+          this.globalRate,
+          limit?.perSecond ?? 0,
+          limit?.concurrency ?? 0,
+          member,
+          SLOT_TTL_MS,
         );
       } catch (error) {
         // Without Redis no pace can be kept: hold the message back rather than send past a limit.
-        this.log.warn({ err: (error as Error).message, domain }, 'could not reach Redis to pace a message; holding it back');
+        this.log.warn(
+          { err: (error as Error).message, domain },
+          'could not reach Redis to pace a message; holding it back',
+        );
         return { go: false, domain, retryInMs: 1000, why: 'redis unavailable' };
       }
       if (status === 1) return { go: false, domain, retryInMs: wait, why: 'rate' };
@@ -133,7 +167,10 @@ export class Pacer {
       return {
         go: true,
         release: () => {
-          if (slots) this.redis.zrem(slots, member).catch((error: Error) => this.log.warn({ err: error.message }, 'could not free a pacing slot'));
+          if (slots)
+            this.redis
+              .zrem(slots, member)
+              .catch((error: Error) => this.log.warn({ err: error.message }, 'could not free a pacing slot'));
         },
       };
     }
@@ -152,7 +189,7 @@ export class Pacer {
   async slowDown(domain: string): Promise<number> {
     const now = Date.now();
     const raw = await this.redis.hget(this.keys.penalties, domain);
-    const [until, level] = raw ? raw.split(':').map(Number) as [number, number] : [0, -1];
+    const [until, level] = raw ? (raw.split(':').map(Number) as [number, number]) : [0, -1];
     const next = now - until < SLOW_DOWN_MEMORY_MS ? Math.min(level + 1, Math.log2(MAX_SLOW_DOWN_FACTOR)) : 0;
     const pauseMs = this.config.SMTP_SLOW_DOWN_MS * 2 ** next;
     // Another worker may have paused it a moment ago: the later end wins.

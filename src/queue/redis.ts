@@ -1,7 +1,10 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 
-/** A connection to Redis: one server, or a Redis Cluster (REDIS_CLUSTER_NODES). Every command Presslift uses works on both. */
+/**
+ * A connection to Redis: one server, or a Redis Cluster (REDIS_CLUSTER_NODES). Every command Presslift uses works on
+ * both.
+ */
 export type RedisClient = Redis | Cluster;
 
 /**
@@ -13,7 +16,10 @@ export type RedisClient = Redis | Cluster;
  * follows MOVED redirections and failovers; QUEUE_PREFIX's hash tag keeps all of an installation's
  * keys in one slot, as BullMQ's multi-key scripts need.
  */
-export function createRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>, role: 'worker' | 'producer'): RedisClient {
+export function createRedis(
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>,
+  role: 'worker' | 'producer',
+): RedisClient {
   const options: RedisOptions = {
     maxRetriesPerRequest: role === 'worker' ? null : 1,
     enableOfflineQueue: role === 'worker',
@@ -35,10 +41,24 @@ export function createRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NO
  * instead of the endless reconnect warnings of the long-lived connections. With
  * REDIS_CLUSTER_NODES it asks the cluster, through its seeds.
  */
-export async function pingRedis(config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>, timeoutMs = 3000): Promise<void> {
-  const once: RedisOptions = { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false };
+export async function pingRedis(
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER_NODES'>,
+  timeoutMs = 3000,
+): Promise<void> {
+  const once: RedisOptions = {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  };
   const probe = config.REDIS_CLUSTER_NODES
-    ? new Cluster(config.REDIS_CLUSTER_NODES as ClusterNode[], { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: () => null, redisOptions: once })
+    ? new Cluster(config.REDIS_CLUSTER_NODES as ClusterNode[], {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: () => null,
+        redisOptions: once,
+      })
     : new Redis(config.REDIS_URL, once);
   // connect() rejects with a bare "Connection is closed"; the socket's own error says why.
   let cause: Error | undefined;

@@ -18,7 +18,11 @@ const LOWEST_PRIORITY = 2_097_152;
  * (retries, hand-backs, reconcile) have no priority, and BullMQ takes those first.
  */
 export async function enqueueSends(
-  queue: Queue<SendJob>, config: Config, releaseId: number, deliveryIds: number[], options: { delayMs?: number; turn?: number } = {},
+  queue: Queue<SendJob>,
+  config: Config,
+  releaseId: number,
+  deliveryIds: number[],
+  options: { delayMs?: number; turn?: number } = {},
 ): Promise<number> {
   const jobs = [];
   const batchSize = sendBatchSize(config);

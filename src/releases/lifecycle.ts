@@ -8,8 +8,23 @@ import { embargoAudit, recordAudit } from '../db/audit.js';
 import { cancelWaiting, discardStaged, requeueFailed } from '../db/deliveries.js';
 import { slugify } from '../db/lists.js';
 import {
-  applyEdit, databaseNow, insertRelease, lockRelease, markCancelled, markChanged, markDraft, markLiftRequested, markReopened,
-  markScheduled, markSending, markSent, releaseListIds, setReleaseLists, type Expected, type ReleaseDraft, type ReleaseFields,
+  applyEdit,
+  databaseNow,
+  insertRelease,
+  lockRelease,
+  markCancelled,
+  markChanged,
+  markDraft,
+  markLiftRequested,
+  markReopened,
+  markScheduled,
+  markSending,
+  markSent,
+  releaseListIds,
+  setReleaseLists,
+  type Expected,
+  type ReleaseDraft,
+  type ReleaseFields,
 } from '../db/releases.js';
 import type { Database, Release } from '../db/schema.js';
 import type { ReleaseStatus } from '../states.js';
@@ -59,7 +74,10 @@ export const TRANSITIONS = {
   lift: { from: ['draft', 'scheduled'], refusal: 'only a draft or scheduled release can be lifted' },
   cancel: { from: ['scheduled', 'sending'], refusal: 'only a scheduled or sending release can be cancelled' },
   retry: { from: ['sending', 'sent'], refusal: 'only a sending or sent release has deliveries to retry' },
-  correct: { from: ['sent'], refusal: 'only a sent release can be corrected this way; edit a draft or scheduled release instead' },
+  correct: {
+    from: ['sent'],
+    refusal: 'only a sent release can be corrected this way; edit a draft or scheduled release instead',
+  },
 } as const satisfies Record<string, { from: readonly ReleaseStatus[]; refusal: string }>;
 
 export type Action = keyof typeof TRANSITIONS;
@@ -98,17 +116,37 @@ async function transition<T = undefined>(
       throw new TransitionError('conflict', `release ${releaseId} is ${current.status}; ${rule.refusal}`);
     }
     const applied = await apply(tx, current, { id: releaseId, version: current.version, from: rule.from });
-    const discarded = applied.release.version > current.version ? await discardStaged(tx, releaseId, applied.release.version) : 0;
+    const discarded =
+      applied.release.version > current.version ? await discardStaged(tx, releaseId, applied.release.version) : 0;
     const told = applied.notice ? await tellHolders(ctx.config, tx, applied.release, actor, applied.notice) : null;
     const details = {
-      ...embargoAudit(current, applied.release), ...applied.details, ...(discarded > 0 && { stagedDiscarded: discarded }),
-      ...(told && { notice: { changeId: told.changeId, kind: told.kind, recipients: told.queuedIds.length, superseded: told.superseded, keysRevoked: told.keysRevoked } }),
+      ...embargoAudit(current, applied.release),
+      ...applied.details,
+      ...(discarded > 0 && { stagedDiscarded: discarded }),
+      ...(told && {
+        notice: {
+          changeId: told.changeId,
+          kind: told.kind,
+          recipients: told.queuedIds.length,
+          superseded: told.superseded,
+          keysRevoked: told.keysRevoked,
+        },
+      }),
     };
     await recordAudit(tx, { releaseId, actor, action: applied.audited ?? action, details });
     return { before: current, applied, told };
   });
   const after = applied.release;
-  ctx.log.info({ releaseId, action: applied.audited ?? action, status: after.status, version: after.version, sendAt: after.send_at.toISOString() }, `release ${applied.audited ?? action}`);
+  ctx.log.info(
+    {
+      releaseId,
+      action: applied.audited ?? action,
+      status: after.status,
+      version: after.version,
+      sendAt: after.send_at.toISOString(),
+    },
+    `release ${applied.audited ?? action}`,
+  );
   if (told) await queueNotices(ctx, releaseId, told);
   await syncJobs(ctx, before, after);
   return { release: after, result: applied.result, told };
@@ -121,15 +159,29 @@ async function transition<T = undefined>(
 async function queueNotices(ctx: LifecycleDeps, releaseId: number, told: Told): Promise<void> {
   try {
     const sendJobs = await enqueueSends(ctx.queues.send, ctx.config, releaseId, told.queuedIds);
-    ctx.log.info({ releaseId, changeId: told.changeId, kind: told.kind, notices: told.queuedIds.length, superseded: told.superseded, sendJobs }, 'change notices queued');
+    ctx.log.info(
+      {
+        releaseId,
+        changeId: told.changeId,
+        kind: told.kind,
+        notices: told.queuedIds.length,
+        superseded: told.superseded,
+        sendJobs,
+      },
+      'change notices queued',
+    );
   } catch (error) {
-    ctx.log.warn({ releaseId, changeId: told.changeId, err: (error as Error).message }, 'change notices are waiting in PostgreSQL but Redis did not take their jobs; reconcile queues them');
+    ctx.log.warn(
+      { releaseId, changeId: told.changeId, err: (error as Error).message },
+      'change notices are waiting in PostgreSQL but Redis did not take their jobs; reconcile queues them',
+    );
   }
 }
 
 /** The row a transition's conditional UPDATE returned; under the row lock it always matches. */
 function updated(row: Release | null, expected: Expected): Release {
-  if (!row) throw new TransitionError('conflict', `release ${expected.id} changed while it was being updated; try again`);
+  if (!row)
+    throw new TransitionError('conflict', `release ${expected.id} changed while it was being updated; try again`);
   return row;
 }
 
@@ -152,17 +204,30 @@ async function syncJobs(ctx: LifecycleDeps, before: Release, after: Release): Pr
       const reverted = await markDraft(tx, { id: after.id, version: after.version, from: ['scheduled'] });
       if (!reverted) return;
       await discardStaged(tx, after.id, reverted.version);
-      await recordAudit(tx, { releaseId: after.id, actor: 'system', action: 'unschedule', details: { ...embargoAudit(after, reverted), reason: 'queue unavailable' } });
+      await recordAudit(tx, {
+        releaseId: after.id,
+        actor: 'system',
+        action: 'unschedule',
+        details: { ...embargoAudit(after, reverted), reason: 'queue unavailable' },
+      });
     });
-    throw new QueueUnavailableError(`the lift could not be queued (${(error as Error).message}); the release is now a draft, schedule it again`);
+    throw new QueueUnavailableError(
+      `the lift could not be queued (${(error as Error).message}); the release is now a draft, schedule it again`,
+    );
   }
 }
 
-/** A list is an advance list or a lift list, never both: checked here, under the lock, against the lists as they stand. */
+/**
+ * A list is an advance list or a lift list, never both: checked here, under the lock, against the lists as they stand.
+ */
 function requireSeparateLists(liftListIds: number[], advanceListIds: number[]): void {
   const both = advanceListIds.filter((id) => liftListIds.includes(id));
   if (both.length > 0) {
-    throw new DomainError('invalid_input', `advance.listIds: list ${both.join(', ')} is already a lift list; a list is one or the other`, 'advance.listIds');
+    throw new DomainError(
+      'invalid_input',
+      `advance.listIds: list ${both.join(', ')} is already a lift list; a list is one or the other`,
+      'advance.listIds',
+    );
   }
 }
 
@@ -176,7 +241,11 @@ export interface NewRelease extends Omit<ReleaseDraft, 'advanceLeadSeconds'> {
 export async function createRelease(ctx: LifecycleDeps, draft: NewRelease, actor: Actor): Promise<Release> {
   requireSeparateLists(draft.listIds, draft.advance?.listIds ?? []);
   return ctx.db.transaction().execute(async (tx) => {
-    const release = await insertRelease(tx, { ...draft, advanceLeadSeconds: draft.advance?.leadSeconds ?? null }, actor);
+    const release = await insertRelease(
+      tx,
+      { ...draft, advanceLeadSeconds: draft.advance?.leadSeconds ?? null },
+      actor,
+    );
     await setReleaseLists(tx, release.id, { lift: draft.listIds, advance: draft.advance?.listIds ?? [] });
     await recordAudit(tx, { releaseId: release.id, actor, action: 'create', details: embargoAudit(null, release) });
     return release;
@@ -188,11 +257,19 @@ async function requireLeadByDatabase(tx: Tx, instant: Date, minLeadSeconds: numb
 }
 
 /** draft → scheduled, same version: its lift (and advance) job, due at the embargo. */
-export async function scheduleRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, minLeadSeconds = ctx.config.EMBARGO_MIN_LEAD_SECONDS): Promise<Release> {
+export async function scheduleRelease(
+  ctx: LifecycleDeps,
+  releaseId: number,
+  actor: Actor,
+  minLeadSeconds = ctx.config.EMBARGO_MIN_LEAD_SECONDS,
+): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'schedule', async (tx, current, expected) => {
     await requireLeadByDatabase(tx, current.embargo_at, minLeadSeconds);
     // Holders of a withdrawn advance copy are sent the release as it now stands, under its embargo.
-    return { release: updated(await markScheduled(tx, expected), expected), notice: { kind: 'corrected', note: 'the release was withdrawn and is now issued again' } };
+    return {
+      release: updated(await markScheduled(tx, expected), expected),
+      notice: { kind: 'corrected', note: 'the release was withdrawn and is now issued again' },
+    };
   });
   return release;
 }
@@ -212,23 +289,43 @@ export interface ReleaseChanges extends Omit<ReleaseFields, 'advanceLeadSeconds'
  * yet sent are discarded and re-staged by the new version's advance step, at its instant, for the
  * people its lists then name. Moving the embargo of a scheduled release is audited as a reschedule.
  */
-export async function editRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, changes: ReleaseChanges): Promise<Release> {
+export async function editRelease(
+  ctx: LifecycleDeps,
+  releaseId: number,
+  actor: Actor,
+  changes: ReleaseChanges,
+): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'edit', async (tx, current, expected) => {
     if (changes.embargo) await requireLeadByDatabase(tx, changes.embargo.instant, ctx.config.EMBARGO_MIN_LEAD_SECONDS);
     const advanceListIds = changes.advance === undefined ? undefined : (changes.advance?.listIds ?? []);
     if (changes.listIds || advanceListIds) {
-      requireSeparateLists(changes.listIds ?? (await releaseListIds(tx, releaseId)), advanceListIds ?? (await releaseListIds(tx, releaseId, true)));
+      requireSeparateLists(
+        changes.listIds ?? (await releaseListIds(tx, releaseId)),
+        advanceListIds ?? (await releaseListIds(tx, releaseId, true)),
+      );
       await setReleaseLists(tx, releaseId, { lift: changes.listIds, advance: advanceListIds });
     }
     const { listIds: _, advance, note, ...fields } = changes;
-    const release = updated(await applyEdit(tx, expected, { ...fields, ...(advance !== undefined && { advanceLeadSeconds: advance?.leadSeconds ?? null }) }), expected);
+    const release = updated(
+      await applyEdit(tx, expected, {
+        ...fields,
+        ...(advance !== undefined && { advanceLeadSeconds: advance?.leadSeconds ?? null }),
+      }),
+      expected,
+    );
     const moved = changes.embargo !== undefined && release.embargo_at.getTime() !== current.embargo_at.getTime();
-    // What holders of an advance copy are told: only what really changed, so a repeated identical edit tells nobody anything.
-    const rewritten = release.title !== current.title || release.summary !== current.summary || release.body_md !== current.body_md;
-    const notice: Notice | undefined = current.status !== 'scheduled' ? undefined
-      : rewritten ? { kind: 'corrected', note, previousEmbargoAt: moved ? current.embargo_at : null }
-      : moved ? { kind: 'moved', note, previousEmbargoAt: current.embargo_at }
-      : undefined;
+    // What holders of an advance copy are told: only what really changed, so a repeated identical edit tells nobody
+    // anything.
+    const rewritten =
+      release.title !== current.title || release.summary !== current.summary || release.body_md !== current.body_md;
+    const notice: Notice | undefined =
+      current.status !== 'scheduled'
+        ? undefined
+        : rewritten
+          ? { kind: 'corrected', note, previousEmbargoAt: moved ? current.embargo_at : null }
+          : moved
+            ? { kind: 'moved', note, previousEmbargoAt: current.embargo_at }
+            : undefined;
     return {
       release,
       audited: moved && current.status === 'scheduled' ? 'reschedule' : 'edit',
@@ -240,15 +337,26 @@ export async function editRelease(ctx: LifecycleDeps, releaseId: number, actor: 
 }
 
 /** A file added to a draft: a new version, so nothing compiled before the file existed is used again. */
-export async function addReleaseFile(ctx: LifecycleDeps, releaseId: number, actor: Actor, file: NewAttachment): Promise<AttachmentSummary> {
+export async function addReleaseFile(
+  ctx: LifecycleDeps,
+  releaseId: number,
+  actor: Actor,
+  file: NewAttachment,
+): Promise<AttachmentSummary> {
   const { result } = await transition(ctx, releaseId, actor, 'attach', async (tx, _current, expected) => {
     const added = await insertAttachment(tx, releaseId, file);
-    return { release: updated(await markChanged(tx, expected), expected), details: { attachmentId: added.id }, result: added };
+    return {
+      release: updated(await markChanged(tx, expected), expected),
+      details: { attachmentId: added.id },
+      result: added,
+    };
   });
   return result!;
 }
 
-/** scheduled → draft, a new version: its jobs are removed, its staged advance copies discarded, nothing more is sent. */
+/**
+ * scheduled → draft, a new version: its jobs are removed, its staged advance copies discarded, nothing more is sent.
+ */
 export async function unscheduleRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'unschedule', async (tx, _current, expected) => ({
     release: updated(await markDraft(tx, expected), expected),
@@ -262,7 +370,12 @@ export async function unscheduleRelease(ctx: LifecycleDeps, releaseId: number, a
  * whose send instant is now and whose lift job runs at once. The planned embargo is kept for the
  * record. Advance copies not yet sent are discarded: their people get the lift copy.
  */
-export async function liftRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, reason: string): Promise<Release> {
+export async function liftRelease(
+  ctx: LifecycleDeps,
+  releaseId: number,
+  actor: Actor,
+  reason: string,
+): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'lift', async (tx, current, expected) => ({
     release: updated(await markLiftRequested(tx, expected), expected),
     details: { reason },
@@ -276,7 +389,12 @@ export async function liftRelease(ctx: LifecycleDeps, releaseId: number, actor: 
  * cancelled here, in the same transaction; those a send worker holds are cancelled by that worker
  * before its next message (src/pipeline/send.ts), so only messages already handed to SMTP arrive.
  */
-export async function cancelRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, reason: string): Promise<Release> {
+export async function cancelRelease(
+  ctx: LifecycleDeps,
+  releaseId: number,
+  actor: Actor,
+  reason: string,
+): Promise<Release> {
   const { release } = await transition(ctx, releaseId, actor, 'cancel', async (tx, _current, expected) => ({
     release: updated(await markCancelled(tx, expected), expected),
     details: { reason, deliveriesCancelled: await cancelWaiting(tx, releaseId) },
@@ -299,7 +417,12 @@ export interface Correction {
  * was sent the release and is still subscribed. Frozen and compiled once in the transaction, sent
  * by the same pipeline as every copy.
  */
-export async function correctRelease(ctx: LifecycleDeps, releaseId: number, actor: Actor, correction: Correction): Promise<{ release: Release; changeId: number; recipients: number }> {
+export async function correctRelease(
+  ctx: LifecycleDeps,
+  releaseId: number,
+  actor: Actor,
+  correction: Correction,
+): Promise<{ release: Release; changeId: number; recipients: number }> {
   const { release, told } = await transition(ctx, releaseId, actor, 'correct', async (tx, _current, expected) => {
     const { note, ...fields } = correction;
     return {
@@ -326,14 +449,19 @@ export interface RetryResult {
 export async function retryFailed(ctx: LifecycleDeps, releaseId: number, actor: Actor): Promise<RetryResult> {
   const { result: ids = [] } = await transition(ctx, releaseId, actor, 'retry', async (tx, current, expected) => {
     const ids = await requeueFailed(tx, releaseId);
-    const reopened = ids.length > 0 && current.status === 'sent' ? updated(await markReopened(tx, { ...expected, from: ['sent'] }), expected) : current;
+    const reopened =
+      ids.length > 0 && current.status === 'sent'
+        ? updated(await markReopened(tx, { ...expected, from: ['sent'] }), expected)
+        : current;
     return { release: reopened, audited: 'retry-failed', details: { deliveries: ids.length }, result: ids };
   });
   let sendJobs: number;
   try {
     sendJobs = await enqueueSends(ctx.queues.send, ctx.config, releaseId, ids);
   } catch (error) {
-    throw new QueueUnavailableError(`${ids.length} deliveries are queued again in PostgreSQL, but Redis did not take their jobs (${(error as Error).message}); \`presslift reconcile\` or the next worker start sends them`);
+    throw new QueueUnavailableError(
+      `${ids.length} deliveries are queued again in PostgreSQL, but Redis did not take their jobs (${(error as Error).message}); \`presslift reconcile\` or the next worker start sends them`,
+    );
   }
   ctx.log.info({ releaseId, retried: ids.length, sendJobs, actor }, 'failed deliveries queued again');
   return { releaseId, retried: ids.length, sendJobs };
@@ -352,7 +480,10 @@ export function publicSlug(release: Pick<Release, 'id' | 'title'>): string {
  */
 export async function beginSending(ctx: LifecycleDeps, release: Release): Promise<Release | null> {
   const expected: Expected = { id: release.id, version: release.version, from: ['scheduled'] };
-  return markSending(ctx.db, expected, publicSlug(release), { actor: 'system', details: embargoAudit(release, release) });
+  return markSending(ctx.db, expected, publicSlug(release), {
+    actor: 'system',
+    details: embargoAudit(release, release),
+  });
 }
 
 /**
@@ -362,7 +493,8 @@ export async function beginSending(ctx: LifecycleDeps, release: Release): Promis
 export async function completeRelease(ctx: LifecycleDeps, releaseId: number): Promise<Release | null> {
   return ctx.db.transaction().execute(async (tx) => {
     const release = await markSent(tx, releaseId);
-    if (release) await recordAudit(tx, { releaseId, actor: 'system', action: 'completed', details: { version: release.version } });
+    if (release)
+      await recordAudit(tx, { releaseId, actor: 'system', action: 'completed', details: { version: release.version } });
     return release;
   });
 }

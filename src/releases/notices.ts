@@ -37,7 +37,13 @@ export interface Told {
  * every worker sends the same bytes, whatever the release becomes later. Null when nobody holds a
  * copy (no change row then, except a correction, which the newsroom shows).
  */
-export async function tellHolders(config: Config, tx: Tx, release: Release, actor: string, notice: Notice): Promise<Told | null> {
+export async function tellHolders(
+  config: Config,
+  tx: Tx,
+  release: Release,
+  actor: string,
+  notice: Notice,
+): Promise<Told | null> {
   if (notice.kind !== 'correction' && !(await hasAdvanceHolders(tx, release.id))) return null;
   const org = organisation(config);
   const phase = notice.kind === 'correction' ? 'lift' : 'advance';
@@ -47,23 +53,35 @@ export async function tellHolders(config: Config, tx: Tx, release: Release, acto
     previousEmbargoAt: notice.previousEmbargoAt ?? null,
     ...(notice.kind === 'lifted' && { liftedAt: release.send_at }),
   };
-  const compiled = await compileEmail({
-    title: release.title,
-    summary: release.summary,
-    bodyMarkdown: release.body_md,
-    embargoAt: release.embargo_at,
-    embargoTimeZone: release.embargo_time_zone,
-    phase,
-    contact: {
-      name: release.contact_name ?? org.contact.name,
-      email: release.contact_email ?? org.contact.email,
-      phone: release.contact_phone ?? org.contact.phone,
+  const compiled = await compileEmail(
+    {
+      title: release.title,
+      summary: release.summary,
+      bodyMarkdown: release.body_md,
+      embargoAt: release.embargo_at,
+      embargoTimeZone: release.embargo_time_zone,
+      phase,
+      contact: {
+        name: release.contact_name ?? org.contact.name,
+        email: release.contact_email ?? org.contact.email,
+        phone: release.contact_phone ?? org.contact.phone,
+      },
+      attachments: await attachmentLinks(
+        tx,
+        release.id,
+        org.publicUrl,
+        phase === 'advance' ? FILE_KEY_SLOT : undefined,
+      ),
+      notice: content,
     },
-    attachments: await attachmentLinks(tx, release.id, org.publicUrl, phase === 'advance' ? FILE_KEY_SLOT : undefined),
-    notice: content,
-  }, org);
+    org,
+  );
   const change = await insertChange(tx, release, {
-    kind: notice.kind, actor, note: notice.note ?? null, previousEmbargoAt: notice.previousEmbargoAt ?? null, compiled,
+    kind: notice.kind,
+    actor,
+    note: notice.note ?? null,
+    previousEmbargoAt: notice.previousEmbargoAt ?? null,
+    compiled,
   });
   const { queuedIds, superseded } = await freezeNotices(tx, change);
   const keysRevoked = notice.kind === 'withdrawn' ? await revokeFileKeys(tx, release.id) : 0;

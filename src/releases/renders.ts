@@ -10,7 +10,16 @@ import type { Organisation } from '../render/organisation.js';
 
 type RenderSource = Pick<
   Release,
-  'id' | 'version' | 'title' | 'summary' | 'body_md' | 'embargo_at' | 'embargo_time_zone' | 'contact_name' | 'contact_email' | 'contact_phone'
+  | 'id'
+  | 'version'
+  | 'title'
+  | 'summary'
+  | 'body_md'
+  | 'embargo_at'
+  | 'embargo_time_zone'
+  | 'contact_name'
+  | 'contact_email'
+  | 'contact_phone'
 >;
 
 /** What the email of a release shows, with the press office filling in what the release leaves out. */
@@ -39,16 +48,29 @@ async function emailContent(db: Db, release: RenderSource, org: Organisation, ph
  * What every copy of a release version shares besides its compiled parts: the embargo, for each
  * recipient's own embargo line, and for an advance copy the calendar entry of the lift.
  */
-function sharedParts(release: RenderSource, org: Organisation, phase: Phase): Pick<CompiledEmail, 'embargo' | 'calendar'> {
+function sharedParts(
+  release: RenderSource,
+  org: Organisation,
+  phase: Phase,
+): Pick<CompiledEmail, 'embargo' | 'calendar'> {
   const embargo = { at: release.embargo_at, timeZone: release.embargo_time_zone };
   if (phase !== 'advance') return { embargo };
   const calendar = embargoCalendar({
-    releaseId: release.id, version: release.version, title: release.title, embargoAt: release.embargo_at, domain: new URL(org.publicUrl).hostname,
+    releaseId: release.id,
+    version: release.version,
+    title: release.title,
+    embargoAt: release.embargo_at,
+    domain: new URL(org.publicUrl).hostname,
   });
   return { embargo, calendar };
 }
 
-export async function compiledRelease(db: Db, release: RenderSource, org: Organisation, phase: Phase = 'lift'): Promise<CompiledEmail> {
+export async function compiledRelease(
+  db: Db,
+  release: RenderSource,
+  org: Organisation,
+  phase: Phase = 'lift',
+): Promise<CompiledEmail> {
   const stored = await findRender(db, release.id, release.version, phase);
   if (stored) return { ...stored, ...sharedParts(release, org, phase) };
   const compiled = await compileEmail(await emailContent(db, release, org, phase), org);
@@ -79,7 +101,9 @@ export class RenderCache {
     return entry;
   }
 
-  /** The email of a change's notices or corrections, compiled when the change was made (see src/releases/notices.ts). */
+  /**
+   * The email of a change's notices or corrections, compiled when the change was made (see src/releases/notices.ts).
+   */
   change(changeId: number): Promise<CompiledEmail> {
     const key = `change:${changeId}`;
     let entry = this.entries.get(key);

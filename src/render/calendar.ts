@@ -26,7 +26,11 @@ const utc = (date: Date) => ICAL.Time.fromJSDate(date, true);
  * notices call it with the release as it then stands. Built and serialised by ical.js (escaping,
  * line folding), not by hand.
  */
-export function embargoCalendar(event: EmbargoEvent, status: 'CONFIRMED' | 'CANCELLED' = 'CONFIRMED', now = new Date()): string {
+export function embargoCalendar(
+  event: EmbargoEvent,
+  status: 'CONFIRMED' | 'CANCELLED' = 'CONFIRMED',
+  now = new Date(),
+): string {
   const calendar = new ICAL.Component(['vcalendar', [], []]);
   calendar.addPropertyWithValue('prodid', PRODID);
   calendar.addPropertyWithValue('version', '2.0');
@@ -39,7 +43,10 @@ export function embargoCalendar(event: EmbargoEvent, status: 'CONFIRMED' | 'CANC
   entry.addPropertyWithValue('dtstart', utc(event.embargoAt));
   entry.addPropertyWithValue('dtend', utc(new Date(event.embargoAt.getTime() + LENGTH_MS)));
   entry.addPropertyWithValue('summary', `Embargo lifts: ${event.title}`);
-  entry.addPropertyWithValue('description', `The embargo on "${event.title}" lifts at this moment. Until then the release is confidential.`);
+  entry.addPropertyWithValue(
+    'description',
+    `The embargo on "${event.title}" lifts at this moment. Until then the release is confidential.`,
+  );
   entry.addPropertyWithValue('status', status);
   entry.addPropertyWithValue('transp', 'TRANSPARENT');
   if (event.url) entry.addPropertyWithValue('url', event.url);

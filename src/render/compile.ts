@@ -9,7 +9,15 @@ import type { Organisation, PressContact } from './organisation.js';
 import { escapeHtml } from './escape.js';
 
 /** Per-recipient values, filled in after the one MJML compile of a release version. */
-export const SLOTS = ['name', 'email', 'list_name', 'unsubscribe_url', 'preferences_url', 'embargo_local', 'file_key'] as const;
+export const SLOTS = [
+  'name',
+  'email',
+  'list_name',
+  'unsubscribe_url',
+  'preferences_url',
+  'embargo_local',
+  'file_key',
+] as const;
 export type Slot = (typeof SLOTS)[number];
 
 // Private-use characters survive MJML, Mustache escaping and minification untouched, and
@@ -127,15 +135,18 @@ function noticeWords(content: EmailContent, notice: NoticeContent, title: string
       return {
         subject: `EMBARGO CHANGED: ${title}`,
         headline: `EMBARGO CHANGED — NOW NOT FOR PUBLICATION UNTIL ${until}`,
-        terms: `The embargo on this release has moved. The new embargo is ${content.embargoAt.toISOString().replace('.000Z', 'Z')} (UTC), ${until}.` +
-          (previous ? ` The earlier time, ${previous}, is no longer valid.` : '') + ` The rest of the copy you hold is unchanged.${note}`,
+        terms:
+          `The embargo on this release has moved. The new embargo is ${content.embargoAt.toISOString().replace('.000Z', 'Z')} (UTC), ${until}.` +
+          (previous ? ` The earlier time, ${previous}, is no longer valid.` : '') +
+          ` The rest of the copy you hold is unchanged.${note}`,
         previous,
       };
     case 'lifted':
       return {
         subject: `EMBARGO LIFTED: ${title}`,
         headline: 'EMBARGO LIFTED — YOU MAY PUBLISH NOW',
-        terms: `The embargo on this release was lifted early${notice.liftedAt ? `, at ${embargoPhrase(notice.liftedAt, content.embargoTimeZone)}` : ''}. ` +
+        terms:
+          `The embargo on this release was lifted early${notice.liftedAt ? `, at ${embargoPhrase(notice.liftedAt, content.embargoTimeZone)}` : ''}. ` +
           `You may publish the copy you hold now; the embargo it names (${previous ?? until}) no longer applies.${note}`,
         previous,
       };
@@ -143,7 +154,8 @@ function noticeWords(content: EmailContent, notice: NoticeContent, title: string
       return {
         subject: `WITHDRAWN — DO NOT PUBLISH: ${title}`,
         headline: 'WITHDRAWN — DO NOT PUBLISH',
-        terms: 'This release has been withdrawn. Do not publish, broadcast or post the advance copy you hold, or anything from it, ' +
+        terms:
+          'This release has been withdrawn. Do not publish, broadcast or post the advance copy you hold, or anything from it, ' +
           `and please delete it. Its file links no longer work. If it is issued again you will be told.${note}`,
         previous: null,
       };
@@ -151,7 +163,8 @@ function noticeWords(content: EmailContent, notice: NoticeContent, title: string
       return {
         subject: `CORRECTED — STILL EMBARGOED UNTIL ${until}: ${title}`,
         headline: `CORRECTED — STILL EMBARGOED UNTIL ${until}`,
-        terms: 'This corrected copy replaces the advance copy sent to you earlier; use this one.' +
+        terms:
+          'This corrected copy replaces the advance copy sent to you earlier; use this one.' +
           (previous ? ` The embargo has also moved: the earlier time, ${previous}, is no longer valid.` : '') +
           ` It is still under embargo: do not publish, broadcast or post it before that time.${note}`,
         previous,
@@ -160,7 +173,8 @@ function noticeWords(content: EmailContent, notice: NoticeContent, title: string
       return {
         subject: `CORRECTION: ${title}`,
         headline: `CORRECTION${notice.note ? `: ${stripSlotMarks(notice.note)}` : ''}`,
-        terms: 'This release was corrected after it was published. The corrected text follows and replaces the copy sent to you earlier.',
+        terms:
+          'This release was corrected after it was published. The corrected text follows and replaces the copy sent to you earlier.',
         previous: null,
       };
   }
@@ -195,25 +209,40 @@ export async function compileEmail(content: EmailContent, org: Organisation): Pr
     org,
     title: stripSlotMarks(content.title),
     summary: content.summary ? stripSlotMarks(content.summary) : null,
-    dateline: DateTime.fromJSDate(content.embargoAt, { zone: content.embargoTimeZone }).setLocale('en-GB').toFormat('d LLLL yyyy'),
+    dateline: DateTime.fromJSDate(content.embargoAt, { zone: content.embargoTimeZone })
+      .setLocale('en-GB')
+      .toFormat('d LLLL yyyy'),
     banner: banner(content),
     // A brief notice carries the title and the change, not the text again.
     brief: content.notice !== undefined && ['moved', 'lifted', 'withdrawn'].includes(content.notice.kind),
     contact,
-    attachments: content.attachments.map((a) => ({ filename: stripSlotMarks(a.filename), url: a.url, sizeLabel: sizeLabel(a.size) })),
+    attachments: content.attachments.map((a) => ({
+      filename: stripSlotMarks(a.filename),
+      url: a.url,
+      sizeLabel: sizeLabel(a.size),
+    })),
     recipient: Object.fromEntries(SLOTS.map((slot) => [slot, slotMark(slot)])),
   };
 
   // Mustache's own escaping also rewrites "/" and "=", which would garble every URL in the source.
-  const mjmlSource = Mustache.render(await template('release.mjml'), { ...view, bodyHtml }, await partials(), { escape: escapeHtml });
+  const mjmlSource = Mustache.render(await template('release.mjml'), { ...view, bodyHtml }, await partials(), {
+    escape: escapeHtml,
+  });
   compiles += 1;
   const result = await mjml2html(mjmlSource, { validationLevel: 'strict', keepComments: false });
-  const text = Mustache.render(await template('release.txt'), { ...view, bodyText: htmlToText(bodyHtml) }, {}, {
-    escape: (value: string) => value,
-  });
+  const text = Mustache.render(
+    await template('release.txt'),
+    { ...view, bodyText: htmlToText(bodyHtml) },
+    {},
+    {
+      escape: (value: string) => value,
+    },
+  );
   const subject = content.notice
     ? noticeWords(content, content.notice, view.title).subject
-    : content.phase === 'advance' ? `${EMBARGO_MARKING}: ${view.title}` : view.title;
+    : content.phase === 'advance'
+      ? `${EMBARGO_MARKING}: ${view.title}`
+      : view.title;
   return {
     subject,
     html: result.html,

@@ -8,7 +8,6 @@ export class Html {
   }
 }
 
-
 /** Trusted markup, e.g. the result of another html`` call. */
 export const raw = (text: string) => new Html(text);
 

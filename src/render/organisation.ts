@@ -23,6 +23,10 @@ export function organisation(config: Config): Organisation {
     address: config.ORG_ADDRESS,
     logoUrl: config.ORG_LOGO_URL ?? null,
     publicUrl: config.PUBLIC_URL,
-    contact: { name: config.PRESS_CONTACT_NAME, email: config.PRESS_CONTACT_EMAIL ?? null, phone: config.PRESS_CONTACT_PHONE ?? null },
+    contact: {
+      name: config.PRESS_CONTACT_NAME,
+      email: config.PRESS_CONTACT_EMAIL ?? null,
+      phone: config.PRESS_CONTACT_PHONE ?? null,
+    },
   };
 }

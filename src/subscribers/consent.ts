@@ -12,9 +12,10 @@ export interface VersionedText {
 export function signupConsent(orgName: string): VersionedText {
   return {
     version: 'signup-2026-1',
-    text: `I agree that ${orgName} may send press releases of the lists I chose to this address, and keep my name, `
-      + 'outlet and address for that purpose. I can change my choices or leave at any time from the link in every email, '
-      + 'and ask for everything held on me, or for its erasure.',
+    text:
+      `I agree that ${orgName} may send press releases of the lists I chose to this address, and keep my name, ` +
+      'outlet and address for that purpose. I can change my choices or leave at any time from the link in every email, ' +
+      'and ask for everything held on me, or for its erasure.',
   };
 }
 
@@ -22,8 +23,9 @@ export function signupConsent(orgName: string): VersionedText {
 export function embargoTerms(orgName: string): VersionedText {
   return {
     version: 'embargo-2026-1',
-    text: `Advance copies from ${orgName} are confidential until the embargo lifts. I will not publish, broadcast or post `
-      + 'them, or share them beyond my newsroom, before the time each one names. Breaking an embargo ends my access to '
-      + 'advance copies.',
+    text:
+      `Advance copies from ${orgName} are confidential until the embargo lifts. I will not publish, broadcast or post ` +
+      'them, or share them beyond my newsroom, before the time each one names. Breaking an embargo ends my access to ' +
+      'advance copies.',
   };
 }

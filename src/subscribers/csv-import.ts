@@ -18,7 +18,10 @@ export class ImportHeaderError extends Error {}
 
 /** The file was larger than MAX_IMPORT_BYTES; what came before the limit was imported, as `report` says. */
 export class ImportTooLargeError extends Error {
-  constructor(readonly maxBytes: number, readonly report: ImportReport) {
+  constructor(
+    readonly maxBytes: number,
+    readonly report: ImportReport,
+  ) {
     super(`the file is larger than ${maxBytes} bytes (MAX_IMPORT_BYTES); the rows before the limit were imported`);
   }
 }
@@ -26,7 +29,9 @@ export class ImportTooLargeError extends Error {
 const BATCH = 1000;
 /** A report lists this many bad lines and counts the rest: a file of junk must not make a junk-sized answer. */
 export const MAX_INVALID_LISTED = 1000;
-/** The longest record (line) the parser accepts, in characters: an address, a name and an outlet fit many times over. */
+/**
+ * The longest record (line) the parser accepts, in characters: an address, a name and an outlet fit many times over.
+ */
 export const MAX_RECORD_CHARS = 10_000;
 
 /** Passes bytes through until `maxBytes`, then fails the stream. */
@@ -35,7 +40,10 @@ function byteLimit(maxBytes: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
-      callback(seen > maxBytes ? new ImportTooLargeError(maxBytes, emptyReport()) : null, seen > maxBytes ? undefined : chunk);
+      callback(
+        seen > maxBytes ? new ImportTooLargeError(maxBytes, emptyReport()) : null,
+        seen > maxBytes ? undefined : chunk,
+      );
     },
   });
 }
@@ -109,7 +117,10 @@ export async function importCsv(db: Db, listId: number, input: Readable, maxByte
   };
 
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+    for await (const { record, info } of parser as AsyncIterable<{
+      record: Record<string, string>;
+      info: { lines: number };
+    }>) {
       const email = internationalAddress.safeParse(record.email ?? '');
       const name = nameField.safeParse(oneLine(record.name));
       const outlet = nameField.safeParse(oneLine(record.outlet));
@@ -121,17 +132,27 @@ export async function importCsv(db: Db, listId: number, input: Readable, maxByte
       // The same address twice in a file merges as a second upsert would: first spelling, later details.
       const key = email.data.toLowerCase();
       const earlier = batch.get(key);
-      batch.set(key, { email: earlier?.email ?? email.data, name: name.data ?? earlier?.name ?? null, outlet: outlet.data ?? earlier?.outlet ?? null });
+      batch.set(key, {
+        email: earlier?.email ?? email.data,
+        name: name.data ?? earlier?.name ?? null,
+        outlet: outlet.data ?? earlier?.outlet ?? null,
+      });
       if (batch.size >= BATCH) await flush();
     }
   } catch (error) {
-    if (error instanceof ImportHeaderError || (error as { cause?: unknown }).cause instanceof ImportHeaderError) throw error;
+    if (error instanceof ImportHeaderError || (error as { cause?: unknown }).cause instanceof ImportHeaderError)
+      throw error;
     if (error instanceof ImportTooLargeError) {
       await flush();
       throw new ImportTooLargeError(maxBytes, report);
     }
     const { lines, code } = error as { lines?: number; code?: string };
-    invalid(lines ?? 0, code === 'CSV_MAX_RECORD_SIZE' ? `unreadable CSV: a line longer than ${MAX_RECORD_CHARS} characters` : `unreadable CSV: ${(error as Error).message}`);
+    invalid(
+      lines ?? 0,
+      code === 'CSV_MAX_RECORD_SIZE'
+        ? `unreadable CSV: a line longer than ${MAX_RECORD_CHARS} characters`
+        : `unreadable CSV: ${(error as Error).message}`,
+    );
   }
   await flush();
   return report;

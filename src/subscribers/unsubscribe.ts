@@ -17,13 +17,23 @@ export interface Unsubscribed {
  * link (RFC 8058) or mailed the List-Unsubscribe mailto. The token is the only authority; null
  * when it is forged or names no membership. Audited once, when the membership actually ends.
  */
-export async function unsubscribeByToken(db: Db, keys: Keyring, token: string, via: 'link' | 'mail'): Promise<Unsubscribed | null> {
+export async function unsubscribeByToken(
+  db: Db,
+  keys: Keyring,
+  token: string,
+  via: 'link' | 'mail',
+): Promise<Unsubscribed | null> {
   const names = verifyUnsubscribeToken(keys, token);
   const membership = names && (await findMembership(db, names.subscriberId, names.listId));
   if (!names || !membership) return null;
   const changed = await unsubscribe(db, names.subscriberId, names.listId);
   if (changed) {
-    await recordAudit(db, { releaseId: null, actor: `subscriber:${names.subscriberId}`, action: 'unsubscribe', details: { listId: names.listId, via } });
+    await recordAudit(db, {
+      releaseId: null,
+      actor: `subscriber:${names.subscriberId}`,
+      action: 'unsubscribe',
+      details: { listId: names.listId, via },
+    });
   }
   return { ...names, membership: { ...membership, status: 'unsubscribed' }, changed };
 }

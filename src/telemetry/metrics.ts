@@ -18,12 +18,17 @@ const OVERDUE_GRACE_SECONDS = 5;
 const ALERT_STATES: AlertState[] = ['pending', 'sent', 'held', 'failed'];
 const WEBHOOK_STATES = ['pending', 'delivered', 'failed'] as const;
 
-/** One process's Prometheus registry, and the histograms the pipeline observes. Labels are ids or states, never text. */
+/**
+ * One process's Prometheus registry, and the histograms the pipeline observes. Labels are ids or states, never text.
+ */
 export interface Metrics {
   registry: Registry;
   /** How long one SMTP hand-off took, by outcome. */
   smtpSendSeconds: Histogram<'outcome'>;
-  /** Send instant (the embargo, or an earlier lift) → first accepted copy, observed once per release by the worker that completes it. */
+  /**
+   * Send instant (the embargo, or an earlier lift) → first accepted copy, observed once per release by the worker that
+   * completes it.
+   */
   firstSendLagSeconds: Histogram;
   /** Send instant → last accepted copy. */
   lastSendLagSeconds: Histogram;
@@ -40,7 +45,13 @@ export function createMetrics(db: Db, queues: Queues, complaintWarning = 0.001):
   const registers = [registry];
 
   /** A gauge of row counts by one column, with every known value present (0 when there is none). */
-  const countsGauge = <T extends string>(name: string, help: string, label: string, values: readonly T[], count: () => Promise<Array<{ key: T; n: number }>>) =>
+  const countsGauge = <T extends string>(
+    name: string,
+    help: string,
+    label: string,
+    values: readonly T[],
+    count: () => Promise<Array<{ key: T; n: number }>>,
+  ) =>
     new Gauge({
       name,
       help,
@@ -51,15 +62,38 @@ export function createMetrics(db: Db, queues: Queues, complaintWarning = 0.001):
         for (const value of values) this.set({ [label]: value }, Number(rows.find((r) => r.key === value)?.n ?? 0));
       },
     });
-  countsGauge('presslift_deliveries', 'Deliveries by state, across all releases (from PostgreSQL)', 'state', DELIVERY_STATES, () =>
-    db.selectFrom('deliveries').select(['state as key', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute(),
+  countsGauge(
+    'presslift_deliveries',
+    'Deliveries by state, across all releases (from PostgreSQL)',
+    'state',
+    DELIVERY_STATES,
+    () =>
+      db
+        .selectFrom('deliveries')
+        .select(['state as key', (eb) => eb.fn.countAll<number>().as('n')])
+        .groupBy('state')
+        .execute(),
   );
-  countsGauge('presslift_alerts', 'Staff alerts by state (from PostgreSQL)', 'state', ALERT_STATES, () => alertCounts(db) as Promise<Array<{ key: AlertState; n: number }>>);
-  countsGauge('presslift_webhook_deliveries', 'Integration webhook deliveries by state, kept 90 days (from PostgreSQL)', 'state', WEBHOOK_STATES, () =>
-    webhookDeliveryCounts(db) as Promise<Array<{ key: (typeof WEBHOOK_STATES)[number]; n: number }>>,
+  countsGauge(
+    'presslift_alerts',
+    'Staff alerts by state (from PostgreSQL)',
+    'state',
+    ALERT_STATES,
+    () => alertCounts(db) as Promise<Array<{ key: AlertState; n: number }>>,
+  );
+  countsGauge(
+    'presslift_webhook_deliveries',
+    'Integration webhook deliveries by state, kept 90 days (from PostgreSQL)',
+    'state',
+    WEBHOOK_STATES,
+    () => webhookDeliveryCounts(db) as Promise<Array<{ key: (typeof WEBHOOK_STATES)[number]; n: number }>>,
   );
   countsGauge('presslift_releases', 'Releases by status (from PostgreSQL)', 'status', RELEASE_STATUSES, () =>
-    db.selectFrom('releases').select(['status as key', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute(),
+    db
+      .selectFrom('releases')
+      .select(['status as key', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute(),
   );
   new Gauge({
     name: 'presslift_queue_jobs',
@@ -156,7 +190,11 @@ export function createMetrics(db: Db, queues: Queues, complaintWarning = 0.001):
     registers,
     async collect() {
       const relay = await relayHealth(db);
-      this.set(relay.refusing_since && relay.last_refused_at ? (relay.last_refused_at.getTime() - relay.refusing_since.getTime()) / 1000 : 0);
+      this.set(
+        relay.refusing_since && relay.last_refused_at
+          ? (relay.last_refused_at.getTime() - relay.refusing_since.getTime()) / 1000
+          : 0,
+      );
     },
   });
 

@@ -6,10 +6,14 @@ const { scale, full } = chaosScale();
 
 describe('delivery survives', () => {
   for (const scenario of PROCESS_SCENARIOS) {
-    it(scenario.name, async () => {
-      const outcome = await scenario.run(scale);
-      if (full) console.log(`${CHAOS_TABLE_HEADER}\n${chaosTableRow(outcome)}\n${JSON.stringify(outcome.notes)}`);
-      expect(outcome.problems, JSON.stringify(outcome)).toEqual([]);
-    }, full ? 3_600_000 : 180_000);
+    it(
+      scenario.name,
+      async () => {
+        const outcome = await scenario.run(scale);
+        if (full) console.log(`${CHAOS_TABLE_HEADER}\n${chaosTableRow(outcome)}\n${JSON.stringify(outcome.notes)}`);
+        expect(outcome.problems, JSON.stringify(outcome)).toEqual([]);
+      },
+      full ? 3_600_000 : 180_000,
+    );
   }
 });

@@ -33,10 +33,16 @@ let staff: Page;
 async function violations(page: Page): Promise<string[]> {
   await page.addScriptTag({ content: AXE_SOURCE });
   // A string: it runs in the page, where axe is defined.
-  const result = (await page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG_TAGS)} } })`)) as {
+  const result = (await page.evaluate(
+    `axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG_TAGS)} } })`,
+  )) as {
     violations: Array<{ id: string; nodes: Array<{ target: string[]; failureSummary?: string }> }>;
   };
-  return result.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} — ${(n.failureSummary ?? '').split('\n').slice(1, 2).join('').trim()}`));
+  return result.violations.flatMap((v) =>
+    v.nodes.map(
+      (n) => `${v.id}: ${n.target.join(' ')} — ${(n.failureSummary ?? '').split('\n').slice(1, 2).join('').trim()}`,
+    ),
+  );
 }
 
 /** Screenshots of the whole page at phone and desktop widths, and axe at both. */
@@ -137,10 +143,14 @@ describeInBrowser('journalists and staff in a browser', () => {
     await journalist.getByLabel('Outlet', { exact: true }).fill('한겨레 Hankyoreh');
     await journalist.getByLabel('Your role').fill('Science correspondent');
     await journalist.getByLabel('Work address').fill('jm@hani.example');
-    await journalist.getByLabel(/^Links to your published work/).fill('https://hani.example/jm/1\nhttps://hani.example/jm/2');
+    await journalist
+      .getByLabel(/^Links to your published work/)
+      .fill('https://hani.example/jm/1\nhttps://hani.example/jm/2');
     await journalist.getByLabel('I accept the embargo terms above').check();
     await journalist.getByRole('button', { name: 'Apply for advance copies' }).click();
-    await expect.poll(() => journalist.locator('[data-access-status]').innerText()).toContain('Your application is with the press office');
+    await expect
+      .poll(() => journalist.locator('[data-access-status]').innerText())
+      .toContain('Your application is with the press office');
     await check(journalist, 'applied');
 
     // Staff approve it in the console, onto the vetted list.
@@ -155,29 +165,52 @@ describeInBrowser('journalists and staff in a browser', () => {
     await card.getByLabel('Note to the applicant').fill('Welcome to the embargo list.');
     await card.getByRole('button', { name: 'Approve' }).click();
     await expect.poll(() => staff.locator('main').innerText()).toContain('No applications are waiting');
-    const told = await waitUntil(async () => lastMailTo(address)?.mail.subject === 'Advance copies: your application is accepted' && lastMailTo(address), 15_000, 'decision mail');
+    const told = await waitUntil(
+      async () =>
+        lastMailTo(address)?.mail.subject === 'Advance copies: your application is accepted' && lastMailTo(address),
+      15_000,
+      'decision mail',
+    );
     expect(told.mail.text).toContain('Welcome to the embargo list.');
     await journalist.goto(preferences);
-    await expect.poll(() => journalist.locator('[data-access-status]').innerText()).toBe('You receive advance copies under embargo.');
+    await expect
+      .poll(() => journalist.locator('[data-access-status]').innerText())
+      .toBe('You receive advance copies under embargo.');
 
     // The advance copy: the embargo in Seoul time and UTC, and the lift in the calendar.
     const embargoAt = new Date(Math.ceil((Date.now() + 8000) / 1000) * 1000);
     const release = await createRelease(h, [general], embargoAt, { advance: { listIds: [vetted], leadSeconds: 4 } });
     expect((await h.api('POST', `/api/releases/${release.id}/schedule`)).status).toBe(200);
-    const copy = await waitUntil(async () => smtp.messages.find((m) => m.to[0] === address && m.mail.subject?.startsWith('EMBARGOED')), 30_000, 'advance copy');
+    const copy = await waitUntil(
+      async () => smtp.messages.find((m) => m.to[0] === address && m.mail.subject?.startsWith('EMBARGOED')),
+      30_000,
+      'advance copy',
+    );
     expect(copy.startedAt).toBeGreaterThanOrEqual(embargoAt.getTime() - 4000);
-    const seoul = embargoAt.toLocaleTimeString('en-GB', { timeZone: 'Asia/Seoul', hour: '2-digit', minute: '2-digit', hour12: false });
+    const seoul = embargoAt.toLocaleTimeString('en-GB', {
+      timeZone: 'Asia/Seoul',
+      hour: '2-digit',
+      minute: '2-digit',
+      hour12: false,
+    });
     expect(copy.mail.subject).toContain(`UNTIL ${seoul}`);
     expect(copy.mail.subject).toContain(`(${embargoAt.toISOString().slice(11, 16)} UTC)`);
     const ics = copy.mail.attachments.find((a) => a.contentType === 'text/calendar')!;
     const calendar = new ICAL.Component(ICAL.parse(ics.content.toString('utf8')));
     expect(calendar.getFirstPropertyValue('method')).toBe('PUBLISH');
     const event = new ICAL.Event(calendar.getFirstSubcomponent('vevent')!);
-    expect([event.startDate.zone?.tzid, event.startDate.toJSDate().toISOString()]).toEqual(['UTC', embargoAt.toISOString()]);
+    expect([event.startDate.zone?.tzid, event.startDate.toJSDate().toISOString()]).toEqual([
+      'UTC',
+      embargoAt.toISOString(),
+    ]);
     expect(event.summary).toBe('Embargo lifts: Quantum sensor maps brain activity');
 
     // The public pages once lifted: the index, the release, the unsubscribe page.
-    await waitUntil(async () => (await h.api('GET', `/api/releases/${release.id}`)).json.status === 'sent', 30_000, 'release sent');
+    await waitUntil(
+      async () => (await h.api('GET', `/api/releases/${release.id}`)).json.status === 'sent',
+      30_000,
+      'release sent',
+    );
     await journalist.goto(`${base}/releases`);
     await check(journalist, 'newsroom');
     await journalist.getByRole('link', { name: 'Quantum sensor maps brain activity' }).click();
@@ -189,15 +222,26 @@ describeInBrowser('journalists and staff in a browser', () => {
   }, 180_000);
 
   it('passes WCAG 2 A and AA on every console page', async () => {
-    const admin = await (await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } })).newPage();
+    const admin = await (
+      await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 } })
+    ).newPage();
     await signIn(admin, 'press@example.org');
     // A release that has been sent (its report) and a list with people, whatever ran before.
-    const list = { id: await listWith(h, 'Console desk', [{ email: 'grace@example.org', name: 'Grace Hopper' }, { email: 'zoe@example.org', name: 'Zoë Müller' }]) };
+    const list = {
+      id: await listWith(h, 'Console desk', [
+        { email: 'grace@example.org', name: 'Grace Hopper' },
+        { email: 'zoe@example.org', name: 'Zoë Müller' },
+      ]),
+    };
     // One full mailbox, so the report shows a failure.
     smtp.respond = (rcpt) => (rcpt === 'zoe@example.org' ? { code: 552, message: '5.2.2 mailbox full' } : undefined);
     const release = await createRelease(h, [list.id], new Date(Date.now() + 1000));
     await h.api('POST', `/api/releases/${release.id}/schedule`);
-    await waitUntil(async () => (await h.api('GET', `/api/releases/${release.id}`)).json.status === 'sent', 30_000, 'release sent');
+    await waitUntil(
+      async () => (await h.api('GET', `/api/releases/${release.id}`)).json.status === 'sent',
+      30_000,
+      'release sent',
+    );
     smtp.respond = undefined;
     // The releases list with every status: a draft, a scheduled one, a cancelled one.
     await createRelease(h, [list.id], new Date(Date.now() + 86_400_000));
@@ -207,8 +251,21 @@ describeInBrowser('journalists and staff in a browser', () => {
     await h.api('POST', `/api/releases/${cancelled.id}/schedule`);
     await h.api('POST', `/api/releases/${cancelled.id}/cancel`, { reason: 'withdrawn' });
     const pages = [
-      'releases', `releases/${release.id}`, 'releases/new', `releases/${release.id}/edit`, 'lists', `lists/${list.id}`, 'subscribers',
-      'access-requests', 'suppressions', 'operations', 'webhooks', 'accounts', 'account', `releases/${later.id}`, `releases/${cancelled.id}`,
+      'releases',
+      `releases/${release.id}`,
+      'releases/new',
+      `releases/${release.id}/edit`,
+      'lists',
+      `lists/${list.id}`,
+      'subscribers',
+      'access-requests',
+      'suppressions',
+      'operations',
+      'webhooks',
+      'accounts',
+      'account',
+      `releases/${later.id}`,
+      `releases/${cancelled.id}`,
     ];
     const found: string[] = [];
     for (const path of pages) {

@@ -35,7 +35,10 @@ interface Caller {
   role?: Role;
   via?: 'session' | 'token';
 }
-const CALLERS: Caller[] = [{ name: 'anonymous' }, ...ROLES.flatMap((role) => (['session', 'token'] as const).map((via) => ({ name: `${role} by ${via}`, role, via })))];
+const CALLERS: Caller[] = [
+  { name: 'anonymous' },
+  ...ROLES.flatMap((role) => (['session', 'token'] as const).map((via) => ({ name: `${role} by ${via}`, role, via }))),
+];
 
 type Outcome = 'passes' | '401' | '403' | 'sign-in' | '403 page';
 
@@ -62,19 +65,35 @@ function expected(access: Access, caller: Caller): Outcome {
 /** What the guard did, read from the answer; anything that is not one of its refusals passed it. */
 function observed(response: LightMyRequestResponse): Outcome {
   const location = String(response.headers.location ?? '');
-  if ((response.statusCode === 302 || response.statusCode === 303) && location.startsWith('/console/login?next=')) return 'sign-in';
+  if ((response.statusCode === 302 || response.statusCode === 303) && location.startsWith('/console/login?next='))
+    return 'sign-in';
   if (response.statusCode === 401 && response.headers['www-authenticate']) return '401';
-  if (response.statusCode === 403 && String(response.headers['content-type']).startsWith('application/json') && response.json().error === 'forbidden') return '403';
+  if (
+    response.statusCode === 403 &&
+    String(response.headers['content-type']).startsWith('application/json') &&
+    response.json().error === 'forbidden'
+  )
+    return '403';
   if (response.statusCode === 403 && response.body.includes('<h1>Not allowed</h1>')) return '403 page';
   return 'passes';
 }
 
 /** Values that make a route's path concrete, chosen so that no call changes anything that matters. */
 const SAMPLE: Record<string, string> = {
-  id: '999999', listId: '999999', subscriberId: '999999', slug: 'no-such-release', filename: 'x.pdf', token: 'no-such-token',
-  name: 'console.css', queueName: 'no-such-queue', jobId: 'no-such-job', queueStatus: 'failed', '*': 'x',
+  id: '999999',
+  listId: '999999',
+  subscriberId: '999999',
+  slug: 'no-such-release',
+  filename: 'x.pdf',
+  token: 'no-such-token',
+  name: 'console.css',
+  queueName: 'no-such-queue',
+  jobId: 'no-such-job',
+  queueStatus: 'failed',
+  '*': 'x',
 };
-const concrete = (url: string) => url.replace(/:(\w+)/g, (_, name: string) => SAMPLE[name] ?? 'x').replace(/\*$/, SAMPLE['*']!);
+const concrete = (url: string) =>
+  url.replace(/:(\w+)/g, (_, name: string) => SAMPLE[name] ?? 'x').replace(/\*$/, SAMPLE['*']!);
 
 async function call(method: string, url: string, caller: Caller): Promise<LightMyRequestResponse> {
   const headers: Record<string, string> = {};
@@ -108,7 +127,10 @@ describe('the access table', () => {
         const response = await call(route.method, route.url, caller);
         const [want, got] = [expected(route.access, caller), observed(response)];
         seen[got] = (seen[got] ?? 0) + 1;
-        if (want !== got) wrong.push(`${route.method} ${route.url} as ${caller.name}: expected ${want}, got ${got} (${response.statusCode})`);
+        if (want !== got)
+          wrong.push(
+            `${route.method} ${route.url} as ${caller.name}: expected ${want}, got ${got} (${response.statusCode})`,
+          );
       }
     }
     expect(wrong).toEqual([]);
@@ -122,7 +144,9 @@ describe('the access table', () => {
     const app = Fastify();
     enforceAccess(app, { db: h.ctx.db, config: h.config, refusalPage: () => '', expiredFormPage: () => '' });
     app.get('/healthz', async () => ({ ok: true }));
-    expect(() => app.post('/api/releases/:id/publish-now', async () => ({}))).toThrow('POST /api/releases/:id/publish-now is not in the access table (src/api/access.ts)');
+    expect(() => app.post('/api/releases/:id/publish-now', async () => ({}))).toThrow(
+      'POST /api/releases/:id/publish-now is not in the access table (src/api/access.ts)',
+    );
     await app.close();
   });
 });
@@ -131,14 +155,21 @@ describe('what each role may do to a release', () => {
   it('lets an operator read, retry and pause, and nothing that changes, lifts or mails a release', async () => {
     const list = (await h.api('POST', '/api/lists', { name: 'Matrix' })).json.id;
     const created = await h.api('POST', '/api/releases', {
-      title: 'Matrix', body: 'text', listIds: [list], embargo: { at: new Date(Date.now() + 3_600_000).toISOString() },
+      title: 'Matrix',
+      body: 'text',
+      listIds: [list],
+      embargo: { at: new Date(Date.now() + 3_600_000).toISOString() },
     });
     const id = created.json.id as number;
     const operator = { authorization: `Bearer ${tokens.get('operator')}` };
     const asOperator = (method: InjectOptions['method'], url: string, payload?: object) =>
       h.app.inject({ method, url, headers: operator, ...(payload ? { payload } : {}) });
     for (const [method, url, payload] of [
-      ['POST', '/api/releases', { title: 'x', body: 'x', listIds: [list], embargo: { at: new Date(Date.now() + 3_600_000).toISOString() } }],
+      [
+        'POST',
+        '/api/releases',
+        { title: 'x', body: 'x', listIds: [list], embargo: { at: new Date(Date.now() + 3_600_000).toISOString() } },
+      ],
       ['PATCH', `/api/releases/${id}`, { title: 'Changed by an operator' }],
       ['POST', `/api/releases/${id}/schedule`],
       ['POST', `/api/releases/${id}/lift`, { reason: 'operator says so' }],

@@ -20,7 +20,8 @@ afterEach(() => {
 
 const MARK = 'EMBARGOED — NOT FOR PUBLICATION UNTIL';
 const inMs = (ms: number) => new Date(Math.ceil((Date.now() + ms) / 1000) * 1000);
-const people = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => ({ email: `${prefix}${i}@example.org` }));
+const people = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => ({ email: `${prefix}${i}@example.org` }));
 /** The change notices holders of an advance copy are sent (tests/integration/change-notices.test.ts covers them whole). */
 const NOTICE = /^(EMBARGO CHANGED|EMBARGO LIFTED|WITHDRAWN — DO NOT PUBLISH|CORRECTED — STILL EMBARGOED UNTIL [^:]*):/;
 const mailTo = (prefix: string) => t.smtp.messages.filter((m) => m.to[0]!.startsWith(prefix));
@@ -28,7 +29,12 @@ const mailTo = (prefix: string) => t.smtp.messages.filter((m) => m.to[0]!.starts
 const received = (prefix: string) =>
   mailTo(prefix)
     .filter((m) => !NOTICE.test(m.mail.subject!))
-    .map((m) => ({ to: m.to[0]!, advance: m.mail.subject!.startsWith(MARK), at: m.startedAt, listId: /^List-ID: (.*)$/im.exec(m.raw)?.[1] ?? '' }));
+    .map((m) => ({
+      to: m.to[0]!,
+      advance: m.mail.subject!.startsWith(MARK),
+      at: m.startedAt,
+      listId: /^List-ID: (.*)$/im.exec(m.raw)?.[1] ?? '',
+    }));
 /** Address → the kind of each change notice, in the order they arrived. */
 const notices = (prefix: string) =>
   mailTo(prefix).flatMap((m) => {
@@ -37,13 +43,25 @@ const notices = (prefix: string) =>
   });
 /** The copies' rows (advance and lift); notice rows are the change's, asserted through noticeRows. */
 const rows = (releaseId: number) =>
-  t.h.ctx.db.selectFrom('deliveries as d').innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['s.email', 'd.phase', 'd.state', 'd.release_version', 'd.list_id']).where('d.release_id', '=', releaseId)
-    .where('d.phase', 'in', ['advance', 'lift']).orderBy('s.email').execute();
+  t.h.ctx.db
+    .selectFrom('deliveries as d')
+    .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
+    .select(['s.email', 'd.phase', 'd.state', 'd.release_version', 'd.list_id'])
+    .where('d.release_id', '=', releaseId)
+    .where('d.phase', 'in', ['advance', 'lift'])
+    .orderBy('s.email')
+    .execute();
 const noticeRows = (releaseId: number) =>
-  t.h.ctx.db.selectFrom('deliveries as d').innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
-    .select(['s.email', 'd.state']).where('d.release_id', '=', releaseId).where('d.phase', '=', 'notice')
-    .where('d.state', '<>', 'cancelled').orderBy('s.email').orderBy('d.id').execute();
+  t.h.ctx.db
+    .selectFrom('deliveries as d')
+    .innerJoin('subscribers as s', 's.id', 'd.subscriber_id')
+    .select(['s.email', 'd.state'])
+    .where('d.release_id', '=', releaseId)
+    .where('d.phase', '=', 'notice')
+    .where('d.state', '<>', 'cancelled')
+    .orderBy('s.email')
+    .orderBy('d.id')
+    .execute();
 const checks = watchBatchChecks();
 /** A change has reached the release's running batch once a check of the release begun after it has answered. */
 const batchCheckPasses = (releaseId: number) => checks.answered('refreshRelease', releaseId);
@@ -53,7 +71,13 @@ async function advanceRelease(prefix: string, vettedCount: number, embargoInMs: 
   const general = await listWith(t.h, `General ${prefix}`, [{ email: `${prefix}-general@example.org` }]);
   const embargoAt = inMs(embargoInMs);
   const release = await createRelease(t.h, [general], embargoAt, { advance: { listIds: [vetted], leadSeconds } });
-  return { id: release.id as number, vetted, general, embargoAt, advanceAt: new Date(embargoAt.getTime() - leadSeconds * 1000) };
+  return {
+    id: release.id as number,
+    vetted,
+    general,
+    embargoAt,
+    advanceAt: new Date(embargoAt.getTime() - leadSeconds * 1000),
+  };
 }
 
 describe('the advance stage follows every change', () => {
@@ -64,25 +88,34 @@ describe('the advance stage follows every change', () => {
     await gate.reached;
     const embargoAt = inMs(6000);
     const advanceAt = new Date(embargoAt.getTime() - 2000);
-    expect((await t.h.api('PATCH', `/api/releases/${id}`, { embargo: { at: embargoAt.toISOString() } })).status).toBe(200);
+    expect((await t.h.api('PATCH', `/api/releases/${id}`, { embargo: { at: embargoAt.toISOString() } })).status).toBe(
+      200,
+    );
     await batchCheckPasses(id);
     gate.open();
 
     await releaseReaches(t.h, id, 'sent');
     const copies = received('move');
     expect(copies.map((c) => [c.to, c.advance]).sort()).toEqual([
-      ['move-general@example.org', false], ...people('move', 5).map((p) => [p.email, true]),
+      ['move-general@example.org', false],
+      ...people('move', 5).map((p) => [p.email, true]),
     ]);
     // move0's copy was at the relay when the embargo moved: one notice, sent after it. move1's was
     // claimed behind it but never handed over, so its notice ends skipped: nothing was sent to tell of.
     expect(notices('move')).toEqual([['move0@example.org', 'EMBARGO CHANGED']]);
-    expect(await noticeRows(id)).toEqual([{ email: 'move0@example.org', state: 'sent' }, { email: 'move1@example.org', state: 'skipped' }]);
+    expect(await noticeRows(id)).toEqual([
+      { email: 'move0@example.org', state: 'sent' },
+      { email: 'move1@example.org', state: 'skipped' },
+    ]);
     for (const copy of copies.filter((c) => c.to !== 'move0@example.org')) {
       expect(copy.at, copy.to).toBeGreaterThanOrEqual((copy.advance ? advanceAt : embargoAt).getTime());
     }
     expect((await rows(id)).map((r) => [r.email, r.state, r.release_version])).toEqual([
-      ['move-general@example.org', 'sent', 2], ['move0@example.org', 'sent', 1],
-      ...people('move', 5).slice(1).map((p) => [p.email, 'sent', 2]),
+      ['move-general@example.org', 'sent', 2],
+      ['move0@example.org', 'sent', 1],
+      ...people('move', 5)
+        .slice(1)
+        .map((p) => [p.email, 'sent', 2]),
     ]);
   });
 
@@ -96,9 +129,17 @@ describe('the advance stage follows every change', () => {
     gate.open();
 
     await releaseReaches(t.h, id, 'sent');
-    expect(received('removed').map((c) => [c.to, c.advance]).sort()).toEqual([['removed-general@example.org', false], ['removed0@example.org', true]]);
+    expect(
+      received('removed')
+        .map((c) => [c.to, c.advance])
+        .sort(),
+    ).toEqual([
+      ['removed-general@example.org', false],
+      ['removed0@example.org', true],
+    ]);
     expect((await rows(id)).map((r) => [r.email, r.phase, r.state])).toEqual([
-      ['removed-general@example.org', 'lift', 'sent'], ['removed0@example.org', 'advance', 'sent'],
+      ['removed-general@example.org', 'lift', 'sent'],
+      ['removed0@example.org', 'advance', 'sent'],
     ]);
   });
 
@@ -121,14 +162,29 @@ describe('the advance stage follows every change', () => {
     expect(told.every(([to]) => to === 'pulled0@example.org')).toBe(true);
     // pulled1's copy, claimed behind the gate, was never handed over: its notices end skipped.
     const tellRows = await noticeRows(id);
-    expect(tellRows.filter((r) => r.email === 'pulled0@example.org').map((r) => r.state)).toEqual(told.map(() => 'sent'));
-    for (const row of tellRows.filter((r) => r.email !== 'pulled0@example.org')) expect(row).toEqual({ email: 'pulled1@example.org', state: 'skipped' });
+    expect(tellRows.filter((r) => r.email === 'pulled0@example.org').map((r) => r.state)).toEqual(
+      told.map(() => 'sent'),
+    );
+    for (const row of tellRows.filter((r) => r.email !== 'pulled0@example.org'))
+      expect(row).toEqual({ email: 'pulled1@example.org', state: 'skipped' });
     expect(release.counts).toMatchObject({ sent: 6 + told.length, queued: 0, sending: 0 });
-    expect(received('pulled').map((c) => [c.to, c.advance]).sort()).toEqual([
-      ['pulled-general@example.org', false], ['pulled0@example.org', true], ...people('pulled', 5).slice(1).map((p) => [p.email, false]),
+    expect(
+      received('pulled')
+        .map((c) => [c.to, c.advance])
+        .sort(),
+    ).toEqual([
+      ['pulled-general@example.org', false],
+      ['pulled0@example.org', true],
+      ...people('pulled', 5)
+        .slice(1)
+        .map((p) => [p.email, false]),
     ]);
     expect((await rows(id)).map((r) => [r.email, r.phase, r.state])).toEqual([
-      ['pulled-general@example.org', 'lift', 'sent'], ['pulled0@example.org', 'advance', 'sent'], ...people('pulled', 5).slice(1).map((p) => [p.email, 'lift', 'sent']),
+      ['pulled-general@example.org', 'lift', 'sent'],
+      ['pulled0@example.org', 'advance', 'sent'],
+      ...people('pulled', 5)
+        .slice(1)
+        .map((p) => [p.email, 'lift', 'sent']),
     ]);
   });
 
@@ -136,32 +192,52 @@ describe('the advance stage follows every change', () => {
     const gate = gateFor(t.smtp, 'held0@example.org');
     // held1 is refused (and the one attempt is spent); held2 leaves the vetted list before its copy
     // goes out. Both are on the general list too, so both get the lift copy.
-    t.smtp.respond = (to, attempt) => (to === 'held1@example.org' && attempt === 1 ? { code: 451, message: '4.3.0 try later' } : undefined);
+    t.smtp.respond = (to, attempt) =>
+      to === 'held1@example.org' && attempt === 1 ? { code: 451, message: '4.3.0 try later' } : undefined;
     const { id, vetted, general } = await advanceRelease('held', 3, 5000, 3);
-    for (const email of ['held1@example.org', 'held2@example.org']) expect((await t.h.api('POST', `/api/lists/${general}/subscribers`, { email })).status).toBe(201);
+    for (const email of ['held1@example.org', 'held2@example.org'])
+      expect((await t.h.api('POST', `/api/lists/${general}/subscribers`, { email })).status).toBe(201);
     expect((await t.h.api('POST', `/api/releases/${id}/schedule`)).status).toBe(200);
     await gate.reached;
-    const leaving = await t.h.ctx.db.selectFrom('subscribers').select('id').where('email', '=', 'held2@example.org').executeTakeFirstOrThrow();
+    const leaving = await t.h.ctx.db
+      .selectFrom('subscribers')
+      .select('id')
+      .where('email', '=', 'held2@example.org')
+      .executeTakeFirstOrThrow();
     await unsubscribe(t.h.ctx.db, leaving.id, vetted);
     gate.open();
 
     await releaseReaches(t.h, id, 'sent');
-    expect(received('held').map((c) => [c.to, c.advance]).sort()).toEqual([
-      ['held-general@example.org', false], ['held0@example.org', true], ['held1@example.org', false], ['held2@example.org', false],
+    expect(
+      received('held')
+        .map((c) => [c.to, c.advance])
+        .sort(),
+    ).toEqual([
+      ['held-general@example.org', false],
+      ['held0@example.org', true],
+      ['held1@example.org', false],
+      ['held2@example.org', false],
     ]);
     expect((await rows(id)).map((r) => [r.email, r.phase, r.state])).toEqual([
-      ['held-general@example.org', 'lift', 'sent'], ['held0@example.org', 'advance', 'sent'], ['held1@example.org', 'lift', 'sent'], ['held2@example.org', 'lift', 'sent'],
+      ['held-general@example.org', 'lift', 'sent'],
+      ['held0@example.org', 'advance', 'sent'],
+      ['held1@example.org', 'lift', 'sent'],
+      ['held2@example.org', 'lift', 'sent'],
     ]);
   });
 
-  it('someone who left one of the release\'s lists but is still on another gets the copy, through that list', async () => {
+  it("someone who left one of the release's lists but is still on another gets the copy, through that list", async () => {
     const first = await listWith(t.h, 'First desk', people('both', 3));
     const second = await listWith(t.h, 'Second desk', [{ email: 'both2@example.org' }]);
     const gate = gateFor(t.smtp, 'both0@example.org');
     const release = await createRelease(t.h, [first, second], inMs(1500));
     expect((await t.h.api('POST', `/api/releases/${release.id}/schedule`)).status).toBe(200);
     await gate.reached;
-    const leaving = await t.h.ctx.db.selectFrom('subscribers').select('id').where('email', '=', 'both2@example.org').executeTakeFirstOrThrow();
+    const leaving = await t.h.ctx.db
+      .selectFrom('subscribers')
+      .select('id')
+      .where('email', '=', 'both2@example.org')
+      .executeTakeFirstOrThrow();
     await unsubscribe(t.h.ctx.db, leaving.id, first);
     gate.open();
 
@@ -169,20 +245,29 @@ describe('the advance stage follows every change', () => {
     const copies = received('both');
     expect(copies.map((c) => c.to).sort()).toEqual(people('both', 3).map((p) => p.email));
     expect(copies.find((c) => c.to === 'both2@example.org')!.listId).toContain('second-desk.');
-    expect((await rows(release.id)).find((r) => r.email === 'both2@example.org')).toMatchObject({ state: 'sent', list_id: second });
+    expect((await rows(release.id)).find((r) => r.email === 'both2@example.org')).toMatchObject({
+      state: 'sent',
+      list_id: second,
+    });
   });
 
   it('a late joiner gets the lift copy, not an advance copy, even when the advance job is restored after its record expired', async () => {
     const { id, vetted, embargoAt } = await advanceRelease('late', 1, 5000, 3);
     expect((await t.h.api('POST', `/api/releases/${id}/schedule`)).status).toBe(200);
     await waitUntil(async () => received('late0@').length === 1, 15_000, 'the advance copy');
-    expect((await t.h.api('POST', `/api/lists/${vetted}/subscribers`, { email: 'late-joiner@example.org' })).status).toBe(201);
+    expect(
+      (await t.h.api('POST', `/api/lists/${vetted}/subscribers`, { email: 'late-joiner@example.org' })).status,
+    ).toBe(201);
     // BullMQ drops a completed job's record after seven days; a worker restart then restores the job.
     const jobId = liftJobId(id, 1, 'advance');
     expect(await t.h.ctx.queues.lift.getJobState(jobId)).toBe('completed');
     await t.h.ctx.queues.lift.remove(jobId);
     await reconcile(t.h.ctx);
-    await waitUntil(async () => (await t.h.ctx.queues.lift.getJobState(jobId)) === 'completed', 15_000, 'the restored advance job to run');
+    await waitUntil(
+      async () => (await t.h.ctx.queues.lift.getJobState(jobId)) === 'completed',
+      15_000,
+      'the restored advance job to run',
+    );
 
     await releaseReaches(t.h, id, 'sent');
     const joiner = received('late-joiner');

@@ -17,10 +17,15 @@ afterAll(async () => {
   await smtp?.close();
 });
 
-const sentRelease = (id: number) => waitUntil(async () => {
-  const r = await releaseStatus(h, id);
-  return r.status === 'sent' && r;
-}, 30_000, 'release sent');
+const sentRelease = (id: number) =>
+  waitUntil(
+    async () => {
+      const r = await releaseStatus(h, id);
+      return r.status === 'sent' && r;
+    },
+    30_000,
+    'release sent',
+  );
 
 describe('a scheduled release', () => {
   it('reaches every subscriber of two overlapping lists exactly once, never before the embargo', async () => {
@@ -46,7 +51,9 @@ describe('a scheduled release', () => {
 
     const zoe = smtp.messages.find((m) => m.to[0] === 'zoe@example.org')!;
     expect(zoe.mail.subject).toBe('Quantum sensor maps brain activity');
-    expect(zoe.mail.to && 'value' in zoe.mail.to ? zoe.mail.to.value[0] : undefined).toMatchObject({ name: 'Zoë Müller' });
+    expect(zoe.mail.to && 'value' in zoe.mail.to ? zoe.mail.to.value[0] : undefined).toMatchObject({
+      name: 'Zoë Müller',
+    });
     expect(zoe.mail.html).toContain('Dear Zoë Müller,');
     expect(zoe.mail.html).toContain('<strong>sensor</strong>');
     expect(zoe.mail.text).toContain('Dear Zoë Müller,');
@@ -68,19 +75,42 @@ describe('a scheduled release', () => {
 
   it('sends nothing twice when its lift job is delivered twice', async () => {
     smtp.messages.length = 0;
-    const list = await listWith(h, 'Twice', [{ email: 'one@example.org' }, { email: 'two@example.org' }, { email: 'three@example.org' }]);
+    const list = await listWith(h, 'Twice', [
+      { email: 'one@example.org' },
+      { email: 'two@example.org' },
+      { email: 'three@example.org' },
+    ]);
     const { id } = await scheduleIn(h, [list], 1500);
     const release = (await h.api('GET', `/api/releases/${id}`)).json;
     // The same lift, queued again under another job id, as a redelivered or duplicated job would be.
-    await h.ctx.queues.lift.add('lift', { releaseId: id, version: release.version }, { jobId: `dup-${id}`, delay: 1500 });
-    await h.ctx.queues.lift.add('lift', { releaseId: id, version: release.version }, { jobId: `dup2-${id}`, delay: 2500 });
+    await h.ctx.queues.lift.add(
+      'lift',
+      { releaseId: id, version: release.version },
+      { jobId: `dup-${id}`, delay: 1500 },
+    );
+    await h.ctx.queues.lift.add(
+      'lift',
+      { releaseId: id, version: release.version },
+      { jobId: `dup2-${id}`, delay: 2500 },
+    );
     await sentRelease(id);
     // Both duplicates have fired and finished, and so has any send job they queued: a second copy
     // would be at the SMTP server now.
-    expect(await jobsFinished(h.ctx.queues.lift, [`dup-${id}`, `dup2-${id}`])).toEqual({ [`dup-${id}`]: 'completed', [`dup2-${id}`]: 'completed' });
+    expect(await jobsFinished(h.ctx.queues.lift, [`dup-${id}`, `dup2-${id}`])).toEqual({
+      [`dup-${id}`]: 'completed',
+      [`dup2-${id}`]: 'completed',
+    });
     await queuesSettled(h.ctx);
-    expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual(['one@example.org', 'three@example.org', 'two@example.org']);
-    const rows = await h.ctx.db.selectFrom('deliveries').select(['state', 'attempts']).where('release_id', '=', id).execute();
+    expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual([
+      'one@example.org',
+      'three@example.org',
+      'two@example.org',
+    ]);
+    const rows = await h.ctx.db
+      .selectFrom('deliveries')
+      .select(['state', 'attempts'])
+      .where('release_id', '=', id)
+      .execute();
     expect(rows).toEqual([1, 2, 3].map(() => ({ state: 'sent', attempts: 1 })));
     expect(await releaseStatus(h, id)).toMatchObject({ status: 'sent', counts: { sent: 3, queued: 0, sending: 0 } });
   });
@@ -93,13 +123,24 @@ describe('a scheduled release', () => {
       return undefined;
     };
     try {
-      const list = await listWith(h, 'Mixed', [{ email: 'gone@example.org' }, { email: 'busy@example.org' }, { email: 'fine@example.org' }]);
+      const list = await listWith(h, 'Mixed', [
+        { email: 'gone@example.org' },
+        { email: 'busy@example.org' },
+        { email: 'fine@example.org' },
+      ]);
       const { id } = await scheduleIn(h, [list], 1200);
       const release = await sentRelease(id);
       expect(release.counts).toMatchObject({ sent: 2, failed: 1 });
       const failed = (await h.api('GET', `/api/releases/${id}/deliveries?state=failed`)).json.items;
-      expect(failed).toEqual([expect.objectContaining({ email: 'gone@example.org', lastError: expect.stringContaining('mailbox does not exist') })]);
-      const busy = (await h.api('GET', `/api/releases/${id}/deliveries?state=sent`)).json.items.find((d: { email: string }) => d.email === 'busy@example.org');
+      expect(failed).toEqual([
+        expect.objectContaining({
+          email: 'gone@example.org',
+          lastError: expect.stringContaining('mailbox does not exist'),
+        }),
+      ]);
+      const busy = (await h.api('GET', `/api/releases/${id}/deliveries?state=sent`)).json.items.find(
+        (d: { email: string }) => d.email === 'busy@example.org',
+      );
       expect(busy.attempts).toBe(3);
       expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual(['busy@example.org', 'fine@example.org']);
     } finally {

@@ -15,15 +15,35 @@ afterAll(async () => h?.close());
 
 const inAnHour = () => new Date(Date.now() + 3_600_000);
 const release = (overrides: Record<string, unknown> = {}) => ({
-  title: 'Title', body: 'Body', embargo: { at: inAnHour().toISOString() }, listIds: [listId], ...overrides,
+  title: 'Title',
+  body: 'Body',
+  embargo: { at: inAnHour().toISOString() },
+  listIds: [listId],
+  ...overrides,
 });
 
 describe('hostile input is refused whole, naming the field', () => {
   const lookalikes = [
-    'a@b', 'a@localhost', 'a..b@example.org', '.a@example.org', 'a.@example.org', 'a@example..org', 'a@-example.org',
-    'a@example.org.', 'a b@example.org', '"a b"@example.org', 'a@[127.0.0.1]', 'a@123.45.67.89', 'аdmin@example.org',
-    'a@exаmple.org', '<a@example.org>', 'a@example.org>', 'a@example.org,b@example.org', 'a@example.org;b@example.org',
-    'a@example.org\r\nBcc: all@example.org', 'a@example.org\nX-Injected: 1',
+    'a@b',
+    'a@localhost',
+    'a..b@example.org',
+    '.a@example.org',
+    'a.@example.org',
+    'a@example..org',
+    'a@-example.org',
+    'a@example.org.',
+    'a b@example.org',
+    '"a b"@example.org',
+    'a@[127.0.0.1]',
+    'a@123.45.67.89',
+    'аdmin@example.org',
+    'a@exаmple.org',
+    '<a@example.org>',
+    'a@example.org>',
+    'a@example.org,b@example.org',
+    'a@example.org;b@example.org',
+    'a@example.org\r\nBcc: all@example.org',
+    'a@example.org\nX-Injected: 1',
   ];
   it.each(lookalikes)('refuses the address %j', async (email) => {
     const before = await footprint(h);
@@ -35,7 +55,11 @@ describe('hostile input is refused whole, naming the field', () => {
 
   // CR/LF in titles, subscriber names and addresses: tests/integration/api-input.test.ts.
   const headerInjections: Array<[string, string, () => Promise<{ status: number; json: any }>]> = [
-    ['outlet', 'an outlet', () => h.api('POST', `/api/lists/${listId}/subscribers`, { email: 'o@example.org', outlet: 'Daily\nX-Spam: no' })],
+    [
+      'outlet',
+      'an outlet',
+      () => h.api('POST', `/api/lists/${listId}/subscribers`, { email: 'o@example.org', outlet: 'Daily\nX-Spam: no' }),
+    ],
     ['name', 'a list name', () => h.api('POST', '/api/lists', { name: 'Desk\r\nBcc: x@y.org' })],
   ];
   it.each(headerInjections)('refuses CR/LF in %s (%s)', async (field, _what, call) => {
@@ -48,7 +72,12 @@ describe('hostile input is refused whole, naming the field', () => {
 
   it('refuses a 20 MB body with 413 before reading it all', async () => {
     const before = await footprint(h);
-    const answer = await h.api('POST', '/api/releases', JSON.stringify(release({ body: 'x'.repeat(20 * 1024 * 1024) })), { 'content-type': 'application/json' });
+    const answer = await h.api(
+      'POST',
+      '/api/releases',
+      JSON.stringify(release({ body: 'x'.repeat(20 * 1024 * 1024) })),
+      { 'content-type': 'application/json' },
+    );
     expect(answer.status).toBe(413);
     expect(answer.json).toMatchObject({ error: 'payload_too_large' });
     expect(await footprint(h)).toEqual(before);
@@ -57,20 +86,50 @@ describe('hostile input is refused whole, naming the field', () => {
   it('refuses invalid UTF-8 instead of storing replacement characters', async () => {
     const before = await footprint(h);
     const json = Buffer.from(JSON.stringify(release({ title: 'Caf_' })));
-    const broken = Buffer.concat([json.subarray(0, json.indexOf('_')), Buffer.from([0xc3, 0x28]), json.subarray(json.indexOf('_') + 1)]);
+    const broken = Buffer.concat([
+      json.subarray(0, json.indexOf('_')),
+      Buffer.from([0xc3, 0x28]),
+      json.subarray(json.indexOf('_') + 1),
+    ]);
     const answer = await h.app.inject({
-      method: 'POST', url: '/api/releases', payload: broken,
+      method: 'POST',
+      url: '/api/releases',
+      payload: broken,
       headers: { authorization: `Bearer ${h.token}`, 'content-type': 'application/json' },
     });
     expect(answer.statusCode).toBe(400);
-    expect(answer.json()).toMatchObject({ error: 'invalid_encoding', message: expect.stringMatching(/^body: .*UTF-8/) });
+    expect(answer.json()).toMatchObject({
+      error: 'invalid_encoding',
+      message: expect.stringMatching(/^body: .*UTF-8/),
+    });
     expect(await footprint(h)).toEqual(before);
   });
 
   it.each([
-    ['title', () => h.api('POST', '/api/releases', JSON.stringify(release({ title: 'Caf\ud800' })), { 'content-type': 'application/json' })],
-    ['body', () => h.api('POST', '/api/releases', JSON.stringify(release({ body: '\udfffBody' })), { 'content-type': 'application/json' })],
-    ['name', () => h.api('POST', `/api/lists/${listId}/subscribers`, JSON.stringify({ email: 's@example.org', name: 'Zo\ud83d' }), { 'content-type': 'application/json' })],
+    [
+      'title',
+      () =>
+        h.api('POST', '/api/releases', JSON.stringify(release({ title: 'Caf\ud800' })), {
+          'content-type': 'application/json',
+        }),
+    ],
+    [
+      'body',
+      () =>
+        h.api('POST', '/api/releases', JSON.stringify(release({ body: '\udfffBody' })), {
+          'content-type': 'application/json',
+        }),
+    ],
+    [
+      'name',
+      () =>
+        h.api(
+          'POST',
+          `/api/lists/${listId}/subscribers`,
+          JSON.stringify({ email: 's@example.org', name: 'Zo\ud83d' }),
+          { 'content-type': 'application/json' },
+        ),
+    ],
   ] as const)('refuses a lone surrogate (a \\ud800 escape) in %s', async (field, call) => {
     const before = await footprint(h);
     const answer = await call();
@@ -82,7 +141,13 @@ describe('hostile input is refused whole, naming the field', () => {
   const malformed: Array<[string, string, Record<string, string>, number, RegExp]> = [
     ['a JSON array', '[1, 2]', { 'content-type': 'application/json' }, 400, /^body: /],
     ['JSON null', 'null', { 'content-type': 'application/json' }, 400, /^body: /],
-    ['a prototype-poisoning key', '{"__proto__": {"admin": true}, "title": "x"}', { 'content-type': 'application/json' }, 400, /./],
+    [
+      'a prototype-poisoning key',
+      '{"__proto__": {"admin": true}, "title": "x"}',
+      { 'content-type': 'application/json' },
+      400,
+      /./,
+    ],
     ['plain text', 'hello', { 'content-type': 'text/plain' }, 415, /application\/json/],
     ['XML', '<release/>', { 'content-type': 'application/xml' }, 415, /application\/json/],
   ];
@@ -90,7 +155,11 @@ describe('hostile input is refused whole, naming the field', () => {
     const before = await footprint(h);
     const answer = await h.api('POST', '/api/releases', payload, headers);
     expect(answer.status).toBe(status);
-    expect(answer.json).toMatchObject({ error: expect.any(String), message: expect.stringMatching(message), details: expect.any(Object) });
+    expect(answer.json).toMatchObject({
+      error: expect.any(String),
+      message: expect.stringMatching(message),
+      details: expect.any(Object),
+    });
     expect(await footprint(h)).toEqual(before);
   });
 });
@@ -99,15 +168,25 @@ describe('markup in any text field stays text', () => {
   const attack = `<script>alert("x")</script><img src=x onerror="alert(1)">`;
 
   it('is escaped in the email, the preview and its text part, and returned verbatim as JSON data', async () => {
-    const list = await listWith(h, `Desk ${attack}`, [{ email: 'pat@example.org', name: `Pat ${attack}`, outlet: `Times ${attack}` }]);
-    const created = await createRelease(h, [list], inAnHour(), { title: `Title ${attack}`, summary: `Summary ${attack}`, body: `Body ${attack}` });
+    const list = await listWith(h, `Desk ${attack}`, [
+      { email: 'pat@example.org', name: `Pat ${attack}`, outlet: `Times ${attack}` },
+    ]);
+    const created = await createRelease(h, [list], inAnHour(), {
+      title: `Title ${attack}`,
+      summary: `Summary ${attack}`,
+      body: `Body ${attack}`,
+    });
     const html = (await h.api('GET', `/api/releases/${created.id}/preview?format=html`)).body;
     expect(html).not.toMatch(/<script|<img[^>]*onerror/i);
     expect(html).toContain('Title &lt;script&gt;');
     expect(html).toContain('Pat &lt;script&gt;');
     expect(html).toContain('Summary &lt;script&gt;');
 
-    const api = await h.app.inject({ method: 'GET', url: `/api/releases/${created.id}`, headers: { authorization: `Bearer ${h.token}` } });
+    const api = await h.app.inject({
+      method: 'GET',
+      url: `/api/releases/${created.id}`,
+      headers: { authorization: `Bearer ${h.token}` },
+    });
     expect(api.headers['content-type']).toMatch(/^application\/json/);
     expect(api.json().title).toBe(`Title ${attack}`);
   });
@@ -116,11 +195,18 @@ describe('markup in any text field stays text', () => {
 describe('CSV import', () => {
   const importCsv = (body: string | Buffer | Readable) =>
     h.app.inject({
-      method: 'POST', url: `/api/lists/${listId}/subscribers/import`, payload: body,
+      method: 'POST',
+      url: `/api/lists/${listId}/subscribers/import`,
+      payload: body,
       headers: { authorization: `Bearer ${h.token}`, 'content-type': 'text/csv' },
     });
   const member = async (email: string) =>
-    (await sql<{ name: string | null; outlet: string | null }>`SELECT name, outlet FROM subscribers WHERE email_key = lower(${email})`.execute(h.ctx.db)).rows[0];
+    (
+      await sql<{
+        name: string | null;
+        outlet: string | null;
+      }>`SELECT name, outlet FROM subscribers WHERE email_key = lower(${email})`.execute(h.ctx.db)
+    ).rows[0];
 
   it('reads a byte-order mark, quoted commas and line breaks, non-ASCII names and duplicate rows', async () => {
     const csv = [
@@ -173,13 +259,17 @@ describe('CSV import', () => {
     let peak = heapBefore;
     const sampler = setInterval(() => (peak = Math.max(peak, retained())), 250);
     const answer = await h.app.inject({
-      method: 'POST', url: `/api/lists/${list}/subscribers/import`, payload: Readable.from(lines()),
+      method: 'POST',
+      url: `/api/lists/${list}/subscribers/import`,
+      payload: Readable.from(lines()),
       headers: { authorization: `Bearer ${h.token}`, 'content-type': 'text/csv' },
     });
     clearInterval(sampler);
     expect(answer.statusCode).toBe(200);
     expect(answer.json()).toMatchObject({ added: rows, invalid: [] });
-    const { rows: counted } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM list_members WHERE list_id = ${list}`.execute(h.ctx.db);
+    const { rows: counted } = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM list_members WHERE list_id = ${list}`.execute(h.ctx.db);
     expect(counted[0]!.n).toBe(rows);
     expect(await member('bulk1@example.org')).toMatchObject({ name: 'Reader one again' });
     // The file is 3.5 MB of text and its rows, parsed and kept, 13 MB of heap; streamed, the import

@@ -14,7 +14,8 @@ const publicKeyBase64 = publicKey.export({ type: 'spki', format: 'der' }).toStri
 
 /** The DNS answer a mail provider would get for our selector; every other name does not exist. */
 async function dnsStub(name: string, type: string) {
-  if (type === 'TXT' && name === 'pl2030._domainkey.news.example.org') return [[`v=DKIM1; k=rsa; p=${publicKeyBase64}`]];
+  if (type === 'TXT' && name === 'pl2030._domainkey.news.example.org')
+    return [[`v=DKIM1; k=rsa; p=${publicKeyBase64}`]];
   throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
 }
 const verify = async (raw: string) => (await dkimVerify(Buffer.from(raw), { resolver: dnsStub as never })).results[0]!;
@@ -31,29 +32,53 @@ const t = useSmtpHarness({
 });
 
 const sentRelease = (id: number) =>
-  waitUntil(async () => {
-    const r = await releaseStatus(t.h, id);
-    return r.status === 'sent' && r;
-  }, 30_000, 'release sent');
+  waitUntil(
+    async () => {
+      const r = await releaseStatus(t.h, id);
+      return r.status === 'sent' && r;
+    },
+    30_000,
+    'release sent',
+  );
 
 /** Calls a public URL as a journalist's browser or mailbox provider would: no token, no cookie. */
-const visit = (method: 'GET' | 'POST', path: string, body?: string, contentType = 'application/x-www-form-urlencoded') =>
-  t.h.app.inject({ method, url: path, ...(body === undefined ? {} : { payload: body, headers: { 'content-type': contentType } }) });
+const visit = (
+  method: 'GET' | 'POST',
+  path: string,
+  body?: string,
+  contentType = 'application/x-www-form-urlencoded',
+) =>
+  t.h.app.inject({
+    method,
+    url: path,
+    ...(body === undefined ? {} : { payload: body, headers: { 'content-type': contentType } }),
+  });
 
 const subscriberId = async (email: string) =>
-  (await t.h.ctx.db.selectFrom('subscribers').select('id').where('email_key', '=', email.toLowerCase()).executeTakeFirstOrThrow()).id;
+  (
+    await t.h.ctx.db
+      .selectFrom('subscribers')
+      .select('id')
+      .where('email_key', '=', email.toLowerCase())
+      .executeTakeFirstOrThrow()
+  ).id;
 
 describe('the message a journalist receives', () => {
   it('carries the bulk-sender headers, signed with DKIM over both List-Unsubscribe headers', async () => {
     t.smtp.messages.length = 0;
     const list = await listWith(t.h, 'Science desk', [{ email: 'ada@example.org', name: 'Ada Lovelace' }]);
-    const { id } = await scheduleIn(t.h, [list], 1500, { contact: { name: 'Lena Fischer', email: 'lena@news.example.org', phone: '+1 617 555 0142' } });
+    const { id } = await scheduleIn(t.h, [list], 1500, {
+      contact: { name: 'Lena Fischer', email: 'lena@news.example.org', phone: '+1 617 555 0142' },
+    });
     await sentRelease(id);
     const [message] = await t.smtp.waitFor(1);
     const raw = message!.raw;
 
     expect(raw).toMatch(/^List-Id: "Science desk" <science-desk\.news\.example\.org>\r?$/im);
-    const unsubscribe = /^List-Unsubscribe: <(https:\/\/news\.example\.org\/unsubscribe\/[^>]+)>,\s+<mailto:unsubscribe@news\.example\.org\?subject=unsubscribe%20[^>]+>\r?$/im.exec(raw);
+    const unsubscribe =
+      /^List-Unsubscribe: <(https:\/\/news\.example\.org\/unsubscribe\/[^>]+)>,\s+<mailto:unsubscribe@news\.example\.org\?subject=unsubscribe%20[^>]+>\r?$/im.exec(
+        raw,
+      );
     expect(unsubscribe).not.toBeNull();
     expect(raw).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click\r?$/im);
     expect(raw).toMatch(new RegExp(`^Feedback-ID: ${id}:${list}:release:northbridge\\r?$`, 'im'));
@@ -67,11 +92,23 @@ describe('the message a journalist receives', () => {
     expect(result.status.result).toBe('pass');
     expect(result.signingDomain).toBe('news.example.org');
     const signed = /^DKIM-Signature:[\s\S]*?\bh=([^;]+);/im.exec(raw)![1]!.replace(/\s+/g, '').toLowerCase().split(':');
-    expect(signed).toEqual(expect.arrayContaining(['from', 'reply-to', 'list-id', 'list-unsubscribe', 'list-unsubscribe-post', 'feedback-id']));
+    expect(signed).toEqual(
+      expect.arrayContaining([
+        'from',
+        'reply-to',
+        'list-id',
+        'list-unsubscribe',
+        'list-unsubscribe-post',
+        'feedback-id',
+      ]),
+    );
     // Changing either header in transit breaks the signature.
     const forgedPost = raw.replace(/^List-Unsubscribe-Post: .*$/im, 'List-Unsubscribe-Post: List-Unsubscribe=Never');
     expect((await verify(forgedPost)).status.result).toBe('fail');
-    const forgedLink = raw.replace(/^List-Unsubscribe: <https:\/\/news\.example\.org/im, 'List-Unsubscribe: <https://evil.example');
+    const forgedLink = raw.replace(
+      /^List-Unsubscribe: <https:\/\/news\.example\.org/im,
+      'List-Unsubscribe: <https://evil.example',
+    );
     expect((await verify(forgedLink)).status.result).toBe('fail');
   });
 });
@@ -82,7 +119,11 @@ describe('a test send', () => {
     const list = await listWith(t.h, 'Test desk', [{ email: 'reader@example.org', name: 'Real Reader' }]);
     const { id } = await scheduleIn(t.h, [list], 3_600_000);
     const bad = await t.h.api('POST', `/api/releases/${id}/test-send`, { email: 'not-an-address' });
-    expect([bad.status, bad.json.error, bad.json.message]).toEqual([400, 'invalid_input', expect.stringContaining('email')]);
+    expect([bad.status, bad.json.error, bad.json.message]).toEqual([
+      400,
+      'invalid_input',
+      expect.stringContaining('email'),
+    ]);
 
     // Test copies go to staff only.
     await createAccount(t.h.ctx.db, 'editor@news.example.org', 'editor', await hashPassword('a long enough password'));
@@ -100,9 +141,14 @@ describe('a test send', () => {
     expect((await visit('POST', link, 'List-Unsubscribe=One-Click')).statusCode).toBe(404);
 
     t.smtp.messages.length = 0;
-    expect((await t.h.api('POST', `/api/releases/${id}/test-send`, { email: 'editor@news.example.org', phase: 'advance' })).status).toBe(200);
+    expect(
+      (await t.h.api('POST', `/api/releases/${id}/test-send`, { email: 'editor@news.example.org', phase: 'advance' }))
+        .status,
+    ).toBe(200);
     const [advance] = await t.smtp.waitFor(1);
-    expect(advance!.mail.subject).toMatch(/^\[TEST\] EMBARGOED — NOT FOR PUBLICATION UNTIL .*: Quantum sensor maps brain activity$/);
+    expect(advance!.mail.subject).toMatch(
+      /^\[TEST\] EMBARGOED — NOT FOR PUBLICATION UNTIL .*: Quantum sensor maps brain activity$/,
+    );
 
     const release = await releaseStatus(t.h, id);
     expect(release.status).toBe('scheduled');
@@ -123,7 +169,14 @@ describe('one-click unsubscribe', () => {
     expect(confirm.body).toMatch(/<form method="post" action="\/unsubscribe\/[^"]+">/);
     expect(confirm.headers['referrer-policy']).toBe('no-referrer');
     const status = async () =>
-      (await t.h.ctx.db.selectFrom('list_members').select('status').where('subscriber_id', '=', grace).where('list_id', '=', list).executeTakeFirstOrThrow()).status;
+      (
+        await t.h.ctx.db
+          .selectFrom('list_members')
+          .select('status')
+          .where('subscriber_id', '=', grace)
+          .where('list_id', '=', list)
+          .executeTakeFirstOrThrow()
+      ).status;
     expect(await status()).toBe('active'); // a GET (a link scanner) changes nothing
 
     const done = await visit('POST', path, 'List-Unsubscribe=One-Click');
@@ -163,7 +216,11 @@ describe('one-click unsubscribe', () => {
       signUnsubscribeToken(t.h.ctx.keys, 999_999, list), // signed, but no such membership
     ]) {
       for (const method of ['GET', 'POST'] as const) {
-        const answer = await visit(method, `/unsubscribe/${forged}`, method === 'POST' ? 'List-Unsubscribe=One-Click' : undefined);
+        const answer = await visit(
+          method,
+          `/unsubscribe/${forged}`,
+          method === 'POST' ? 'List-Unsubscribe=One-Click' : undefined,
+        );
         expect(answer.statusCode).toBe(404);
         expect(answer.body).toBe(unknown.body);
       }
@@ -182,13 +239,24 @@ describe('one-click unsubscribe', () => {
       expect(queued.json.items.map((d: { email: string }) => d.email)).toEqual(['second@example.org']);
 
       const path = `/unsubscribe/${signUnsubscribeToken(t.h.ctx.keys, second, list)}`;
-      expect((await visit('POST', path, '--x\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--x--', 'multipart/form-data; boundary=x')).statusCode).toBe(200);
+      expect(
+        (
+          await visit(
+            'POST',
+            path,
+            '--x\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--x--',
+            'multipart/form-data; boundary=x',
+          )
+        ).statusCode,
+      ).toBe(200);
 
       const release = await sentRelease(id);
       expect(release.counts).toMatchObject({ sent: 1, skipped: 1 });
       expect(t.smtp.messages.map((m) => m.to[0])).toEqual(['first@example.org']);
       const skipped = (await t.h.api('GET', `/api/releases/${id}/deliveries?state=skipped`)).json.items;
-      expect(skipped).toEqual([expect.objectContaining({ email: 'second@example.org', lastError: 'unsubscribed before sending' })]);
+      expect(skipped).toEqual([
+        expect.objectContaining({ email: 'second@example.org', lastError: 'unsubscribed before sending' }),
+      ]);
     } finally {
       t.smtp.delayMs = 0;
     }

@@ -28,18 +28,32 @@ const STATES: ReleaseStatus[] = ['draft', 'scheduled', 'sending', 'sent', 'cance
 const ACTIONS: Record<Action, (id: number) => Promise<{ status: number; json: any }>> = {
   schedule: (id) => h.api('POST', `/api/releases/${id}/schedule`),
   edit: (id) => h.api('PATCH', `/api/releases/${id}`, { title: 'Edited title' }),
-  attach: (id) => h.api('POST', `/api/releases/${id}/attachments?filename=notes.pdf`, '%PDF-1.4', { 'content-type': 'application/pdf' }),
+  attach: (id) =>
+    h.api('POST', `/api/releases/${id}/attachments?filename=notes.pdf`, '%PDF-1.4', {
+      'content-type': 'application/pdf',
+    }),
   unschedule: (id) => h.api('POST', `/api/releases/${id}/unschedule`),
   lift: (id) => h.api('POST', `/api/releases/${id}/lift`, { reason: 'published early' }),
   cancel: (id) => h.api('POST', `/api/releases/${id}/cancel`, { reason: 'withdrawn' }),
   retry: (id) => h.api('POST', `/api/releases/${id}/retry`),
-  correct: (id) => h.api('POST', `/api/releases/${id}/corrections`, { body: 'Corrected body.', note: 'a figure was wrong' }),
+  correct: (id) =>
+    h.api('POST', `/api/releases/${id}/corrections`, { body: 'Corrected body.', note: 'a figure was wrong' }),
 };
 
 /** The specification: what each allowed (state, action) leads to, and by how much the version moves. */
 const ALLOWED: Partial<Record<ReleaseStatus, Partial<Record<Action, { to: ReleaseStatus; versionStep: number }>>>> = {
-  draft: { schedule: { to: 'scheduled', versionStep: 0 }, edit: { to: 'draft', versionStep: 1 }, attach: { to: 'draft', versionStep: 1 }, lift: { to: 'scheduled', versionStep: 1 } },
-  scheduled: { edit: { to: 'scheduled', versionStep: 1 }, unschedule: { to: 'draft', versionStep: 1 }, lift: { to: 'scheduled', versionStep: 1 }, cancel: { to: 'cancelled', versionStep: 0 } },
+  draft: {
+    schedule: { to: 'scheduled', versionStep: 0 },
+    edit: { to: 'draft', versionStep: 1 },
+    attach: { to: 'draft', versionStep: 1 },
+    lift: { to: 'scheduled', versionStep: 1 },
+  },
+  scheduled: {
+    edit: { to: 'scheduled', versionStep: 1 },
+    unschedule: { to: 'draft', versionStep: 1 },
+    lift: { to: 'scheduled', versionStep: 1 },
+    cancel: { to: 'cancelled', versionStep: 0 },
+  },
   sending: { cancel: { to: 'cancelled', versionStep: 0 }, retry: { to: 'sending', versionStep: 0 } },
   sent: { retry: { to: 'sent', versionStep: 0 }, correct: { to: 'sent', versionStep: 1 } },
 };
@@ -65,8 +79,15 @@ async function releaseIn(state: ReleaseStatus): Promise<number> {
 /** Every row and job a lifecycle change could touch for one release. */
 async function footprint(id: number) {
   const { db } = h.ctx;
-  const rows = async (table: 'releases' | 'release_lists' | 'deliveries' | 'audit' | 'release_attachments', key: 'id' | 'release_id') =>
-    (await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(table)} WHERE ${sql.ref(key)} = ${id} ORDER BY 1, 2`.execute(db)).rows;
+  const rows = async (
+    table: 'releases' | 'release_lists' | 'deliveries' | 'audit' | 'release_attachments',
+    key: 'id' | 'release_id',
+  ) =>
+    (
+      await sql<
+        Record<string, unknown>
+      >`SELECT * FROM ${sql.table(table)} WHERE ${sql.ref(key)} = ${id} ORDER BY 1, 2`.execute(db)
+    ).rows;
   const jobs = (await h.ctx.queues.lift.getJobs(['delayed', 'waiting', 'active', 'completed', 'failed']))
     .filter((job) => job.data.releaseId === id)
     .map((job) => job.id)
@@ -101,7 +122,10 @@ describe('the release lifecycle, every (state, action) pair through the API', ()
         }
         expect(answer.status).toBe(action === 'attach' || action === 'correct' ? 201 : 200);
         const after = (await h.api('GET', `/api/releases/${id}`)).json;
-        expect([after.status, after.version]).toEqual([allowed.to, (before.release[0]!.version as number) + allowed.versionStep]);
+        expect([after.status, after.version]).toEqual([
+          allowed.to,
+          (before.release[0]!.version as number) + allowed.versionStep,
+        ]);
         const audited = (await footprint(id)).audit.slice(before.audit.length).map((entry) => entry.action);
         expect(audited).toHaveLength(1);
       });
@@ -119,18 +143,29 @@ describe('lists of a release', () => {
   it('moves a list from the advance lists to the lift lists in one PATCH', async () => {
     const vetted = await listWith(h, 'Vetted movers', [{ email: 'v@example.org' }]);
     const other = await listWith(h, 'Other vetted', [{ email: 'o@example.org' }]);
-    const release = await createRelease(h, [listId], new Date(Date.now() + 3_600_000), { advance: { listIds: [vetted], leadSeconds: 600 } });
-    const moved = await h.api('PATCH', `/api/releases/${release.id}`, { listIds: [listId, vetted], advance: { listIds: [other], leadSeconds: 600 } });
+    const release = await createRelease(h, [listId], new Date(Date.now() + 3_600_000), {
+      advance: { listIds: [vetted], leadSeconds: 600 },
+    });
+    const moved = await h.api('PATCH', `/api/releases/${release.id}`, {
+      listIds: [listId, vetted],
+      advance: { listIds: [other], leadSeconds: 600 },
+    });
     expect(moved.status).toBe(200);
     expect([moved.json.listIds, moved.json.advance.listIds]).toEqual([[listId, vetted], [other]]);
-    const back = await h.api('PATCH', `/api/releases/${release.id}`, { listIds: [listId], advance: { listIds: [vetted, other], leadSeconds: 600 } });
+    const back = await h.api('PATCH', `/api/releases/${release.id}`, {
+      listIds: [listId],
+      advance: { listIds: [vetted, other], leadSeconds: 600 },
+    });
     expect([back.status, back.json.listIds, back.json.advance.listIds]).toEqual([200, [listId], [vetted, other]]);
   });
 });
 
 describe('the advance step', () => {
   it('freezes nothing for a version that an edit replaced while the step was running', async () => {
-    const vetted = await listWith(h, 'Vetted racers', [{ email: 'racer-a@example.org' }, { email: 'racer-b@example.org' }]);
+    const vetted = await listWith(h, 'Vetted racers', [
+      { email: 'racer-a@example.org' },
+      { email: 'racer-b@example.org' },
+    ]);
     const embargoAt = new Date(Date.now() + 60_000);
     const release = await createRelease(h, [listId], embargoAt, { advance: { listIds: [vetted], leadSeconds: 57 } });
     expect((await h.api('POST', `/api/releases/${release.id}/schedule`)).status).toBe(200);
@@ -146,7 +181,11 @@ describe('the advance step', () => {
     };
     const job = { id: 'advance-race', data: { releaseId: release.id, version: 1, phase: 'advance' } } as Job<LiftJob>;
     await processAdvance({ ctx: h.ctx, renders: racing as RenderCache, mailer: {} as Mailer }, job);
-    const staged = await h.ctx.db.selectFrom('deliveries').select(['id', 'state']).where('release_id', '=', release.id).execute();
+    const staged = await h.ctx.db
+      .selectFrom('deliveries')
+      .select(['id', 'state'])
+      .where('release_id', '=', release.id)
+      .execute();
     expect(staged).toEqual([]);
   });
 });

@@ -23,11 +23,21 @@ afterAll(async () => {
   await smtp?.close();
 });
 
-const people = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => ({ email: `${prefix}${i}@example.org` }));
+const people = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => ({ email: `${prefix}${i}@example.org` }));
 const emails = (prefix: string, count: number) => people(prefix, count).map((p) => p.email);
 const received = (prefix: string) => smtp.messages.filter((m) => m.to[0]!.startsWith(prefix));
-const recipients = (prefix: string) => received(prefix).map((m) => m.to[0]).sort();
-const audit = async (id: number) => (await h.api('GET', `/api/releases/${id}/audit`)).json.items as Array<{ action: string; actor: string; at: string; details: Record<string, any> }>;
+const recipients = (prefix: string) =>
+  received(prefix)
+    .map((m) => m.to[0])
+    .sort();
+const audit = async (id: number) =>
+  (await h.api('GET', `/api/releases/${id}/audit`)).json.items as Array<{
+    action: string;
+    actor: string;
+    at: string;
+    details: Record<string, any>;
+  }>;
 
 describe('lifting early', () => {
   it('sends now, keeps the planned embargo for the record, and audits the reason', async () => {
@@ -36,7 +46,11 @@ describe('lifting early', () => {
     const askedAt = Date.now();
     const lifted = await h.api('POST', `/api/releases/${id}/lift`, { reason: 'The journal published early' });
     expect(lifted.status).toBe(200);
-    expect(lifted.json).toMatchObject({ status: 'scheduled', embargoAt: embargoAt.toISOString(), liftRequestedAt: expect.any(String) });
+    expect(lifted.json).toMatchObject({
+      status: 'scheduled',
+      embargoAt: embargoAt.toISOString(),
+      liftRequestedAt: expect.any(String),
+    });
     expect(lifted.json.sendAt).toBe(lifted.json.liftRequestedAt);
     expect(lifted.json.embargo.utc).toBe(embargoAt.toISOString());
 
@@ -50,10 +64,19 @@ describe('lifting early', () => {
     expect(sent.liftLagMs).toBeGreaterThanOrEqual(0);
     // Staff's lift, then the worker's lift at the instant and the completion, each audited.
     const trail = await audit(id);
-    expect(trail.slice(-3).map((e) => [e.action, e.actor])).toEqual([['lift', 'token:test-admin'], ['lifted', 'system'], ['completed', 'system']]);
+    expect(trail.slice(-3).map((e) => [e.action, e.actor])).toEqual([
+      ['lift', 'token:test-admin'],
+      ['lifted', 'system'],
+      ['completed', 'system'],
+    ]);
     expect(trail.at(-3)).toMatchObject({
-      action: 'lift', actor: 'token:test-admin',
-      details: { reason: 'The journal published early', embargoBefore: embargoAt.toISOString(), embargoAfter: embargoAt.toISOString() },
+      action: 'lift',
+      actor: 'token:test-admin',
+      details: {
+        reason: 'The journal published early',
+        embargoBefore: embargoAt.toISOString(),
+        embargoAfter: embargoAt.toISOString(),
+      },
     });
   });
 
@@ -94,9 +117,15 @@ describe('cancelling', () => {
     await h.api('PATCH', `/api/releases/${draft.id}`, { embargo: { at: second.toISOString() } });
     await h.api('POST', `/api/releases/${draft.id}/unschedule`);
     await h.api('POST', `/api/releases/${draft.id}/schedule`);
-    const cancelled = await h.api('POST', `/api/releases/${draft.id}/cancel`, { reason: 'The minister withdrew the plan' });
+    const cancelled = await h.api('POST', `/api/releases/${draft.id}/cancel`, {
+      reason: 'The minister withdrew the plan',
+    });
     expect(cancelled.status).toBe(200);
-    expect(cancelled.json).toMatchObject({ status: 'cancelled', cancelledAt: expect.any(String), counts: { queued: 0, sent: 0 } });
+    expect(cancelled.json).toMatchObject({
+      status: 'cancelled',
+      cancelledAt: expect.any(String),
+      counts: { queued: 0, sent: 0 },
+    });
 
     // The instant has passed, and every job due by it (a lift job of any version the cancel missed)
     // has run, with whatever send jobs it queued: a message would be at the SMTP server now.
@@ -104,10 +133,22 @@ describe('cancelling', () => {
     await queuesSettled(h.ctx, second);
     expect(received('spiked')).toHaveLength(0);
     expect((await h.api('GET', `/api/releases/${draft.id}/deliveries`)).json.items).toHaveLength(0);
-    expect(await releaseStatus(h, draft.id)).toMatchObject({ status: 'cancelled', liftedAt: null, counts: { queued: 0, sending: 0, sent: 0 } });
+    expect(await releaseStatus(h, draft.id)).toMatchObject({
+      status: 'cancelled',
+      liftedAt: null,
+      counts: { queued: 0, sending: 0, sent: 0 },
+    });
 
     const entries = await audit(draft.id);
-    expect(entries.map((e) => e.action)).toEqual(['create', 'edit', 'schedule', 'reschedule', 'unschedule', 'schedule', 'cancel']);
+    expect(entries.map((e) => e.action)).toEqual([
+      'create',
+      'edit',
+      'schedule',
+      'reschedule',
+      'unschedule',
+      'schedule',
+      'cancel',
+    ]);
     for (const entry of entries) {
       expect(entry.actor).toBe('token:test-admin');
       expect(Number.isNaN(Date.parse(entry.at))).toBe(false);
@@ -115,8 +156,14 @@ describe('cancelling', () => {
       expect(entry.details).toHaveProperty('embargoAfter');
     }
     expect(entries[0]!.details).toMatchObject({ embargoBefore: null, embargoAfter: first.toISOString() });
-    expect(entries[3]!.details).toMatchObject({ embargoBefore: first.toISOString(), embargoAfter: second.toISOString() });
-    expect(entries[6]!.details).toMatchObject({ reason: 'The minister withdrew the plan', embargoAfter: second.toISOString() });
+    expect(entries[3]!.details).toMatchObject({
+      embargoBefore: first.toISOString(),
+      embargoAfter: second.toISOString(),
+    });
+    expect(entries[6]!.details).toMatchObject({
+      reason: 'The minister withdrew the plan',
+      embargoAfter: second.toISOString(),
+    });
   });
 
   it('mid-send stops every message not yet handed to SMTP; the release ends cancelled with its counts', async () => {
@@ -128,10 +175,14 @@ describe('cancelling', () => {
     expect(cancelled.status).toBe(200);
     expect(cancelled.json.status).toBe('cancelled');
 
-    const settled = await waitUntil(async () => {
-      const release = await releaseStatus(h, id);
-      return release.counts.queued + release.counts.sending === 0 && release;
-    }, 10_000, 'every delivery settled');
+    const settled = await waitUntil(
+      async () => {
+        const release = await releaseStatus(h, id);
+        return release.counts.queued + release.counts.sending === 0 && release;
+      },
+      10_000,
+      'every delivery settled',
+    );
     // Every send job has finished: anything handed to the relay has arrived.
     await queuesSettled(h.ctx);
     const final = await releaseStatus(h, id);
@@ -141,10 +192,17 @@ describe('cancelling', () => {
     expect(final.counts.cancelled).toBeGreaterThan(0);
 
     // What arrived is exactly what is recorded as sent; no cancelled delivery reached anyone.
-    const sent = (await h.api('GET', `/api/releases/${id}/deliveries?state=sent`)).json.items.map((d: { email: string }) => d.email).sort();
-    const stopped = (await h.api('GET', `/api/releases/${id}/deliveries?state=cancelled`)).json.items.map((d: { email: string }) => d.email);
+    const sent = (await h.api('GET', `/api/releases/${id}/deliveries?state=sent`)).json.items
+      .map((d: { email: string }) => d.email)
+      .sort();
+    const stopped = (await h.api('GET', `/api/releases/${id}/deliveries?state=cancelled`)).json.items.map(
+      (d: { email: string }) => d.email,
+    );
     expect(recipients('halt')).toEqual(sent);
     for (const email of stopped) expect(recipients('halt')).not.toContain(email);
-    expect((await audit(id)).at(-1)).toMatchObject({ action: 'cancel', details: { reason: 'Wrong figures in the release' } });
+    expect((await audit(id)).at(-1)).toMatchObject({
+      action: 'cancel',
+      details: { reason: 'Wrong figures in the release' },
+    });
   });
 });

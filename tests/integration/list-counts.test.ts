@@ -24,18 +24,30 @@ async function shownAndCounted() {
 it('keeps each list’s active count right through imports, adds, unsubscribes, re-subscribes, moves, deletions and a deleted list', async () => {
   const empty = (await h.api('POST', '/api/lists', { name: 'Nobody yet' })).json.id as number;
   const big = await listOfSize(h, 'Imported', 500);
-  const small = await listWith(h, 'Small', [{ email: 'ada@example.org' }, { email: 'bo@example.org' }, { email: 'cy@example.org' }]);
+  const small = await listWith(h, 'Small', [
+    { email: 'ada@example.org' },
+    { email: 'bo@example.org' },
+    { email: 'cy@example.org' },
+  ]);
   let { shown, counted } = await shownAndCounted();
   expect(shown).toEqual(counted);
   expect([shown[empty], shown[big], shown[small]]).toEqual([0, 500, 3]);
 
   // An import that overlaps the list adds only the new addresses.
   const csv = ['email', ...Array.from({ length: 20 }, (_, i) => `reader${490 + i}@example.org`)].join('\n');
-  expect((await h.api('POST', `/api/lists/${big}/subscribers/import`, csv, { 'content-type': 'text/csv' })).status).toBe(200);
+  expect(
+    (await h.api('POST', `/api/lists/${big}/subscribers/import`, csv, { 'content-type': 'text/csv' })).status,
+  ).toBe(200);
   // Unsubscribe many in one statement, re-subscribe some, move one member to another list, delete one.
-  await sql`UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now() WHERE list_id = ${big} AND subscriber_id IN (SELECT subscriber_id FROM list_members WHERE list_id = ${big} ORDER BY subscriber_id LIMIT 100)`.execute(h.ctx.db);
-  await sql`UPDATE list_members SET status = 'active', unsubscribed_at = NULL WHERE list_id = ${big} AND subscriber_id IN (SELECT subscriber_id FROM list_members WHERE list_id = ${big} AND status = 'unsubscribed' ORDER BY subscriber_id LIMIT 30)`.execute(h.ctx.db);
-  await sql`UPDATE list_members SET list_id = ${empty} WHERE list_id = ${small} AND subscriber_id = (SELECT min(subscriber_id) FROM list_members WHERE list_id = ${small})`.execute(h.ctx.db);
+  await sql`UPDATE list_members SET status = 'unsubscribed', unsubscribed_at = now() WHERE list_id = ${big} AND subscriber_id IN (SELECT subscriber_id FROM list_members WHERE list_id = ${big} ORDER BY subscriber_id LIMIT 100)`.execute(
+    h.ctx.db,
+  );
+  await sql`UPDATE list_members SET status = 'active', unsubscribed_at = NULL WHERE list_id = ${big} AND subscriber_id IN (SELECT subscriber_id FROM list_members WHERE list_id = ${big} AND status = 'unsubscribed' ORDER BY subscriber_id LIMIT 30)`.execute(
+    h.ctx.db,
+  );
+  await sql`UPDATE list_members SET list_id = ${empty} WHERE list_id = ${small} AND subscriber_id = (SELECT min(subscriber_id) FROM list_members WHERE list_id = ${small})`.execute(
+    h.ctx.db,
+  );
   await sql`DELETE FROM subscribers WHERE email = 'bo@example.org'`.execute(h.ctx.db);
   // A statement that touches rows but changes no status.
   await sql`UPDATE list_members SET subscribed_at = subscribed_at WHERE list_id = ${big}`.execute(h.ctx.db);

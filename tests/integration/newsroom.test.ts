@@ -15,12 +15,18 @@ afterAll(async () => {
 /** What anyone on the internet can fetch: no token, no cookie. */
 const publicGet = (url: string) => h.app.inject({ method: 'GET', url });
 const upload = (id: number, filename: string, body: Buffer | string, type = 'application/pdf') =>
-  h.api('POST', `/api/releases/${id}/attachments?filename=${encodeURIComponent(filename)}`, body as string, { 'content-type': type });
+  h.api('POST', `/api/releases/${id}/attachments?filename=${encodeURIComponent(filename)}`, body as string, {
+    'content-type': type,
+  });
 
 describe('the public newsroom', () => {
   it('shows nothing of an embargoed release before the instant, and all of it after', async () => {
     const list = await listWith(h, 'Newsroom desk', [{ email: 'ada@example.org' }]);
-    const secrets = { title: 'Falcon probe finds water on Callisto', summary: 'Quietly-guarded-summary-7741', body: 'zebra-lantern-4242 ocean under the ice' };
+    const secrets = {
+      title: 'Falcon probe finds water on Callisto',
+      summary: 'Quietly-guarded-summary-7741',
+      body: 'zebra-lantern-4242 ocean under the ice',
+    };
     const embargoAt = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000);
     const release = await createRelease(h, [list], embargoAt, { ...secrets });
     const pdf = Buffer.from('%PDF-1.4\nattachment-secret-9090\n%%EOF');
@@ -40,12 +46,24 @@ describe('the public newsroom', () => {
     expect(unknownPage.statusCode).toBe(404);
     // The file by its id alone, and by the address emails sent before slugs were made at the lift used.
     const legacyPath = `/releases/${slug}/files/${file.json.id}/Callisto%20findings.pdf`;
-    const urls = ['/releases', '/releases/feed.xml', `/releases/${slug}`, filePath, `/files/${file.json.id}`, legacyPath];
-    const leaks = (text: string) => [secrets.title, secrets.summary, 'zebra-lantern-4242', 'attachment-secret-9090', slug].filter((s) => text.includes(s));
+    const urls = [
+      '/releases',
+      '/releases/feed.xml',
+      `/releases/${slug}`,
+      filePath,
+      `/files/${file.json.id}`,
+      legacyPath,
+    ];
+    const leaks = (text: string) =>
+      [secrets.title, secrets.summary, 'zebra-lantern-4242', 'attachment-secret-9090', slug].filter((s) =>
+        text.includes(s),
+      );
 
     // Round after round until the lift worker has lifted it (PostgreSQL's lifted_at): every round
     // that ended with the release still not lifted must show nothing, right up to the lift.
-    const lifted = async () => (await h.ctx.db.selectFrom('releases').select('lifted_at').where('id', '=', release.id).executeTakeFirstOrThrow()).lifted_at;
+    const lifted = async () =>
+      (await h.ctx.db.selectFrom('releases').select('lifted_at').where('id', '=', release.id).executeTakeFirstOrThrow())
+        .lifted_at;
     let checks = 0;
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -96,7 +114,10 @@ describe('the public newsroom', () => {
     const list = await listWith(h, 'Retitle desk', [{ email: 'retitle@example.org' }]);
     const vetted = await listWith(h, 'Retitle vetted', [{ email: 'retitle-vetted@example.org' }]);
     const embargoAt = new Date(Math.ceil((Date.now() + 3_600_000) / 1000) * 1000);
-    const draft = await createRelease(h, [list], embargoAt, { title: 'Falcon probe reaches Europa', advance: { listIds: [vetted], leadSeconds: 60 } });
+    const draft = await createRelease(h, [list], embargoAt, {
+      title: 'Falcon probe reaches Europa',
+      advance: { listIds: [vetted], leadSeconds: 60 },
+    });
     const file = await upload(draft.id, 'Europa plumes.pdf', '%PDF-1.4 plumes');
     const words = /falcon|europa|plumes/i;
     expect(draft.slug).toBeNull();
@@ -112,12 +133,20 @@ describe('the public newsroom', () => {
     for (const job of jobs) expect(JSON.stringify({ id: job.id, name: job.name, data: job.data })).not.toMatch(words);
 
     // Retitled, then lifted: the address follows the title it was lifted with.
-    expect((await h.api('PATCH', `/api/releases/${draft.id}`, { title: 'Orion lander touches down' })).status).toBe(200);
-    expect((await h.api('POST', `/api/releases/${draft.id}/lift`, { reason: 'the agency announced it' })).status).toBe(200);
-    const sent = await waitUntil(async () => {
-      const release = await releaseStatus(h, draft.id);
-      return release.status === 'sent' && release;
-    }, 30_000, 'release sent');
+    expect((await h.api('PATCH', `/api/releases/${draft.id}`, { title: 'Orion lander touches down' })).status).toBe(
+      200,
+    );
+    expect((await h.api('POST', `/api/releases/${draft.id}/lift`, { reason: 'the agency announced it' })).status).toBe(
+      200,
+    );
+    const sent = await waitUntil(
+      async () => {
+        const release = await releaseStatus(h, draft.id);
+        return release.status === 'sent' && release;
+      },
+      30_000,
+      'release sent',
+    );
     expect(sent.slug).toBe(`orion-lander-touches-down-${draft.id}`);
     expect((await publicGet(`/releases/${sent.slug}`)).statusCode).toBe(200);
     const unknown = await publicGet('/releases/no-such-release-000000');

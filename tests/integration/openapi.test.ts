@@ -27,11 +27,17 @@ describe('the API contract', () => {
     const document = response.json() as OpenAPIV3.Document;
     expect(document.openapi).toMatch(/^3\./);
 
-    const routes = h.app.registeredRoutes.filter((r) => r.method !== 'HEAD' && r.url.startsWith('/api/') && !isDocs(r.url));
+    const routes = h.app.registeredRoutes.filter(
+      (r) => r.method !== 'HEAD' && r.url.startsWith('/api/') && !isDocs(r.url),
+    );
     // Every /api route the access table names, so the check below cannot pass over an empty list.
-    const tabled = Object.keys(ROUTES).filter((key) => key.split(' ')[1]!.startsWith('/api/') && !isDocs(key.split(' ')[1]!));
+    const tabled = Object.keys(ROUTES).filter(
+      (key) => key.split(' ')[1]!.startsWith('/api/') && !isDocs(key.split(' ')[1]!),
+    );
     expect(routes.map((r) => `${r.method} ${r.url}`).sort()).toEqual(tabled.sort());
-    const missing = routes.filter((r) => !document.paths[openApiPath(r.url)]?.[r.method.toLowerCase() as OpenAPIV3.HttpMethods]);
+    const missing = routes.filter(
+      (r) => !document.paths[openApiPath(r.url)]?.[r.method.toLowerCase() as OpenAPIV3.HttpMethods],
+    );
     expect(missing.map((r) => `${r.method} ${r.url}`)).toEqual([]);
 
     const result = await validate(structuredClone(document) as never);
@@ -41,13 +47,23 @@ describe('the API contract', () => {
   it('shows each route its zod schemas: what a request must carry and what it answers', async () => {
     const document = (await h.app.inject({ method: 'GET', url: '/api/openapi.json' })).json() as OpenAPIV3.Document;
     const create = document.paths['/api/releases']!.post!;
-    const body = (create.requestBody as OpenAPIV3.RequestBodyObject).content['application/json']!.schema as OpenAPIV3.SchemaObject;
+    const body = (create.requestBody as OpenAPIV3.RequestBodyObject).content['application/json']!
+      .schema as OpenAPIV3.SchemaObject;
     expect(body.required).toEqual(expect.arrayContaining(['title', 'body', 'embargo', 'listIds']));
-    const created = (create.responses['201'] as OpenAPIV3.ResponseObject).content!['application/json']!.schema as OpenAPIV3.SchemaObject;
+    const created = (create.responses['201'] as OpenAPIV3.ResponseObject).content!['application/json']!
+      .schema as OpenAPIV3.SchemaObject;
     expect(Object.keys(created.properties!)).toEqual(expect.arrayContaining(['id', 'status', 'embargo', 'counts']));
     const deliveries = document.paths['/api/releases/{id}/deliveries']!.get!;
-    expect(deliveries.parameters!.map((p) => [(p as OpenAPIV3.ParameterObject).in, (p as OpenAPIV3.ParameterObject).name]))
-      .toEqual(expect.arrayContaining([['path', 'id'], ['query', 'state'], ['query', 'cursor'], ['query', 'limit']]));
+    expect(
+      deliveries.parameters!.map((p) => [(p as OpenAPIV3.ParameterObject).in, (p as OpenAPIV3.ParameterObject).name]),
+    ).toEqual(
+      expect.arrayContaining([
+        ['path', 'id'],
+        ['query', 'state'],
+        ['query', 'cursor'],
+        ['query', 'limit'],
+      ]),
+    );
   });
 
   it('serves the reference page under the console policy, inline styles aside, and its copy of the document', async () => {
@@ -70,7 +86,7 @@ describe('the API contract', () => {
 });
 
 describe('the actor on the request', () => {
-  it('is the signed-in person on staff routes, and where nobody signed in it answers the guard\'s 401', async () => {
+  it("is the signed-in person on staff routes, and where nobody signed in it answers the guard's 401", async () => {
     const app = Fastify();
     enforceAccess(app, { db: h.ctx.db, config: h.config, refusalPage: () => '', expiredFormPage: () => '' });
     app.setErrorHandler(errorHandler);
@@ -78,10 +94,18 @@ describe('the actor on the request', () => {
     app.get('/healthz', async (request) => ({ label: request.actor.label }));
     app.get('/api/lists', async (request) => ({ label: request.actor.label }));
     const anonymous = await app.inject({ method: 'GET', url: '/healthz' });
-    expect([anonymous.statusCode, anonymous.headers['www-authenticate'], anonymous.json().error]).toEqual([401, 'Bearer realm="presslift"', 'unauthorized']);
+    expect([anonymous.statusCode, anonymous.headers['www-authenticate'], anonymous.json().error]).toEqual([
+      401,
+      'Bearer realm="presslift"',
+      'unauthorized',
+    ]);
     const guarded = await app.inject({ method: 'GET', url: '/api/lists' });
     expect(guarded.json()).toEqual(anonymous.json());
-    const signedIn = await app.inject({ method: 'GET', url: '/api/lists', headers: { authorization: `Bearer ${h.token}` } });
+    const signedIn = await app.inject({
+      method: 'GET',
+      url: '/api/lists',
+      headers: { authorization: `Bearer ${h.token}` },
+    });
     expect(signedIn.json()).toEqual({ label: 'token:test-admin' });
     await app.close();
   });

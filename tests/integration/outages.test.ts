@@ -31,7 +31,10 @@ beforeAll(async () => {
   redisProxy = await startTcpProxy(Number(new URL(h.config.REDIS_URL).port || 6379));
   postgresProxy = await startTcpProxy(Number(new URL(h.config.DATABASE_URL).port || 5432));
   const config = loadConfig({
-    ...h.env, REDIS_URL: through(h.config.REDIS_URL, redisProxy), DATABASE_URL: through(h.config.DATABASE_URL, postgresProxy), METRICS_TOKEN,
+    ...h.env,
+    REDIS_URL: through(h.config.REDIS_URL, redisProxy),
+    DATABASE_URL: through(h.config.DATABASE_URL, postgresProxy),
+    METRICS_TOKEN,
   });
   ctx = await createContext(config, createLogger('info', 'presslift', log.stream));
   app = await buildApp(ctx);
@@ -51,16 +54,23 @@ const readyz = async () => {
   return { status: response.statusCode, body: response.json() };
 };
 const becomes = (status: number, what: string) =>
-  waitUntil(async () => {
-    const answer = await readyz();
-    return answer.status === status && answer;
-  }, 30_000, what);
+  waitUntil(
+    async () => {
+      const answer = await readyz();
+      return answer.status === status && answer;
+    },
+    30_000,
+    what,
+  );
 
 describe('/healthz and /readyz', () => {
   it('are ready while Redis and PostgreSQL answer and migrations are current', async () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     // A fresh process is not ready until its Redis connection is up; on a loaded machine that takes a moment.
-    expect(await becomes(200, 'ready at start')).toEqual({ status: 200, body: { ready: true, checks: { redis: 'ok', postgres: 'ok', migrations: 'ok' } } });
+    expect(await becomes(200, 'ready at start')).toEqual({
+      status: 200,
+      body: { ready: true, checks: { redis: 'ok', postgres: 'ok', migrations: 'ok' } },
+    });
   });
 
   it('fail while Redis is unreachable and recover by themselves', async () => {
@@ -77,14 +87,22 @@ describe('/healthz and /readyz', () => {
     await postgresProxy.cut();
     const down = await becomes(503, 'readyz to fail without PostgreSQL');
     expect(down.body).toEqual({ ready: false, checks: { redis: 'ok', postgres: 'failed', migrations: 'failed' } });
-    const scrape = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    const scrape = await app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
     expect(scrape.statusCode).toBe(503);
     // Neither answer echoes the driver's error (hosts, ports, users); the log has it.
-    for (const body of [JSON.stringify(down.body), scrape.body]) expect(body).not.toMatch(/ECONN|127\.0\.0\.1|timeout|terminated|postgres:\/\//i);
+    for (const body of [JSON.stringify(down.body), scrape.body])
+      expect(body).not.toMatch(/ECONN|127\.0\.0\.1|timeout|terminated|postgres:\/\//i);
     expect(scrape.json()).toMatchObject({ error: 'unavailable', message: expect.stringContaining('in the log') });
     const logged = log.entries().filter((e) => e.msg === 'not ready' || e.msg === 'metrics could not be collected');
     expect(logged.map((e) => e.msg)).toEqual(expect.arrayContaining(['not ready', 'metrics could not be collected']));
-    expect(logged.filter((e) => e.msg === 'not ready').map((e) => Object.keys(e.checks as object))).toContainEqual(['postgres', 'migrations']);
+    expect(logged.filter((e) => e.msg === 'not ready').map((e) => Object.keys(e.checks as object))).toContainEqual([
+      'postgres',
+      'migrations',
+    ]);
     await postgresProxy.restore();
     await becomes(200, 'readyz to recover with PostgreSQL');
   });
@@ -94,14 +112,32 @@ describe('the emergency stop while Redis is unreachable', () => {
   it('keeps the pause in PostgreSQL and answers 503 so the operator repeats it', async () => {
     await redisProxy.cut();
     await becomes(503, 'Redis to be seen as down');
-    const response = await app.inject({ method: 'POST', url: '/api/ops/pause', headers: { authorization: `Bearer ${h.token}` } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/ops/pause',
+      headers: { authorization: `Bearer ${h.token}` },
+    });
     expect(response.statusCode).toBe(503);
-    expect(response.json()).toMatchObject({ error: 'queue_unavailable', message: expect.stringMatching(/recorded in PostgreSQL.*repeat it/) });
-    expect((await h.ctx.db.selectFrom('settings').select('value').where('key', '=', 'sending_paused').executeTakeFirstOrThrow()).value).toMatchObject({ paused: true });
+    expect(response.json()).toMatchObject({
+      error: 'queue_unavailable',
+      message: expect.stringMatching(/recorded in PostgreSQL.*repeat it/),
+    });
+    expect(
+      (
+        await h.ctx.db
+          .selectFrom('settings')
+          .select('value')
+          .where('key', '=', 'sending_paused')
+          .executeTakeFirstOrThrow()
+      ).value,
+    ).toMatchObject({ paused: true });
 
     await redisProxy.restore();
     await becomes(200, 'Redis to be back');
-    expect((await app.inject({ method: 'POST', url: '/api/ops/pause', headers: { authorization: `Bearer ${h.token}` } })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: 'POST', url: '/api/ops/pause', headers: { authorization: `Bearer ${h.token}` } }))
+        .statusCode,
+    ).toBe(200);
     expect(await h.ctx.queues.send.isPaused()).toBe(true);
   });
 });
@@ -113,6 +149,11 @@ describe('/readyz and migrations', () => {
     const pending = await readyz();
     expect(pending.status).toBe(503);
     expect(pending.body.checks.migrations).toBe('failed');
-    expect(log.entries().filter((e) => e.msg === 'not ready').map((e) => JSON.stringify(e.checks))).toContainEqual(expect.stringMatching(/pending migrations/));
+    expect(
+      log
+        .entries()
+        .filter((e) => e.msg === 'not ready')
+        .map((e) => JSON.stringify(e.checks)),
+    ).toContainEqual(expect.stringMatching(/pending migrations/));
   });
 });

@@ -17,13 +17,18 @@ afterAll(async () => {
 });
 
 it('writes each message as a parseable .eml file when no relay is configured', async () => {
-  const list = await listWith(h, 'Outbox', [{ email: 'ines@example.org', name: 'Inès Dupré' }, { email: 'tom@example.org' }]);
+  const list = await listWith(h, 'Outbox', [
+    { email: 'ines@example.org', name: 'Inès Dupré' },
+    { email: 'tom@example.org' },
+  ]);
   const { id } = await scheduleIn(h, [list], 1200);
   await waitUntil(async () => (await releaseStatus(h, id)).status === 'sent', 30_000, 'release sent');
 
   const files = (await readdir(h.config.OUTBOX_DIR)).filter((f) => f.endsWith('.eml')).sort();
   expect(files).toHaveLength(2);
-  const parsed = await Promise.all(files.map(async (f) => simpleParser(await readFile(path.join(h.config.OUTBOX_DIR, f)))));
+  const parsed = await Promise.all(
+    files.map(async (f) => simpleParser(await readFile(path.join(h.config.OUTBOX_DIR, f)))),
+  );
   const ines = parsed.find((m) => m.text?.includes('Inès Dupré'))!;
   expect(ines.subject).toBe('Quantum sensor maps brain activity');
   expect(ines.html).toContain('Dear Inès Dupré,');

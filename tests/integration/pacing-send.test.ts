@@ -15,7 +15,12 @@ beforeAll(async () => {
   smtp = await startSmtp();
   // Mixed batches, one worker, and one attempt only: a slow-down must not spend it.
   h = await createHarness({
-    SMTP_URL: smtp.url, DOMAIN_LIMITS: 'paced.test=2/s', SEND_BATCH_SIZE: '6', SEND_CONCURRENCY: '2', SEND_ATTEMPTS: '1', SMTP_SLOW_DOWN_MS: '3000',
+    SMTP_URL: smtp.url,
+    DOMAIN_LIMITS: 'paced.test=2/s',
+    SEND_BATCH_SIZE: '6',
+    SEND_CONCURRENCY: '2',
+    SEND_ATTEMPTS: '1',
+    SMTP_SLOW_DOWN_MS: '3000',
   });
   await h.startWorkers();
 });
@@ -25,17 +30,25 @@ afterAll(async () => {
 });
 
 const people = (domain: string, n: number) => Array.from({ length: n }, (_, i) => ({ email: `r${i}@${domain}` }));
-const arrivals = (domain: string) => smtp.messages.filter((m) => m.to[0]!.endsWith(`@${domain}`)).map((m) => m.receivedAt);
+const arrivals = (domain: string) =>
+  smtp.messages.filter((m) => m.to[0]!.endsWith(`@${domain}`)).map((m) => m.receivedAt);
 
 async function statesOf(releaseId: number) {
-  const { rows } = await sql<{ state: string; n: number }>`SELECT state, count(*)::int AS n FROM deliveries WHERE release_id = ${releaseId} GROUP BY state`.execute(h.ctx.db);
+  const { rows } = await sql<{
+    state: string;
+    n: number;
+  }>`SELECT state, count(*)::int AS n FROM deliveries WHERE release_id = ${releaseId} GROUP BY state`.execute(h.ctx.db);
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
 
 describe('pacing per destination while sending', () => {
   it('holds a paced domain to its rate while the other domains finish first', async () => {
     smtp.messages.length = 0;
-    const list = await listWith(h, 'Mixed', [...people('paced.test', 8), ...people('free.test', 16)].sort((a, b) => a.email.localeCompare(b.email)));
+    const list = await listWith(
+      h,
+      'Mixed',
+      [...people('paced.test', 8), ...people('free.test', 16)].sort((a, b) => a.email.localeCompare(b.email)),
+    );
     const { id } = await scheduleIn(h, [list], 1000);
     await releaseReaches(h, id, 'sent', 60_000);
     expect(await statesOf(id)).toEqual({ sent: 24 });
@@ -45,7 +58,8 @@ describe('pacing per destination while sending', () => {
     // Every free.test copy was out before the paced domain's last ones.
     expect(Math.max(...free)).toBeLessThan(paced.sort((a, b) => a - b)[5]!);
     // 2 a second with a burst of 2: no second holds more than 2 + 2 of them, and 8 take about 3 s.
-    for (const start of paced) expect(paced.filter((t) => t >= start && t < start + 1000).length).toBeLessThanOrEqual(4);
+    for (const start of paced)
+      expect(paced.filter((t) => t >= start && t < start + 1000).length).toBeLessThanOrEqual(4);
     expect(paced[7]! - paced[0]!).toBeGreaterThanOrEqual(2500);
   }, 90_000);
 
@@ -53,7 +67,10 @@ describe('pacing per destination while sending', () => {
     smtp.messages.length = 0;
     // A relay slow enough that the release's batches are still coming when the first 421 arrives.
     smtp.delayMs = 200;
-    smtp.respond = (rcpt, attempt) => (rcpt.endsWith('@busy.test') && attempt === 1 ? { code: 421, message: '4.7.0 Try again later, closing connection' } : undefined);
+    smtp.respond = (rcpt, attempt) =>
+      rcpt.endsWith('@busy.test') && attempt === 1
+        ? { code: 421, message: '4.7.0 Try again later, closing connection' }
+        : undefined;
     try {
       // More calm.test batches than the worker runs at once: a worker-wide pause would hold them back.
       const list = await listWith(h, 'Busy', [...people('busy.test', 3), ...people('calm.test', 27)]);

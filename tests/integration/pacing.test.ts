@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 describe('pacing per destination', () => {
-  it('shares a domain\'s rate between workers and defers, never waits, once its bucket is empty; other domains go on', async () => {
+  it("shares a domain's rate between workers and defers, never waits, once its bucket is empty; other domains go on", async () => {
     const env = { DOMAIN_LIMITS: 'rate.test=5/s' };
     const [one, two] = [pacer(env), pacer(env)];
     const takes = await Promise.all(Array.from({ length: 5 }, (_, i) => (i % 2 ? one : two).take(`r${i}@rate.test`)));
@@ -65,11 +65,13 @@ describe('pacing per destination', () => {
   it('counts SEND_RATE_PER_SECOND in messages, waiting rather than deferring, since every message shares it', async () => {
     const p = pacer({ SEND_RATE_PER_SECOND: '4' });
     const granted: number[] = [];
-    await Promise.all(Array.from({ length: 8 }, async (_, i) => {
-      const take = await p.take(`g${i}@any${i}.test`);
-      expect(take.go).toBe(true);
-      granted.push(Date.now());
-    }));
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const take = await p.take(`g${i}@any${i}.test`);
+        expect(take.go).toBe(true);
+        granted.push(Date.now());
+      }),
+    );
     // A bucket of one second's burst (4) and 4 a second: the 8th message cannot go before about 1 s.
     expect(Math.max(...granted) - Math.min(...granted)).toBeGreaterThanOrEqual(900);
   });

@@ -17,22 +17,35 @@ describe('the emergency stop during a batch', () => {
     expect((await h.api('POST', '/api/ops/pause')).status).toBe(200);
 
     // The batch ends early: nothing left in flight, the unsent rows queued again, a job waiting.
-    const held = await waitUntil(async () => {
-      const counts = await deliveryCounts(h.ctx.db, id);
-      return counts.sending === 0 && counts;
-    }, 30_000, 'the batch to let go of its rows');
+    const held = await waitUntil(
+      async () => {
+        const counts = await deliveryCounts(h.ctx.db, id);
+        return counts.sending === 0 && counts;
+      },
+      30_000,
+      'the batch to let go of its rows',
+    );
     expect(held.sent).toBe(smtp.messages.length);
     expect(held.sent).toBeLessThan(50);
     expect(held.queued).toBe(50 - held.sent);
     // Every row handed back is in a waiting job (each batch the pause cut queued one for its rest).
     const waiting = await h.ctx.queues.send.getJobs(['waiting']);
-    const queuedRows = await h.ctx.db.selectFrom('deliveries').select('id').where('release_id', '=', id).where('state', '=', 'queued').execute();
+    const queuedRows = await h.ctx.db
+      .selectFrom('deliveries')
+      .select('id')
+      .where('release_id', '=', id)
+      .where('state', '=', 'queued')
+      .execute();
     expect(waiting.length).toBeGreaterThanOrEqual(1);
     expect(new Set(waiting.flatMap((job) => job.data.deliveryIds))).toEqual(new Set(queuedRows.map((r) => r.id)));
     const sentWhilePaused = smtp.messages.length;
     // The cut batch's job has finished, and both queues are paused in Redis (BullMQ's global pause):
     // no worker takes the waiting jobs until resume, so nothing more can arrive, however long we wait.
-    await waitUntil(async () => (await h.ctx.queues.send.getActiveCount()) === 0, 30_000, 'the cut batch\'s job to finish');
+    await waitUntil(
+      async () => (await h.ctx.queues.send.getActiveCount()) === 0,
+      30_000,
+      "the cut batch's job to finish",
+    );
     expect(await h.ctx.queues.send.isPaused()).toBe(true);
     expect(await h.ctx.queues.lift.isPaused()).toBe(true);
     for (const job of waiting) expect(await job.getState()).toBe('waiting');

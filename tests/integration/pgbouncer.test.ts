@@ -46,7 +46,12 @@ describe('PgBouncer in transaction mode', () => {
     };
     const list = await listOfSize(h, 'Pooled', 30, 'pooled.example');
     const embargoAt = new Date(Math.ceil((Date.now() + 2500) / 1000) * 1000);
-    const created = await call('POST', '/api/releases', { title: 'Pooled release', body: 'Through the pooler.', embargo: { at: embargoAt.toISOString(), timeZone: 'UTC' }, listIds: [list] });
+    const created = await call('POST', '/api/releases', {
+      title: 'Pooled release',
+      body: 'Through the pooler.',
+      embargo: { at: embargoAt.toISOString(), timeZone: 'UTC' },
+      listIds: [list],
+    });
     expect(created.status).toBe(201);
     expect((await call('POST', `/api/releases/${created.json.id}/schedule`)).status).toBe(200);
     const sent = await releaseReaches(h, created.json.id, 'sent', 60_000);
@@ -57,10 +62,14 @@ describe('PgBouncer in transaction mode', () => {
     expect(copies.every((m) => m.startedAt >= embargoAt.getTime())).toBe(true);
     // Both workers swept (one leader at a time): the sweep's state moves on through the pooler.
     const first = await h.ctx.db.selectFrom('reconcile_state').select('last_success_at').executeTakeFirstOrThrow();
-    await waitUntil(async () => {
-      const now = await h.ctx.db.selectFrom('reconcile_state').select('last_success_at').executeTakeFirstOrThrow();
-      return now.last_success_at!.getTime() > first.last_success_at!.getTime();
-    }, 10_000, 'another sweep through the pooler');
+    await waitUntil(
+      async () => {
+        const now = await h.ctx.db.selectFrom('reconcile_state').select('last_success_at').executeTakeFirstOrThrow();
+        return now.last_success_at!.getTime() > first.last_success_at!.getTime();
+      },
+      10_000,
+      'another sweep through the pooler',
+    );
     await app.close();
   }, 90_000);
 
@@ -101,7 +110,11 @@ describe('PgBouncer in transaction mode', () => {
       await Promise.all(starts.map((db) => db.destroy()));
     }
     // No advisory lock is left behind on any server connection pgbouncer keeps open.
-    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(h.ctx.db);
+    const { rows } = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(
+      h.ctx.db,
+    );
     expect(rows[0]!.n).toBe(0);
   }, 20_000);
 
@@ -110,7 +123,9 @@ describe('PgBouncer in transaction mode', () => {
     try {
       const migrate = spawnPresslift(['migrate'], { ...h.env, DATABASE_URL: statement.through(h.config.DATABASE_URL) });
       expect(await migrate.exited).toBe(1);
-      expect(migrate.logs.map((l) => l.msg).join('\n')).toMatch(/statement pool mode.*set pool_mode = transaction \(or session\)/);
+      expect(migrate.logs.map((l) => l.msg).join('\n')).toMatch(
+        /statement pool mode.*set pool_mode = transaction \(or session\)/,
+      );
     } finally {
       await statement.stop();
     }

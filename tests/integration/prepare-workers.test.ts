@@ -47,7 +47,11 @@ it('lifts on time even when the relay never answers the connections opened befor
     const list = await listWith(h, 'Silent desk', [{ email: 'ada@example.org', name: 'Ada' }]);
     const { id } = await scheduleIn(h, [list], LIFT_PREPARE_MS + 1500);
     await waitUntil(async () => (await releaseStatus(h, id)).status !== 'scheduled', 30_000, 'the lift');
-    const release = await h.ctx.db.selectFrom('releases').select(['lifted_at', 'send_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    const release = await h.ctx.db
+      .selectFrom('releases')
+      .select(['lifted_at', 'send_at'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(release.lifted_at!.getTime() - release.send_at.getTime()).toBeLessThan(1000);
   } finally {
     await h.close();

@@ -42,7 +42,11 @@ it('rehearses a release version’s messages once before its instant, sending an
 
   expect(sent).toEqual([]);
   expect(warmed).toBe(2);
-  const deliveries = await h.ctx.db.selectFrom('deliveries').select('id').where('release_id', '=', release.id).execute();
+  const deliveries = await h.ctx.db
+    .selectFrom('deliveries')
+    .select('id')
+    .where('release_id', '=', release.id)
+    .execute();
   expect(deliveries).toEqual([]);
   expect((await findRelease(h.ctx.db, release.id))!.status).toBe('scheduled');
 });

@@ -21,12 +21,16 @@ it('pages GET /api/releases newest embargo first with a cursor: every release on
   const { rows } = await sql<{ id: number }>`SELECT id FROM releases ORDER BY id LIMIT 1`.execute(h.ctx.db);
   const counted = rows[0]!.id;
   const subscriber = (await h.ctx.db.selectFrom('subscribers').select('id').executeTakeFirstOrThrow()).id;
-  await sql`INSERT INTO deliveries (release_id, release_version, subscriber_id, list_id, phase, state, not_before) VALUES (${counted}, 1, ${subscriber}, ${list}, 'lift', 'sent', now())`.execute(h.ctx.db);
+  await sql`INSERT INTO deliveries (release_id, release_version, subscriber_id, list_id, phase, state, not_before) VALUES (${counted}, 1, ${subscriber}, ${list}, 'lift', 'sent', now())`.execute(
+    h.ctx.db,
+  );
 
   const whole = await h.api('GET', '/api/releases');
   expect(whole.status).toBe(200);
   expect(whole.json.nextCursor).toBeNull();
-  const expected = [...whole.json.items].sort((a, b) => b.embargoAt.localeCompare(a.embargoAt) || b.id - a.id).map((r) => r.id);
+  const expected = [...whole.json.items]
+    .sort((a, b) => b.embargoAt.localeCompare(a.embargoAt) || b.id - a.id)
+    .map((r) => r.id);
   expect(whole.json.items.map((r: { id: number }) => r.id)).toEqual(expected);
 
   const paged = [];
@@ -48,7 +52,12 @@ it('pages GET /api/releases newest embargo first with a cursor: every release on
 });
 
 it('refuses a cursor or limit that makes no sense with a 400 naming it', async () => {
-  for (const [url, field] of [['/api/releases?cursor=999999', 'cursor'], ['/api/releases?cursor=x', 'cursor'], ['/api/releases?limit=0', 'limit'], ['/api/releases?limit=201', 'limit']]) {
+  for (const [url, field] of [
+    ['/api/releases?cursor=999999', 'cursor'],
+    ['/api/releases?cursor=x', 'cursor'],
+    ['/api/releases?limit=0', 'limit'],
+    ['/api/releases?limit=201', 'limit'],
+  ]) {
     const answer = await h.api('GET', url!);
     expect(answer.status).toBe(400);
     expect(answer.body).toContain(field);

@@ -23,11 +23,16 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inMs = (ms: number) => new Date(Math.ceil((Date.now() + ms) / 1000) * 1000);
-const people = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => ({ email: `${prefix}${i}@example.org` }));
+const people = (prefix: string, count: number) =>
+  Array.from({ length: count }, (_, i) => ({ email: `${prefix}${i}@example.org` }));
 const emails = (prefix: string, count: number) => people(prefix, count).map((p) => p.email);
 const received = (prefix: string) => smtp.messages.filter((m) => m.to[0]!.startsWith(prefix));
-const recipients = (prefix: string) => received(prefix).map((m) => m.to[0]).sort();
-const moveEmbargo = (id: number, at: Date) => h.api('PATCH', `/api/releases/${id}`, { embargo: { at: at.toISOString(), timeZone: 'Europe/London' } });
+const recipients = (prefix: string) =>
+  received(prefix)
+    .map((m) => m.to[0])
+    .sort();
+const moveEmbargo = (id: number, at: Date) =>
+  h.api('PATCH', `/api/releases/${id}`, { embargo: { at: at.toISOString(), timeZone: 'Europe/London' } });
 
 describe('rescheduling a scheduled release', () => {
   it('later: nothing at the old instant, everything once at the new one', async () => {
@@ -37,7 +42,11 @@ describe('rescheduling a scheduled release', () => {
     const patched = await moveEmbargo(id, moved);
     expect(patched.status).toBe(200);
     expect(patched.json).toMatchObject({ status: 'scheduled', version: 2, embargoAt: moved.toISOString() });
-    expect(patched.json.embargo.local).toMatchObject({ timeZone: 'Europe/London', offset: expect.any(String), abbreviation: expect.any(String) });
+    expect(patched.json.embargo.local).toMatchObject({
+      timeZone: 'Europe/London',
+      offset: expect.any(String),
+      abbreviation: expect.any(String),
+    });
     expect(patched.json.embargo.displayZones.map((z: { timeZone: string }) => z.timeZone)).toContain('Asia/Seoul');
 
     // The old instant has passed and the old version's lift job, if the move left it, has fired and
@@ -75,9 +84,13 @@ describe('rescheduling a scheduled release', () => {
     await releaseReaches(h, id, 'sent');
     // Every job due by the last instant (a stale version's, if a move left it) has fired and finished.
     await queuesSettled(h.ctx, Math.max(...instants.map((i) => i.getTime())));
-    await jobsFinished(h.ctx.queues.lift, instants.map((_, n) => liftJobId(id, 1 + n)));
+    await jobsFinished(
+      h.ctx.queues.lift,
+      instants.map((_, n) => liftJobId(id, 1 + n)),
+    );
     expect(recipients('jitter')).toEqual(emails('jitter', 3));
-    for (const message of received('jitter')) expect(message.startedAt).toBeGreaterThanOrEqual(new Date(final.embargoAt).getTime());
+    for (const message of received('jitter'))
+      expect(message.startedAt).toBeGreaterThanOrEqual(new Date(final.embargoAt).getTime());
     const audit = (await h.api('GET', `/api/releases/${id}/audit`)).json.items;
     expect(audit.filter((entry: { action: string }) => entry.action === 'reschedule')).toHaveLength(instants.length);
   });
@@ -86,8 +99,17 @@ describe('rescheduling a scheduled release', () => {
     const first = await listWith(h, 'Edited first', people('edited-a', 2));
     const second = await listWith(h, 'Edited second', people('edited-b', 1));
     const { id } = await scheduleIn(h, [first], 1500);
-    const patched = await h.api('PATCH', `/api/releases/${id}`, { title: 'Sensor launch moved', body: 'The **revised** text.', listIds: [second, first] });
-    expect(patched.json).toMatchObject({ status: 'scheduled', version: 2, title: 'Sensor launch moved', listIds: [second, first] });
+    const patched = await h.api('PATCH', `/api/releases/${id}`, {
+      title: 'Sensor launch moved',
+      body: 'The **revised** text.',
+      listIds: [second, first],
+    });
+    expect(patched.json).toMatchObject({
+      status: 'scheduled',
+      version: 2,
+      title: 'Sensor launch moved',
+      listIds: [second, first],
+    });
     await releaseReaches(h, id, 'sent');
     expect(recipients('edited')).toEqual([...emails('edited-a', 2), ...emails('edited-b', 1)]);
     for (const message of received('edited')) {
@@ -98,22 +120,28 @@ describe('rescheduling a scheduled release', () => {
 
   it('an edit racing the lift: every copy is of one version, and each recipient gets one', async () => {
     const offsets = [-150, -50, 0, 50, 150];
-    await Promise.all(offsets.map(async (offset, n) => {
-      const list = await listWith(h, `Race ${n}`, people(`race${n}-`, 2));
-      const { id, embargoAt } = await scheduleIn(h, [list], 1500);
-      await sleep(embargoAt.getTime() + offset - Date.now()); // the edit is sent at this instant: not an absence window
-      const edit = await h.api('PATCH', `/api/releases/${id}`, { title: `Corrected ${n}` });
-      expect([200, 409]).toContain(edit.status);
-      const sent = await releaseReaches(h, id, 'sent');
-      // Every job due by now has finished: a second copy, of either version, would be here.
-      await queuesSettled(h.ctx);
-      const copies = received(`race${n}-`);
-      expect(copies.map((m) => m.to[0]).sort()).toEqual(emails(`race${n}-`, 2));
-      const expected = edit.status === 200 ? `Corrected ${n}` : 'Quantum sensor maps brain activity';
-      for (const copy of copies) expect(copy.mail.subject).toBe(expected);
-      const rows = await h.ctx.db.selectFrom('deliveries').select(['state', 'release_version', 'attempts']).where('release_id', '=', id).execute();
-      expect(rows).toEqual([0, 1].map(() => ({ state: 'sent', release_version: sent.version, attempts: 1 })));
-    }));
+    await Promise.all(
+      offsets.map(async (offset, n) => {
+        const list = await listWith(h, `Race ${n}`, people(`race${n}-`, 2));
+        const { id, embargoAt } = await scheduleIn(h, [list], 1500);
+        await sleep(embargoAt.getTime() + offset - Date.now()); // the edit is sent at this instant: not an absence window
+        const edit = await h.api('PATCH', `/api/releases/${id}`, { title: `Corrected ${n}` });
+        expect([200, 409]).toContain(edit.status);
+        const sent = await releaseReaches(h, id, 'sent');
+        // Every job due by now has finished: a second copy, of either version, would be here.
+        await queuesSettled(h.ctx);
+        const copies = received(`race${n}-`);
+        expect(copies.map((m) => m.to[0]).sort()).toEqual(emails(`race${n}-`, 2));
+        const expected = edit.status === 200 ? `Corrected ${n}` : 'Quantum sensor maps brain activity';
+        for (const copy of copies) expect(copy.mail.subject).toBe(expected);
+        const rows = await h.ctx.db
+          .selectFrom('deliveries')
+          .select(['state', 'release_version', 'attempts'])
+          .where('release_id', '=', id)
+          .execute();
+        expect(rows).toEqual([0, 1].map(() => ({ state: 'sent', release_version: sent.version, attempts: 1 })));
+      }),
+    );
   });
 });
 
@@ -195,10 +223,16 @@ describe('edits that are refused whole', () => {
   it('accepts the fall-back hour with an offset, and shows it in the zone people read', async () => {
     const list = await listWith(h, 'Fall back', people('fall', 1));
     const draft = await createRelease(h, [list], inMs(3_600_000));
-    const answer = await h.api('PATCH', `/api/releases/${draft.id}`, { embargo: { local: '2031-11-02T01:30', timeZone: 'America/New_York', offset: '-05:00' } });
+    const answer = await h.api('PATCH', `/api/releases/${draft.id}`, {
+      embargo: { local: '2031-11-02T01:30', timeZone: 'America/New_York', offset: '-05:00' },
+    });
     expect(answer.status).toBe(200);
     expect(answer.json.embargoAt).toBe('2031-11-02T06:30:00.000Z');
-    expect(answer.json.embargo.local).toMatchObject({ abbreviation: 'EST', offset: '-05:00', text: '01:30 EST, Sunday 2 November 2031' });
+    expect(answer.json.embargo.local).toMatchObject({
+      abbreviation: 'EST',
+      offset: '-05:00',
+      text: '01:30 EST, Sunday 2 November 2031',
+    });
     expect(answer.json.embargo.phrase).toBe('01:30 EST, Sunday 2 November 2031 (06:30 UTC)');
   });
 });

@@ -17,8 +17,13 @@ afterAll(async () => {
 });
 
 const deliveryRows = async (releaseId: number) =>
-  (await sql<{ n: number }>`SELECT count(*)::int AS n FROM deliveries WHERE release_id = ${releaseId}`.execute(h.ctx.db)).rows[0]!.n;
-const count = async (table: string) => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)}`.execute(h.ctx.db)).rows[0]!.n;
+  (
+    await sql<{ n: number }>`SELECT count(*)::int AS n FROM deliveries WHERE release_id = ${releaseId}`.execute(
+      h.ctx.db,
+    )
+  ).rows[0]!.n;
+const count = async (table: string) =>
+  (await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)}`.execute(h.ctx.db)).rows[0]!.n;
 
 describe('retention', () => {
   it('prunes the deliveries of releases older than DELIVERY_RETENTION_DAYS to their counts, in batches, and keeps the audit', async () => {
@@ -27,8 +32,12 @@ describe('retention', () => {
     const recent = await scheduleIn(h, [list], 2000);
     await releaseReaches(h, old.id, 'sent');
     await releaseReaches(h, recent.id, 'sent');
-    await h.ctx.db.updateTable('deliveries').set({ state: 'failed', last_error: '550 no' }).where('release_id', '=', old.id)
-      .where('id', '=', sql<number>`(SELECT min(id) FROM deliveries WHERE release_id = ${old.id})`).execute();
+    await h.ctx.db
+      .updateTable('deliveries')
+      .set({ state: 'failed', last_error: '550 no' })
+      .where('release_id', '=', old.id)
+      .where('id', '=', sql<number>`(SELECT min(id) FROM deliveries WHERE release_id = ${old.id})`)
+      .execute();
     const before = (await h.api('GET', `/api/releases/${old.id}`)).json;
     expect(before.counts).toMatchObject({ sent: 6, failed: 1 });
     await sql`UPDATE releases SET completed_at = now() - interval '401 days' WHERE id = ${old.id}`.execute(h.ctx.db);
@@ -42,8 +51,16 @@ describe('retention', () => {
     expect(await deliveryRows(recent.id)).toBe(7);
     const after = (await h.api('GET', `/api/releases/${old.id}`)).json;
     expect(after.counts).toEqual(before.counts);
-    const release = await h.ctx.db.selectFrom('releases').select(['delivery_counts', 'deliveries_pruned_at', 'status']).where('id', '=', old.id).executeTakeFirstOrThrow();
-    expect(release).toMatchObject({ status: 'sent', deliveries_pruned_at: expect.any(Date), delivery_counts: { sent: 6, failed: 1, queued: 0 } });
+    const release = await h.ctx.db
+      .selectFrom('releases')
+      .select(['delivery_counts', 'deliveries_pruned_at', 'status'])
+      .where('id', '=', old.id)
+      .executeTakeFirstOrThrow();
+    expect(release).toMatchObject({
+      status: 'sent',
+      deliveries_pruned_at: expect.any(Date),
+      delivery_counts: { sent: 6, failed: 1, queued: 0 },
+    });
     expect(await count('audit')).toBe(audit);
     const account = await createAccount(h.ctx.db, 'ops@old.example', 'operator', 'scrypt$x');
     const cookie = `presslift_session=${(await createSession(h.ctx.db, account.id, 1)).token}`;
@@ -61,9 +78,21 @@ describe('retention', () => {
     const account = await createAccount(h.ctx.db, 'staff@old.example', 'editor', 'scrypt$x');
     const live = await createSession(h.ctx.db, account.id, 1);
     await createSession(h.ctx.db, account.id, 1);
-    await sql`UPDATE sessions SET expires_at = now() - interval '1 minute' WHERE account_id = ${account.id} AND token_hash <> encode(sha256(${live.token}::bytea), 'hex')`.execute(h.ctx.db);
-    const stale = await createApiToken(h.ctx.db, { name: 'stale', role: 'editor', ownerAccountId: null, createdBy: 'cli:test' });
-    const fresh = await createApiToken(h.ctx.db, { name: 'fresh', role: 'editor', ownerAccountId: null, createdBy: 'cli:test' });
+    await sql`UPDATE sessions SET expires_at = now() - interval '1 minute' WHERE account_id = ${account.id} AND token_hash <> encode(sha256(${live.token}::bytea), 'hex')`.execute(
+      h.ctx.db,
+    );
+    const stale = await createApiToken(h.ctx.db, {
+      name: 'stale',
+      role: 'editor',
+      ownerAccountId: null,
+      createdBy: 'cli:test',
+    });
+    const fresh = await createApiToken(h.ctx.db, {
+      name: 'fresh',
+      role: 'editor',
+      ownerAccountId: null,
+      createdBy: 'cli:test',
+    });
     await revokeApiToken(h.ctx.db, stale.id);
     await revokeApiToken(h.ctx.db, fresh.id);
     await sql`UPDATE api_tokens SET revoked_at = now() - interval '91 days' WHERE id = ${stale.id}`.execute(h.ctx.db);

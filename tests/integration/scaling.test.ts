@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OperatorStatus } from '../../src/telemetry/status.js';
 import { createHarness, waitUntil, type Harness } from '../support/harness.js';
 import { listOfSize, listWith, releaseReaches, scheduleIn } from '../support/fixtures.js';
-import { freePort, killProcess, runPresslift, spawnPresslift, startWorkerProcess, type PressliftProcess } from '../support/processes.js';
+import {
+  freePort,
+  killProcess,
+  runPresslift,
+  spawnPresslift,
+  startWorkerProcess,
+  type PressliftProcess,
+} from '../support/processes.js';
 import { startSmtp, type TestSmtp } from '../support/smtp.js';
 
 // Three `presslift worker` processes against one Redis and PostgreSQL, steered by the CLI.
@@ -20,7 +27,11 @@ beforeAll(async () => {
   env = { ...h.env, LOG_LEVEL: 'info' }; // the harness silences logs; these tests read them
   metricsPorts = await Promise.all([1, 2, 3].map(() => freePort()));
   workers = await Promise.all(metricsPorts.map((port) => startWorkerProcess({ ...env, METRICS_PORT: String(port) })));
-  await waitUntil(async () => (await h.ctx.queues.send.getWorkers()).length === 3, 30_000, 'three send workers registered');
+  await waitUntil(
+    async () => (await h.ctx.queues.send.getWorkers()).length === 3,
+    30_000,
+    'three send workers registered',
+  );
 });
 afterAll(async () => {
   await Promise.all(workers.map(killProcess));
@@ -54,18 +65,25 @@ describe('three worker processes', () => {
     for (const message of smtp.messages) expect(message.startedAt).toBeGreaterThanOrEqual(embargoAt.getTime());
 
     // The release is sent inside the last batch's job, a moment before BullMQ marks that job completed.
-    const jobs = await waitUntil(async () => {
-      const done = (await h.ctx.queues.send.getJobs(['completed'])).filter((job) => job.data.releaseId === id);
-      return done.length === 30 && done;
-    }, 30_000, '30 completed send jobs');
+    const jobs = await waitUntil(
+      async () => {
+        const done = (await h.ctx.queues.send.getJobs(['completed'])).filter((job) => job.data.releaseId === id);
+        return done.length === 30 && done;
+      },
+      30_000,
+      '30 completed send jobs',
+    );
     const perWorker = new Map<string, number>();
     for (const job of jobs) perWorker.set(job.processedBy!, (perWorker.get(job.processedBy!) ?? 0) + 1);
     expect([...perWorker.keys()].sort()).toEqual(names);
 
     // Each worker serves its own histograms on its METRICS_PORT, unauthenticated: together they
     // timed every message, and the one that finished the release observed its lags once.
-    const scrapes = await Promise.all(metricsPorts.map(async (port) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text()));
-    const total = (name: string) => scrapes.reduce((sum, text) => sum + Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0), 0);
+    const scrapes = await Promise.all(
+      metricsPorts.map(async (port) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
+    );
+    const total = (name: string) =>
+      scrapes.reduce((sum, text) => sum + Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0), 0);
     expect(total('presslift_smtp_send_duration_seconds_count\\{outcome="sent"\\}')).toBe(150);
     expect(total('presslift_lift_first_send_lag_seconds_count')).toBe(1);
     expect(total('presslift_lift_last_send_lag_seconds_count')).toBe(1);
@@ -92,14 +110,17 @@ describe('three worker processes', () => {
     const release = await sent(id);
     expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual(['n1@example.org', 'n2@example.org']);
     expect(release.liftLagMs).toBeGreaterThanOrEqual(5500);
-    const lateLift = workers.flatMap((w) => w.logs).find((line) => line.msg === 'embargo lifted late; freezing the audience' && line.releaseId === id);
+    const lateLift = workers
+      .flatMap((w) => w.logs)
+      .find((line) => line.msg === 'embargo lifted late; freezing the audience' && line.releaseId === id);
     expect(lateLift).toMatchObject({ level: 40, releaseId: id });
     expect(Number(lateLift!.lagMs)).toBeGreaterThanOrEqual(5500);
   });
 
   it('send failed deliveries again on `presslift deliveries retry`', async () => {
     smtp.messages.length = 0;
-    smtp.respond = (recipient, attempt) => (recipient === 'flaky@example.org' && attempt === 1 ? { code: 554, message: 'policy rejection' } : undefined);
+    smtp.respond = (recipient, attempt) =>
+      recipient === 'flaky@example.org' && attempt === 1 ? { code: 554, message: 'policy rejection' } : undefined;
     const list = await listWith(h, 'Retry desk', [{ email: 'steady@example.org' }, { email: 'flaky@example.org' }]);
     const { id } = await scheduleIn(h, [list], 2000);
     expect((await sent(id)).counts).toMatchObject({ sent: 1, failed: 1 });
@@ -115,11 +136,13 @@ describe('three worker processes', () => {
   });
 
   it('exit 0 on SIGTERM, as do the api and start roles', async () => {
-    const servers = await Promise.all(['api', 'start'].map(async (role) => {
-      const server = spawnPresslift([role], { ...env, PORT: String(await freePort()) });
-      await server.waitForLog('API listening');
-      return server;
-    }));
+    const servers = await Promise.all(
+      ['api', 'start'].map(async (role) => {
+        const server = spawnPresslift([role], { ...env, PORT: String(await freePort()) });
+        await server.waitForLog('API listening');
+        return server;
+      }),
+    );
     const all = [...workers, ...servers];
     for (const proc of all) proc.kill('SIGTERM');
     expect(await Promise.all(all.map((p) => p.exited))).toEqual([0, 0, 0, 0, 0]);

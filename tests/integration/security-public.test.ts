@@ -19,7 +19,10 @@ let smtp: TestSmtp;
 beforeAll(async () => {
   smtp = await startSmtp();
   h = await createHarness({
-    SMTP_URL: smtp.url, MAX_IMPORT_BYTES: '20000', PUBLIC_REQUESTS_PER_MINUTE: '30', TEST_SENDS_PER_HOUR: '2',
+    SMTP_URL: smtp.url,
+    MAX_IMPORT_BYTES: '20000',
+    PUBLIC_REQUESTS_PER_MINUTE: '30',
+    TEST_SENDS_PER_HOUR: '2',
     TEST_SEND_ALLOWLIST: 'desk@partner.example.net,@agency.example.com',
   });
 });
@@ -30,7 +33,12 @@ afterAll(async () => {
 
 const later = () => new Date(Date.now() + 3_600_000);
 const upload = (id: number, filename: string, body: Buffer, type: string) =>
-  h.app.inject({ method: 'POST', url: `/api/releases/${id}/attachments?filename=${encodeURIComponent(filename)}`, headers: { authorization: `Bearer ${h.token}`, 'content-type': type }, payload: body });
+  h.app.inject({
+    method: 'POST',
+    url: `/api/releases/${id}/attachments?filename=${encodeURIComponent(filename)}`,
+    headers: { authorization: `Bearer ${h.token}`, 'content-type': type },
+    payload: body,
+  });
 const subscriberId = async (email: string) =>
   (await h.ctx.db.selectFrom('subscribers').select('id').where('email_key', '=', email).executeTakeFirstOrThrow()).id;
 
@@ -38,7 +46,9 @@ describe('answers that carry embargoed text', () => {
   it('are never stored by a browser or proxy: API, console pages and previews say no-store; the public newsroom may be cached', async () => {
     const list = await listWith(h, 'Caching', [{ email: 'cache@example.org' }]);
     const release = await createRelease(h, [list], later());
-    const accountId = (await createAccount(h.ctx.db, 'cache-editor@example.org', 'editor', await hashPassword('a long enough password'))).id;
+    const accountId = (
+      await createAccount(h.ctx.db, 'cache-editor@example.org', 'editor', await hashPassword('a long enough password'))
+    ).id;
     const session = await createSession(h.ctx.db, accountId, 60);
     const cookie = { cookie: `presslift_session=${session.token}` };
     for (const [url, headers] of [
@@ -53,16 +63,28 @@ describe('answers that carry embargoed text', () => {
       const answer = await h.app.inject({ method: 'GET', url, headers });
       expect([url, answer.statusCode, answer.headers['cache-control']]).toEqual([url, 200, 'no-store']);
     }
-    expect((await h.app.inject({ method: 'GET', url: '/releases' })).headers['cache-control']).toBe('public, max-age=60');
-    expect((await h.app.inject({ method: 'GET', url: '/assets/console.css' })).headers['cache-control']).toBe('public, max-age=300');
+    expect((await h.app.inject({ method: 'GET', url: '/releases' })).headers['cache-control']).toBe(
+      'public, max-age=60',
+    );
+    expect((await h.app.inject({ method: 'GET', url: '/assets/console.css' })).headers['cache-control']).toBe(
+      'public, max-age=300',
+    );
   });
 
-  it('as the API\'s email preview, run in the same sandbox as the console\'s', async () => {
+  it("as the API's email preview, run in the same sandbox as the console's", async () => {
     const list = await listWith(h, 'Preview', [{ email: 'preview@example.org' }]);
     const release = await createRelease(h, [list], later(), { body: 'Hello <script>alert(1)</script> **world**' });
     const preview = await h.api('GET', `/api/releases/${release.id}/preview`);
     expect(preview.status).toBe(200);
-    expect((await h.app.inject({ method: 'GET', url: `/api/releases/${release.id}/preview`, headers: { authorization: `Bearer ${h.token}` } })).headers['content-security-policy']).toBe(PREVIEW_CSP);
+    expect(
+      (
+        await h.app.inject({
+          method: 'GET',
+          url: `/api/releases/${release.id}/preview`,
+          headers: { authorization: `Bearer ${h.token}` },
+        })
+      ).headers['content-security-policy'],
+    ).toBe(PREVIEW_CSP);
     expect(preview.body).not.toContain('<script');
   });
 });
@@ -74,7 +96,9 @@ describe('release files', () => {
     const refused = await upload(release.id, 'page.html', Buffer.from('<script>steal()</script>'), 'text/html');
     expect(refused.statusCode).toBe(415);
     expect(refused.json()).toMatchObject({ error: 'unsupported_media_type', details: { field: 'content-type' } });
-    expect(await h.ctx.db.selectFrom('release_attachments').select('id').where('release_id', '=', release.id).execute()).toEqual([]);
+    expect(
+      await h.ctx.db.selectFrom('release_attachments').select('id').where('release_id', '=', release.id).execute(),
+    ).toEqual([]);
 
     // 600 KB: three slices of 256 KB at most.
     const big = Buffer.alloc(600 * 1024);
@@ -88,25 +112,59 @@ describe('release files', () => {
     expect(note.statusCode).toBe(201);
 
     // An advance copy's keyed link (its reader's own key) works before the lift.
-    const reader = await h.ctx.db.selectFrom('subscribers').select('id').where('email', '=', 'files@example.org').executeTakeFirstOrThrow();
-    const copy = await h.ctx.db.insertInto('deliveries')
-      .values({ release_id: release.id, release_version: 1, subscriber_id: reader.id, list_id: list, phase: 'advance', not_before: new Date(), state: 'sent' })
-      .returning('id').executeTakeFirstOrThrow();
+    const reader = await h.ctx.db
+      .selectFrom('subscribers')
+      .select('id')
+      .where('email', '=', 'files@example.org')
+      .executeTakeFirstOrThrow();
+    const copy = await h.ctx.db
+      .insertInto('deliveries')
+      .values({
+        release_id: release.id,
+        release_version: 1,
+        subscriber_id: reader.id,
+        list_id: list,
+        phase: 'advance',
+        not_before: new Date(),
+        state: 'sent',
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const key = fileKey(h.ctx.keys, copy.id);
-    const keyed = await h.ctx.db.selectFrom('release_attachments').select(['id']).where('release_id', '=', release.id).orderBy('id').execute();
-    const fetchFile = (id: number, name: string) => h.app.inject({ method: 'GET', url: `/files/${id}/${name}?key=${key}` });
+    const keyed = await h.ctx.db
+      .selectFrom('release_attachments')
+      .select(['id'])
+      .where('release_id', '=', release.id)
+      .orderBy('id')
+      .execute();
+    const fetchFile = (id: number, name: string) =>
+      h.app.inject({ method: 'GET', url: `/files/${id}/${name}?key=${key}` });
     const served = await fetchFile(keyed[0]!.id, 'data.pdf');
     expect(served.statusCode).toBe(200);
     expect(served.rawPayload.equals(big)).toBe(true);
-    expect([served.headers['content-type'], served.headers['content-length'], served.headers['x-content-type-options']]).toEqual(['application/pdf', String(big.length), 'nosniff']);
+    expect([
+      served.headers['content-type'],
+      served.headers['content-length'],
+      served.headers['x-content-type-options'],
+    ]).toEqual(['application/pdf', String(big.length), 'nosniff']);
     expect(served.headers['content-disposition']).toMatch(/^inline;/);
     const text = await fetchFile(keyed[1]!.id, 'note.txt');
-    expect([text.headers['content-type'], text.headers['content-disposition']]).toEqual(['text/plain; charset=utf-8', "attachment; filename*=UTF-8''note.txt"]);
+    expect([text.headers['content-type'], text.headers['content-disposition']]).toEqual([
+      'text/plain; charset=utf-8',
+      "attachment; filename*=UTF-8''note.txt",
+    ]);
 
     // A file stored before the allowlist, of a type it does not name, goes out as bytes to download.
-    await h.ctx.db.updateTable('release_attachments').set({ content_type: 'text/html' }).where('id', '=', keyed[1]!.id).execute();
+    await h.ctx.db
+      .updateTable('release_attachments')
+      .set({ content_type: 'text/html' })
+      .where('id', '=', keyed[1]!.id)
+      .execute();
     const legacy = await fetchFile(keyed[1]!.id, 'note.txt');
-    expect([legacy.headers['content-type'], legacy.headers['content-disposition']?.startsWith('attachment;')]).toEqual(['application/octet-stream', true]);
+    expect([legacy.headers['content-type'], legacy.headers['content-disposition']?.startsWith('attachment;')]).toEqual([
+      'application/octet-stream',
+      true,
+    ]);
   });
 });
 
@@ -121,7 +179,11 @@ describe('the public feed', () => {
     const list = await listWith(h, 'Feed', [{ email: 'feed@example.org' }]);
     const release = await createRelease(h, [list], later(), { title: 'Feed-visible after lift 5151' });
     // As the lift worker leaves a lifted release (the feed's cache keys on PostgreSQL's state, not on who changed it).
-    await h.ctx.db.updateTable('releases').set({ status: 'sent', lifted_at: new Date(), slug: publicSlug(release) }).where('id', '=', release.id).execute();
+    await h.ctx.db
+      .updateTable('releases')
+      .set({ status: 'sent', lifted_at: new Date(), slug: publicSlug(release) })
+      .where('id', '=', release.id)
+      .execute();
     const lifted = await h.app.inject({ method: 'GET', url: '/releases/feed.xml', headers: { 'if-none-match': etag } });
     expect(lifted.statusCode).toBe(200);
     expect(lifted.headers.etag).not.toBe(etag);
@@ -132,12 +194,26 @@ describe('the public feed', () => {
 describe('public pages', () => {
   it('are rate-limited per client address', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i <= 30; i++) statuses.push((await h.app.inject({ method: 'GET', url: '/releases', remoteAddress: '203.0.113.50' })).statusCode);
+    for (let i = 0; i <= 30; i++)
+      statuses.push(
+        (await h.app.inject({ method: 'GET', url: '/releases', remoteAddress: '203.0.113.50' })).statusCode,
+      );
     expect(statuses.slice(0, 30).every((s) => s === 200)).toBe(true);
     expect(statuses.at(-1)).toBe(429);
-    expect((await h.app.inject({ method: 'GET', url: '/releases', remoteAddress: '203.0.113.51' })).statusCode).toBe(200);
+    expect((await h.app.inject({ method: 'GET', url: '/releases', remoteAddress: '203.0.113.51' })).statusCode).toBe(
+      200,
+    );
     const unsubscribe = [];
-    for (let i = 0; i <= 30; i++) unsubscribe.push((await h.app.inject({ method: 'GET', url: '/unsubscribe/1.1.aaaaaaaaaaaaaaaaaaaaaa', remoteAddress: '203.0.113.52' })).statusCode);
+    for (let i = 0; i <= 30; i++)
+      unsubscribe.push(
+        (
+          await h.app.inject({
+            method: 'GET',
+            url: '/unsubscribe/1.1.aaaaaaaaaaaaaaaaaaaaaa',
+            remoteAddress: '203.0.113.52',
+          })
+        ).statusCode,
+      );
     expect([unsubscribe[0], unsubscribe.at(-1)]).toEqual([404, 429]);
   });
 });
@@ -148,7 +224,12 @@ describe('test copies', () => {
     const release = await createRelease(h, [list], later());
     smtp.messages.length = 0;
     const send = (email: string, token = h.token) =>
-      h.app.inject({ method: 'POST', url: `/api/releases/${release.id}/test-send`, headers: { authorization: `Bearer ${token}` }, payload: { email } });
+      h.app.inject({
+        method: 'POST',
+        url: `/api/releases/${release.id}/test-send`,
+        headers: { authorization: `Bearer ${token}` },
+        payload: { email },
+      });
     const outsider = await send('leak@rival.example.com');
     expect([outsider.statusCode, outsider.json().details]).toEqual([400, { field: 'email' }]);
     await createAccount(h.ctx.db, 'desk-editor@example.org', 'editor', await hashPassword('a long enough password'));
@@ -156,19 +237,38 @@ describe('test copies', () => {
     expect((await send('Desk-Editor@example.org', editor)).statusCode).toBe(200);
     expect((await send('desk@partner.example.net', editor)).statusCode).toBe(200);
     const third = await send('anyone@agency.example.com', editor);
-    expect([third.statusCode, third.json().error, third.headers['retry-after'] !== undefined]).toEqual([429, 'too_many_requests', true]);
+    expect([third.statusCode, third.json().error, third.headers['retry-after'] !== undefined]).toEqual([
+      429,
+      'too_many_requests',
+      true,
+    ]);
     // Another person's budget is their own.
     expect((await send('anyone@agency.example.com')).statusCode).toBe(200);
-    expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual(['anyone@agency.example.com', 'desk-editor@example.org', 'desk@partner.example.net']);
-    const audited = await h.ctx.db.selectFrom('audit').select('details').where('release_id', '=', release.id).where('action', '=', 'test-send').execute();
+    expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual([
+      'anyone@agency.example.com',
+      'desk-editor@example.org',
+      'desk@partner.example.net',
+    ]);
+    const audited = await h.ctx.db
+      .selectFrom('audit')
+      .select('details')
+      .where('release_id', '=', release.id)
+      .where('action', '=', 'test-send')
+      .execute();
     expect(audited).toHaveLength(3);
   });
 });
 
 describe('CSV imports', () => {
   const importCsv = (listId: number, csv: string | Readable, headers: Record<string, string> = {}) =>
-    h.app.inject({ method: 'POST', url: `/api/lists/${listId}/subscribers/import`, headers: { authorization: `Bearer ${h.token}`, 'content-type': 'text/csv', ...headers }, payload: csv });
-  const members = async (listId: number) => (await h.ctx.db.selectFrom('list_members').select('subscriber_id').where('list_id', '=', listId).execute()).length;
+    h.app.inject({
+      method: 'POST',
+      url: `/api/lists/${listId}/subscribers/import`,
+      headers: { authorization: `Bearer ${h.token}`, 'content-type': 'text/csv', ...headers },
+      payload: csv,
+    });
+  const members = async (listId: number) =>
+    (await h.ctx.db.selectFrom('list_members').select('subscriber_id').where('list_id', '=', listId).execute()).length;
 
   it('refuse a file over MAX_IMPORT_BYTES before writing a row, and stop a longer stream at the limit', async () => {
     const list = (await h.api('POST', '/api/lists', { name: 'Too big' })).json.id;
@@ -196,8 +296,13 @@ describe('CSV imports', () => {
     const long = ['email,name', `long@example.org,${'n'.repeat(12_000)}`, 'after@example.org,After'].join('\n');
     const refused = await importCsv(list, long);
     expect(refused.statusCode).toBe(200);
-    expect(refused.json().invalid[0]).toEqual({ line: 2, reason: 'unreadable CSV: a line longer than 10000 characters' });
-    expect(await h.ctx.db.selectFrom('subscribers').select('id').where('email_key', '=', 'long@example.org').execute()).toEqual([]);
+    expect(refused.json().invalid[0]).toEqual({
+      line: 2,
+      reason: 'unreadable CSV: a line longer than 10000 characters',
+    });
+    expect(
+      await h.ctx.db.selectFrom('subscribers').select('id').where('email_key', '=', 'long@example.org').execute(),
+    ).toEqual([]);
   });
 });
 
@@ -206,8 +311,21 @@ describe('resubscribing', () => {
     const list = await listWith(h, 'Resubscribe', [{ email: 'returner@example.org' }]);
     const subscriber = await subscriberId('returner@example.org');
     const unsubscribePath = `/unsubscribe/${signUnsubscribeToken(h.ctx.keys, subscriber, list)}`;
-    const post = (url: string) => h.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'List-Unsubscribe=One-Click' });
-    const status = async () => (await h.ctx.db.selectFrom('list_members').select('status').where('subscriber_id', '=', subscriber).executeTakeFirstOrThrow()).status;
+    const post = (url: string) =>
+      h.app.inject({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: 'List-Unsubscribe=One-Click',
+      });
+    const status = async () =>
+      (
+        await h.ctx.db
+          .selectFrom('list_members')
+          .select('status')
+          .where('subscriber_id', '=', subscriber)
+          .executeTakeFirstOrThrow()
+      ).status;
     expect((await post(unsubscribePath)).statusCode).toBe(200);
 
     smtp.messages.length = 0;
@@ -219,13 +337,25 @@ describe('resubscribing', () => {
     const link = /https:\/\/news\.example\.org(\/resubscribe\/\S+)/.exec(mails[0]!.mail.text!)![1]!;
 
     // Expired: a link sealed 48 hours ago.
-    const membership = await h.ctx.db.selectFrom('list_members').select('unsubscribed_at').where('subscriber_id', '=', subscriber).executeTakeFirstOrThrow();
-    const stale = h.ctx.keys.sealUntil('resubscribe', `${subscriber}.${list}.${membership.unsubscribed_at!.getTime()}`, new Date(Date.now() - 1000));
+    const membership = await h.ctx.db
+      .selectFrom('list_members')
+      .select('unsubscribed_at')
+      .where('subscriber_id', '=', subscriber)
+      .executeTakeFirstOrThrow();
+    const stale = h.ctx.keys.sealUntil(
+      'resubscribe',
+      `${subscriber}.${list}.${membership.unsubscribed_at!.getTime()}`,
+      new Date(Date.now() - 1000),
+    );
     expect((await post(`/resubscribe/${stale}`)).statusCode).toBe(410);
     expect(await status()).toBe('unsubscribed');
 
     // Unsubscribed again since the link was sent: it no longer resubscribes.
-    await h.ctx.db.updateTable('list_members').set({ unsubscribed_at: new Date(Date.now() + 5000) }).where('subscriber_id', '=', subscriber).execute();
+    await h.ctx.db
+      .updateTable('list_members')
+      .set({ unsubscribed_at: new Date(Date.now() + 5000) })
+      .where('subscriber_id', '=', subscriber)
+      .execute();
     const outdated = await post(link);
     expect([outdated.statusCode, outdated.body.includes('no longer valid')]).toEqual([410, true]);
     expect(await status()).toBe('unsubscribed');

@@ -25,9 +25,13 @@ it('serves the send jobs of releases fanned out at once round robin, not first c
   await enqueueSends(h.ctx.queues.send, h.config, 9, [99]);
 
   const order: string[] = [];
-  const worker = new Worker<SendJob>(SEND_QUEUE, async (job) => {
-    order.push(`${job.data.releaseId}:${job.data.deliveryIds[0]}`);
-  }, { ...workerOptions(h.config), concurrency: 1 });
+  const worker = new Worker<SendJob>(
+    SEND_QUEUE,
+    async (job) => {
+      order.push(`${job.data.releaseId}:${job.data.deliveryIds[0]}`);
+    },
+    { ...workerOptions(h.config), concurrency: 1 },
+  );
   try {
     await waitUntil(async () => order.length === 9, 20_000, 'every job taken');
   } finally {

@@ -31,14 +31,19 @@ async function server(options: { refuseRecipient?: (address: string) => boolean;
       callback();
     },
     onRcptTo(address, _session, callback) {
-      if (options.refuseRecipient?.(address.address)) return callback(Object.assign(new Error('No such mailbox'), { responseCode: 550 }));
+      if (options.refuseRecipient?.(address.address))
+        return callback(Object.assign(new Error('No such mailbox'), { responseCode: 550 }));
       callback();
     },
     onData(stream, session: SMTPServerSession, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
-        arrived.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks) });
+        arrived.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+        });
         callback();
       });
     },
@@ -56,42 +61,58 @@ function pool(port: number, size = 1): SmtpPool {
 }
 
 const raw = (to: string) =>
-  Buffer.from(`From: newsroom@presslift.localhost\r\nTo: ${to}\r\nSubject: x\r\n\r\n.leading dot\r\n..two dots\r\nbare\nline\r\n.\r\nend`);
+  Buffer.from(
+    `From: newsroom@presslift.localhost\r\nTo: ${to}\r\nSubject: x\r\n\r\n.leading dot\r\n..two dots\r\nbare\nline\r\n.\r\nend`,
+  );
 
 it('delivers each message byte for byte (dots and bare line ends as nodemailer would send them) on one reused connection', async () => {
   const { port, arrived } = await server();
   const p = pool(port);
   const replies = [];
-  for (const to of ['a@example.org', 'b@example.org', 'c@example.org']) replies.push(await p.send({ from: 'bounce@presslift.localhost', to: [to] }, raw(to)));
+  for (const to of ['a@example.org', 'b@example.org', 'c@example.org'])
+    replies.push(await p.send({ from: 'bounce@presslift.localhost', to: [to] }, raw(to)));
   expect(replies.every((r) => r.startsWith('250'))).toBe(true);
   expect(arrived.map((a) => a.to)).toEqual([['a@example.org'], ['b@example.org'], ['c@example.org']]);
   expect(arrived.every((a) => a.from === 'bounce@presslift.localhost')).toBe(true);
   // smtp-server un-stuffs the dots; the bare LF arrives as CRLF, as nodemailer's DataStream writes it.
-  expect(arrived[1]!.raw.toString()).toBe(raw('b@example.org').toString().replace('bare\nline', 'bare\r\nline') + '\r\n');
+  expect(arrived[1]!.raw.toString()).toBe(
+    raw('b@example.org').toString().replace('bare\nline', 'bare\r\nline') + '\r\n',
+  );
 });
 
 it('ends a transaction whose only recipient is refused mid-pipeline with that refusal (permanent, suppressing), writes no message, and the next send goes through', async () => {
   const { port, arrived } = await server({ refuseRecipient: (address) => address.startsWith('gone@') });
   const p = pool(port);
-  const error = await p.send({ from: 'bounce@presslift.localhost', to: ['gone@example.org'] }, raw('gone@example.org')).catch((e: unknown) => e);
+  const error = await p
+    .send({ from: 'bounce@presslift.localhost', to: ['gone@example.org'] }, raw('gone@example.org'))
+    .catch((e: unknown) => e);
   expect(error).toBeInstanceOf(Error);
   expect(error).toMatchObject({ responseCode: 550, command: 'RCPT TO', code: 'EENVELOPE' });
   expect(classifySmtpError(error)).toMatchObject({ permanent: true, suppress: true });
-  expect(await p.send({ from: 'bounce@presslift.localhost', to: ['here@example.org'] }, raw('here@example.org'))).toMatch(/^250/);
+  expect(
+    await p.send({ from: 'bounce@presslift.localhost', to: ['here@example.org'] }, raw('here@example.org')),
+  ).toMatch(/^250/);
   expect(arrived.map((a) => a.to)).toEqual([['here@example.org']]);
 });
 
 it('with several recipients, one refused, sends to the others', async () => {
   const { port, arrived } = await server({ refuseRecipient: (address) => address.startsWith('gone@') });
   const p = pool(port);
-  expect(await p.send({ from: 'bounce@presslift.localhost', to: ['one@example.org', 'gone@example.org', 'two@example.org'] }, raw('x@example.org'))).toMatch(/^250/);
+  expect(
+    await p.send(
+      { from: 'bounce@presslift.localhost', to: ['one@example.org', 'gone@example.org', 'two@example.org'] },
+      raw('x@example.org'),
+    ),
+  ).toMatch(/^250/);
   expect(arrived.map((a) => a.to)).toEqual([['one@example.org', 'two@example.org']]);
 });
 
 it('ends a transaction whose sender is refused with that refusal', async () => {
   const { port, arrived } = await server({ refuseSender: true });
   const p = pool(port);
-  const error = await p.send({ from: 'bounce@presslift.localhost', to: ['a@example.org'] }, raw('a@example.org')).catch((e: unknown) => e);
+  const error = await p
+    .send({ from: 'bounce@presslift.localhost', to: ['a@example.org'] }, raw('a@example.org'))
+    .catch((e: unknown) => e);
   expect(error).toMatchObject({ responseCode: 553, command: 'MAIL FROM' });
   expect(arrived).toEqual([]);
 });
@@ -129,9 +150,17 @@ it('sends MAIL FROM, RCPT TO and DATA before waiting for any reply (RFC 2920)', 
   });
   await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', () => resolve()));
   cleanups.push(() => new Promise<void>((resolve) => bare.close(() => resolve())));
-  const p = new SmtpPool({ host: '127.0.0.1', port: (bare.address() as net.AddressInfo).port, secure: false, size: 1, timeoutMs: 5_000 });
+  const p = new SmtpPool({
+    host: '127.0.0.1',
+    port: (bare.address() as net.AddressInfo).port,
+    secure: false,
+    size: 1,
+    timeoutMs: 5_000,
+  });
   cleanups.push(() => p.close());
-  expect(await p.send({ from: 'bounce@presslift.localhost', to: ['a@example.org'] }, raw('a@example.org'))).toBe('250 2.0.0 queued');
+  expect(await p.send({ from: 'bounce@presslift.localhost', to: ['a@example.org'] }, raw('a@example.org'))).toBe(
+    '250 2.0.0 queued',
+  );
   expect(received).toContain('MAIL FROM:<bounce@presslift.localhost>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n');
   expect(received).toContain('\r\n..leading dot\r\n...two dots\r\nbare\r\nline\r\n..\r\nend\r\n.\r\n');
 });

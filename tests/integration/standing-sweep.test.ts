@@ -22,7 +22,12 @@ beforeAll(async () => {
   admin = new Redis(redis.url);
   smtp = await startSmtp();
   h = await createHarness({
-    REDIS_URL: redis.url, SMTP_URL: smtp.url, RECONCILE_INTERVAL_SECONDS: String(INTERVAL_SECONDS), SEND_BATCH_SIZE: '2', SMTP_POOL_SIZE: '1', SEND_CONCURRENCY: '1',
+    REDIS_URL: redis.url,
+    SMTP_URL: smtp.url,
+    RECONCILE_INTERVAL_SECONDS: String(INTERVAL_SECONDS),
+    SEND_BATCH_SIZE: '2',
+    SMTP_POOL_SIZE: '1',
+    SEND_CONCURRENCY: '1',
   });
   await h.startWorkers();
 });
@@ -33,7 +38,8 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const messagesOf = (releaseId: number) => smtp.messages.filter((m) => m.mail.messageId?.startsWith(`<release-${releaseId}.`));
+const messagesOf = (releaseId: number) =>
+  smtp.messages.filter((m) => m.mail.messageId?.startsWith(`<release-${releaseId}.`));
 const unique = (releaseId: number) => new Set(messagesOf(releaseId).map((m) => m.mail.messageId)).size;
 
 describe('the standing sweep', () => {
@@ -45,7 +51,11 @@ describe('the standing sweep', () => {
     expect(await h.ctx.queues.lift.getJobs(['delayed'])).toHaveLength(0);
 
     const sent = await releaseReaches(h, id, 'sent', 30_000);
-    const release = await h.ctx.db.selectFrom('releases').select(['lifted_at', 'status']).where('id', '=', id).executeTakeFirstOrThrow();
+    const release = await h.ctx.db
+      .selectFrom('releases')
+      .select(['lifted_at', 'status'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(release.lifted_at!.getTime() - embargoAt.getTime()).toBeLessThanOrEqual((INTERVAL_SECONDS + 1) * 1000);
     expect(release.lifted_at!.getTime()).toBeGreaterThanOrEqual(embargoAt.getTime());
     expect(sent.counts).toMatchObject({ sent: 3, queued: 0, sending: 0 });
@@ -63,7 +73,11 @@ describe('the standing sweep', () => {
       // Sweeps run every second while twelve batches wait their turn behind one slow connection: none re-adds them.
       await waitUntil(async () => messagesOf(id).length >= 8, 30_000, 'a third of the messages');
       const lastSweep = (await reconcileState(h.ctx.db)).last_success_at!;
-      await waitUntil(async () => ((await reconcileState(h.ctx.db)).last_success_at?.getTime() ?? 0) > lastSweep.getTime(), 10_000, 'another sweep');
+      await waitUntil(
+        async () => ((await reconcileState(h.ctx.db)).last_success_at?.getTime() ?? 0) > lastSweep.getTime(),
+        10_000,
+        'another sweep',
+      );
       const whileSending = await reconcileState(h.ctx.db);
       expect(whileSending.restored_send_jobs_total).toBe(before.restored_send_jobs_total);
       expect(whileSending.deliveries_without_job).toBe(0);
@@ -88,7 +102,11 @@ describe('the standing sweep', () => {
   it('pauses Redis again after it lost the pause', async () => {
     expect((await h.api('POST', '/api/ops/pause')).status).toBe(200);
     await admin.flushall();
-    await waitUntil(async () => (await h.ctx.queues.send.isPaused()) && (await h.ctx.queues.lift.isPaused()), (INTERVAL_SECONDS + 5) * 1000, 'the queues paused again');
+    await waitUntil(
+      async () => (await h.ctx.queues.send.isPaused()) && (await h.ctx.queues.lift.isPaused()),
+      (INTERVAL_SECONDS + 5) * 1000,
+      'the queues paused again',
+    );
     expect((await h.api('POST', '/api/ops/resume')).status).toBe(200);
   });
 

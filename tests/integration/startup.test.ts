@@ -19,7 +19,10 @@ afterAll(() => dropDatabase(database.toString()));
 describe('starting without the services Presslift needs', () => {
   it('names PostgreSQL, where it looked and what to do in one line, and exits 1', async () => {
     const port = await freePort();
-    const { code, lines } = await startWithout({ DATABASE_URL: `postgres://presslift:s3cret@127.0.0.1:${port}/presslift`, REDIS_URL });
+    const { code, lines } = await startWithout({
+      DATABASE_URL: `postgres://presslift:s3cret@127.0.0.1:${port}/presslift`,
+      REDIS_URL,
+    });
     expect(code).toBe(1);
     expect(lines).toEqual([
       `stderr: PostgreSQL is not reachable at 127.0.0.1:${port} (DATABASE_URL): connect ECONNREFUSED 127.0.0.1:${port}. ` +
@@ -29,7 +32,10 @@ describe('starting without the services Presslift needs', () => {
 
   it('names Redis the same way instead of warning for ever, and exits 1', async () => {
     const port = await freePort();
-    const { code, lines } = await startWithout({ DATABASE_URL: database.toString(), REDIS_URL: `redis://127.0.0.1:${port}` });
+    const { code, lines } = await startWithout({
+      DATABASE_URL: database.toString(),
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+    });
     expect(code).toBe(1);
     expect(lines.filter((line) => line.startsWith('stderr:'))).toEqual([
       `stderr: Redis is not reachable at 127.0.0.1:${port} (REDIS_URL): connect ECONNREFUSED 127.0.0.1:${port}. ` +

@@ -38,7 +38,8 @@ describe('throttles while Redis is unreachable', () => {
 
     const c = consoleClient(h, '203.0.113.4');
     const signIns: number[] = [];
-    for (let i = 0; i <= LIMITS.signInPerAddress.max; i++) signIns.push((await c.signIn('nobody@example.org', 'a wrong guess')).statusCode);
+    for (let i = 0; i <= LIMITS.signInPerAddress.max; i++)
+      signIns.push((await c.signIn('nobody@example.org', 'a wrong guess')).statusCode);
     expect(signIns.slice(0, -1).every((s) => s === 401)).toBe(true);
     expect(signIns.at(-1)).toBe(429);
     // Signing in still works for everyone else: PostgreSQL holds sessions and counters.

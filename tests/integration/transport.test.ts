@@ -33,12 +33,16 @@ function mailerFor(url: string, env: Record<string, string> = {}): Mailer {
 
 function message(to: string): OutgoingMessage {
   const messageId = `<${to}.${Date.now()}@presslift.localhost>`;
-  const raw = Buffer.from(`From: newsroom@presslift.localhost\r\nTo: ${to}\r\nSubject: For ${to}\r\nMessage-ID: ${messageId}\r\n\r\n.A line starting with a dot\r\nHello\r\n`);
+  const raw = Buffer.from(
+    `From: newsroom@presslift.localhost\r\nTo: ${to}\r\nSubject: For ${to}\r\nMessage-ID: ${messageId}\r\n\r\n.A line starting with a dot\r\nHello\r\n`,
+  );
   return { envelope: { from: 'newsroom@presslift.localhost', to: [to] }, raw, messageId };
 }
 
 /** An SMTP server on its own port, for the relay behaviours the shared test server does not have. */
-async function startRelay(options: ConstructorParameters<typeof SMTPServer>[0]): Promise<{ url: (auth?: string) => string; received: string[]; close(): Promise<void> }> {
+async function startRelay(
+  options: ConstructorParameters<typeof SMTPServer>[0],
+): Promise<{ url: (auth?: string) => string; received: string[]; close(): Promise<void> }> {
   const received: string[] = [];
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
@@ -62,18 +66,29 @@ async function startRelay(options: ConstructorParameters<typeof SMTPServer>[0]):
 }
 
 it('reads the relay address and credentials from SMTP_URL', () => {
-  expect(relayOptions('smtp://relay.example.org:2525')).toEqual({ host: 'relay.example.org', port: 2525, secure: false });
+  expect(relayOptions('smtp://relay.example.org:2525')).toEqual({
+    host: 'relay.example.org',
+    port: 2525,
+    secure: false,
+  });
   expect(relayOptions('smtps://us%40r:p%3Ass@relay.example.org')).toEqual({
-    host: 'relay.example.org', port: 465, secure: true, auth: { user: 'us@r', pass: 'p:ss' },
+    host: 'relay.example.org',
+    port: 465,
+    secure: true,
+    auth: { user: 'us@r', pass: 'p:ss' },
   });
   expect(relayOptions('smtp://relay.example.org').port).toBe(25);
 });
 
 it('sends through a pool of at most SMTP_POOL_SIZE connections, not one connection a message', async () => {
   const mailer = mailerFor(smtp.url);
-  const outcomes = await Promise.all(Array.from({ length: 12 }, (_, i) => mailer.send(message(`reader${i}@example.org`))));
+  const outcomes = await Promise.all(
+    Array.from({ length: 12 }, (_, i) => mailer.send(message(`reader${i}@example.org`))),
+  );
   expect(outcomes.every((o) => o.response.startsWith('250'))).toBe(true);
-  expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `reader${i}@example.org`).sort());
+  expect(smtp.messages.map((m) => m.to[0]).sort()).toEqual(
+    Array.from({ length: 12 }, (_, i) => `reader${i}@example.org`).sort(),
+  );
   // The message arrives whole: the line that starts with a dot was stuffed on the wire and unstuffed.
   expect(smtp.messages[0]!.raw).toContain('\r\n\r\n.A line starting with a dot\r\nHello');
   expect(smtp.connections).toBeGreaterThanOrEqual(1);
@@ -93,7 +108,8 @@ it('opens its connections on warm(), before any message, and the sends then use 
 });
 
 it('rejects a refused message with the reply, and the next message goes through', async () => {
-  smtp.respond = (recipient) => (recipient === 'gone@example.org' ? { code: 550, message: 'No such mailbox' } : undefined);
+  smtp.respond = (recipient) =>
+    recipient === 'gone@example.org' ? { code: 550, message: 'No such mailbox' } : undefined;
   const mailer = mailerFor(smtp.url);
   const refusal = await mailer.send(message('gone@example.org')).catch((error: unknown) => error);
   expect(classifySmtpError(refusal)).toMatchObject({ permanent: true, suppress: true });
@@ -115,7 +131,9 @@ it('signs in when SMTP_URL carries credentials; wrong ones are a temporary failu
     await mailerFor(relay.url('presslift:s3cret@')).send(message('signed-in@example.org'));
     expect(relay.received).toEqual(['signed-in@example.org']);
 
-    const refusal = await mailerFor(relay.url('presslift:wrong@')).send(message('not-sent@example.org')).catch((error: unknown) => error);
+    const refusal = await mailerFor(relay.url('presslift:wrong@'))
+      .send(message('not-sent@example.org'))
+      .catch((error: unknown) => error);
     expect(classifySmtpError(refusal)).toMatchObject({ permanent: false, suppress: false });
     expect(classifySmtpError(refusal).reply).toMatch(/535/);
     expect(relay.received).toEqual(['signed-in@example.org']);
@@ -162,7 +180,9 @@ it('fails fast and temporarily when the relay cannot be reached, and warm() does
   await new Promise((resolve) => closed.close(resolve));
   const mailer = mailerFor(`smtp://127.0.0.1:${port}`);
   await mailer.warm();
-  const errors = await Promise.all(Array.from({ length: 5 }, () => mailer.send(message('nobody@example.org')).catch((error: unknown) => error)));
+  const errors = await Promise.all(
+    Array.from({ length: 5 }, () => mailer.send(message('nobody@example.org')).catch((error: unknown) => error)),
+  );
   for (const error of errors) expect(classifySmtpError(error)).toMatchObject({ permanent: false });
   expect((errors[0] as { code?: string }).code).toBe('ECONNREFUSED');
 });
@@ -192,10 +212,14 @@ it('treats a refused greeting as temporary: 421 slows the worker down, 554 is re
     },
   });
   try {
-    const tooMany = await mailerFor(relay.url()).send(message('busy@example.org')).catch((error: unknown) => error);
+    const tooMany = await mailerFor(relay.url())
+      .send(message('busy@example.org'))
+      .catch((error: unknown) => error);
     expect(classifySmtpError(tooMany)).toMatchObject({ permanent: false, slowDown: true });
     code = 554;
-    const closed = await mailerFor(relay.url()).send(message('closed@example.org')).catch((error: unknown) => error);
+    const closed = await mailerFor(relay.url())
+      .send(message('closed@example.org'))
+      .catch((error: unknown) => error);
     expect(classifySmtpError(closed)).toMatchObject({ permanent: false, suppress: false, slowDown: false });
     expect(classifySmtpError(closed).reply).toMatch(/554/);
     expect(relay.received).toEqual([]);

@@ -20,7 +20,11 @@ beforeAll(async () => {
   smtp = await startSmtp();
   h = await createHarness({ SMTP_URL: smtp.url, WEBHOOK_BACKOFF_MS: '100', RECONCILE_INTERVAL_SECONDS: '3600' });
   await h.startWorkers();
-  const created = await h.api('POST', '/api/webhooks', { url: `${receiver.url}/hooks/presslift`, events: ['release.scheduled', 'release.lifted', 'release.sent', 'release.cancelled', 'delivery.failed'], description: 'Newsroom CMS' });
+  const created = await h.api('POST', '/api/webhooks', {
+    url: `${receiver.url}/hooks/presslift`,
+    events: ['release.scheduled', 'release.lifted', 'release.sent', 'release.cancelled', 'delivery.failed'],
+    description: 'Newsroom CMS',
+  });
   expect(created.status).toBe(201);
   endpoint = created.json;
 });
@@ -30,12 +34,27 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-const bodies = () => receiver.requests.map((r) => ({ ...JSON.parse(r.body), request: r }) as { id: number; type: string; data: Record<string, any>; request: ReceivedRequest });
-const eventsOf = (releaseId: number, type: string) => bodies().filter((b) => b.type === type && b.data.releaseId === releaseId);
+const bodies = () =>
+  receiver.requests.map(
+    (r) =>
+      ({ ...JSON.parse(r.body), request: r }) as {
+        id: number;
+        type: string;
+        data: Record<string, any>;
+        request: ReceivedRequest;
+      },
+  );
+const eventsOf = (releaseId: number, type: string) =>
+  bodies().filter((b) => b.type === type && b.data.releaseId === releaseId);
 
 describe('integration webhooks', () => {
   it('are refused to anyone but an admin, and name the field at fault', async () => {
-    const editor = await createApiToken(h.ctx.db, { name: 'editor', role: 'editor', ownerAccountId: null, createdBy: 'cli:test' });
+    const editor = await createApiToken(h.ctx.db, {
+      name: 'editor',
+      role: 'editor',
+      ownerAccountId: null,
+      createdBy: 'cli:test',
+    });
     const asEditor = await h.api('GET', '/api/webhooks', undefined, { authorization: `Bearer ${editor.token}` });
     expect(asEditor.status).toBe(403);
     const ftp = await h.api('POST', '/api/webhooks', { url: 'ftp://cms.example.org/', events: ['release.sent'] });
@@ -52,10 +71,18 @@ describe('integration webhooks', () => {
 
   it('announce a release from scheduling to sent, signed, with ids only before the lift and the public URL after', async () => {
     const list = await listWith(h, 'Hooked', [{ email: 'ok@hooks.example' }, { email: 'gone@hooks.example' }]);
-    smtp.respond = (rcpt) => (rcpt === 'gone@hooks.example' ? { code: 550, message: '5.1.1 no such mailbox' } : undefined);
+    smtp.respond = (rcpt) =>
+      rcpt === 'gone@hooks.example' ? { code: 550, message: '5.1.1 no such mailbox' } : undefined;
     const { id } = await scheduleIn(h, [list], 1500);
     await releaseReaches(h, id, 'sent');
-    await waitUntil(async () => ['release.scheduled', 'release.lifted', 'release.sent', 'delivery.failed'].every((type) => eventsOf(id, type).length === 1), 30_000, 'four events');
+    await waitUntil(
+      async () =>
+        ['release.scheduled', 'release.lifted', 'release.sent', 'delivery.failed'].every(
+          (type) => eventsOf(id, type).length === 1,
+        ),
+      30_000,
+      'four events',
+    );
     const release = (await h.api('GET', `/api/releases/${id}`)).json;
 
     for (const body of bodies().filter((b) => b.data.releaseId === id)) {
@@ -63,23 +90,60 @@ describe('integration webhooks', () => {
       expect(request.path).toBe('/hooks/presslift');
       expect(request.headers['content-type']).toBe('application/json');
       expect(request.headers['presslift-event']).toBe(body.type);
-      expect(verifyWebhook(endpoint.secret, String(request.headers[SIGNATURE_HEADER.toLowerCase()]), request.body, Math.floor(Date.now() / 1000))).toBe(true);
-      expect(verifyWebhook(endpoint.secret, String(request.headers[SIGNATURE_HEADER.toLowerCase()]), `${request.body} `, Math.floor(Date.now() / 1000))).toBe(false);
+      expect(
+        verifyWebhook(
+          endpoint.secret,
+          String(request.headers[SIGNATURE_HEADER.toLowerCase()]),
+          request.body,
+          Math.floor(Date.now() / 1000),
+        ),
+      ).toBe(true);
+      expect(
+        verifyWebhook(
+          endpoint.secret,
+          String(request.headers[SIGNATURE_HEADER.toLowerCase()]),
+          `${request.body} `,
+          Math.floor(Date.now() / 1000),
+        ),
+      ).toBe(false);
     }
     const [scheduled] = eventsOf(id, 'release.scheduled');
-    expect(scheduled!.data).toEqual({ releaseId: id, version: release.version, sendAt: expect.any(String), embargoAt: expect.any(String) });
+    expect(scheduled!.data).toEqual({
+      releaseId: id,
+      version: release.version,
+      sendAt: expect.any(String),
+      embargoAt: expect.any(String),
+    });
     // Before the lift: nothing of the text, not even the slug made from the title.
     expect(scheduled!.request.body).not.toMatch(/Quantum|sensor/i);
     expect(scheduled!.request.body).not.toContain(release.slug);
 
     const [lifted] = eventsOf(id, 'release.lifted');
-    expect(lifted!.data).toMatchObject({ releaseId: id, url: `https://news.example.org/releases/${release.slug}`, liftedAt: expect.any(String) });
+    expect(lifted!.data).toMatchObject({
+      releaseId: id,
+      url: `https://news.example.org/releases/${release.slug}`,
+      liftedAt: expect.any(String),
+    });
     const [sent] = eventsOf(id, 'release.sent');
-    expect(sent!.data).toMatchObject({ releaseId: id, url: `https://news.example.org/releases/${release.slug}`, counts: { sent: 1, failed: 1 } });
+    expect(sent!.data).toMatchObject({
+      releaseId: id,
+      url: `https://news.example.org/releases/${release.slug}`,
+      counts: { sent: 1, failed: 1 },
+    });
     const [failed] = eventsOf(id, 'delivery.failed');
-    expect(failed!.data).toMatchObject({ releaseId: id, deliveryId: expect.any(Number), subscriberId: expect.any(Number), phase: 'lift', reply: expect.stringContaining('550') });
+    expect(failed!.data).toMatchObject({
+      releaseId: id,
+      deliveryId: expect.any(Number),
+      subscriberId: expect.any(Number),
+      phase: 'lift',
+      reply: expect.stringContaining('550'),
+    });
 
-    const { rows } = await h.ctx.db.selectFrom('webhook_deliveries').select(['state', 'attempts', 'last_status']).execute().then((r) => ({ rows: r }));
+    const { rows } = await h.ctx.db
+      .selectFrom('webhook_deliveries')
+      .select(['state', 'attempts', 'last_status'])
+      .execute()
+      .then((r) => ({ rows: r }));
     expect(rows.every((r) => r.state === 'delivered' && r.attempts === 1 && r.last_status === 200)).toBe(true);
     smtp.respond = undefined;
   });
@@ -94,17 +158,30 @@ describe('integration webhooks', () => {
     const cancelled = eventsOf(id, 'release.cancelled');
     // The same event each time, signed anew.
     expect(new Set(cancelled.map((c) => c.id)).size).toBe(1);
-    expect(cancelled[2]!.data).toEqual({ releaseId: id, version: expect.any(Number), cancelledAt: expect.any(String), lifted: false });
-    const deliveries = await waitUntil(async () => {
-      const answer = await h.api('GET', `/api/webhooks/${endpoint.id}/deliveries`);
-      const item = answer.json.items.find((d: { eventId: number }) => d.eventId === cancelled[0]!.id);
-      return item?.state === 'delivered' && item;
-    }, 10_000, 'the delivery recorded');
+    expect(cancelled[2]!.data).toEqual({
+      releaseId: id,
+      version: expect.any(Number),
+      cancelledAt: expect.any(String),
+      lifted: false,
+    });
+    const deliveries = await waitUntil(
+      async () => {
+        const answer = await h.api('GET', `/api/webhooks/${endpoint.id}/deliveries`);
+        const item = answer.json.items.find((d: { eventId: number }) => d.eventId === cancelled[0]!.id);
+        return item?.state === 'delivered' && item;
+      },
+      10_000,
+      'the delivery recorded',
+    );
     expect(deliveries).toMatchObject({ type: 'release.cancelled', attempts: 3, lastStatus: 200 });
 
     const account = await createAccount(h.ctx.db, 'admin@hooks.example', 'admin', 'scrypt$x');
     const session = await createSession(h.ctx.db, account.id, 1);
-    const page = await h.app.inject({ method: 'GET', url: '/console/webhooks', headers: { cookie: `presslift_session=${session.token}` } });
+    const page = await h.app.inject({
+      method: 'GET',
+      url: '/console/webhooks',
+      headers: { cookie: `presslift_session=${session.token}` },
+    });
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain(`${receiver.url}/hooks/presslift`);
     expect(page.body).toMatch(/data-last-status>200</);
@@ -122,25 +199,44 @@ describe('integration webhooks', () => {
     await h.ctx.redis.del(...keys);
     receiver.answer = () => 200;
     // As if the job had been lost a while ago: reconcile leaves rows queued in the last seconds alone.
-    await h.ctx.db.updateTable('webhook_deliveries').set({ queued_at: new Date(Date.now() - 60_000) }).where('state', '=', 'pending').execute();
+    await h.ctx.db
+      .updateTable('webhook_deliveries')
+      .set({ queued_at: new Date(Date.now() - 60_000) })
+      .where('state', '=', 'pending')
+      .execute();
     const mailer = createMailer(h.config);
     const swept = await sweepOnce(h.ctx, mailer);
     mailer.close();
     expect(swept.reconciled?.webhookJobs).toBe(1);
-    await waitUntil(async () => {
-      const row = await h.ctx.db.selectFrom('webhook_deliveries as w').innerJoin('events as e', 'e.id', 'w.event_id')
-        .select('w.state').where('e.release_id', '=', id).where('e.type', '=', 'release.scheduled').executeTakeFirst();
-      return row?.state === 'delivered';
-    }, 30_000, 'the restored delivery');
+    await waitUntil(
+      async () => {
+        const row = await h.ctx.db
+          .selectFrom('webhook_deliveries as w')
+          .innerJoin('events as e', 'e.id', 'w.event_id')
+          .select('w.state')
+          .where('e.release_id', '=', id)
+          .where('e.type', '=', 'release.scheduled')
+          .executeTakeFirst();
+        return row?.state === 'delivered';
+      },
+      30_000,
+      'the restored delivery',
+    );
   });
 
   it('write no event nobody subscribed to, and stop sending to a removed endpoint', async () => {
     expect((await h.api('DELETE', `/api/webhooks/${endpoint.id}`)).status).toBe(200);
-    const before = await h.ctx.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const before = await h.ctx.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     const list = await listWith(h, 'Quiet', [{ email: 'q@hooks.example' }]);
     const { id } = await scheduleIn(h, [list], 500);
     await releaseReaches(h, id, 'sent');
-    const after = await h.ctx.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const after = await h.ctx.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     expect(after.n).toBe(before.n);
     expect(eventsOf(id, 'release.sent')).toHaveLength(0);
   });

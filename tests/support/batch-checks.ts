@@ -29,7 +29,11 @@ export function watchBatchChecks(): BatchChecks {
       try {
         await real.call(this);
       } finally {
-        answers.push({ check, releaseId: (this as unknown as { claim: { releaseId: number } }).claim.releaseId, round });
+        answers.push({
+          check,
+          releaseId: (this as unknown as { claim: { releaseId: number } }).claim.releaseId,
+          round,
+        });
       }
     });
   }
@@ -38,7 +42,8 @@ export function watchBatchChecks(): BatchChecks {
       const after = rounds;
       await waitUntil(
         async () => answers.some((a) => a.check === check && a.releaseId === releaseId && a.round > after),
-        timeoutMs, `a ${check} round of release ${releaseId}'s batch begun after the change`,
+        timeoutMs,
+        `a ${check} round of release ${releaseId}'s batch begun after the change`,
       );
     },
   };

@@ -7,6 +7,7 @@ import { chromiumPath, MISSING_BROWSER } from './browser.js';
  */
 export default function checkBrowser(): void {
   if (chromiumPath) return;
-  if (process.env.CI === 'true') throw new Error(MISSING_BROWSER.replace('browser tests skipped', 'CI cannot run the browser tests'));
+  if (process.env.CI === 'true')
+    throw new Error(MISSING_BROWSER.replace('browser tests skipped', 'CI cannot run the browser tests'));
   console.warn(MISSING_BROWSER);
 }

@@ -8,8 +8,7 @@ const LOOKED_AT = [process.env.CHROMIUM_PATH, '/usr/bin/chromium'].filter((path)
 export const chromiumPath = LOOKED_AT.find((path) => existsSync(path));
 
 /** What a person sees, once per run, when the browser tests cannot run here (tests/support/browser-check.ts). */
-export const MISSING_BROWSER =
-  `browser tests skipped: no Chromium at ${LOOKED_AT.join(' or ')}; install it with \`sudo apt-get install -y chromium\` (or set CHROMIUM_PATH)`;
+export const MISSING_BROWSER = `browser tests skipped: no Chromium at ${LOOKED_AT.join(' or ')}; install it with \`sudo apt-get install -y chromium\` (or set CHROMIUM_PATH)`;
 
 /** A describe block that needs the browser: skipped where there is none (CI fails the run instead). */
 export const describeInBrowser = describe.skipIf(!chromiumPath);
@@ -18,7 +17,15 @@ export const describeInBrowser = describe.skipIf(!chromiumPath);
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }

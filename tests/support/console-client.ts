@@ -32,7 +32,11 @@ export function consoleClient(h: Harness, remoteAddress = '127.0.0.1') {
     },
     async signIn(email: string, password = PASSWORD) {
       const page = await request({ method: 'GET', url: '/console/login' });
-      return request({ method: 'POST', url: '/console/login', payload: { email, password, _csrf: formToken(page.body) } });
+      return request({
+        method: 'POST',
+        url: '/console/login',
+        payload: { email, password, _csrf: formToken(page.body) },
+      });
     },
     /** The CSRF token of a signed-in page. */
     async pageToken() {

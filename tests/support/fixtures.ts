@@ -22,12 +22,19 @@ export async function listWith(h: Harness, name: string, people: Person[]): Prom
 export async function listOfSize(h: Harness, name: string, count: number, domain = 'example.org'): Promise<number> {
   const list = await h.api('POST', '/api/lists', { name });
   const csv = ['email,name', ...Array.from({ length: count }, (_, i) => `reader${i}@${domain},Reader ${i}`)].join('\n');
-  const imported = await h.api('POST', `/api/lists/${list.json.id}/subscribers/import`, csv, { 'content-type': 'text/csv' });
+  const imported = await h.api('POST', `/api/lists/${list.json.id}/subscribers/import`, csv, {
+    'content-type': 'text/csv',
+  });
   if (imported.json.added !== count) throw new Error(`import: ${imported.body}`);
   return list.json.id as number;
 }
 
-export async function createRelease(h: Harness, listIds: number[], embargoAt: Date, extra: Record<string, unknown> = {}) {
+export async function createRelease(
+  h: Harness,
+  listIds: number[],
+  embargoAt: Date,
+  extra: Record<string, unknown> = {},
+) {
   const created = await h.api('POST', '/api/releases', {
     title: 'Quantum sensor maps brain activity',
     summary: 'A new sensor reads neurons without surgery.',
@@ -54,10 +61,14 @@ export async function releaseStatus(h: Harness, id: number) {
 
 /** Waits until a release reaches a status, and returns it as the API shows it. */
 export async function releaseReaches(h: Harness, id: number, status: string, timeoutMs = 30_000) {
-  return waitUntil(async () => {
-    const release = await releaseStatus(h, id);
-    return release.status === status && release;
-  }, timeoutMs, `release ${id} ${status}`);
+  return waitUntil(
+    async () => {
+      const release = await releaseStatus(h, id);
+      return release.status === status && release;
+    },
+    timeoutMs,
+    `release ${id} ${status}`,
+  );
 }
 
 /** Row counts of everything an API write can touch: equal before and after proves a refused request wrote nothing. */

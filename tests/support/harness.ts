@@ -22,7 +22,12 @@ export interface Harness {
   /** A new API token of the role, created from the shell (no owner). */
   tokenFor(role: Role, name?: string): Promise<string>;
   /** Calls the API as the admin token; `json` parses the answer. */
-  api(method: InjectOptions['method'], url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; body: string }>;
+  api(
+    method: InjectOptions['method'],
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; json: any; body: string }>;
   startWorkers(): Promise<RunningWorkers>;
   /** The environment a child worker process needs to join this harness. */
   env: Record<string, string>;
@@ -33,7 +38,10 @@ export interface Harness {
  * Everything one test file needs, isolated: its own database, its own BullMQ prefix, and
  * configuration pointing at them. Files can therefore run in parallel.
  */
-export async function createHarness(overrides: Record<string, string> = {}, options: { log?: DestinationStream } = {}): Promise<Harness> {
+export async function createHarness(
+  overrides: Record<string, string> = {},
+  options: { log?: DestinationStream } = {},
+): Promise<Harness> {
   const id = randomBytes(4).toString('hex');
   const databaseUrl = new URL(BASE_DATABASE_URL);
   databaseUrl.pathname = `/presslift_test_${id}`;
@@ -97,7 +105,11 @@ export async function createHarness(overrides: Record<string, string> = {}, opti
   };
 }
 
-export async function waitUntil<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+export async function waitUntil<T>(
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -27,7 +27,12 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      const received = { at: Date.now(), path: request.url ?? '/', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const received = {
+        at: Date.now(),
+        path: request.url ?? '/',
+        headers: request.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
       receiver.requests.push(received);
       const status = receiver.answer(received);
       response.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : `nope ${status}`);

@@ -20,5 +20,9 @@ export function captureLog(): LogCapture {
       callback();
     },
   });
-  return { stream, lines: () => [...lines], entries: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () => [...lines],
+    entries: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
 }

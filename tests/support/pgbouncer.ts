@@ -16,30 +16,41 @@ export interface PgBouncer {
   stop(): Promise<void>;
 }
 
-export async function startPgBouncer(poolMode: 'session' | 'transaction' | 'statement', target = { host: '127.0.0.1', port: 5432 }): Promise<PgBouncer> {
+export async function startPgBouncer(
+  poolMode: 'session' | 'transaction' | 'statement',
+  target = { host: '127.0.0.1', port: 5432 },
+): Promise<PgBouncer> {
   const dir = await mkdtemp(path.join(tmpdir(), 'presslift-pgbouncer-'));
   const port = await freePort();
   await writeFile(path.join(dir, 'users.txt'), '"postgres" ""\n');
-  await writeFile(path.join(dir, 'pgbouncer.ini'), [
-    '[databases]',
-    `* = host=${target.host} port=${target.port}`,
-    '[pgbouncer]',
-    'listen_addr = 127.0.0.1',
-    `listen_port = ${port}`,
-    'auth_type = trust',
-    `auth_file = ${path.join(dir, 'users.txt')}`,
-    `pool_mode = ${poolMode}`,
-    'unix_socket_dir =',
-    'max_client_conn = 500',
-    'default_pool_size = 20',
-    '',
-  ].join('\n'));
+  await writeFile(
+    path.join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `* = host=${target.host} port=${target.port}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'auth_type = trust',
+      `auth_file = ${path.join(dir, 'users.txt')}`,
+      `pool_mode = ${poolMode}`,
+      'unix_socket_dir =',
+      'max_client_conn = 500',
+      'default_pool_size = 20',
+      '',
+    ].join('\n'),
+  );
   await chmod(dir, 0o755);
   // pgbouncer refuses to run as root; -u drops to the postgres user.
   const asRoot = process.getuid?.() === 0;
-  const child: ChildProcess = spawn('pgbouncer', [...(asRoot ? ['-u', 'postgres'] : []), path.join(dir, 'pgbouncer.ini')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(
+    'pgbouncer',
+    [...(asRoot ? ['-u', 'postgres'] : []), path.join(dir, 'pgbouncer.ini')],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const log: string[] = [];
-  for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => log.push(...chunk.toString().trimEnd().split('\n')));
+  for (const stream of [child.stdout!, child.stderr!])
+    stream.on('data', (chunk: Buffer) => log.push(...chunk.toString().trimEnd().split('\n')));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');

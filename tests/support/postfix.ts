@@ -41,45 +41,62 @@ export async function startPostfix(routes: PostfixRoutes, port?: number): Promis
   const { stdout: uid } = await run('id', ['-u', 'postfix']);
   const { stdout: gid } = await run('id', ['-g', 'postfix']);
   await chown(path.join(dir, 'data'), Number(uid), Number(gid));
-  const transport = Object.entries(routes).map(([domain, to]) => `${domain}=smtp:[127.0.0.1]:${to}`).join(', ');
-  await writeFile(path.join(config, 'main.cf'), [
-    'compatibility_level = 3.6',
-    `queue_directory = ${dir}/queue`,
-    `data_directory = ${dir}/data`,
-    `maillog_file = ${dir}/maillog`,
-    `maillog_file_prefixes = ${dir}`,
-    'myhostname = relay.presslift.test',
-    'mydomain = presslift.test',
-    'mydestination =',
-    'inet_interfaces = 127.0.0.1',
-    'inet_protocols = ipv4',
-    'mynetworks = 127.0.0.0/8',
-    'smtpd_relay_restrictions = permit_mynetworks, reject',
-    `transport_maps = inline:{ ${transport} }`,
-    'default_transport = error:this test relay delivers nowhere else',
-    'relay_transport = error:this test relay delivers nowhere else',
-    'smtp_dns_support_level = disabled',
-    'alias_maps =',
-    'alias_database =',
-    'local_recipient_maps =',
-    'biff = no',
-    'smtp_tls_security_level = none',
-    'smtpd_tls_security_level = none',
-    // A refused delivery is bounced at once; a deferred one is retried soon (tests do not wait hours).
-    'minimal_backoff_time = 1s',
-    'maximal_backoff_time = 2s',
-    'queue_run_delay = 1s',
-    '',
-  ].join('\n'));
+  const transport = Object.entries(routes)
+    .map(([domain, to]) => `${domain}=smtp:[127.0.0.1]:${to}`)
+    .join(', ');
+  await writeFile(
+    path.join(config, 'main.cf'),
+    [
+      'compatibility_level = 3.6',
+      `queue_directory = ${dir}/queue`,
+      `data_directory = ${dir}/data`,
+      `maillog_file = ${dir}/maillog`,
+      `maillog_file_prefixes = ${dir}`,
+      'myhostname = relay.presslift.test',
+      'mydomain = presslift.test',
+      'mydestination =',
+      'inet_interfaces = 127.0.0.1',
+      'inet_protocols = ipv4',
+      'mynetworks = 127.0.0.0/8',
+      'smtpd_relay_restrictions = permit_mynetworks, reject',
+      `transport_maps = inline:{ ${transport} }`,
+      'default_transport = error:this test relay delivers nowhere else',
+      'relay_transport = error:this test relay delivers nowhere else',
+      'smtp_dns_support_level = disabled',
+      'alias_maps =',
+      'alias_database =',
+      'local_recipient_maps =',
+      'biff = no',
+      'smtp_tls_security_level = none',
+      'smtpd_tls_security_level = none',
+      // A refused delivery is bounced at once; a deferred one is retried soon (tests do not wait hours).
+      'minimal_backoff_time = 1s',
+      'maximal_backoff_time = 2s',
+      'queue_run_delay = 1s',
+      '',
+    ].join('\n'),
+  );
   // Every service unchrooted (chroot would need a copy of the system files under the queue).
   const services = [
     `127.0.0.1:${port} inet n - n - - smtpd`,
-    'pickup unix n - n 60 1 pickup', 'cleanup unix n - n - 0 cleanup', 'qmgr unix n - n 300 1 qmgr',
-    'rewrite unix - - n - - trivial-rewrite', 'bounce unix - - n - 0 bounce', 'defer unix - - n - 0 bounce',
-    'trace unix - - n - 0 bounce', 'verify unix - - n - 1 verify', 'flush unix n - n 1000? 0 flush',
-    'proxymap unix - - n - - proxymap', 'smtp unix - - n - - smtp', 'relay unix - - n - - smtp',
-    'showq unix n - n - - showq', 'error unix - - n - - error', 'retry unix - - n - - error',
-    'discard unix - - n - - discard', 'anvil unix - - n - 1 anvil', 'scache unix - - n - 1 scache',
+    'pickup unix n - n 60 1 pickup',
+    'cleanup unix n - n - 0 cleanup',
+    'qmgr unix n - n 300 1 qmgr',
+    'rewrite unix - - n - - trivial-rewrite',
+    'bounce unix - - n - 0 bounce',
+    'defer unix - - n - 0 bounce',
+    'trace unix - - n - 0 bounce',
+    'verify unix - - n - 1 verify',
+    'flush unix n - n 1000? 0 flush',
+    'proxymap unix - - n - - proxymap',
+    'smtp unix - - n - - smtp',
+    'relay unix - - n - - smtp',
+    'showq unix n - n - - showq',
+    'error unix - - n - - error',
+    'retry unix - - n - - error',
+    'discard unix - - n - - discard',
+    'anvil unix - - n - 1 anvil',
+    'scache unix - - n - 1 scache',
     'postlog unix-dgram n - n - 1 postlogd',
   ];
   await writeFile(path.join(config, 'master.cf'), `${services.join('\n')}\n`);

@@ -22,7 +22,10 @@ export function useProcessHarness(): ProcessHarness {
     smtp: undefined as unknown as TestSmtp,
     async worker(env = {}) {
       // A loaded machine (2 cores shared by several suites) can take well over 15 s to start the CLI.
-      const started = await startWorkerProcess({ ...setup.h.env, SMTP_URL: setup.smtp.url, LOG_LEVEL: 'info', ...env }, 90_000);
+      const started = await startWorkerProcess(
+        { ...setup.h.env, SMTP_URL: setup.smtp.url, LOG_LEVEL: 'info', ...env },
+        90_000,
+      );
       running.push(started);
       return started;
     },

@@ -42,7 +42,11 @@ export function spawnPresslift(args: string[], env: Record<string, string>): Pre
   createInterface({ input: child.stdout! }).on('line', collect);
   createInterface({ input: child.stderr! }).on('line', (line) => collect(`stderr: ${line}`));
   const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
-  const tail = (lines = 20) => logs.slice(-lines).map((l) => JSON.stringify(l)).join('\n');
+  const tail = (lines = 20) =>
+    logs
+      .slice(-lines)
+      .map((l) => JSON.stringify(l))
+      .join('\n');
   const matching = (msg: string | RegExp) => (entry: LogLine) =>
     typeof entry.msg === 'string' && (typeof msg === 'string' ? entry.msg === msg : msg.test(entry.msg));
 
@@ -57,8 +61,10 @@ export function spawnPresslift(args: string[], env: Record<string, string>): Pre
       for (;;) {
         const found = logs.find(matching(msg));
         if (found) return found;
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pid ${child.pid} exited before logging "${msg}":\n${tail()}`);
-        if (Date.now() > deadline) throw new Error(`no log "${msg}" from pid ${child.pid} within ${timeoutMs} ms:\n${tail()}`);
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`pid ${child.pid} exited before logging "${msg}":\n${tail()}`);
+        if (Date.now() > deadline)
+          throw new Error(`no log "${msg}" from pid ${child.pid} within ${timeoutMs} ms:\n${tail()}`);
         await new Promise((r) => setTimeout(r, 25));
       }
     },

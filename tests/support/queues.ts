@@ -22,7 +22,11 @@ async function unfinished(redis: RedisClient, queues: Queue[], dueBy: number): P
   const multi = redis.multi();
   for (const queue of queues) {
     const k = queue.keys;
-    multi.llen(k.wait!).llen(k.paused!).llen(k.active!).zcard(k.prioritized!)
+    multi
+      .llen(k.wait!)
+      .llen(k.paused!)
+      .llen(k.active!)
+      .zcard(k.prioritized!)
       .zcount(k.delayed!, '-inf', (dueBy + 1) * DELAYED_SCORE_FACTOR - 1);
   }
   const replies = (await multi.exec()) ?? [];
@@ -42,11 +46,17 @@ async function unfinished(redis: RedisClient, queues: Queue[], dueBy: number): P
  * answered), and the rows are as the workers leave them.
  */
 export async function queuesSettled(
-  ctx: { redis: RedisClient; queues: Pick<Queues, 'lift' | 'send'> }, dueBy: Date | number = Date.now(), timeoutMs = 30_000,
+  ctx: { redis: RedisClient; queues: Pick<Queues, 'lift' | 'send'> },
+  dueBy: Date | number = Date.now(),
+  timeoutMs = 30_000,
 ): Promise<void> {
   const queues = [ctx.queues.lift, ctx.queues.send] as Queue[];
   const instant = typeof dueBy === 'number' ? dueBy : dueBy.getTime();
-  await waitUntil(async () => (await unfinished(ctx.redis, queues, instant)) === 0, timeoutMs, `the queues to run everything due by ${new Date(instant).toISOString()}`);
+  await waitUntil(
+    async () => (await unfinished(ctx.redis, queues, instant)) === 0,
+    timeoutMs,
+    `the queues to run everything due by ${new Date(instant).toISOString()}`,
+  );
 }
 
 /** A job's state once nothing more will come of it (`unknown`: removed, or its record gone). */
@@ -57,10 +67,14 @@ const FINAL = new Set(['completed', 'failed', 'unknown']);
  * a job that was going to fire has fired and done what it does. Returns the states seen.
  */
 export async function jobsFinished(queue: Queue, ids: string[], timeoutMs = 30_000): Promise<Record<string, string>> {
-  return waitUntil(async () => {
-    const states = await Promise.all(ids.map(async (id) => [id, await queue.getJobState(id)] as const));
-    return states.every(([, state]) => FINAL.has(state)) && Object.fromEntries(states);
-  }, timeoutMs, `jobs ${ids.join(', ')} to finish`);
+  return waitUntil(
+    async () => {
+      const states = await Promise.all(ids.map(async (id) => [id, await queue.getJobState(id)] as const));
+      return states.every(([, state]) => FINAL.has(state)) && Object.fromEntries(states);
+    },
+    timeoutMs,
+    `jobs ${ids.join(', ')} to finish`,
+  );
 }
 
 /** Waits until wall-clock time is past an instant: for a test that must act after it, not for an absence check. */

@@ -19,7 +19,11 @@ export interface RedisCluster {
 
 const client = (node: string) => {
   const [host, port] = node.split(':');
-  const redis = new Redis(Number(port), host!, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const redis = new Redis(Number(port), host!, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => {});
   return redis;
 };
@@ -55,16 +59,40 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30
 async function startNode(dir: string): Promise<{ node: string; child: ChildProcess }> {
   for (let attempt = 1; ; attempt++) {
     const [port, bus] = [await freePort(), await freePort()];
-    const child = spawn('redis-server', [
-      '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-      '--cluster-config-file', path.join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000', '--save', '', '--appendonly', 'no', '--dir', dir,
-    ], { stdio: 'ignore' });
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--cluster-port',
+        String(bus),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        path.join(dir, `nodes-${port}.conf`),
+        '--cluster-node-timeout',
+        '2000',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ],
+      { stdio: 'ignore' },
+    );
     const node = `127.0.0.1:${port}`;
     try {
-      await until(`${node} to answer`, async () => {
-        if (child.exitCode !== null) throw Object.assign(new Error('exited'), { exited: true });
-        return (await ask<string>(node, 'PING')) === 'PONG';
-      }, 15_000);
+      await until(
+        `${node} to answer`,
+        async () => {
+          if (child.exitCode !== null) throw Object.assign(new Error('exited'), { exited: true });
+          return (await ask<string>(node, 'PING')) === 'PONG';
+        },
+        15_000,
+      );
       return { node, child };
     } catch (error) {
       if (child.exitCode === null) child.kill('SIGKILL');
@@ -78,11 +106,13 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   const children: ChildProcess[] = [];
   const nodes: string[] = [];
   const stop = async () => {
-    await Promise.all(children.map(async (child) => {
-      if (child.exitCode !== null) return;
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    }));
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null) return;
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }),
+    );
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -91,10 +121,15 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       nodes.push(node);
       children.push(child);
     }
-    const create = spawn('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '1', '--cluster-yes'], { stdio: 'ignore' });
+    const create = spawn('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '1', '--cluster-yes'], {
+      stdio: 'ignore',
+    });
     const [code] = await once(create, 'exit');
     if (code !== 0) throw new Error(`redis-cli --cluster create exited ${code}`);
-    for (const node of nodes) await until(`${node} to see the cluster ok`, async () => (await ask<string>(node, 'CLUSTER', 'INFO')).includes('cluster_state:ok'));
+    for (const node of nodes)
+      await until(`${node} to see the cluster ok`, async () =>
+        (await ask<string>(node, 'CLUSTER', 'INFO')).includes('cluster_state:ok'),
+      );
   } catch (error) {
     await stop();
     throw error;
@@ -102,7 +137,11 @@ export async function startRedisCluster(): Promise<RedisCluster> {
 
   const slotOwner = async (key: string) => {
     const slot = await ask<number>(nodes[0]!, 'CLUSTER', 'KEYSLOT', key);
-    const ranges = await ask<Array<[number, number, [string, number], ...Array<[string, number]>]>>(nodes[0]!, 'CLUSTER', 'SLOTS');
+    const ranges = await ask<Array<[number, number, [string, number], ...Array<[string, number]>]>>(
+      nodes[0]!,
+      'CLUSTER',
+      'SLOTS',
+    );
     const range = ranges.find(([from, to]) => slot >= from && slot <= to)!;
     const [, , master, replica] = range;
     return { slot, master: `${master[0]}:${master[1]}`, replica: `${replica![0]}:${replica![1]}` };
@@ -118,7 +157,10 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         const now = await slotOwner(key);
         return now.master === replica && (await ask<string>(replica, 'ROLE')).toString().startsWith('master');
       });
-      for (const node of nodes) await until(`${node} to see the cluster ok`, async () => (await ask<string>(node, 'CLUSTER', 'INFO')).includes('cluster_state:ok'));
+      for (const node of nodes)
+        await until(`${node} to see the cluster ok`, async () =>
+          (await ask<string>(node, 'CLUSTER', 'INFO')).includes('cluster_state:ok'),
+        );
       return { slot, from: master, to: replica };
     },
     stop,

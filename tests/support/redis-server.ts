@@ -16,17 +16,24 @@ export async function startRedisServer(): Promise<RedisServer> {
   let child: ChildProcess | undefined;
 
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const probe = new Redis(port, '127.0.0.1', {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
       probe.on('error', () => {});
       try {
         await probe.connect();
         await probe.ping();
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not start: ${(error as Error).message}`, { cause: error });
+        if (Date.now() > deadline)
+          throw new Error(`redis-server on port ${port} did not start: ${(error as Error).message}`, { cause: error });
         await new Promise((r) => setTimeout(r, 50));
       } finally {
         probe.disconnect();

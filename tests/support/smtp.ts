@@ -91,7 +91,14 @@ export async function startSmtp(): Promise<TestSmtp> {
         }
         const raw = Buffer.concat(chunks).toString('utf8');
         const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-        state.messages.push({ startedAt: starts.get(session) ?? Date.now(), receivedAt: Date.now(), from, to, raw, mail: await simpleParser(raw) });
+        state.messages.push({
+          startedAt: starts.get(session) ?? Date.now(),
+          receivedAt: Date.now(),
+          from,
+          to,
+          raw,
+          mail: await simpleParser(raw),
+        });
         callback();
       });
     },

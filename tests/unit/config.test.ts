@@ -27,21 +27,41 @@ describe('loadConfig', () => {
     const dkim = { DKIM_DOMAIN: 'example.org', DKIM_SELECTOR: 's1' };
     expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY: 'PEM' }).DKIM_PRIVATE_KEY).toBe('PEM');
     expect(loadConfig({ ...dkim, DKIM_PRIVATE_KEY_FILE: 'package.json' }).DKIM_PRIVATE_KEY).toContain('"presslift"');
-    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY_FILE: '/no/such/key.pem' })).toThrow(/^invalid configuration: DKIM_PRIVATE_KEY_FILE: /);
+    expect(() => loadConfig({ ...dkim, DKIM_PRIVATE_KEY_FILE: '/no/such/key.pem' })).toThrow(
+      /^invalid configuration: DKIM_PRIVATE_KEY_FILE: /,
+    );
   });
 
   it('reads Redis Cluster seeds and alert addresses as lists, refusing a malformed one by name', () => {
     expect(loadConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
-    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001,' }).REDIS_CLUSTER_NODES).toEqual([{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b', port: 7001 }]);
-    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis-a' })).toThrow(/^invalid configuration: REDIS_CLUSTER_NODES\.0: each node is host:port/);
-    expect(loadConfig({ ALERT_EMAILS: 'ops@example.org, oncall@example.org' }).ALERT_EMAILS).toEqual(['ops@example.org', 'oncall@example.org']);
-    expect(() => loadConfig({ ALERT_EMAILS: 'ops@example.org, nobody' })).toThrow(/^invalid configuration: ALERT_EMAILS\.1: /);
-    expect(loadConfig({})).toMatchObject({ RECONCILE_INTERVAL_SECONDS: 15, DELIVERY_RETENTION_DAYS: 400, LIFT_LATE_ALERT_SECONDS: 60, ALERT_MAX_PER_HOUR: 20 });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001,' }).REDIS_CLUSTER_NODES).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b', port: 7001 },
+    ]);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis-a' })).toThrow(
+      /^invalid configuration: REDIS_CLUSTER_NODES\.0: each node is host:port/,
+    );
+    expect(loadConfig({ ALERT_EMAILS: 'ops@example.org, oncall@example.org' }).ALERT_EMAILS).toEqual([
+      'ops@example.org',
+      'oncall@example.org',
+    ]);
+    expect(() => loadConfig({ ALERT_EMAILS: 'ops@example.org, nobody' })).toThrow(
+      /^invalid configuration: ALERT_EMAILS\.1: /,
+    );
+    expect(loadConfig({})).toMatchObject({
+      RECONCILE_INTERVAL_SECONDS: 15,
+      DELIVERY_RETENTION_DAYS: 400,
+      LIFT_LATE_ALERT_SECONDS: 60,
+      ALERT_MAX_PER_HOUR: 20,
+    });
   });
 
   it('reads DOMAIN_LIMITS as a rate and/or a cap on messages in flight per domain, naming a bad entry', () => {
     expect(loadConfig({}).DOMAIN_LIMITS).toEqual({});
-    expect(loadConfig({ DOMAIN_LIMITS: 'gmail.com=20/s, Outlook.com=600/m+4c,small.example=2c,slow.example=36/h' }).DOMAIN_LIMITS).toEqual({
+    expect(
+      loadConfig({ DOMAIN_LIMITS: 'gmail.com=20/s, Outlook.com=600/m+4c,small.example=2c,slow.example=36/h' })
+        .DOMAIN_LIMITS,
+    ).toEqual({
       'gmail.com': { perSecond: 20, concurrency: null },
       'outlook.com': { perSecond: 10, concurrency: 4 },
       'small.example': { perSecond: null, concurrency: 2 },
@@ -53,7 +73,9 @@ describe('loadConfig', () => {
   });
 
   it('takes the Postmark webhook credentials together', () => {
-    expect(() => loadConfig({ POSTMARK_WEBHOOK_USER: 'pm' })).toThrow(/POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD go together/);
+    expect(() => loadConfig({ POSTMARK_WEBHOOK_USER: 'pm' })).toThrow(
+      /POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD go together/,
+    );
     expect(loadConfig({ SES_TOPIC_ARNS: 'arn:a, arn:b' }).SES_TOPIC_ARNS).toEqual(['arn:a', 'arn:b']);
   });
 });

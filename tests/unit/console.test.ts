@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { hashPassword, verifyPassword } from '../../src/auth/password.js';
 import { checkSetupToken, createSetupToken } from '../../src/auth/setup-link.js';
-import { cancelMessage, journalists, rescheduleMessage, scheduleMessage, shortWhen } from '../../src/console/confirm.js';
+import {
+  cancelMessage,
+  journalists,
+  rescheduleMessage,
+  scheduleMessage,
+  shortWhen,
+} from '../../src/console/confirm.js';
 import { html, raw } from '../../src/render/html.js';
 import { auditDetails } from '../../src/console/pages/report.js';
 import { Keyring, randomToken } from '../../src/signing.js';
@@ -45,25 +51,49 @@ describe('confirmation wording', () => {
 
   it('names both instants when an embargo moves, and what cancelling a send leaves behind', () => {
     const later = new Date('2019-10-19T04:01:00Z');
-    expect(rescheduleMessage(2, embargo, later, 'UTC')).toMatch(/from 04:01 UTC Fri 18 Oct.* to 04:01 UTC Sat 19 Oct.*2 journalists will receive this at the new time/);
-    expect(cancelMessage('sending', 30, 70, embargo, 'UTC')).toBe('Sending stops: 30 journalists still waiting will not receive this. 70 already sent cannot be recalled.');
+    expect(rescheduleMessage(2, embargo, later, 'UTC')).toMatch(
+      /from 04:01 UTC Fri 18 Oct.* to 04:01 UTC Sat 19 Oct.*2 journalists will receive this at the new time/,
+    );
+    expect(cancelMessage('sending', 30, 70, embargo, 'UTC')).toBe(
+      'Sending stops: 30 journalists still waiting will not receive this. 70 already sent cannot be recalled.',
+    );
   });
 });
 
 describe('html templates', () => {
   it('escape every interpolated value unless it is marked raw', () => {
     const name = '<img src=x onerror=alert(1)> & "quotes"';
-    expect(html`<p title="${name}">${name}</p>`.text).toBe('<p title="&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;">&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;</p>');
-    expect(html`<ul>${['a', 'b'].map((x) => html`<li>${x}</li>`)}</ul>`.text).toBe('<ul><li>a</li><li>b</li></ul>');
+    expect(html`<p title="${name}">${name}</p>`.text).toBe(
+      '<p title="&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;">&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;</p>',
+    );
+    expect(
+      html`<ul>
+        ${['a', 'b'].map((x) => html`<li>${x}</li>`)}
+      </ul>`.text,
+    ).toBe('<ul><li>a</li><li>b</li></ul>');
     expect(html`${raw('<br>')}${null}${false}${0}`.text).toBe('<br>0');
   });
 });
 
 describe('audit details', () => {
   it('say what moved and why, in the release zone, without internal ids', () => {
-    const moved = { fields: ['embargo'], version: 3, timeZone: 'America/New_York', embargoBefore: '2019-10-18T04:01:00.000Z', embargoAfter: '2019-10-19T04:01:00.000Z', sendAt: '2019-10-19T04:01:00.000Z' };
-    expect(auditDetails(moved, 'America/New_York')).toMatch(/^Embargo 00:01 EDT Fri 18 Oct 2019 \(04:01 UTC\) → 00:01 EDT Sat 19 Oct 2019 \(04:01 UTC\) · Changed: embargo$/);
-    expect(auditDetails({ reason: 'leaked', embargoBefore: '2019-10-18T04:01:00Z', embargoAfter: '2019-10-18T04:01:00Z' }, 'UTC')).toBe('Reason: leaked · Embargo 04:01 UTC Fri 18 Oct 2019');
+    const moved = {
+      fields: ['embargo'],
+      version: 3,
+      timeZone: 'America/New_York',
+      embargoBefore: '2019-10-18T04:01:00.000Z',
+      embargoAfter: '2019-10-19T04:01:00.000Z',
+      sendAt: '2019-10-19T04:01:00.000Z',
+    };
+    expect(auditDetails(moved, 'America/New_York')).toMatch(
+      /^Embargo 00:01 EDT Fri 18 Oct 2019 \(04:01 UTC\) → 00:01 EDT Sat 19 Oct 2019 \(04:01 UTC\) · Changed: embargo$/,
+    );
+    expect(
+      auditDetails(
+        { reason: 'leaked', embargoBefore: '2019-10-18T04:01:00Z', embargoAfter: '2019-10-18T04:01:00Z' },
+        'UTC',
+      ),
+    ).toBe('Reason: leaked · Embargo 04:01 UTC Fri 18 Oct 2019');
     expect(auditDetails({ deliveries: 3, email: 'x@example.org' }, 'UTC')).toBe('3 deliveries · email: x@example.org');
   });
 });

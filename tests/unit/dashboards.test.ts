@@ -23,7 +23,9 @@ function exposedNames(): Set<string> {
 
 const ruleExpressions = () => [...readFileSync(RULES, 'utf8').matchAll(/^\s*expr:\s*(.+)$/gm)].map((m) => m[1]!);
 const dashboardExpressions = () =>
-  (JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> }).panels.flatMap((p) => p.targets.map((t) => t.expr));
+  (
+    JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> }
+  ).panels.flatMap((p) => p.targets.map((t) => t.expr));
 const metricNames = (expr: string) => [...expr.matchAll(/\bpresslift_[a-z0-9_]+/g)].map((m) => m[0]);
 
 describe('the alerting rules and the Grafana dashboard', () => {
@@ -34,7 +36,9 @@ describe('the alerting rules and the Grafana dashboard', () => {
     const unknown = expressions.flatMap(metricNames).filter((name) => !exposed.has(name));
     expect(unknown).toEqual([]);
     // The check itself can fail: a misspelt name is caught.
-    expect(metricNames('max(presslift_lift_overdue)').filter((name) => !exposed.has(name))).toEqual(['presslift_lift_overdue']);
+    expect(metricNames('max(presslift_lift_overdue)').filter((name) => !exposed.has(name))).toEqual([
+      'presslift_lift_overdue',
+    ]);
   });
 
   it('give every alert a runbook section in the README', () => {
@@ -50,7 +54,8 @@ describe('the alerting rules and the Grafana dashboard', () => {
   it('pass promtool check rules', () => {
     const promtool = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8' });
     // CI installs Debian's prometheus package (.ci/run); a machine without it says so here.
-    if (promtool.error) throw new Error(`promtool is not installed (apt-get install prometheus): ${promtool.error.message}`);
+    if (promtool.error)
+      throw new Error(`promtool is not installed (apt-get install prometheus): ${promtool.error.message}`);
     expect(promtool.stdout + promtool.stderr).toMatch(/SUCCESS: \d+ rules found/);
     expect(promtool.status).toBe(0);
   });

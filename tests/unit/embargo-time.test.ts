@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EmbargoInputError, describeEmbargo, embargoPhrase, requireLead, resolveEmbargo, type EmbargoInput } from '../../src/embargo/time.js';
+import {
+  EmbargoInputError,
+  describeEmbargo,
+  embargoPhrase,
+  requireLead,
+  resolveEmbargo,
+  type EmbargoInput,
+} from '../../src/embargo/time.js';
 
 /** The refusal resolveEmbargo gives, or a failure when it accepts the input. */
 function refusal(input: EmbargoInput): EmbargoInputError {
@@ -73,8 +80,12 @@ describe('resolveEmbargo', () => {
     });
 
     it('refuses an offset the local time never has, or a malformed one', () => {
-      expect(refusal({ local: '2019-11-03T01:30', timeZone: 'America/New_York', offset: '+01:00' }).field).toBe('embargo.offset');
-      expect(refusal({ local: '2019-11-03T01:30', timeZone: 'America/New_York', offset: 'EST' }).field).toBe('embargo.offset');
+      expect(refusal({ local: '2019-11-03T01:30', timeZone: 'America/New_York', offset: '+01:00' }).field).toBe(
+        'embargo.offset',
+      );
+      expect(refusal({ local: '2019-11-03T01:30', timeZone: 'America/New_York', offset: 'EST' }).field).toBe(
+        'embargo.offset',
+      );
     });
   });
 });
@@ -96,16 +107,32 @@ describe('requireLead', () => {
 
 describe('embargo formatting', () => {
   it('writes the local time with its abbreviation and the UTC time', () => {
-    expect(embargoPhrase(new Date('2019-10-18T04:01:00Z'), 'America/New_York')).toBe('00:01 EDT, Friday 18 October 2019 (04:01 UTC)');
-    expect(embargoPhrase(new Date('2019-12-18T05:01:00Z'), 'America/New_York')).toBe('00:01 EST, Wednesday 18 December 2019 (05:01 UTC)');
-    expect(embargoPhrase(new Date('2019-07-17T23:01:00Z'), 'Europe/London')).toBe('00:01 BST, Thursday 18 July 2019 (23:01 UTC)');
-    expect(embargoPhrase(new Date('2019-12-18T00:01:00Z'), 'Europe/London')).toBe('00:01 GMT, Wednesday 18 December 2019 (00:01 UTC)');
+    expect(embargoPhrase(new Date('2019-10-18T04:01:00Z'), 'America/New_York')).toBe(
+      '00:01 EDT, Friday 18 October 2019 (04:01 UTC)',
+    );
+    expect(embargoPhrase(new Date('2019-12-18T05:01:00Z'), 'America/New_York')).toBe(
+      '00:01 EST, Wednesday 18 December 2019 (05:01 UTC)',
+    );
+    expect(embargoPhrase(new Date('2019-07-17T23:01:00Z'), 'Europe/London')).toBe(
+      '00:01 BST, Thursday 18 July 2019 (23:01 UTC)',
+    );
+    expect(embargoPhrase(new Date('2019-12-18T00:01:00Z'), 'Europe/London')).toBe(
+      '00:01 GMT, Wednesday 18 December 2019 (00:01 UTC)',
+    );
   });
 
   it('gives UTC, the release zone and every display zone, each with abbreviation and offset', () => {
-    const described = describeEmbargo(new Date('2019-10-18T04:01:00Z'), 'America/New_York', ['Europe/London', 'Europe/Brussels', 'Asia/Seoul']);
+    const described = describeEmbargo(new Date('2019-10-18T04:01:00Z'), 'America/New_York', [
+      'Europe/London',
+      'Europe/Brussels',
+      'Asia/Seoul',
+    ]);
     expect(described.utc).toBe('2019-10-18T04:01:00.000Z');
-    expect(described.local).toMatchObject({ local: '2019-10-18T00:01:00-04:00', abbreviation: 'EDT', offset: '-04:00' });
+    expect(described.local).toMatchObject({
+      local: '2019-10-18T00:01:00-04:00',
+      abbreviation: 'EDT',
+      offset: '-04:00',
+    });
     expect(described.displayZones.map((z) => `${z.timeZone} ${z.text} ${z.offset}`)).toEqual([
       'Europe/London 05:01 BST, Friday 18 October 2019 +01:00',
       'Europe/Brussels 06:01 CEST, Friday 18 October 2019 +02:00',

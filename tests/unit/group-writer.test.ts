@@ -26,7 +26,10 @@ it('retries a failed write, and a group that fails for good rejects its own adde
       if (rows.includes(13) || failures++ < 1) throw new Error('connection lost');
       writes.push(rows);
     },
-    log, 5, 1, 2,
+    log,
+    5,
+    1,
+    2,
   );
   await writer.add(1); // failed once, then stored
   const doomed = writer.add(13);

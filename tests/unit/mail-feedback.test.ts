@@ -10,7 +10,10 @@ import { Keyring } from '../../src/signing.js';
 const [KEY, NEXT_KEY] = [randomBytes(32).toString('base64url'), randomBytes(32).toString('base64url')];
 const KEYS = new Keyring(KEY);
 const fixture = (name: string, slots: Record<string, string>) =>
-  readFileSync(new URL(`../fixtures/reports/${name}`, import.meta.url), 'utf8').replace(/\{\{(\w+)\}\}/g, (_, slot: string) => slots[slot] ?? '');
+  readFileSync(new URL(`../fixtures/reports/${name}`, import.meta.url), 'utf8').replace(
+    /\{\{(\w+)\}\}/g,
+    (_, slot: string) => slots[slot] ?? '',
+  );
 
 describe('VERP bounce addresses', () => {
   it('name their delivery, signed, and read back only under our domain with the right signature', () => {
@@ -27,37 +30,86 @@ describe('VERP bounce addresses', () => {
     expect(verpDelivery(rotated, address, 'bounces.example.org')).toBe(12345);
     expect(verpAddress(rotated, 12345, 'bounces.example.org')).not.toBe(address);
     // One signature character changed (to another hex digit: '0' when it was not one already, which made this pass by luck 1 time in 16 before).
-    expect(verpDelivery(KEYS, address.replace(/(.)@/, (_, last: string) => (last === '0' ? '1@' : '0@')), 'bounces.example.org')).toBeNull();
+    expect(
+      verpDelivery(
+        KEYS,
+        address.replace(/(.)@/, (_, last: string) => (last === '0' ? '1@' : '0@')),
+        'bounces.example.org',
+      ),
+    ).toBeNull();
     expect(verpDelivery(KEYS, 'bounces@bounces.example.org', 'bounces.example.org')).toBeNull();
   });
 });
 
 describe('reading reports', () => {
   it('reads the DSN Postfix wrote for a 550: failed, 5.1.1, the diagnostic, the original envelope sender', async () => {
-    const report = await readReport(Buffer.from(fixture('postfix-550.eml', { VERP: 'bounces+7-0123456789abcdef@b.example', RECIPIENT: 'Ghost@Desk.example' })));
+    const report = await readReport(
+      Buffer.from(
+        fixture('postfix-550.eml', { VERP: 'bounces+7-0123456789abcdef@b.example', RECIPIENT: 'Ghost@Desk.example' }),
+      ),
+    );
     expect(report).toEqual({
       type: 'dsn',
       subject: 'Undelivered Mail Returned to Sender',
       senders: ['bounces+7-0123456789abcdef@b.example', 'bounces+7-0123456789abcdef@b.example'],
-      recipients: [{ recipient: 'ghost@desk.example', action: 'failed', status: '5.1.1', diagnostic: 'smtp; 550 5.1.1 <Ghost@Desk.example>: Recipient address rejected: User unknown' }],
+      recipients: [
+        {
+          recipient: 'ghost@desk.example',
+          action: 'failed',
+          status: '5.1.1',
+          diagnostic: 'smtp; 550 5.1.1 <Ghost@Desk.example>: Recipient address rejected: User unknown',
+        },
+      ],
     });
   });
 
   it('reads a delay warning as delayed, and a complaint after RFC 5965', async () => {
-    const delayed = await readReport(Buffer.from(fixture('postfix-452-delayed.eml', { VERP: 'v@b.example', RECIPIENT: 'soft@desk.example' })));
+    const delayed = await readReport(
+      Buffer.from(fixture('postfix-452-delayed.eml', { VERP: 'v@b.example', RECIPIENT: 'soft@desk.example' })),
+    );
     expect(delayed.type === 'dsn' && delayed.recipients[0]).toMatchObject({ action: 'delayed', status: '4.2.2' });
-    const arf = await readReport(Buffer.from(fixture('arf-rfc5965.eml', { FEEDBACK_TYPE: 'abuse', ORIGINAL_MAIL_FROM: 'first@b.example', RETURN_PATH: 'second@b.example', RECIPIENT: 'user@example.com' })));
-    expect(arf).toMatchObject({ type: 'arf', feedbackType: 'abuse', recipient: 'user@example.com', senders: ['first@b.example', 'second@b.example'] });
+    const arf = await readReport(
+      Buffer.from(
+        fixture('arf-rfc5965.eml', {
+          FEEDBACK_TYPE: 'abuse',
+          ORIGINAL_MAIL_FROM: 'first@b.example',
+          RETURN_PATH: 'second@b.example',
+          RECIPIENT: 'user@example.com',
+        }),
+      ),
+    );
+    expect(arf).toMatchObject({
+      type: 'arf',
+      feedbackType: 'abuse',
+      recipient: 'user@example.com',
+      senders: ['first@b.example', 'second@b.example'],
+    });
   });
 
   it('calls anything else other or malformed, never throws', async () => {
-    expect(await readReport(Buffer.from('Subject: Out of office\r\nFrom: A <a@example.org>\r\n\r\nback Monday\r\n'))).toEqual({ type: 'other', subject: 'Out of office', from: 'a@example.org' });
-    expect((await readReport(Buffer.from('Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\n\r\nnothing\r\n--x--\r\n'))).type).toBe('malformed');
+    expect(
+      await readReport(Buffer.from('Subject: Out of office\r\nFrom: A <a@example.org>\r\n\r\nback Monday\r\n')),
+    ).toEqual({ type: 'other', subject: 'Out of office', from: 'a@example.org' });
+    expect(
+      (
+        await readReport(
+          Buffer.from(
+            'Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\n\r\nnothing\r\n--x--\r\n',
+          ),
+        )
+      ).type,
+    ).toBe('malformed');
     expect((await readReport(Buffer.from([0, 255, 254, 13, 10, 13, 10]))).type).toMatch(/other|malformed/);
   });
 
   it('unfolds continuation lines and keeps each block apart', () => {
-    expect(fieldGroups('A: 1\r\nB: two\r\n  lines\r\n\r\nA: 3\r\n')).toEqual([new Map([['a', '1'], ['b', 'two lines']]), new Map([['a', '3']])]);
+    expect(fieldGroups('A: 1\r\nB: two\r\n  lines\r\n\r\nA: 3\r\n')).toEqual([
+      new Map([
+        ['a', '1'],
+        ['b', 'two lines'],
+      ]),
+      new Map([['a', '3']]),
+    ]);
   });
 });
 
@@ -71,7 +123,12 @@ describe('what a report means', () => {
     expect(dsnFeedback(r('delayed', '4.2.2'))).toMatchObject({ final: false, permanent: false });
     expect(dsnFeedback(r('delivered', '2.0.0'))).toBeNull();
     expect(dsnFeedback(r('relayed', '2.0.0'))).toBeNull();
-    expect([isComplaint('abuse'), isComplaint('fraud'), isComplaint('not-spam'), isComplaint('virus')]).toEqual([true, true, false, false]);
+    expect([isComplaint('abuse'), isComplaint('fraud'), isComplaint('not-spam'), isComplaint('virus')]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
   });
 
   it('finds the unsubscribe token in the subject as List-Unsubscribe offers it, or in the address', () => {

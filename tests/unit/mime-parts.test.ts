@@ -26,7 +26,16 @@ const settings: MessageSettings = {
 const compiled = compileSample({ phase: 'lift', title: 'Résultats: 양자 센서 maps the brain' });
 
 function recipient(name: string | null, id: number): Recipient {
-  return { deliveryId: id, releaseId: 7, subscriberId: id, listId: 3, email: `reader${id}@example.org`, name, listName: 'Wissenschaft & Technik', listSlug: 'science' };
+  return {
+    deliveryId: id,
+    releaseId: 7,
+    subscriberId: id,
+    listId: 3,
+    email: `reader${id}@example.org`,
+    name,
+    listName: 'Wissenschaft & Technik',
+    listSlug: 'science',
+  };
 }
 
 // Composes (and, with DKIM, signs) as the SMTP transport does, into memory.
@@ -34,7 +43,9 @@ const composer = nodemailer.createTransport({ streamTransport: true, buffer: tru
 
 async function compose(message: SendMailOptions): Promise<{ parsed: ParsedMail; raw: string }> {
   // The assembled message's boundary for nodemailer's compositions too, so that headers compare equal.
-  const raw = (await composer.sendMail({ ...message, ...BOUNDARY_OPTIONS } as SendMailOptions)).message.toString('utf8');
+  const raw = (await composer.sendMail({ ...message, ...BOUNDARY_OPTIONS } as SendMailOptions)).message.toString(
+    'utf8',
+  );
   return { parsed: await simpleParser(raw), raw };
 }
 
@@ -44,30 +55,46 @@ async function composedByNodemailer(r: Recipient, with_: MessageSettings = setti
   return { ...personaliseMessage(await compiled, r, with_), html: copy.html, text: copy.text };
 }
 
-const headersWithoutDate = (parsed: ParsedMail) => parsed.headerLines.filter((h) => h.key !== 'date').map((h) => h.line);
+const headersWithoutDate = (parsed: ParsedMail) =>
+  parsed.headerLines.filter((h) => h.key !== 'date').map((h) => h.line);
 
 describe('pre-built MIME body parts', () => {
-  const names = ['이정민', 'Zoë Müller', 'Ann "The Quill" <b>O\'Neil</b> & Co', `Dr ${'Verylongname '.repeat(8)}= end `, null];
+  const names = [
+    '이정민',
+    'Zoë Müller',
+    'Ann "The Quill" <b>O\'Neil</b> & Co',
+    `Dr ${'Verylongname '.repeat(8)}= end `,
+    null,
+  ];
 
-  it.each(names.map((name, i) => [name, i + 1] as const))('parse exactly as nodemailer composing the whole message would, for %s', async (name, id) => {
-    const fast = await compose(assembleMessage(personaliseMessage(await compiled, recipient(name, id), settings)));
-    const reference = await compose(await composedByNodemailer(recipient(name, id)));
-    expect(fast.parsed.html).toBe(reference.parsed.html);
-    expect(fast.parsed.text).toBe(reference.parsed.text);
-    expect(fast.parsed.subject).toBe(reference.parsed.subject);
-    expect(headersWithoutDate(fast.parsed)).toEqual(headersWithoutDate(reference.parsed));
-    expect(fast.parsed.to).toEqual(reference.parsed.to);
-  });
+  it.each(names.map((name, i) => [name, i + 1] as const))(
+    'parse exactly as nodemailer composing the whole message would, for %s',
+    async (name, id) => {
+      const fast = await compose(assembleMessage(personaliseMessage(await compiled, recipient(name, id), settings)));
+      const reference = await compose(await composedByNodemailer(recipient(name, id)));
+      expect(fast.parsed.html).toBe(reference.parsed.html);
+      expect(fast.parsed.text).toBe(reference.parsed.text);
+      expect(fast.parsed.subject).toBe(reference.parsed.subject);
+      expect(headersWithoutDate(fast.parsed)).toEqual(headersWithoutDate(reference.parsed));
+      expect(fast.parsed.to).toEqual(reference.parsed.to);
+    },
+  );
 
-  it.each(names.map((name, i) => [name, i + 1] as const))('is assembled byte for byte as nodemailer composes the same parts, for %s', async (name, id) => {
-    const message = assembleMessage(personaliseMessage(await compiled, recipient(name, id), settings));
-    const { raw: reference } = await compose(personaliseMessage(await compiled, recipient(name, id), settings));
-    const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/m, '');
-    expect(withoutDate(message.raw!.toString())).toBe(withoutDate(reference));
-    // The envelope sender is the delivery's signed bounce address; the From header stays the newsroom's.
-    expect(message.envelope).toEqual({ from: verpAddress(settings.keys, id, 'bounces.news.example.org'), to: [`reader${id}@example.org`] });
-    expect(message.messageId).toBe(`<release-7.delivery-${id}@news.example.org>`);
-  });
+  it.each(names.map((name, i) => [name, i + 1] as const))(
+    'is assembled byte for byte as nodemailer composes the same parts, for %s',
+    async (name, id) => {
+      const message = assembleMessage(personaliseMessage(await compiled, recipient(name, id), settings));
+      const { raw: reference } = await compose(personaliseMessage(await compiled, recipient(name, id), settings));
+      const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/m, '');
+      expect(withoutDate(message.raw!.toString())).toBe(withoutDate(reference));
+      // The envelope sender is the delivery's signed bounce address; the From header stays the newsroom's.
+      expect(message.envelope).toEqual({
+        from: verpAddress(settings.keys, id, 'bounces.news.example.org'),
+        to: [`reader${id}@example.org`],
+      });
+      expect(message.messageId).toBe(`<release-7.delivery-${id}@news.example.org>`);
+    },
+  );
 
   it('leaves an address that needs normalising (upper case, an international domain) to nodemailer', async () => {
     const r = { ...recipient('Zoë Müller', 6), email: 'Zoe@Straße.Example' };
@@ -75,7 +102,10 @@ describe('pre-built MIME body parts', () => {
     const { raw: reference } = await compose(personaliseMessage(await compiled, r, settings));
     const withoutDate = (raw: string) => raw.replace(/^Date: .*\r\n/m, '');
     expect(withoutDate(message.raw!.toString())).toBe(withoutDate(reference));
-    expect(message.envelope).toEqual({ from: verpAddress(settings.keys, 6, 'bounces.news.example.org'), to: ['Zoe@xn--strae-oqa.example'] });
+    expect(message.envelope).toEqual({
+      from: verpAddress(settings.keys, 6, 'bounces.news.example.org'),
+      to: ['Zoe@xn--strae-oqa.example'],
+    });
   });
 
   it('escapes each value for its part and keeps every line within 76 characters', async () => {
@@ -94,7 +124,9 @@ describe('pre-built MIME body parts', () => {
   });
 
   it("gives each recipient their own values, never another's", async () => {
-    const first = await compose(assembleMessage(personaliseMessage(await compiled, recipient('Zoë Müller', 1), settings)));
+    const first = await compose(
+      assembleMessage(personaliseMessage(await compiled, recipient('Zoë Müller', 1), settings)),
+    );
     const second = await compose(assembleMessage(personaliseMessage(await compiled, recipient('이정민', 2), settings)));
     expect(first.parsed.html).toContain('Zoë Müller');
     expect(first.parsed.html).not.toContain('이정민');
@@ -103,11 +135,19 @@ describe('pre-built MIME body parts', () => {
     expect(second.parsed.text).not.toContain('reader1@example.org');
   });
 
-  it('is DKIM-signed after personalisation, so the signature covers each recipient\'s body', async () => {
+  it("is DKIM-signed after personalisation, so the signature covers each recipient's body", async () => {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const signed = { ...settings, dkim: { domainName: 'news.example.org', keySelector: 'pl', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() } };
+    const signed = {
+      ...settings,
+      dkim: {
+        domainName: 'news.example.org',
+        keySelector: 'pl',
+        privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      },
+    };
     const resolver = async (name: string, type: string) => {
-      if (type === 'TXT' && name === 'pl._domainkey.news.example.org') return [[`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`]];
+      if (type === 'TXT' && name === 'pl._domainkey.news.example.org')
+        return [[`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`]];
       throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
     };
     const { raw } = await compose(assembleMessage(personaliseMessage(await compiled, recipient('이정민', 4), signed)));
@@ -115,6 +155,8 @@ describe('pre-built MIME body parts', () => {
     expect(verdict.status.result).toBe('pass');
     const tampered = raw.replace('=EC=9D=B4=EC=A0=95=EB=AF=BC', '=EC=9D=B4=EC=A0=95=EB=AF=BD');
     expect(tampered).not.toBe(raw);
-    expect((await dkimVerify(Buffer.from(tampered), { resolver: resolver as never })).results[0]!.status.result).not.toBe('pass');
+    expect(
+      (await dkimVerify(Buffer.from(tampered), { resolver: resolver as never })).results[0]!.status.result,
+    ).not.toBe('pass');
   });
 });

@@ -25,7 +25,8 @@ describe('the nodemailer internals src/mail/ relies on', () => {
     expect(node.buildHeaders()).toContain('To: ada@example.org');
     expect(node.getEnvelope()).toEqual({ from: false, to: ['ada@example.org'] });
     expect(typeof new DKIM({ domainName: 'x.org', keySelector: 's', privateKey: 'k' }).sign).toBe('function');
-    for (const method of ['connect', 'login', 'send', 'close']) expect(typeof (SMTPConnection.prototype as unknown as Record<string, unknown>)[method]).toBe('function');
+    for (const method of ['connect', 'login', 'send', 'close'])
+      expect(typeof (SMTPConnection.prototype as unknown as Record<string, unknown>)[method]).toBe('function');
     // The pipelined transaction (src/mail/smtp-transaction.ts) drives these fields directly.
     const connection = new SMTPConnection({}) as unknown as Record<string, unknown>;
     expect(Array.isArray(connection._responseActions) && Array.isArray(connection._supportedExtensions)).toBe(true);

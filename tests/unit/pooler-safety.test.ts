@@ -26,15 +26,19 @@ const offences = (text: string) => SESSION_STATE.filter(([, pattern]) => pattern
 
 describe('what a transaction-mode pooler allows', () => {
   it('recognises session state when it sees it', () => {
-    expect(offences("await sql`LISTEN releases`.execute(db)")).toEqual(['LISTEN/NOTIFY subscriptions']);
-    expect(offences("await sql`SET statement_timeout = 0`.execute(db)")).toEqual(['session SET / RESET / PREPARE / DECLARE statements']);
+    expect(offences('await sql`LISTEN releases`.execute(db)')).toEqual(['LISTEN/NOTIFY subscriptions']);
+    expect(offences('await sql`SET statement_timeout = 0`.execute(db)')).toEqual([
+      'session SET / RESET / PREPARE / DECLARE statements',
+    ]);
     expect(offences('SELECT pg_try_advisory_lock(1)')).toEqual(['session-level advisory locks']);
     expect(offences('SELECT pg_try_advisory_xact_lock(1)')).toEqual([]);
     expect(offences("UPDATE deliveries SET state = 'sent'")).toEqual([]);
   });
 
   it('finds none in Presslift: no LISTEN, no session SET, no session advisory lock, no named prepared statement', () => {
-    const found = sources(path.resolve('src')).flatMap((file) => offences(readFileSync(file, 'utf8')).map((what) => `${path.relative('.', file)}: ${what}`));
+    const found = sources(path.resolve('src')).flatMap((file) =>
+      offences(readFileSync(file, 'utf8')).map((what) => `${path.relative('.', file)}: ${what}`),
+    );
     expect(found).toEqual([]);
   });
 });

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { PUBLIC_KEYS } from '../../src/public-keys.js';
 
-const tracked = execFileSync('git', ['ls-files', '-z'], { encoding: 'utf8' }).split('\0').filter((file) => /\.(ts|js|mjs|md|ya?ml|json|sh|env|txt)$|Dockerfile|run$/.test(file));
+const tracked = execFileSync('git', ['ls-files', '-z'], { encoding: 'utf8' })
+  .split('\0')
+  .filter((file) => /\.(ts|js|mjs|md|ya?ml|json|sh|env|txt)$|Dockerfile|run$/.test(file));
 
 /**
  * Every value the repository writes down as a key: after SECRET_KEY / SECRET_KEYS_PREVIOUS (in
@@ -15,10 +17,14 @@ function keysWrittenDown(): Array<{ file: string; key: string }> {
   for (const file of tracked) {
     if (file === 'package-lock.json') continue;
     for (const line of readFileSync(file, 'utf8').split('\n')) {
-      for (const match of line.matchAll(/SECRET_KEY(?:S_PREVIOUS)?\s*[:=]\s*["'`]?(?:\$\{SECRET_KEY:-)?([A-Za-z0-9+/=_-]{32,})/g)) found.push({ file, key: match[1]! });
+      for (const match of line.matchAll(
+        /SECRET_KEY(?:S_PREVIOUS)?\s*[:=]\s*["'`]?(?:\$\{SECRET_KEY:-)?([A-Za-z0-9+/=_-]{32,})/g,
+      ))
+        found.push({ file, key: match[1]! });
       if (/secret|key/i.test(line)) {
         // Not a path: a key does not start with a slash.
-        for (const match of line.matchAll(/['"`]([A-Za-z0-9+=_-][A-Za-z0-9+/=_-]{31,})['"`]/g)) found.push({ file, key: match[1]! });
+        for (const match of line.matchAll(/['"`]([A-Za-z0-9+=_-][A-Za-z0-9+/=_-]{31,})['"`]/g))
+          found.push({ file, key: match[1]! });
       }
     }
   }

@@ -15,19 +15,33 @@ const content = {
   contact: { name: 'Press <Office>', email: 'press@x.org', phone: null },
   attachments: [{ filename: 'a&b.pdf', url: 'https://x.org/releases/r/files/1/a%26b.pdf', size: 1_234_567 }],
 };
-const org = { name: 'Org', address: '1 Street', logoUrl: null, publicUrl: 'https://x.org', contact: { name: 'Desk', email: null, phone: null } };
+const org = {
+  name: 'Org',
+  address: '1 Street',
+  logoUrl: null,
+  publicUrl: 'https://x.org',
+  contact: { name: 'Desk', email: null, phone: null },
+};
 
 describe('compileEmail and personalise', () => {
   it('fills each recipient in, escaped for HTML', async () => {
     const compiled = await compileEmail(content, org);
-    const copy = personalise(compiled, { name: '<b>Eve</b> & "Co"', email: 'e@x.org', list_name: 'Science', unsubscribe_url: 'https://x.org/u/1?a=1&b=2', file_key: '1.k' });
+    const copy = personalise(compiled, {
+      name: '<b>Eve</b> & "Co"',
+      email: 'e@x.org',
+      list_name: 'Science',
+      unsubscribe_url: 'https://x.org/u/1?a=1&b=2',
+      file_key: '1.k',
+    });
     expect(copy.html).toContain('Dear &lt;b&gt;Eve&lt;/b&gt; &amp; &quot;Co&quot;,');
     expect(copy.html).toContain('href="https://x.org/u/1?a=1&amp;b=2"');
     expect(copy.text).toContain('Dear <b>Eve</b> & "Co",');
     expect(copy.text).toContain('Unsubscribe: https://x.org/u/1?a=1&b=2');
     expect(copy.html).toContain('Results &lt;embargoed&gt; &amp; more');
     expect(copy.html).toContain('EMBARGOED — NOT FOR PUBLICATION UNTIL 00:01 EDT, Friday 18 October 2019 (04:01 UTC)');
-    expect(copy.subject).toBe('EMBARGOED — NOT FOR PUBLICATION UNTIL 00:01 EDT, Friday 18 October 2019 (04:01 UTC): Results <embargoed> & more');
+    expect(copy.subject).toBe(
+      'EMBARGOED — NOT FOR PUBLICATION UNTIL 00:01 EDT, Friday 18 October 2019 (04:01 UTC): Results <embargoed> & more',
+    );
     expect(copy.html).not.toMatch(/<script|javascript:|onclick/);
     expect(copy.html).not.toMatch(/[\uE000\uE001]/);
     expect(copy.html).toContain('Press &lt;Office&gt;');
@@ -37,7 +51,10 @@ describe('compileEmail and personalise', () => {
   });
 
   it('leaves out the embargo banner, the downloads and the reply address when there are none', async () => {
-    const compiled = await compileEmail({ ...content, phase: 'lift', attachments: [], contact: { name: 'Desk', email: null, phone: null } }, org);
+    const compiled = await compileEmail(
+      { ...content, phase: 'lift', attachments: [], contact: { name: 'Desk', email: null, phone: null } },
+      org,
+    );
     expect(compiled.html).not.toContain('NOT FOR PUBLICATION');
     expect(compiled.subject).toBe(content.title);
     expect(compiled.html).not.toContain('Downloads');
@@ -46,8 +63,17 @@ describe('compileEmail and personalise', () => {
   });
 
   it('does not let staff text forge a recipient slot', async () => {
-    const compiled = await compileEmail({ ...content, phase: 'lift', title: 'Hi \uE000email\uE001', bodyMarkdown: 'x \uE000unsubscribe_url\uE001' }, org);
-    const copy = personalise(compiled, { name: 'A', email: 'secret@x.org', list_name: 'L', unsubscribe_url: 'https://u', file_key: '1.k' });
+    const compiled = await compileEmail(
+      { ...content, phase: 'lift', title: 'Hi \uE000email\uE001', bodyMarkdown: 'x \uE000unsubscribe_url\uE001' },
+      org,
+    );
+    const copy = personalise(compiled, {
+      name: 'A',
+      email: 'secret@x.org',
+      list_name: 'L',
+      unsubscribe_url: 'https://u',
+      file_key: '1.k',
+    });
     expect(copy.subject).toBe('Hi email');
     expect(copy.html).not.toContain('secret@x.org');
   });

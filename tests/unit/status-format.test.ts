@@ -15,7 +15,9 @@ const status = (paused: boolean): OperatorStatus => ({
 
 describe('presslift status as text', () => {
   it('leads with a pause, who made it and how to undo it', () => {
-    expect(formatStatus(status(true)).split('\n')[0]).toBe('SENDING PAUSED by cli:ops at 2026-11-29T05:00:00.000Z — `presslift resume` to continue');
+    expect(formatStatus(status(true)).split('\n')[0]).toBe(
+      'SENDING PAUSED by cli:ops at 2026-11-29T05:00:00.000Z — `presslift resume` to continue',
+    );
     expect(formatStatus(status(false)).split('\n')[0]).toBe('sending: running');
   });
 

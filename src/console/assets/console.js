@@ -14,15 +14,21 @@ async function api(method, url, body, contentType = 'application/json') {
   }
   const response = await fetch(url, { method, headers, body: payload, credentials: 'same-origin' });
   let json = {};
-  try { json = await response.json(); } catch { /* empty answer */ }
+  try {
+    json = await response.json();
+  } catch {
+    /* empty answer */
+  }
   return { ok: response.ok, status: response.status, json };
 }
 window.presslift = { api };
 
 function showError(form, message) {
   const box = form.querySelector('.form-error');
-  if (box) { box.textContent = message; box.hidden = !message; }
-  else if (message) alert(message);
+  if (box) {
+    box.textContent = message;
+    box.hidden = !message;
+  } else if (message) alert(message);
 }
 window.presslift.showError = showError;
 
@@ -30,8 +36,24 @@ window.presslift.showError = showError;
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 function viewerTime(date, long) {
   const options = long
-    ? { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }
-    : { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' };
+    ? {
+        day: 'numeric',
+        month: 'short',
+        year: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+        hourCycle: 'h23',
+      }
+    : {
+        weekday: 'short',
+        day: 'numeric',
+        month: 'short',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+        timeZoneName: 'short',
+      };
   return new Intl.DateTimeFormat('en-GB', options).format(date);
 }
 function fillViewerTimes(root = document) {
@@ -95,7 +117,9 @@ document.addEventListener('submit', async (event) => {
     // Read before the buttons are disabled: a disabled button is left out of the form's data.
     const body = form.dataset.method === 'DELETE' ? undefined : formObject(form, event.submitter);
     const buttons = form.querySelectorAll('button');
-    buttons.forEach((b) => { b.disabled = true; });
+    buttons.forEach((b) => {
+      b.disabled = true;
+    });
     showError(form, '');
     try {
       const result = await api(form.dataset.method, form.dataset.action, body);
@@ -110,7 +134,9 @@ document.addEventListener('submit', async (event) => {
     } catch (error) {
       showError(form, `Could not reach Presslift: ${error.message}`);
     } finally {
-      buttons.forEach((b) => { b.disabled = false; });
+      buttons.forEach((b) => {
+        b.disabled = false;
+      });
     }
   } else if (form.matches('[data-csv-import]')) {
     event.preventDefault();
@@ -129,8 +155,9 @@ async function importCsv(form) {
   report.replaceChildren();
   const summary = document.createElement('p');
   summary.className = invalidCount ? 'alert alert-error' : 'alert alert-ok';
-  summary.textContent = `${added} added, ${updated} already on the list, ${suppressed} suppressed, ${invalidCount} line${invalidCount === 1 ? '' : 's'} refused`
-    + (invalidCount > invalid.length ? ` (the first ${invalid.length} are listed).` : '.');
+  summary.textContent =
+    `${added} added, ${updated} already on the list, ${suppressed} suppressed, ${invalidCount} line${invalidCount === 1 ? '' : 's'} refused` +
+    (invalidCount > invalid.length ? ` (the first ${invalid.length} are listed).` : '.');
   report.append(summary);
   if (invalid.length) {
     const list = document.createElement('ul');
@@ -155,9 +182,10 @@ function setCounts(section, release) {
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const waiting = counts.queued + counts.sending;
   const values = { ...counts, total, waiting };
-  for (const el of section.querySelectorAll('[data-count]')) el.textContent = (values[el.dataset.count] ?? 0).toLocaleString('en-US');
+  for (const el of section.querySelectorAll('[data-count]'))
+    el.textContent = (values[el.dataset.count] ?? 0).toLocaleString('en-US');
   for (const seg of section.querySelectorAll('.seg')) {
-    seg.dataset.width = total ? ((values[seg.dataset.seg] ?? 0) / total * 100).toFixed(2) : '0';
+    seg.dataset.width = total ? (((values[seg.dataset.seg] ?? 0) / total) * 100).toFixed(2) : '0';
   }
   applyWidths(section);
 }
@@ -180,7 +208,8 @@ function watchReleaseList() {
     const result = await api('GET', '/api/releases').catch(() => null);
     if (result?.ok) {
       const byId = new Map(result.json.items.map((r) => [String(r.id), r]));
-      if (rows.some((row) => byId.get(row.dataset.releaseRow)?.status !== row.dataset.releaseStatus)) return location.reload();
+      if (rows.some((row) => byId.get(row.dataset.releaseRow)?.status !== row.dataset.releaseStatus))
+        return location.reload();
       for (const row of rows) setCounts(row, byId.get(row.dataset.releaseRow));
     }
     setTimeout(poll, 3000);

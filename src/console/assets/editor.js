@@ -15,14 +15,32 @@
   const value = (name) => form.elements[name].value;
   const listIds = () => [...form.querySelectorAll('input[name=listIds]:checked')].map((box) => Number(box.value));
   const local = () => `${value('date')}T${value('time')}`;
-  const embargo = () => ({ local: local(), timeZone: value('timeZone'), ...(value('offset') ? { offset: value('offset') } : {}) });
+  const embargo = () => ({
+    local: local(),
+    timeZone: value('timeZone'),
+    ...(value('offset') ? { offset: value('offset') } : {}),
+  });
 
   function draft() {
-    return { title: value('title'), summary: value('summary'), body: value('body'), embargo: embargo(), listIds: listIds() };
+    return {
+      title: value('title'),
+      summary: value('summary'),
+      body: value('body'),
+      embargo: embargo(),
+      listIds: listIds(),
+    };
   }
 
   function refreshPreview() {
-    const fields = { title: value('title'), summary: value('summary'), body: value('body'), local: local(), offset: value('offset'), timeZone: value('timeZone'), listIds: listIds().join(',') };
+    const fields = {
+      title: value('title'),
+      summary: value('summary'),
+      body: value('body'),
+      local: local(),
+      offset: value('offset'),
+      timeZone: value('timeZone'),
+      listIds: listIds().join(','),
+    };
     for (const [name, v] of Object.entries(fields)) previewForm.elements[name].value = v;
     previewForm.submit();
   }
@@ -50,19 +68,40 @@
     check.append(line(e.local.text, 'instant'));
     check.append(line(`${e.utc.replace('T', ' ').slice(0, 19)} UTC · offset ${e.local.offset}`, 'muted small'));
     const zones = document.createElement('ul');
-    for (const z of e.displayZones) zones.append(Object.assign(document.createElement('li'), { textContent: `${z.timeZone.split('/').pop().replace(/_/g, ' ')}: ${z.text}` }));
-    zones.append(Object.assign(document.createElement('li'), { textContent: `You: ${new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' }).format(new Date(e.utc))}` }));
+    for (const z of e.displayZones)
+      zones.append(
+        Object.assign(document.createElement('li'), {
+          textContent: `${z.timeZone.split('/').pop().replace(/_/g, ' ')}: ${z.text}`,
+        }),
+      );
+    zones.append(
+      Object.assign(document.createElement('li'), {
+        textContent: `You: ${new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' }).format(new Date(e.utc))}`,
+      }),
+    );
     check.append(zones);
     if (leadSeconds < minLeadSeconds) {
-      check.append(line(leadSeconds < 0 ? 'This instant has passed: choose a later one, or save and use "Lift now" to send immediately.' : `Less than ${minLeadSeconds}s away: scheduling will be refused.`, 'warn'));
+      check.append(
+        line(
+          leadSeconds < 0
+            ? 'This instant has passed: choose a later one, or save and use "Lift now" to send immediately.'
+            : `Less than ${minLeadSeconds}s away: scheduling will be refused.`,
+          'warn',
+        ),
+      );
     }
-    audience.textContent = listIds().length ? `${recipients.toLocaleString('en-US')} journalist${recipients === 1 ? '' : 's'} on the chosen lists` : 'Choose at least one list.';
+    audience.textContent = listIds().length
+      ? `${recipients.toLocaleString('en-US')} journalist${recipients === 1 ? '' : 's'} on the chosen lists`
+      : 'Choose at least one list.';
   }
 
   let timer;
   function changed() {
     clearTimeout(timer);
-    timer = setTimeout(() => { refreshPreview(); refreshCheck(); }, 350);
+    timer = setTimeout(() => {
+      refreshPreview();
+      refreshCheck();
+    }, 350);
   }
   form.addEventListener('input', changed);
   form.addEventListener('change', changed);
@@ -71,13 +110,17 @@
   const saved = draft();
   function changes() {
     const now = draft();
-    return Object.fromEntries(Object.entries(now).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(saved[key])));
+    return Object.fromEntries(
+      Object.entries(now).filter(([key, value]) => JSON.stringify(value) !== JSON.stringify(saved[key])),
+    );
   }
 
   /** Creates the release, or saves changes to an existing one; resolves to its id or null. */
   async function save(target) {
     if (releaseId && Object.keys(changes()).length === 0) return releaseId;
-    const result = releaseId ? await api('PATCH', `/api/releases/${releaseId}`, changes()) : await api('POST', '/api/releases', draft());
+    const result = releaseId
+      ? await api('PATCH', `/api/releases/${releaseId}`, changes())
+      : await api('POST', '/api/releases', draft());
     if (!result.ok) {
       showError(target, result.json.message ?? `The server answered ${result.status}.`);
       return null;
@@ -87,15 +130,21 @@
 
   async function busy(button, work) {
     button.disabled = true;
-    try { await work(); } finally { button.disabled = false; }
+    try {
+      await work();
+    } finally {
+      button.disabled = false;
+    }
   }
 
-  form.querySelector('[data-save]').addEventListener('click', (event) => busy(event.target, async () => {
-    showError(form, '');
-    if (status === 'scheduled') return openConfirm();
-    const id = await save(form);
-    if (id) location.assign(`/console/releases/${id}`);
-  }));
+  form.querySelector('[data-save]').addEventListener('click', (event) =>
+    busy(event.target, async () => {
+      showError(form, '');
+      if (status === 'scheduled') return openConfirm();
+      const id = await save(form);
+      if (id) location.assign(`/console/releases/${id}`);
+    }),
+  );
 
   async function openConfirm() {
     showError(form, '');
@@ -108,15 +157,17 @@
   }
   form.querySelector('[data-schedule]')?.addEventListener('click', (event) => busy(event.target, openConfirm));
 
-  dialog.querySelector('[data-confirm]').addEventListener('click', (event) => busy(event.target, async () => {
-    const id = await save(dialog);
-    if (!id) return;
-    if (status !== 'scheduled') {
-      const scheduled = await api('POST', `/api/releases/${id}/schedule`);
-      if (!scheduled.ok) return showError(dialog, `Saved as a draft, but not scheduled: ${scheduled.json.message}`);
-    }
-    location.assign(`/console/releases/${id}`);
-  }));
+  dialog.querySelector('[data-confirm]').addEventListener('click', (event) =>
+    busy(event.target, async () => {
+      const id = await save(dialog);
+      if (!id) return;
+      if (status !== 'scheduled') {
+        const scheduled = await api('POST', `/api/releases/${id}/schedule`);
+        if (!scheduled.ok) return showError(dialog, `Saved as a draft, but not scheduled: ${scheduled.json.message}`);
+      }
+      location.assign(`/console/releases/${id}`);
+    }),
+  );
 
   refreshPreview();
   refreshCheck();

@@ -16,12 +16,14 @@ export interface MailgunSignature {
 
 export function mailgunSignature(body: unknown): MailgunSignature | null {
   const s = (body as { signature?: Record<string, unknown> } | null)?.signature;
-  if (!s || typeof s.timestamp !== 'string' || typeof s.token !== 'string' || typeof s.signature !== 'string') return null;
+  if (!s || typeof s.timestamp !== 'string' || typeof s.token !== 'string' || typeof s.signature !== 'string')
+    return null;
   return { timestamp: s.timestamp, token: s.token, signature: s.signature };
 }
 
 export function mailgunSigned(s: MailgunSignature, key: string, nowSeconds = Date.now() / 1000): boolean {
-  if (!/^\d{1,12}$/.test(s.timestamp) || Math.abs(nowSeconds - Number(s.timestamp)) > MAILGUN_MAX_AGE_SECONDS) return false;
+  if (!/^\d{1,12}$/.test(s.timestamp) || Math.abs(nowSeconds - Number(s.timestamp)) > MAILGUN_MAX_AGE_SECONDS)
+    return false;
   return sameSecret(s.signature.toLowerCase(), hmacHex(key, s.timestamp + s.token));
 }
 
@@ -48,5 +50,16 @@ export function mailgunEvents(body: unknown, verp: VerpReader): MailEvent[] | nu
   const status = e['delivery-status'] ?? {};
   const diagnostic = [status.code, status.message || status.description].filter(Boolean).join(' ') || null;
   const code = status['enhanced-code'] ?? (permanent ? '5.0.0' : '4.0.0');
-  return [{ ...base, feedback: { kind: 'bounce', permanent: permanent && addressIsBad(code), final: permanent, status: code, diagnostic } }];
+  return [
+    {
+      ...base,
+      feedback: {
+        kind: 'bounce',
+        permanent: permanent && addressIsBad(code),
+        final: permanent,
+        status: code,
+        diagnostic,
+      },
+    },
+  ];
 }

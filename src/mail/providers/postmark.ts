@@ -36,5 +36,16 @@ export function postmarkEvents(body: unknown): MailEvent[] | null {
   const details = r.Details ?? r.Description ?? r.Type;
   const status = /\b([245]\.\d{1,3}\.\d{1,3})\b/.exec(details)?.[1] ?? (permanent ? '5.0.0' : '4.0.0');
   // Transient: Postmark is still trying (a delay); the others end the message.
-  return [{ ...base, feedback: { kind: 'bounce', permanent: permanent && addressIsBad(status), final: r.Type !== 'Transient', status, diagnostic: details.slice(0, 1000) } }];
+  return [
+    {
+      ...base,
+      feedback: {
+        kind: 'bounce',
+        permanent: permanent && addressIsBad(status),
+        final: r.Type !== 'Transient',
+        status,
+        diagnostic: details.slice(0, 1000),
+      },
+    },
+  ];
 }

@@ -15,7 +15,11 @@ interface SesNotification {
     feedbackId?: string;
     bouncedRecipients?: Array<{ emailAddress?: string; status?: string; diagnosticCode?: string; action?: string }>;
   };
-  complaint?: { feedbackId?: string; complaintFeedbackType?: string; complainedRecipients?: Array<{ emailAddress?: string }> };
+  complaint?: {
+    feedbackId?: string;
+    complaintFeedbackType?: string;
+    complainedRecipients?: Array<{ emailAddress?: string }>;
+  };
 }
 
 export function sesEvents(message: string, verp: VerpReader): MailEvent[] | null {
@@ -33,26 +37,33 @@ export function sesEvents(message: string, verp: VerpReader): MailEvent[] | null
     // SES reports a bounce once it has stopped trying, so the message bounced either way; Permanent
     // says the address is bad, Transient and Undetermined (a full mailbox, a block) that it may work later.
     const permanent = n.bounce.bounceType === 'Permanent';
-    return (n.bounce.bouncedRecipients ?? []).filter((r) => r.emailAddress).map((r) => {
-      const status = r.status ?? (permanent ? '5.0.0' : '4.0.0');
-      return {
-        source: 'ses' as const,
-        target: providerTarget(deliveryId, messageId, r.emailAddress!),
-        eventId: `${n.bounce!.feedbackId ?? ''}:${r.emailAddress!.toLowerCase()}`,
-        feedback: {
-          kind: 'bounce' as const, permanent: permanent && addressIsBad(status), final: true, status,
-          diagnostic: r.diagnosticCode ?? `${n.bounce!.bounceType ?? ''} ${n.bounce!.bounceSubType ?? ''}`.trim(),
-        },
-      };
-    });
+    return (n.bounce.bouncedRecipients ?? [])
+      .filter((r) => r.emailAddress)
+      .map((r) => {
+        const status = r.status ?? (permanent ? '5.0.0' : '4.0.0');
+        return {
+          source: 'ses' as const,
+          target: providerTarget(deliveryId, messageId, r.emailAddress!),
+          eventId: `${n.bounce!.feedbackId ?? ''}:${r.emailAddress!.toLowerCase()}`,
+          feedback: {
+            kind: 'bounce' as const,
+            permanent: permanent && addressIsBad(status),
+            final: true,
+            status,
+            diagnostic: r.diagnosticCode ?? `${n.bounce!.bounceType ?? ''} ${n.bounce!.bounceSubType ?? ''}`.trim(),
+          },
+        };
+      });
   }
   if (type === 'Complaint' && n.complaint) {
-    return (n.complaint.complainedRecipients ?? []).filter((r) => r.emailAddress).map((r) => ({
-      source: 'ses' as const,
-      target: providerTarget(deliveryId, messageId, r.emailAddress!),
-      eventId: `${n.complaint!.feedbackId ?? ''}:${r.emailAddress!.toLowerCase()}`,
-      feedback: { kind: 'complaint' as const, feedbackType: n.complaint!.complaintFeedbackType ?? 'abuse' },
-    }));
+    return (n.complaint.complainedRecipients ?? [])
+      .filter((r) => r.emailAddress)
+      .map((r) => ({
+        source: 'ses' as const,
+        target: providerTarget(deliveryId, messageId, r.emailAddress!),
+        eventId: `${n.complaint!.feedbackId ?? ''}:${r.emailAddress!.toLowerCase()}`,
+        feedback: { kind: 'complaint' as const, feedbackType: n.complaint!.complaintFeedbackType ?? 'abuse' },
+      }));
   }
   return [];
 }

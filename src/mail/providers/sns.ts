@@ -28,12 +28,20 @@ export const fetchText: FetchText = async (url) => {
   return response.text();
 };
 
-/** An SNS endpoint of some region, over https: the only place a signing certificate or a subscription confirmation may come from. */
+/**
+ * An SNS endpoint of some region, over https: the only place a signing certificate or a subscription confirmation may
+ * come from.
+ */
 export function isSnsUrl(value: string | undefined): boolean {
   if (!value) return false;
   try {
     const url = new URL(value);
-    return url.protocol === 'https:' && /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(url.hostname) && !url.username && !url.port;
+    return (
+      url.protocol === 'https:' &&
+      /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(url.hostname) &&
+      !url.username &&
+      !url.port
+    );
   } catch {
     return false;
   }
@@ -47,15 +55,24 @@ const FIELDS: Record<SnsMessage['Type'], Array<keyof SnsMessage>> = {
 
 /** The string SNS signs: each present field's name and value, one per line. */
 export function snsStringToSign(message: SnsMessage): string {
-  return FIELDS[message.Type].filter((field) => message[field] !== undefined).map((field) => `${field}\n${message[field]}\n`).join('');
+  return FIELDS[message.Type]
+    .filter((field) => message[field] !== undefined)
+    .map((field) => `${field}\n${message[field]}\n`)
+    .join('');
 }
 
 /** A parsed body that has every field a signed SNS message has (not yet verified). */
 export function asSnsMessage(body: unknown): SnsMessage | null {
   if (!body || typeof body !== 'object') return null;
   const m = body as Record<string, unknown>;
-  const strings = ['MessageId', 'TopicArn', 'Message', 'Timestamp', 'Signature', 'SigningCertURL'].every((k) => typeof m[k] === 'string');
-  if (!strings || !(m.Type === 'Notification' || m.Type === 'SubscriptionConfirmation' || m.Type === 'UnsubscribeConfirmation')) return null;
+  const strings = ['MessageId', 'TopicArn', 'Message', 'Timestamp', 'Signature', 'SigningCertURL'].every(
+    (k) => typeof m[k] === 'string',
+  );
+  if (
+    !strings ||
+    !(m.Type === 'Notification' || m.Type === 'SubscriptionConfirmation' || m.Type === 'UnsubscribeConfirmation')
+  )
+    return null;
   if (m.SignatureVersion !== '1' && m.SignatureVersion !== '2') return null;
   return m as unknown as SnsMessage;
 }
