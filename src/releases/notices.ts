@@ -1,11 +1,11 @@
 import type { Transaction } from 'kysely';
 import type { Config } from '../config.js';
-import { attachmentLinks } from '../db/attachments.js';
 import { freezeNotices, hasAdvanceHolders, insertChange, revokeFileKeys } from '../db/changes.js';
 import type { Database, Release } from '../db/schema.js';
 import type { ChangeKind } from '../states.js';
-import { compileEmail, FILE_KEY_SLOT, type NoticeContent } from '../render/compile.js';
+import { compileEmail, type NoticeContent } from '../render/compile.js';
 import { organisation } from '../render/organisation.js';
+import { emailContent } from './renders.js';
 
 type Tx = Transaction<Database>;
 
@@ -53,29 +53,7 @@ export async function tellHolders(
     previousEmbargoAt: notice.previousEmbargoAt ?? null,
     ...(notice.kind === 'lifted' && { liftedAt: release.send_at }),
   };
-  const compiled = await compileEmail(
-    {
-      title: release.title,
-      summary: release.summary,
-      bodyMarkdown: release.body_md,
-      embargoAt: release.embargo_at,
-      embargoTimeZone: release.embargo_time_zone,
-      phase,
-      contact: {
-        name: release.contact_name ?? org.contact.name,
-        email: release.contact_email ?? org.contact.email,
-        phone: release.contact_phone ?? org.contact.phone,
-      },
-      attachments: await attachmentLinks(
-        tx,
-        release.id,
-        org.publicUrl,
-        phase === 'advance' ? FILE_KEY_SLOT : undefined,
-      ),
-      notice: content,
-    },
-    org,
-  );
+  const compiled = await compileEmail({ ...(await emailContent(tx, release, org, phase)), notice: content }, org);
   const change = await insertChange(tx, release, {
     kind: notice.kind,
     actor,

@@ -23,7 +23,12 @@ type RenderSource = Pick<
 >;
 
 /** What the email of a release shows, with the press office filling in what the release leaves out. */
-async function emailContent(db: Db, release: RenderSource, org: Organisation, phase: Phase): Promise<EmailContent> {
+export async function emailContent(
+  db: Db,
+  release: RenderSource,
+  org: Organisation,
+  phase: Phase,
+): Promise<EmailContent> {
   return {
     title: release.title,
     summary: release.summary,
