@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { readSetting, writeSetting } from '../db/settings.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../db/index.js';
 import { recordAudit } from '../db/audit.js';
@@ -23,8 +23,7 @@ export interface PauseState {
 
 /** The emergency stop as PostgreSQL remembers it; Redis's own flag may be lost with Redis. */
 export async function pauseState(db: Db): Promise<PauseState> {
-  const row = await db.selectFrom('settings').select('value').where('key', '=', SETTING).executeTakeFirst();
-  return (row?.value as PauseState | undefined) ?? { paused: false, by: null, at: null };
+  return (await readSetting<PauseState>(db, SETTING)) ?? { paused: false, by: null, at: null };
 }
 
 export async function sendingPaused(db: Db): Promise<boolean> {
@@ -76,8 +75,7 @@ async function pauseQueues(queues: Queues): Promise<void> {
 async function setPauseState(db: Db, paused: boolean, by: string): Promise<PauseState> {
   const state: PauseState = { paused, by, at: new Date().toISOString() };
   await db.transaction().execute(async (tx) => {
-    await sql`INSERT INTO settings (key, value) VALUES (${SETTING}, ${JSON.stringify(state)}::jsonb)
-              ON CONFLICT (key) DO UPDATE SET value = excluded.value`.execute(tx);
+    await writeSetting(tx, SETTING, state);
     await recordAudit(tx, { releaseId: null, actor: by, action: paused ? 'pause-sending' : 'resume-sending' });
   });
   return state;

@@ -565,3 +565,12 @@ export async function dueUnfinishedDeliveries(
     GROUP BY d.release_id`.execute(db);
   return rows.map((r) => ({ releaseId: r.release_id, ids: r.ids.map(Number) }));
 }
+
+/** Deliveries by state across every release (the metrics gauge). */
+export function deliveriesByState(db: Db): Promise<Array<{ key: DeliveryState; n: number }>> {
+  return db
+    .selectFrom('deliveries')
+    .select(['state as key', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('state')
+    .execute();
+}

@@ -77,3 +77,13 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
     await client.end();
   }
 }
+
+/** One round trip: readiness asks whether PostgreSQL answers now. */
+export async function pingDatabase(db: Db): Promise<void> {
+  await sql`SELECT 1`.execute(db);
+}
+
+/** Opens `connections` of the pool's connections now (each holds one for 10 ms), so a lift does not open them. */
+export async function warmConnections(db: Db, connections: number): Promise<void> {
+  await Promise.all(Array.from({ length: connections }, () => sql`SELECT pg_sleep(0.01)`.execute(db)));
+}

@@ -58,3 +58,9 @@ export async function updateListOffer(db: Db, id: number, change: { public?: boo
     .executeTakeFirst();
   return row ?? null;
 }
+
+/** The names of the given lists (a release's report names its lists). */
+export function listNames(db: Db, listIds: number[]): Promise<Array<{ id: number; name: string }>> {
+  if (listIds.length === 0) return Promise.resolve([]);
+  return db.selectFrom('lists').select(['id', 'name']).where('id', 'in', listIds).execute();
+}

@@ -412,3 +412,12 @@ export async function finishedWithFailures(
     WHERE r.status = 'sent' AND r.completed_at > now() - interval '1 day' AND c.failed > 0`.execute(db);
   return rows.map((r) => ({ id: r.id, completedAt: r.completed_at, failed: r.failed, total: r.total }));
 }
+
+/** Releases by status (the metrics gauge). */
+export function releasesByStatus(db: Db): Promise<Array<{ key: ReleaseStatus; n: number }>> {
+  return db
+    .selectFrom('releases')
+    .select(['status as key', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+}

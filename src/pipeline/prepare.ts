@@ -1,6 +1,5 @@
-import { sql } from 'kysely';
 import type { Context } from '../context.js';
-import type { Db } from '../db/index.js';
+import { warmConnections } from '../db/index.js';
 import { findRelease } from '../db/releases.js';
 import type { Release } from '../db/schema.js';
 import { prepareMimeParts } from '../mail/body.js';
@@ -27,7 +26,7 @@ export async function prepareToSend(deps: PrepareDeps, release: Release): Promis
   const compiled = await deps.renders.get(release);
   prepareMimeParts(compiled);
   const [, , rehearsed] = await Promise.all([
-    warmDatabasePool(deps.ctx.db, deps.ctx.config.SEND_CONCURRENCY + 1),
+    warmConnections(deps.ctx.db, deps.ctx.config.SEND_CONCURRENCY + 1),
     deps.mailer.warm(),
     rehearse(compiled, messageSettings(deps.ctx.config, deps.ctx.keys), release.id),
   ]);
@@ -76,11 +75,6 @@ async function rehearse(compiled: CompiledEmail, settings: MessageSettings, rele
     dotStuff(message.raw);
   }
   return REHEARSAL_MESSAGES;
-}
-
-/** Opens the pool's connections now (idle ones are closed after seconds), not during the lift. */
-async function warmDatabasePool(db: Db, connections: number): Promise<void> {
-  await Promise.all(Array.from({ length: connections }, () => sql`SELECT pg_sleep(0.01)`.execute(db)));
 }
 
 const channel = (ctx: Context) => `${ctx.config.QUEUE_PREFIX}:prepare`;

@@ -1,5 +1,4 @@
-import { sql } from 'kysely';
-import type { Db } from '../db/index.js';
+import { pingDatabase, type Db } from '../db/index.js';
 import type { RedisClient } from '../queue/redis.js';
 import { migrationsCurrent } from '../db/migrate.js';
 
@@ -45,10 +44,7 @@ async function check(probe: () => Promise<unknown>): Promise<string | null> {
  * the process's own clients, which reconnect by themselves, so readiness comes back on its own.
  */
 export async function readiness(ctx: HealthDeps): Promise<Readiness> {
-  const [redis, postgres] = await Promise.all([
-    check(() => ctx.redis.ping()),
-    check(() => sql`SELECT 1`.execute(ctx.db)),
-  ]);
+  const [redis, postgres] = await Promise.all([check(() => ctx.redis.ping()), check(() => pingDatabase(ctx.db))]);
   const migrations =
     postgres === null
       ? await check(async () => {

@@ -4,7 +4,8 @@ import { alertCounts } from '../db/alerts.js';
 import { listHealth } from '../db/mail-events.js';
 import { reconcileState } from '../db/reconcile.js';
 import { relayHealth } from '../db/relay-health.js';
-import { overdueLifts } from '../db/releases.js';
+import { overdueLifts, releasesByStatus } from '../db/releases.js';
+import { deliveriesByState } from '../db/deliveries.js';
 import { type AlertState } from '../db/schema.js';
 import { DELIVERY_STATES, RELEASE_STATUSES } from '../states.js';
 import { webhookDeliveryCounts } from '../db/webhooks.js';
@@ -67,12 +68,7 @@ export function createMetrics(db: Db, queues: Queues, complaintWarning = 0.001):
     'Deliveries by state, across all releases (from PostgreSQL)',
     'state',
     DELIVERY_STATES,
-    () =>
-      db
-        .selectFrom('deliveries')
-        .select(['state as key', (eb) => eb.fn.countAll<number>().as('n')])
-        .groupBy('state')
-        .execute(),
+    () => deliveriesByState(db),
   );
   countsGauge(
     'presslift_alerts',
@@ -89,11 +85,7 @@ export function createMetrics(db: Db, queues: Queues, complaintWarning = 0.001):
     () => webhookDeliveryCounts(db) as Promise<Array<{ key: (typeof WEBHOOK_STATES)[number]; n: number }>>,
   );
   countsGauge('presslift_releases', 'Releases by status (from PostgreSQL)', 'status', RELEASE_STATUSES, () =>
-    db
-      .selectFrom('releases')
-      .select(['status as key', (eb) => eb.fn.countAll<number>().as('n')])
-      .groupBy('status')
-      .execute(),
+    releasesByStatus(db),
   );
   new Gauge({
     name: 'presslift_queue_jobs',

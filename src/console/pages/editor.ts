@@ -14,7 +14,7 @@ import { rescheduleMessage, scheduleMessage } from '../confirm.js';
 import { html } from '../../render/html.js';
 import { page } from '../layout.js';
 import { previewHtml } from '../preview.js';
-import { audienceSize } from '../queries.js';
+import { audienceSize } from '../../db/console-views.js';
 import { PREVIEW_CSP } from '../../api/security.js';
 
 const idParams = z.object({ id: idParam });

@@ -9,7 +9,7 @@ import { allows } from '../../api/auth.js';
 import { dateTime, formError } from '../components.js';
 import { html, type Html } from '../../render/html.js';
 import { page } from '../layout.js';
-import { listMembers } from '../queries.js';
+import { listMembers } from '../../db/console-views.js';
 import { suppressionList } from '../../db/subscribers.js';
 
 const listParams = z.object({ id: z.coerce.number().int().positive() });

@@ -4,7 +4,7 @@ import type { Context } from '../../context.js';
 import { countdown, embargoCell, progressBar, statusBadge } from '../components.js';
 import { html } from '../../render/html.js';
 import { page } from '../layout.js';
-import { releaseRows } from '../queries.js';
+import { releaseRows } from '../../db/console-views.js';
 
 /** The releases list: what is scheduled, sending and sent, at a glance. */
 export function releasePages(app: FastifyInstance, ctx: Context) {

@@ -8,6 +8,7 @@ import { releaseAudit } from '../../db/audit.js';
 import { releaseChanges } from '../../db/changes.js';
 import { releaseFileAccess } from '../../db/file-access.js';
 import { listDeliveries } from '../../db/deliveries.js';
+import { listNames } from '../../db/lists.js';
 import { releaseFeedback } from '../../db/mail-events.js';
 import { deliveryCounts, findRelease, releaseListIds } from '../../db/releases.js';
 import type { Release } from '../../db/schema.js';
@@ -27,7 +28,7 @@ import {
 } from '../confirm.js';
 import { html, type Html } from '../../render/html.js';
 import { page } from '../layout.js';
-import { audienceSize } from '../queries.js';
+import { audienceSize } from '../../db/console-views.js';
 
 const idParams = z.object({ id: idParam });
 
@@ -82,7 +83,7 @@ export function reportPage(app: FastifyInstance, ctx: Context) {
       releaseChanges(db, id),
       releaseFileAccess(db, id),
     ]);
-    const lists = await db.selectFrom('lists').select(['id', 'name']).where('id', 'in', listIds).execute();
+    const lists = await listNames(db, listIds);
     const recipients =
       release.status === 'draft' || release.status === 'scheduled' ? await audienceSize(db, listIds) : null;
     const total = Object.values(counts).reduce((a, b) => a + b, 0);

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import type { Db } from '../db/index.js';
+import type { Db } from './index.js';
 import type { ReleaseStatus } from '../states.js';
 
-/** Read-only queries shaped for the console's screens. */
+/** Read-only queries shaped for the console's screens (its releases table, a list's members, an audience's size). */
 
 export interface ReleaseRow {
   id: number;
