@@ -329,7 +329,13 @@ export async function editRelease(
     return {
       release,
       audited: moved && current.status === 'scheduled' ? 'reschedule' : 'edit',
-      details: { fields: Object.keys(changes).filter((key) => changes[key as keyof ReleaseChanges] !== undefined) },
+      // The release's fields the edit named; the note for holders is not one of them.
+      details: {
+        fields: Object.keys(changes).filter(
+          (key) => key !== 'note' && changes[key as keyof ReleaseChanges] !== undefined,
+        ),
+        ...(note ? { note } : {}),
+      },
       notice,
     };
   });
