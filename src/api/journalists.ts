@@ -96,75 +96,29 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
       const lists = await publicLists(db);
       const chosen = new Set(values.getAll('list'));
       const body = html`<h1>Receive our press releases</h1>
-        <p>Choose what you want to receive. We will email you a link to confirm; nothing is sent before you do.</p>
-        ${errorLine(error)}
-        <form method="post" action="/subscribe" class="form" novalidate>
-          ${
-            lists.length === 0
-              ? html`<p>There are no lists to sign up to yet.</p>`
-              : html`<fieldset${invalid(error, 'list')}><legend>Lists</legend>
+<p>Choose what you want to receive. We will email you a link to confirm; nothing is sent before you do.</p>
+${errorLine(error)}
+<form method="post" action="/subscribe" class="form" novalidate>
+  ${
+    lists.length === 0
+      ? html`<p>There are no lists to sign up to yet.</p>`
+      : html`<fieldset${invalid(error, 'list')}><legend>Lists</legend>
     ${lists.map(
-      (l) =>
-        html`<div class="check">
-          <input
-            type="checkbox"
-            id="list-${l.id}"
-            name="list"
-            value="${l.id}"
-            ${chosen.has(String(l.id)) ? 'checked' : ''}
-          />
-          <label for="list-${l.id}"
-            >${l.name}${l.description ? html` <span class="hint">${l.description}</span>` : ''}</label
-          >
-        </div>`,
+      (
+        l,
+      ) => html`<div class="check"><input type="checkbox" id="list-${l.id}" name="list" value="${l.id}" ${chosen.has(String(l.id)) ? 'checked' : ''}>
+      <label for="list-${l.id}">${l.name}${l.description ? html` <span class="hint">${l.description}</span>` : ''}</label></div>`,
     )}
   </fieldset>`
-          }
-          <label for="name">Name</label
-          ><input
-            id="name"
-            name="name"
-            autocomplete="name"
-            maxlength="200"
-            value="${values.get('name') ?? ''}"
-            ${invalid(error, 'name')}
-          />
-          <label for="outlet">Outlet</label
-          ><input
-            id="outlet"
-            name="outlet"
-            autocomplete="organization"
-            maxlength="200"
-            value="${values.get('outlet') ?? ''}"
-            ${invalid(error, 'outlet')}
-          />
-          <label for="email">Email</label
-          ><input
-            id="email"
-            name="email"
-            type="email"
-            autocomplete="email"
-            required
-            maxlength="254"
-            value="${values.get('email') ?? ''}"
-            ${invalid(error, 'email')}
-          />
-          <div class="trap">
-            <label for="website">Leave this field empty</label
-            ><input id="website" name="website" tabindex="-1" autocomplete="off" />
-          </div>
-          <div class="check">
-            <input
-              type="checkbox"
-              id="consent"
-              name="consent"
-              value="${consent.version}"
-              required${invalid(error, 'consent')}
-            />
-            <label for="consent">${consent.text}</label>
-          </div>
-          <button type="submit">Sign up</button>
-        </form>`;
+  }
+  <label for="name">Name</label><input id="name" name="name" autocomplete="name" maxlength="200" value="${values.get('name') ?? ''}"${invalid(error, 'name')}>
+  <label for="outlet">Outlet</label><input id="outlet" name="outlet" autocomplete="organization" maxlength="200" value="${values.get('outlet') ?? ''}"${invalid(error, 'outlet')}>
+  <label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email" required maxlength="254" value="${values.get('email') ?? ''}"${invalid(error, 'email')}>
+  <div class="trap"><label for="website">Leave this field empty</label><input id="website" name="website" tabindex="-1" autocomplete="off"></div>
+  <div class="check"><input type="checkbox" id="consent" name="consent" value="${consent.version}" required${invalid(error, 'consent')}>
+    <label for="consent">${consent.text}</label></div>
+  <button type="submit">Sign up</button>
+</form>`;
       return page(reply, 'Sign up', body, status);
     };
 
@@ -177,10 +131,7 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
           reply,
           'Check your inbox',
           html`<h1>Check your inbox</h1>
-            <p>
-              If the address can receive our releases, a link to confirm is on its way. Nothing is sent to you before
-              you open it.
-            </p>`,
+        <p>If the address can receive our releases, a link to confirm is on its way. Nothing is sent to you before you open it.</p>`,
         );
       // A filled honeypot is a bot: it is told what a person would be, and nothing happens.
       if ((values.get('website') ?? '') !== '') return checkInbox();
@@ -209,8 +160,7 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
         return page(
           reply,
           'Too many sign-ups',
-          html`<h1>Too many sign-ups</h1>
-            <p>Please try again ${error.message.replace(/^too many attempts; try again /, '')}.</p>`,
+          html`<h1>Too many sign-ups</h1><p>Please try again ${error.message.replace(/^too many attempts; try again /, '')}.</p>`,
           429,
         );
       }
@@ -267,8 +217,7 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
         await page(
           reply,
           'Link expired',
-          html`<h1>This link has expired</h1>
-            <p><a href="/subscribe">Sign up again</a> to get a new one.</p>`,
+          html`<h1>This link has expired</h1><p><a href="/subscribe">Sign up again</a> to get a new one.</p>`,
           410,
         );
         return null;
@@ -286,11 +235,8 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
       return page(
         reply,
         'Confirm',
-        html`<h1>Confirm your sign-up</h1>
-          <p>Press the button to start receiving our releases.</p>
-          <form method="post" action="/subscribe/confirm/${request.params.token}">
-            <button type="submit">Confirm</button>
-          </form>`,
+        html`<h1>Confirm your sign-up</h1><p>Press the button to start receiving our releases.</p>
+        <form method="post" action="/subscribe/confirm/${request.params.token}"><button type="submit">Confirm</button></form>`,
       );
     });
 
@@ -303,8 +249,7 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
         return page(
           reply,
           'Sign-up',
-          html`<h1>We cannot send to this address</h1>
-            <p>Mail to it was refused or reported; please write to the press office.</p>`,
+          html`<h1>We cannot send to this address</h1><p>Mail to it was refused or reported; please write to the press office.</p>`,
         );
       if (outcome.kind === 'confirmed') {
         await recordAudit(db, {
@@ -317,12 +262,8 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
       return page(
         reply,
         'Subscribed',
-        html`<h1>You are subscribed</h1>
-          <p>Our releases will reach you from now on.</p>
-          <p>
-            <a href="${preferenceUrl(outcome.subscriberId).replace(config.PUBLIC_URL, '')}">Your preferences</a>: lists,
-            time zone, plain text, a pause, and advance copies under embargo.
-          </p>`,
+        html`<h1>You are subscribed</h1><p>Our releases will reach you from now on.</p>
+        <p><a href="${preferenceUrl(outcome.subscriberId).replace(config.PUBLIC_URL, '')}">Your preferences</a>: lists, time zone, plain text, a pause, and advance copies under embargo.</p>`,
       );
     });
 
@@ -350,129 +291,63 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
       const termsCurrent = prefs.termsVersion === terms.version;
       let advance: Html;
       if (request?.status === 'pending')
-        advance = html`<p class="status" data-access-status="pending">
-          Your application is with the press office; we will email you its answer.
-        </p>`;
+        advance = html`<p class="status" data-access-status="pending">Your application is with the press office; we will email you its answer.</p>`;
       else if (request?.status === 'approved' && termsCurrent)
         advance = html`<p class="status" data-access-status="approved">You receive advance copies under embargo.</p>`;
       else {
         const again = request?.status === 'approved';
         advance = html`${request?.status === 'refused' ? html`<p class="status" data-access-status="refused">Your last application was not accepted${request.note ? html`: ${request.note}` : ''}. You may apply again.</p>` : ''}
-          ${again ? html`<p class="status" data-access-status="terms">Our embargo terms have changed: please read and accept them again to keep receiving advance copies.</p>` : ''}
-          <form method="post" action="${base}/access" class="form" novalidate>
-            ${
-              again
-                ? ''
-                : html`<label for="access-outlet">Outlet</label
-                    ><input
-                      id="access-outlet"
-                      name="outlet"
-                      required
-                      maxlength="200"
-                      value="${prefs.outlet ?? ''}"
-                      ${invalid(error, 'outlet')}
-                    />
-                    <label for="access-role">Your role</label
-                    ><input
-                      id="access-role"
-                      name="role"
-                      required
-                      maxlength="200"
-                      placeholder="Science correspondent"
-                      ${invalid(error, 'role')}
-                    />
-                    <label for="access-work-email">Work address</label
-                    ><input
-                      id="access-work-email"
-                      name="workEmail"
-                      type="email"
-                      required
-                      maxlength="254"
-                      ${invalid(error, 'workEmail')}
-                    />
-                    <label for="access-links">Links to your published work (one a line)</label
-                    ><textarea id="access-links" name="links" rows="3" required${invalid(error, 'links')}></textarea>`
-            }
-            <div class="terms" id="terms-text">${terms.text}</div>
-            <div class="check">
-              <input
-                type="checkbox"
-                id="access-terms"
-                name="terms"
-                value="${terms.version}"
-                required
-                aria-describedby="terms-text"
-                ${invalid(error, 'terms')}
-              />
-              <label for="access-terms">I accept the embargo terms above</label>
-            </div>
-            <button type="submit">${again ? 'Accept the terms' : 'Apply for advance copies'}</button>
-          </form>`;
+${again ? html`<p class="status" data-access-status="terms">Our embargo terms have changed: please read and accept them again to keep receiving advance copies.</p>` : ''}
+<form method="post" action="${base}/access" class="form" novalidate>
+  ${
+    again
+      ? ''
+      : html`<label for="access-outlet">Outlet</label><input id="access-outlet" name="outlet" required maxlength="200" value="${prefs.outlet ?? ''}"${invalid(error, 'outlet')}>
+  <label for="access-role">Your role</label><input id="access-role" name="role" required maxlength="200" placeholder="Science correspondent"${invalid(error, 'role')}>
+  <label for="access-work-email">Work address</label><input id="access-work-email" name="workEmail" type="email" required maxlength="254"${invalid(error, 'workEmail')}>
+  <label for="access-links">Links to your published work (one a line)</label><textarea id="access-links" name="links" rows="3" required${invalid(error, 'links')}></textarea>`
+  }
+  <div class="terms" id="terms-text">${terms.text}</div>
+  <div class="check"><input type="checkbox" id="access-terms" name="terms" value="${terms.version}" required aria-describedby="terms-text"${invalid(error, 'terms')}>
+    <label for="access-terms">I accept the embargo terms above</label></div>
+  <button type="submit">${again ? 'Accept the terms' : 'Apply for advance copies'}</button>
+</form>`;
       }
       const body = html`<h1>Your preferences</h1>
-        <p>
-          For
-          <strong>${prefs.email}</strong
-          >${prefs.pendingEmail ? html` (waiting for you to confirm <strong>${prefs.pendingEmail}</strong>)` : ''}.
-        </p>
-        ${notice ? html`<p class="notice" role="status">${notice}</p>` : ''} ${errorLine(error)}
-        <form method="post" action="${base}" class="form" novalidate>
-          <fieldset>
-            <legend>Lists</legend>
-            ${
-              prefs.lists.length === 0
-                ? html`<p>You are on no lists.</p>`
-                : prefs.lists.map(
-                    (l) =>
-                      html`<div class="check">
-                        <input
-                          type="checkbox"
-                          id="list-${l.id}"
-                          name="list"
-                          value="${l.id}"
-                          ${l.active ? 'checked' : ''}
-                        />
-                        <label for="list-${l.id}"
-                          >${l.name}${l.description ? html` <span class="hint">${l.description}</span>` : ''}</label
-                        >
-                      </div>`,
-                  )
-            }
-          </fieldset>
-          <label for="time-zone">Time zone <span class="hint">embargo times are also given in it</span></label>
-          <select id="time-zone" name="timeZone" ${invalid(error, 'timeZone')}>
-            <option value="">The release's own zone</option>
-            ${TIME_ZONES.map((z) => html`<option value="${z}" ${z === zone ? 'selected' : ''}>${z.replace(/_/g, ' ')}</option>`)}
-          </select>
-          <div class="check">
-            <input
-              type="checkbox"
-              id="plain-text"
-              name="plainText"
-              value="1"
-              ${prefs.plainText ? 'checked' : ''}
-            /><label for="plain-text">Plain text only (no HTML)</label>
-          </div>
-          <label for="pause"
-            >Pause
-            ${paused ? html`<span class="hint">paused until ${DateTime.fromJSDate(paused, { zone: zone ?? 'UTC' }).toFormat('d LLLL yyyy')}</span>` : ''}</label
-          >
-          <select id="pause" name="pause" ${invalid(error, 'pause')}>
-            <option value="">${paused ? 'Keep the pause' : 'No pause'}</option>
-            ${paused ? html`<option value="end">End the pause now</option>` : ''}
-            ${Object.keys(PAUSES).map((days) => html`<option value="${days}">Pause for ${days} days</option>`)}
-          </select>
-          <button type="submit">Save preferences</button>
-        </form>
-        <h2>Change your address</h2>
-        <form method="post" action="${base}/email" class="form" novalidate>
-          <label for="new-email">New address</label
-          ><input id="new-email" name="email" type="email" required maxlength="254" ${invalid(error, 'email')} />
-          <button type="submit">Send a confirmation link</button>
-        </form>
-        <h2>Advance copies under embargo</h2>
-        <p>Vetted journalists receive releases before the embargo lifts, with a calendar entry for the lift.</p>
-        ${advance}`;
+<p>For <strong>${prefs.email}</strong>${prefs.pendingEmail ? html` (waiting for you to confirm <strong>${prefs.pendingEmail}</strong>)` : ''}.</p>
+${notice ? html`<p class="notice" role="status">${notice}</p>` : ''}
+${errorLine(error)}
+<form method="post" action="${base}" class="form" novalidate>
+  <fieldset><legend>Lists</legend>
+    ${
+      prefs.lists.length === 0
+        ? html`<p>You are on no lists.</p>`
+        : prefs.lists.map(
+            (
+              l,
+            ) => html`<div class="check"><input type="checkbox" id="list-${l.id}" name="list" value="${l.id}" ${l.active ? 'checked' : ''}>
+      <label for="list-${l.id}">${l.name}${l.description ? html` <span class="hint">${l.description}</span>` : ''}</label></div>`,
+          )
+    }
+  </fieldset>
+  <label for="time-zone">Time zone <span class="hint">embargo times are also given in it</span></label>
+  <select id="time-zone" name="timeZone"${invalid(error, 'timeZone')}><option value="">The release's own zone</option>
+    ${TIME_ZONES.map((z) => html`<option value="${z}" ${z === zone ? 'selected' : ''}>${z.replace(/_/g, ' ')}</option>`)}</select>
+  <div class="check"><input type="checkbox" id="plain-text" name="plainText" value="1" ${prefs.plainText ? 'checked' : ''}><label for="plain-text">Plain text only (no HTML)</label></div>
+  <label for="pause">Pause ${paused ? html`<span class="hint">paused until ${DateTime.fromJSDate(paused, { zone: zone ?? 'UTC' }).toFormat('d LLLL yyyy')}</span>` : ''}</label>
+  <select id="pause" name="pause"${invalid(error, 'pause')}><option value="">${paused ? 'Keep the pause' : 'No pause'}</option>
+    ${paused ? html`<option value="end">End the pause now</option>` : ''}
+    ${Object.keys(PAUSES).map((days) => html`<option value="${days}">Pause for ${days} days</option>`)}</select>
+  <button type="submit">Save preferences</button>
+</form>
+<h2>Change your address</h2>
+<form method="post" action="${base}/email" class="form" novalidate>
+  <label for="new-email">New address</label><input id="new-email" name="email" type="email" required maxlength="254"${invalid(error, 'email')}>
+  <button type="submit">Send a confirmation link</button>
+</form>
+<h2>Advance copies under embargo</h2>
+<p>Vetted journalists receive releases before the embargo lifts, with a calendar entry for the lift.</p>
+${advance}`;
       return page(reply, 'Your preferences', body, status);
     };
 
@@ -593,8 +468,7 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
         await page(
           reply,
           'Link expired',
-          html`<h1>This link has expired</h1>
-            <p>Ask for a new one from your preferences.</p>`,
+          html`<h1>This link has expired</h1><p>Ask for a new one from your preferences.</p>`,
           410,
         );
         return null;
@@ -615,11 +489,8 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
         return page(
           reply,
           'Confirm your new address',
-          html`<h1>Confirm your new address</h1>
-            <p>Send our releases to <strong>${prefs.pendingEmail}</strong> from now on.</p>
-            <form method="post" action="/email-change/${prefs.id}/${request.params.token}">
-              <button type="submit">Confirm</button>
-            </form>`,
+          html`<h1>Confirm your new address</h1><p>Send our releases to <strong>${prefs.pendingEmail}</strong> from now on.</p>
+        <form method="post" action="/email-change/${prefs.id}/${request.params.token}"><button type="submit">Confirm</button></form>`,
         );
       },
     );
@@ -635,8 +506,7 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
           return page(
             reply,
             'Address in use',
-            html`<h1>This address is already subscribed</h1>
-              <p>Write to the press office to merge the two.</p>`,
+            html`<h1>This address is already subscribed</h1><p>Write to the press office to merge the two.</p>`,
             409,
           );
         if (outcome === 'stale') return sendNotFound(reply, site);
@@ -649,8 +519,7 @@ export const journalistRoutes: RoutesPlugin = async (app, { ctx }) => {
         return page(
           reply,
           'Address changed',
-          html`<h1>Your address is changed</h1>
-            <p>Our releases go to <strong>${prefs.pendingEmail}</strong> from now on.</p>`,
+          html`<h1>Your address is changed</h1><p>Our releases go to <strong>${prefs.pendingEmail}</strong> from now on.</p>`,
         );
       },
     );

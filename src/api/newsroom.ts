@@ -38,12 +38,7 @@ export const newsroomRoutes: RoutesPlugin = async (app, { ctx }) => {
   const site = siteOf(config);
   const org = organisation(config);
   const releaseUrl = (slug: string) => `${config.PUBLIC_URL}/releases/${slug}`;
-  const feedLink = html`<link
-    rel="alternate"
-    type="application/atom+xml"
-    href="/releases/feed.xml"
-    title="${config.ORG_NAME} releases"
-  />`;
+  const feedLink = html`<link rel="alternate" type="application/atom+xml" href="/releases/feed.xml" title="${config.ORG_NAME} releases">`;
 
   const limited = { config: publicRateLimit(config) };
 
@@ -75,19 +70,10 @@ export const newsroomRoutes: RoutesPlugin = async (app, { ctx }) => {
     const releases = await liftedReleases(db, 200);
     const items = releases.map(
       (r) =>
-        html`<li>
-          <div class="eyebrow">${dateline(r)}</div>
-          <a href="/releases/${r.slug}">${r.title}</a>${r.summary && html`<p>${r.summary}</p>`}
-        </li> `,
+        html`<li><div class="eyebrow">${dateline(r)}</div><a href="/releases/${r.slug}">${r.title}</a>${r.summary && html`<p>${r.summary}</p>`}</li>\n`,
     );
-    const list = items.length
-      ? html`<ul class="index">
-          ${items}
-        </ul>`
-      : html`<p>No releases yet.</p>`;
-    const body = html`<h1>Press releases</h1>
-      ${list}
-      <p><a href="/releases/feed.xml">Atom feed</a></p>`;
+    const list = items.length ? html`<ul class="index">${items}</ul>` : html`<p>No releases yet.</p>`;
+    const body = html`<h1>Press releases</h1>${list}<p><a href="/releases/feed.xml">Atom feed</a></p>`;
     return publicPage(site, 'Press releases', body, feedLink);
   });
 
@@ -105,28 +91,26 @@ export const newsroomRoutes: RoutesPlugin = async (app, { ctx }) => {
     // The same escaping tag as the pages: XML needs exactly HTML's five escapes, and the entry's
     // content is the release's HTML carried as text.
     const entries = releases.map(
-      (r) => html`
-        <entry>
-          <id>${releaseUrl(r.slug)}</id>
-          <title>${r.title}</title>
-          <link rel="alternate" type="text/html" href="${releaseUrl(r.slug)}" />
-          <published>${r.embargo_at.toISOString()}</published>
-          <updated>${updatedAt(r).toISOString()}</updated>
-          ${r.summary && html`<summary>${r.summary}</summary>`}
-          <content type="html">${markdownToHtml(r.body_md)}</content>
-        </entry>
-      `,
+      (r) => html`  <entry>
+    <id>${releaseUrl(r.slug)}</id>
+    <title>${r.title}</title>
+    <link rel="alternate" type="text/html" href="${releaseUrl(r.slug)}"/>
+    <published>${r.embargo_at.toISOString()}</published>
+    <updated>${updatedAt(r).toISOString()}</updated>
+    ${r.summary && html`<summary>${r.summary}</summary>`}
+    <content type="html">${markdownToHtml(r.body_md)}</content>
+  </entry>\n`,
     );
     return html`<?xml version="1.0" encoding="utf-8"?>
-      <feed xmlns="http://www.w3.org/2005/Atom">
-        <id>${config.PUBLIC_URL}/releases</id>
-        <title>${config.ORG_NAME} press releases</title>
-        <link rel="self" href="${config.PUBLIC_URL}/releases/feed.xml" />
-        <link rel="alternate" type="text/html" href="${config.PUBLIC_URL}/releases" />
-        <author><name>${config.ORG_NAME}</name></author>
-        <updated>${updated.toISOString()}</updated>
-        ${entries}</feed
-      > `;
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <id>${config.PUBLIC_URL}/releases</id>
+  <title>${config.ORG_NAME} press releases</title>
+  <link rel="self" href="${config.PUBLIC_URL}/releases/feed.xml"/>
+  <link rel="alternate" type="text/html" href="${config.PUBLIC_URL}/releases"/>
+  <author><name>${config.ORG_NAME}</name></author>
+  <updated>${updated.toISOString()}</updated>
+${entries}</feed>
+`;
   });
 
   app.get('/releases/feed.xml', limited, async (request, reply) => {
@@ -149,22 +133,14 @@ export const newsroomRoutes: RoutesPlugin = async (app, { ctx }) => {
     const downloads = files.map((f) => html`<li><a href="${f.url}">${f.filename}</a> (${sizeLabel(f.size)})</li>`);
     // The body is Markdown rendered and sanitised by markdownToHtml: the one trusted markup here.
     const body = html`<article>
-      <div class="eyebrow">Press release · ${dateline(release)}</div>
-      <h1>${release.title}</h1>
-      ${corrections.map((c) => html`<p class="correction"><strong>Corrected ${DateTime.fromJSDate(c.at, { zone: release.embargo_time_zone }).setLocale('en-GB').toFormat('d LLLL yyyy, HH:mm ZZZZ')}:</strong> ${c.note ?? ''}</p> `)}
-      ${release.summary && html`<p class="lead">${release.summary}</p>`} ${raw(markdownToHtml(release.body_md))}
-      ${
-        files.length > 0 &&
-        html`<h3>Downloads</h3>
-          <ul>
-            ${downloads}
-          </ul>`
-      }
-      <h3>Media contact</h3>
-      <p>
-        ${contact.name}${contact.email && html`<br /><a href="mailto:${contact.email}">${contact.email}</a>`}${contact.phone && html`<br />${contact.phone}`}
-      </p>
-    </article>`;
+<div class="eyebrow">Press release · ${dateline(release)}</div>
+<h1>${release.title}</h1>
+${corrections.map((c) => html`<p class="correction"><strong>Corrected ${DateTime.fromJSDate(c.at, { zone: release.embargo_time_zone }).setLocale('en-GB').toFormat('d LLLL yyyy, HH:mm ZZZZ')}:</strong> ${c.note ?? ''}</p>\n`)}
+${release.summary && html`<p class="lead">${release.summary}</p>`}
+${raw(markdownToHtml(release.body_md))}
+${files.length > 0 && html`<h3>Downloads</h3><ul>${downloads}</ul>`}
+<h3>Media contact</h3><p>${contact.name}${contact.email && html`<br><a href="mailto:${contact.email}">${contact.email}</a>`}${contact.phone && html`<br>${contact.phone}`}</p>
+</article>`;
     return sendPage(reply, 200, publicPage(site, release.title, body, feedLink), PUBLIC_CACHE);
   });
 

@@ -41,24 +41,11 @@ export interface PageSite {
 /** A public HTML page in the newsroom's look; like the console's pages, built only with the escaping html tag. */
 export function publicPage(site: PageSite, title: string, body: Html, head: Html = raw('')): Html {
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>${title} · ${site.orgName}</title>
-        <style>
-          ${raw(STYLE)}
-        </style>
-        ${head}
-      </head>
-      <body>
-        <main>
-          <header><a href="/releases">${site.orgName}</a></header>
-          ${body}
-          <footer>${site.orgName} · ${site.orgAddress} · <a href="/subscribe">Receive our releases</a></footer>
-        </main>
-      </body>
-    </html>`;
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · ${site.orgName}</title><style>${raw(STYLE)}</style>${head}</head>
+<body><main><header><a href="/releases">${site.orgName}</a></header>
+${body}
+<footer>${site.orgName} · ${site.orgAddress} · <a href="/subscribe">Receive our releases</a></footer></main></body></html>`;
 }
 
 /**
@@ -81,11 +68,7 @@ export function sendPage(reply: FastifyReply, status: number, page: Html, cache 
 
 /** The one 404 of the public site: an unknown, embargoed or forged address all look exactly like this. */
 export function sendNotFound(reply: FastifyReply, site: PageSite) {
-  const body = html`<div class="card">
-    <h1>Page not found</h1>
-    <p>There is nothing at this address.</p>
-    <p><a href="/releases">All releases</a></p>
-  </div>`;
+  const body = html`<div class="card"><h1>Page not found</h1><p>There is nothing at this address.</p><p><a href="/releases">All releases</a></p></div>`;
   return sendPage(reply, 404, publicPage(site, 'Page not found', body));
 }
 

@@ -45,17 +45,13 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
       sendPage(reply, status, publicPage(site, title, html`<div class="card">${body}</div>`));
     const listLine = (m: Membership) => html`<strong>${m.email}</strong> on the <strong>${m.listName}</strong> list`;
     const button = (action: string, label: string) =>
-      html`<form method="post" action="${action}">
-        <input type="hidden" name="List-Unsubscribe" value="One-Click" /><button type="submit">${label}</button>
-      </form>`;
+      html`<form method="post" action="${action}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">${label}</button></form>`;
     const unsubscribedPage = (reply: FastifyReply, token: string, m: Membership) =>
       page(
         reply,
         'Unsubscribed',
-        html`<h1>You are unsubscribed</h1>
-          <p>${listLine(m)} will receive no more releases, including any already waiting to be sent.</p>
-          <p>Changed your mind? We will email you a link to confirm.</p>
-          ${button(`/unsubscribe/${token}/resubscribe`, 'Email me a link to resubscribe')}`,
+        html`<h1>You are unsubscribed</h1><p>${listLine(m)} will receive no more releases, including any already waiting to be sent.</p>
+        <p>Changed your mind? We will email you a link to confirm.</p>${button(`/unsubscribe/${token}/resubscribe`, 'Email me a link to resubscribe')}`,
       );
 
     scope.get<{ Params: { token: string } }>('/unsubscribe/:token', limited, async (request, reply) => {
@@ -66,9 +62,8 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
       return page(
         reply,
         'Unsubscribe',
-        html`<h1>Unsubscribe?</h1>
-          <p>Stop sending releases to ${listLine(found.membership)}.</p>
-          ${button(`/unsubscribe/${request.params.token}`, 'Unsubscribe')}`,
+        html`<h1>Unsubscribe?</h1><p>Stop sending releases to ${listLine(found.membership)}.</p>
+        ${button(`/unsubscribe/${request.params.token}`, 'Unsubscribe')}`,
       );
     });
 
@@ -87,8 +82,7 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
         return page(
           reply,
           'Subscribed',
-          html`<h1>You are subscribed</h1>
-            <p>${listLine(membership)} receives releases.</p>`,
+          html`<h1>You are subscribed</h1><p>${listLine(membership)} receives releases.</p>`,
         );
       if (membership.suppressed) return cannotResubscribe(reply);
       try {
@@ -98,11 +92,7 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
         return page(
           reply,
           'Check your inbox',
-          html`<h1>Check your inbox</h1>
-            <p>
-              We have already sent links to ${membership.email} today; the latest one works for
-              ${RESUBSCRIBE_LINK_HOURS} hours.
-            </p>`,
+          html`<h1>Check your inbox</h1><p>We have already sent links to ${membership.email} today; the latest one works for ${RESUBSCRIBE_LINK_HOURS} hours.</p>`,
           429,
         );
       }
@@ -131,11 +121,7 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
       return page(
         reply,
         'Check your inbox',
-        html`<h1>Check your inbox</h1>
-          <p>
-            We sent a link to <strong>${membership.email}</strong>. Open it within ${RESUBSCRIBE_LINK_HOURS} hours to
-            receive releases of the <strong>${membership.listName}</strong> list again.
-          </p>`,
+        html`<h1>Check your inbox</h1><p>We sent a link to <strong>${membership.email}</strong>. Open it within ${RESUBSCRIBE_LINK_HOURS} hours to receive releases of the <strong>${membership.listName}</strong> list again.</p>`,
       );
     });
 
@@ -143,8 +129,7 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
       page(
         reply,
         'Resubscribe',
-        html`<h1>We cannot resubscribe this address</h1>
-          <p>Mail to it was refused or reported; please write to the press office.</p>`,
+        html`<h1>We cannot resubscribe this address</h1><p>Mail to it was refused or reported; please write to the press office.</p>`,
       );
 
     /**
@@ -156,8 +141,7 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
         await page(
           reply,
           'Link expired',
-          html`<h1>This link has expired</h1>
-            <p>Use the unsubscribe link in any of our emails to ask for a new one.</p>`,
+          html`<h1>This link has expired</h1><p>Use the unsubscribe link in any of our emails to ask for a new one.</p>`,
           410,
         );
         return null;
@@ -175,8 +159,7 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
         await page(
           reply,
           'Subscribed',
-          html`<h1>You are subscribed</h1>
-            <p>${listLine(membership)} receives releases.</p>`,
+          html`<h1>You are subscribed</h1><p>${listLine(membership)} receives releases.</p>`,
         );
         return null;
       }
@@ -184,11 +167,7 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
         await page(
           reply,
           'Link no longer valid',
-          html`<h1>This link is no longer valid</h1>
-            <p>
-              The address was unsubscribed again since it was sent. Use the unsubscribe link in any of our emails to ask
-              for a new one.
-            </p>`,
+          html`<h1>This link is no longer valid</h1><p>The address was unsubscribed again since it was sent. Use the unsubscribe link in any of our emails to ask for a new one.</p>`,
           410,
         );
         return null;
@@ -202,9 +181,8 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
       return page(
         reply,
         'Resubscribe',
-        html`<h1>Resubscribe?</h1>
-          <p>Send releases again to ${listLine(found.membership)}.</p>
-          ${button(`/resubscribe/${request.params.token}`, 'Resubscribe')}`,
+        html`<h1>Resubscribe?</h1><p>Send releases again to ${listLine(found.membership)}.</p>
+        ${button(`/resubscribe/${request.params.token}`, 'Resubscribe')}`,
       );
     });
 
@@ -222,8 +200,7 @@ export const unsubscribeRoutes: RoutesPlugin = async (app, { ctx }) => {
       return page(
         reply,
         'Resubscribed',
-        html`<h1>Welcome back</h1>
-          <p>${listLine(found.membership)} will receive releases again.</p>`,
+        html`<h1>Welcome back</h1><p>${listLine(found.membership)} will receive releases again.</p>`,
       );
     });
   });

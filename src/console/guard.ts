@@ -7,11 +7,10 @@ import { bare } from './layout.js';
 export function refusalPage(actor: Actor, roles: Role[]): string {
   return bare(
     'Not allowed',
-    html` <h1>Not allowed</h1>
-      <p class="alert alert-error" role="alert">
-        This page needs the ${roles.join(' or ')} role; you are signed in as ${actor.role}.
-      </p>
-      <p><a href="/console">Back to the console</a></p>`,
+    html`
+<h1>Not allowed</h1>
+<p class="alert alert-error" role="alert">This page needs the ${roles.join(' or ')} role; you are signed in as ${actor.role}.</p>
+<p><a href="/console">Back to the console</a></p>`,
   );
 }
 
@@ -19,10 +18,9 @@ export function refusalPage(actor: Actor, roles: Role[]): string {
 export function expiredFormPage(): string {
   return bare(
     'Form expired',
-    html` <h1>This form has expired</h1>
-      <p class="alert alert-error" role="alert">
-        It did not come from a current Presslift page. Go back, reload the page and try again.
-      </p>
-      <p><a href="/console">Back to the console</a></p>`,
+    html`
+<h1>This form has expired</h1>
+<p class="alert alert-error" role="alert">It did not come from a current Presslift page. Go back, reload the page and try again.</p>
+<p><a href="/console">Back to the console</a></p>`,
   );
 }

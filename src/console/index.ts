@@ -51,9 +51,10 @@ export async function consoleRoutes(app: FastifyInstance, ctx: Context) {
         .send(
           bare(
             'Not available',
-            html` <h1>${error.status === 404 ? 'Not found' : 'Not available'}</h1>
-              <p class="alert alert-error" role="alert">${error.message}.</p>
-              <p><a href="/console/releases">Back to releases</a></p>`,
+            html`
+<h1>${error.status === 404 ? 'Not found' : 'Not available'}</h1>
+<p class="alert alert-error" role="alert">${error.message}.</p>
+<p><a href="/console/releases">Back to releases</a></p>`,
           ),
         );
     });

@@ -16,23 +16,19 @@ const NAV: Array<{ section: Section; href: string; label: string; roles: Role[] 
   { section: 'accounts', href: '/console/accounts', label: 'Accounts & tokens', roles: ['admin'] },
 ];
 
-const head = (title: string, csrf?: string) =>
-  html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        ${csrf ? html`<meta name="csrf-token" content="${csrf}" />` : ''}
-        <title>${title} · Presslift</title>
-        <link rel="stylesheet" href="/assets/console.css" />
-        <link rel="icon" href="/assets/favicon.svg" type="image/svg+xml" />
-        <script src="/assets/console.js" defer></script>
-      </head>
-    </html>`;
+const head = (title: string, csrf?: string) => html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${csrf ? html`<meta name="csrf-token" content="${csrf}">` : ''}
+<title>${title} · Presslift</title>
+<link rel="stylesheet" href="/assets/console.css">
+<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
+<script src="/assets/console.js" defer></script>
+</head>`;
 
-const brand = html`<a class="brand" href="/console/releases"
-  ><span class="brand-mark" aria-hidden="true">P</span>Presslift</a
->`;
+const brand = html`<a class="brand" href="/console/releases"><span class="brand-mark" aria-hidden="true">P</span>Presslift</a>`;
 
 /** A signed-in page: navigation by role, the person, sign-out, and the page's CSRF token for scripts. */
 export function page(actor: Actor, section: Section, title: string, body: Html, scripts: string[] = []): string {

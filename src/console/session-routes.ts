@@ -92,19 +92,17 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
 
   // ---- Sign-in: password, then the second factor when the account has or owes one. --------------------
 
-  const loginPage = (token: string, next: string, error?: string, email = '') =>
-    html` <h1>Sign in</h1>
-      <p class="muted">Staff console for embargoed press releases.</p>
-      ${errorLine(error)}
-      <form method="post" action="/console/login" class="stack">
-        <input type="hidden" name="_csrf" value="${token}" /><input type="hidden" name="next" value="${next}" />
-        <label
-          >Email<input type="email" name="email" value="${email}" autocomplete="username" required autofocus
-        /></label>
-        <label>Password<input type="password" name="password" autocomplete="current-password" required /></label>
-        <button class="primary" type="submit">Sign in</button>
-      </form>
-      <p class="small"><a href="/console/reset">Forgot your password?</a></p>`;
+  const loginPage = (token: string, next: string, error?: string, email = '') => html`
+<h1>Sign in</h1>
+<p class="muted">Staff console for embargoed press releases.</p>
+${errorLine(error)}
+<form method="post" action="/console/login" class="stack">
+  <input type="hidden" name="_csrf" value="${token}"><input type="hidden" name="next" value="${next}">
+  <label>Email<input type="email" name="email" value="${email}" autocomplete="username" required autofocus></label>
+  <label>Password<input type="password" name="password" autocomplete="current-password" required></label>
+  <button class="primary" type="submit">Sign in</button>
+</form>
+<p class="small"><a href="/console/reset">Forgot your password?</a></p>`;
 
   app.get('/console/login', async (request, reply) => {
     if (await identify(ctx, request)) return reply.redirect('/console/releases');
@@ -143,24 +141,17 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
       let { totp_pending_secret: secret } = await totpSecrets(db, pending.accountId);
       if (!secret) await setPendingTotp(db, pending.accountId, (secret = newTotpSecret()));
       return html`<h1>Set up two-factor sign-in</h1>
-        <p class="muted">Your ${pending.role} account must sign in with a second factor.</p>
-        ${enrolmentForm({ action, csrf: pending.csrfToken, ...(await enrolment(secret, pending.email)), error })}`;
+<p class="muted">Your ${pending.role} account must sign in with a second factor.</p>
+${enrolmentForm({ action, csrf: pending.csrfToken, ...(await enrolment(secret, pending.email)), error })}`;
     }
     return html`<h1>Two-factor sign-in</h1>
-      ${errorLine(error)}
-      <form method="post" action="${action}" class="stack">
-        <input type="hidden" name="_csrf" value="${pending.csrfToken}" />
-        <label
-          ><span>Code <span class="muted">· from your authenticator app, or a recovery code</span></span
-          ><input name="code" autocomplete="one-time-code" required autofocus
-        /></label>
-        <button class="primary" type="submit">Continue</button>
-      </form>
-      <form method="post" action="/console/logout">
-        <input type="hidden" name="_csrf" value="${pending.csrfToken}" /><button class="link" type="submit">
-          Cancel
-        </button>
-      </form>`;
+${errorLine(error)}
+<form method="post" action="${action}" class="stack">
+  <input type="hidden" name="_csrf" value="${pending.csrfToken}">
+  <label><span>Code <span class="muted">· from your authenticator app, or a recovery code</span></span><input name="code" autocomplete="one-time-code" required autofocus></label>
+  <button class="primary" type="submit">Continue</button>
+</form>
+<form method="post" action="/console/logout"><input type="hidden" name="_csrf" value="${pending.csrfToken}"><button class="link" type="submit">Cancel</button></form>`;
   };
 
   app.get('/console/login/two-factor', async (request, reply) => {
@@ -193,8 +184,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
           reply,
           200,
           'Recovery codes',
-          html`<h1>Two-factor sign-in is on</h1>
-            ${recoveryCodesPanel(codes, html`<p><a class="button primary" href="${next}">Continue</a></p>`)}`,
+          html`<h1>Two-factor sign-in is on</h1>${recoveryCodesPanel(codes, html`<p><a class="button primary" href="${next}">Continue</a></p>`)}`,
         );
       }
       const proven = await secondFactorStep(db, pending, input.data.code, request.ip);
@@ -219,8 +209,7 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
         reply,
         403,
         'Sign out',
-        html`<h1>Sign out</h1>
-          <p class="alert alert-error">This form has expired; reload the page and try again.</p>`,
+        html`<h1>Sign out</h1><p class="alert alert-error">This form has expired; reload the page and try again.</p>`,
       );
     }
     await endThisSession(request, reply);
@@ -237,24 +226,22 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
     if (problem) return 'This setup link is not valid. Copy the whole link printed by npm start.';
     return null;
   };
-  const setupFormPage = (csrf: string, token: string, error?: string, email = '') =>
-    html` <h1>Create the first administrator</h1>
-      <p class="muted">This link works once. The account you create here can invite everyone else.</p>
-      ${errorLine(error)}
-      <form method="post" action="/console/setup" class="stack">
-        <input type="hidden" name="_csrf" value="${csrf}" /><input type="hidden" name="token" value="${token}" />
-        <label>Your email<input type="email" name="email" value="${email}" autocomplete="username" required /></label>
-        ${passwordFields()}
-        <button class="primary" type="submit">Create administrator</button>
-      </form>`;
+  const setupFormPage = (csrf: string, token: string, error?: string, email = '') => html`
+<h1>Create the first administrator</h1>
+<p class="muted">This link works once. The account you create here can invite everyone else.</p>
+${errorLine(error)}
+<form method="post" action="/console/setup" class="stack">
+  <input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="token" value="${token}">
+  <label>Your email<input type="email" name="email" value="${email}" autocomplete="username" required></label>
+  ${passwordFields()}
+  <button class="primary" type="submit">Create administrator</button>
+</form>`;
   const refusedSetup = (reply: FastifyReply, refusal: string) =>
     send(
       reply,
       410,
       'Set up Presslift',
-      html`<h1>Setup link</h1>
-        <p class="alert alert-error">${refusal}</p>
-        <p><a href="/console/login">Go to sign in</a></p>`,
+      html`<h1>Setup link</h1><p class="alert alert-error">${refusal}</p><p><a href="/console/login">Go to sign in</a></p>`,
     );
 
   app.get('/console/setup', async (request, reply) => {
@@ -297,18 +284,16 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
 
   // ---- A forgotten password: a one-time link by email. ---------------------------------------------------
 
-  const resetRequestPage = (csrf: string, error?: string) =>
-    html` <h1>Reset your password</h1>
-      <p class="muted">
-        We will email a link to set a new password. It works once, for ${PASSWORD_RESET_MINUTES} minutes.
-      </p>
-      ${errorLine(error)}
-      <form method="post" action="/console/reset" class="stack">
-        <input type="hidden" name="_csrf" value="${csrf}" />
-        <label>Email<input type="email" name="email" autocomplete="username" required autofocus /></label>
-        <button class="primary" type="submit">Email me a link</button>
-      </form>
-      <p class="small"><a href="/console/login">Back to sign in</a></p>`;
+  const resetRequestPage = (csrf: string, error?: string) => html`
+<h1>Reset your password</h1>
+<p class="muted">We will email a link to set a new password. It works once, for ${PASSWORD_RESET_MINUTES} minutes.</p>
+${errorLine(error)}
+<form method="post" action="/console/reset" class="stack">
+  <input type="hidden" name="_csrf" value="${csrf}">
+  <label>Email<input type="email" name="email" autocomplete="username" required autofocus></label>
+  <button class="primary" type="submit">Email me a link</button>
+</form>
+<p class="small"><a href="/console/login">Back to sign in</a></p>`;
 
   app.get('/console/reset', async (request, reply) =>
     send(reply, 200, 'Reset your password', resetRequestPage(preSessionToken(request, reply))),
@@ -350,11 +335,8 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
       200,
       'Check your inbox',
       html`<h1>Check your inbox</h1>
-        <p>
-          If <strong>${input.data.email}</strong> has a Presslift account, a link to set a new password is on its way.
-          It works once, for ${PASSWORD_RESET_MINUTES} minutes.
-        </p>
-        <p class="small"><a href="/console/login">Back to sign in</a></p>`,
+<p>If <strong>${input.data.email}</strong> has a Presslift account, a link to set a new password is on its way. It works once, for ${PASSWORD_RESET_MINUTES} minutes.</p>
+<p class="small"><a href="/console/login">Back to sign in</a></p>`,
     );
   });
 
@@ -379,23 +361,21 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
     await audit(`account:${account.email}`, 'password.reset-requested');
   };
 
-  const resetFormPage = (csrf: string, token: string, email: string, error?: string) =>
-    html` <h1>Choose a new password</h1>
-      <p class="muted">For ${email}. Every session of this account is signed out when you save it.</p>
-      ${errorLine(error)}
-      <form method="post" action="/console/reset/${token}" class="stack">
-        <input type="hidden" name="_csrf" value="${csrf}" />
-        ${passwordFields()}
-        <button class="primary" type="submit">Save the new password</button>
-      </form>`;
+  const resetFormPage = (csrf: string, token: string, email: string, error?: string) => html`
+<h1>Choose a new password</h1>
+<p class="muted">For ${email}. Every session of this account is signed out when you save it.</p>
+${errorLine(error)}
+<form method="post" action="/console/reset/${token}" class="stack">
+  <input type="hidden" name="_csrf" value="${csrf}">
+  ${passwordFields()}
+  <button class="primary" type="submit">Save the new password</button>
+</form>`;
   const deadLink = (reply: FastifyReply) =>
     send(
       reply,
       410,
       'Reset your password',
-      html`<h1>This link does not work</h1>
-        <p class="alert alert-error">It has expired or has been used.</p>
-        <p><a href="/console/reset">Ask for a new link</a></p>`,
+      html`<h1>This link does not work</h1><p class="alert alert-error">It has expired or has been used.</p><p><a href="/console/reset">Ask for a new link</a></p>`,
     );
 
   app.get<{ Params: { token: string } }>('/console/reset/:token', async (request, reply) => {
@@ -439,17 +419,12 @@ export function sessionRoutes(app: FastifyInstance, ctx: Context) {
       reply,
       200,
       'Password changed',
-      html`<h1>Your password is changed</h1>
-        <p>Every session of ${reset.email} has been signed out.</p>
-        <p><a class="button primary" href="/console/login">Sign in</a></p>`,
+      html`<h1>Your password is changed</h1><p>Every session of ${reset.email} has been signed out.</p><p><a class="button primary" href="/console/login">Sign in</a></p>`,
     );
   });
 }
 
 /** The new-password pair every form that sets one uses. */
-export const passwordFields = () =>
-  html` <label
-      ><span>New password <span class="muted">· at least ${MIN_PASSWORD_LENGTH} characters</span></span
-      ><input type="password" name="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" required
-    /></label>
-    <label>New password again<input type="password" name="confirm" autocomplete="new-password" required /></label>`;
+export const passwordFields = () => html`
+  <label><span>New password <span class="muted">· at least ${MIN_PASSWORD_LENGTH} characters</span></span><input type="password" name="password" autocomplete="new-password" minlength="${MIN_PASSWORD_LENGTH}" required></label>
+  <label>New password again<input type="password" name="confirm" autocomplete="new-password" required></label>`;

@@ -66,11 +66,7 @@ describe('html templates', () => {
     expect(html`<p title="${name}">${name}</p>`.text).toBe(
       '<p title="&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;">&lt;img src=x onerror=alert(1)&gt; &amp; &quot;quotes&quot;</p>',
     );
-    expect(
-      html`<ul>
-        ${['a', 'b'].map((x) => html`<li>${x}</li>`)}
-      </ul>`.text,
-    ).toBe('<ul><li>a</li><li>b</li></ul>');
+    expect(html`<ul>${['a', 'b'].map((x) => html`<li>${x}</li>`)}</ul>`.text).toBe('<ul><li>a</li><li>b</li></ul>');
     expect(html`${raw('<br>')}${null}${false}${0}`.text).toBe('<br>0');
   });
 });

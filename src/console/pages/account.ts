@@ -61,81 +61,46 @@ export function accountPage(app: FastifyInstance, ctx: Context) {
     const twoFactor =
       options.twoFactor ??
       (account.totp_enabled_at
-        ? html`<p>
-              Two-factor sign-in is <strong>on</strong>. ${await unusedRecoveryCodes(db, account.id)} unused recovery
-              codes left.
-            </p>
-            <form method="post" action="/console/account/recovery-codes" class="stack">
-              <input type="hidden" name="_csrf" value="${actor.csrfToken}" />
-              <label
-                ><span>New recovery codes <span class="muted">· the old ones stop working</span></span
-                ><input name="code" placeholder="Code from your authenticator" autocomplete="one-time-code" required
-              /></label>
-              <button class="plain" type="submit">Make new recovery codes</button>
-            </form>
-            ${
-              required
-                ? html`<p class="muted small">
-                    Your role must sign in with a second factor, so it cannot be turned off.
-                  </p>`
-                : html` <form method="post" action="/console/account/two-factor/disable" class="stack">
-                    <input type="hidden" name="_csrf" value="${actor.csrfToken}" />
-                    <label
-                      >Turn it off<input
-                        type="password"
-                        name="password"
-                        placeholder="Your password"
-                        autocomplete="current-password"
-                        required
-                    /></label>
-                    <button class="danger" type="submit">Turn off two-factor sign-in</button>
-                  </form>`
-            }`
-        : html`<p>
-              Two-factor sign-in is <strong>off</strong>. With it, a stolen password alone opens nothing: signing in
-              also needs a code from your phone.
-            </p>
-            <form method="post" action="/console/account/two-factor/start">
-              <input type="hidden" name="_csrf" value="${actor.csrfToken}" /><button class="primary" type="submit">
-                Set up two-factor sign-in
-              </button>
-            </form>`);
-    const body = html` <div class="page-head">
-        <div>
-          <h1>Your account</h1>
-          <p class="muted">${email(actor)} · ${actor.role}</p>
-        </div>
-      </div>
-      ${notice(options.message)}
-      <div class="grid-2-1">
-        <section class="card" data-two-factor>
-          <h2>Two-factor sign-in</h2>
-          ${twoFactor}
-        </section>
-        <div class="stack">
-          <section class="card">
-            <h2>Change password</h2>
-            <form method="post" action="/console/account/password" class="stack">
-              <input type="hidden" name="_csrf" value="${actor.csrfToken}" />
-              <label
-                >Current password<input type="password" name="current" autocomplete="current-password" required
-              /></label>
-              ${passwordFields()}
-              <button class="primary" type="submit">Change password</button>
-            </form>
-            <p class="muted small">Every other session of your account is signed out.</p>
-          </section>
-          <section class="card">
-            <h2>Sign out everywhere</h2>
-            <p class="muted small">Ends every session of your account, on every device, this one included.</p>
-            <form method="post" action="/console/account/sign-out-everywhere">
-              <input type="hidden" name="_csrf" value="${actor.csrfToken}" /><button class="danger" type="submit">
-                Sign out everywhere
-              </button>
-            </form>
-          </section>
-        </div>
-      </div>`;
+        ? html`<p>Two-factor sign-in is <strong>on</strong>. ${await unusedRecoveryCodes(db, account.id)} unused recovery codes left.</p>
+<form method="post" action="/console/account/recovery-codes" class="stack"><input type="hidden" name="_csrf" value="${actor.csrfToken}">
+  <label><span>New recovery codes <span class="muted">· the old ones stop working</span></span><input name="code" placeholder="Code from your authenticator" autocomplete="one-time-code" required></label>
+  <button class="plain" type="submit">Make new recovery codes</button></form>
+${
+  required
+    ? html`<p class="muted small">Your role must sign in with a second factor, so it cannot be turned off.</p>`
+    : html`
+<form method="post" action="/console/account/two-factor/disable" class="stack"><input type="hidden" name="_csrf" value="${actor.csrfToken}">
+  <label>Turn it off<input type="password" name="password" placeholder="Your password" autocomplete="current-password" required></label>
+  <button class="danger" type="submit">Turn off two-factor sign-in</button></form>`
+}`
+        : html`<p>Two-factor sign-in is <strong>off</strong>. With it, a stolen password alone opens nothing: signing in also needs a code from your phone.</p>
+<form method="post" action="/console/account/two-factor/start"><input type="hidden" name="_csrf" value="${actor.csrfToken}"><button class="primary" type="submit">Set up two-factor sign-in</button></form>`);
+    const body = html`
+<div class="page-head"><div><h1>Your account</h1><p class="muted">${email(actor)} · ${actor.role}</p></div></div>
+${notice(options.message)}
+<div class="grid-2-1">
+  <section class="card" data-two-factor>
+    <h2>Two-factor sign-in</h2>
+    ${twoFactor}
+  </section>
+  <div class="stack">
+    <section class="card">
+      <h2>Change password</h2>
+      <form method="post" action="/console/account/password" class="stack">
+        <input type="hidden" name="_csrf" value="${actor.csrfToken}">
+        <label>Current password<input type="password" name="current" autocomplete="current-password" required></label>
+        ${passwordFields()}
+        <button class="primary" type="submit">Change password</button>
+      </form>
+      <p class="muted small">Every other session of your account is signed out.</p>
+    </section>
+    <section class="card">
+      <h2>Sign out everywhere</h2>
+      <p class="muted small">Ends every session of your account, on every device, this one included.</p>
+      <form method="post" action="/console/account/sign-out-everywhere"><input type="hidden" name="_csrf" value="${actor.csrfToken}"><button class="danger" type="submit">Sign out everywhere</button></form>
+    </section>
+  </div>
+</div>`;
     return reply
       .status(options.status ?? 200)
       .type('text/html; charset=utf-8')

@@ -62,110 +62,58 @@ export function editorPages(app: FastifyInstance, ctx: Context) {
       ? DateTime.fromJSDate(release.embargo_at, { zone })
       : DateTime.now().setZone(zone).plus({ days: 1 }).set({ hour: 0, minute: 1, second: 0, millisecond: 0 });
     const title = release ? `Edit: ${release.title}` : 'New release';
-    const body = html` <div class="page-head">
-        <div>
-          <p class="crumbs">
-            <a href="/console/releases">Releases</a> /
-            ${release ? html`<a href="/console/releases/${release.id}">#${release.id}</a>` : 'new'}
-          </p>
-          <h1>${title}</h1>
-        </div>
-      </div>
-      <div class="editor">
-        <form
-          id="release-form"
-          class="card stack"
-          data-release-id="${release?.id ?? ''}"
-          data-release-status="${release?.status ?? 'new'}"
-          novalidate
-        >
-          <label
-            >Headline<input
-              name="title"
-              value="${release?.title ?? ''}"
-              maxlength="300"
-              required
-              placeholder="New sensor maps brain activity without surgery"
-          /></label>
-          <label
-            ><span>Summary <span class="muted">· optional, shown under the headline</span></span
-            ><textarea name="summary" rows="2" maxlength="2000">${release?.summary ?? ''}</textarea>
-          </label>
-          <label
-            ><span>Body <span class="muted">· Markdown</span></span
-            ><textarea name="body" class="mono" rows="16" required>${release?.body_md ?? ''}</textarea>
-          </label>
+    const body = html`
+<div class="page-head">
+  <div><p class="crumbs"><a href="/console/releases">Releases</a> / ${release ? html`<a href="/console/releases/${release.id}">#${release.id}</a>` : 'new'}</p><h1>${title}</h1></div>
+</div>
+<div class="editor">
+<form id="release-form" class="card stack" data-release-id="${release?.id ?? ''}" data-release-status="${release?.status ?? 'new'}" novalidate>
+  <label>Headline<input name="title" value="${release?.title ?? ''}" maxlength="300" required placeholder="New sensor maps brain activity without surgery"></label>
+  <label><span>Summary <span class="muted">· optional, shown under the headline</span></span><textarea name="summary" rows="2" maxlength="2000">${release?.summary ?? ''}</textarea></label>
+  <label><span>Body <span class="muted">· Markdown</span></span><textarea name="body" class="mono" rows="16" required>${release?.body_md ?? ''}</textarea></label>
 
-          <fieldset class="embargo">
-            <legend>Embargo</legend>
-            <div class="row">
-              <label>Date<input type="date" name="date" value="${local.toFormat('yyyy-MM-dd')}" required /></label>
-              <label
-                >Time<input type="time" name="time" step="1" value="${local.toFormat('HH:mm:ss')}" required
-              /></label>
-              <label class="grow"
-                >Time zone<select name="timeZone">
-                  ${zones.map((z) => html`<option ${z === zone ? html`selected` : ''}>${z}</option>`)}
-                </select></label
-              >
-            </div>
-            <details class="offset">
-              <summary>Time falls in the hour the clocks go back?</summary>
-              <label
-                ><span>UTC offset <span class="muted">· picks one of the two, e.g. -04:00 or -05:00</span></span
-                ><input name="offset" placeholder="-04:00" pattern="[+-][0-9]{2}:[0-9]{2}" size="8"
-              /></label>
-            </details>
-            <div class="embargo-check" data-embargo-check aria-live="polite"></div>
-          </fieldset>
+  <fieldset class="embargo">
+    <legend>Embargo</legend>
+    <div class="row">
+      <label>Date<input type="date" name="date" value="${local.toFormat('yyyy-MM-dd')}" required></label>
+      <label>Time<input type="time" name="time" step="1" value="${local.toFormat('HH:mm:ss')}" required></label>
+      <label class="grow">Time zone<select name="timeZone">${zones.map((z) => html`<option ${z === zone ? html`selected` : ''}>${z}</option>`)}</select></label>
+    </div>
+    <details class="offset">
+      <summary>Time falls in the hour the clocks go back?</summary>
+      <label><span>UTC offset <span class="muted">· picks one of the two, e.g. -04:00 or -05:00</span></span><input name="offset" placeholder="-04:00" pattern="[+-][0-9]{2}:[0-9]{2}" size="8"></label>
+    </details>
+    <div class="embargo-check" data-embargo-check aria-live="polite"></div>
+  </fieldset>
 
-          <fieldset>
-            <legend>Send to</legend>
-            ${lists.length === 0 ? html`<p class="muted">No lists yet. <a href="/console/lists">Create one</a> first.</p>` : ''}
-            <div class="checks">
-              ${lists.map((l) => html`<label class="check"><input type="checkbox" name="listIds" value="${l.id}" ${chosen.has(l.id) ? html`checked` : ''} /> ${l.name} <span class="muted">${l.activeSubscribers.toLocaleString('en-US')} journalists</span></label>`)}
-            </div>
-            <p class="audience" data-audience></p>
-          </fieldset>
-          ${formError}
-          <div class="actions">
-            <button type="button" class="plain" data-save>${release ? 'Save changes' : 'Save draft'}</button>
-            ${!release || release.status === 'draft' ? html`<button type="button" class="primary" data-schedule>Schedule…</button>` : ''}
-          </div>
-          <dialog id="dialog-schedule" class="confirm">
-            <h2>${release?.status === 'scheduled' ? 'Reschedule?' : 'Schedule?'}</h2>
-            <p class="confirm-message" data-confirm-message></p>
-            ${formError}
-            <div class="actions">
-              <button type="button" class="plain" data-close>Not yet</button
-              ><button type="button" class="primary" data-confirm>Confirm</button>
-            </div>
-          </dialog>
-        </form>
-        <section class="card preview-pane">
-          <div class="section-head">
-            <h2>Preview</h2>
-            ${previewToggle}
-          </div>
-          <p class="muted small">
-            As the first journalist on the chosen lists will see it. Links and scripts are disabled here.
-          </p>
-          <div class="preview-stage">
-            <iframe
-              name="preview-frame"
-              class="preview-frame"
-              width="640"
-              height="860"
-              sandbox
-              title="Email preview"
-            ></iframe>
-          </div>
-        </section>
-      </div>
-      <form id="preview-form" method="post" action="/console/preview" target="preview-frame" hidden>
-        <input type="hidden" name="_csrf" value="${actor.csrfToken ?? ''}" />
-        ${['title', 'summary', 'body', 'local', 'offset', 'timeZone', 'listIds'].map((n) => html`<input type="hidden" name="${n}" />`)}
-      </form>`;
+  <fieldset>
+    <legend>Send to</legend>
+    ${lists.length === 0 ? html`<p class="muted">No lists yet. <a href="/console/lists">Create one</a> first.</p>` : ''}
+    <div class="checks">${lists.map((l) => html`<label class="check"><input type="checkbox" name="listIds" value="${l.id}" ${chosen.has(l.id) ? html`checked` : ''}> ${l.name} <span class="muted">${l.activeSubscribers.toLocaleString('en-US')} journalists</span></label>`)}</div>
+    <p class="audience" data-audience></p>
+  </fieldset>
+  ${formError}
+  <div class="actions">
+    <button type="button" class="plain" data-save>${release ? 'Save changes' : 'Save draft'}</button>
+    ${!release || release.status === 'draft' ? html`<button type="button" class="primary" data-schedule>Schedule…</button>` : ''}
+  </div>
+  <dialog id="dialog-schedule" class="confirm">
+    <h2>${release?.status === 'scheduled' ? 'Reschedule?' : 'Schedule?'}</h2>
+    <p class="confirm-message" data-confirm-message></p>
+    ${formError}
+    <div class="actions"><button type="button" class="plain" data-close>Not yet</button><button type="button" class="primary" data-confirm>Confirm</button></div>
+  </dialog>
+</form>
+<section class="card preview-pane">
+  <div class="section-head"><h2>Preview</h2>${previewToggle}</div>
+  <p class="muted small">As the first journalist on the chosen lists will see it. Links and scripts are disabled here.</p>
+  <div class="preview-stage"><iframe name="preview-frame" class="preview-frame" width="640" height="860" sandbox title="Email preview"></iframe></div>
+</section>
+</div>
+<form id="preview-form" method="post" action="/console/preview" target="preview-frame" hidden>
+  <input type="hidden" name="_csrf" value="${actor.csrfToken ?? ''}">
+  ${['title', 'summary', 'body', 'local', 'offset', 'timeZone', 'listIds'].map((n) => html`<input type="hidden" name="${n}">`)}
+</form>`;
     return page(actor, 'releases', title, body, ['editor.js']);
   };
 

@@ -13,57 +13,31 @@ export function releasePages(app: FastifyInstance, ctx: Context) {
 
   app.get('/console/releases', async (request, reply) => {
     const rows = await releaseRows(db);
-    const body = html` <div class="page-head">
-        <div>
-          <h1>Releases</h1>
-          <p class="muted">Embargo times in each release's zone; yours underneath.</p>
-        </div>
-        ${allows(request.actor, 'editor') ? html`<a class="button primary" href="/console/releases/new">New release</a>` : ''}
-      </div>
-      ${
-        rows.length === 0
-          ? html`<div class="empty">
-              <h2>No releases yet</h2>
-              <p>Write one, choose its lists and embargo, and Presslift sends it at the instant.</p>
-            </div>`
-          : html`<table class="table">
-              <thead>
-                <tr>
-                  <th>Release</th>
-                  <th>Status</th>
-                  <th>Embargo</th>
-                  <th>Lifts in</th>
-                  <th class="wide">Delivery</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${rows.map(
-                  (r) =>
-                    html`<tr data-release-row="${r.id}" data-release-status="${r.status}">
-                      <td>
-                        <a class="title-link" href="/console/releases/${r.id}">${r.title}</a>
-                        <div class="muted small">${r.lists.join(', ')}</div>
-                      </td>
-                      <td>${statusBadge(r.status)}</td>
-                      <td>${embargoCell(r.embargoAt, r.zone)}</td>
-                      <td>${countdown(r.embargoAt, r.status)}</td>
-                      <td>
-                        ${
-                          r.total > 0
-                            ? html`${progressBar({ sent: r.sent, bounced: r.bounced, failed: r.failed, skipped: r.skipped, cancelled: r.total - r.sent - r.bounced - r.failed - r.skipped - r.waiting, waiting: r.waiting, queued: 0, sending: 0 }, r.total)}
-                                <div class="small muted">
-                                  <span data-count="sent">${r.sent.toLocaleString('en-US')}</span> of
-                                  <span data-count="total">${r.total.toLocaleString('en-US')}</span>
-                                  sent${r.failed ? html` · <span class="text-failed">${r.failed} failed</span>` : ''}
-                                </div>`
-                            : html`<span class="muted small">not lifted</span>`
-                        }
-                      </td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
-      }`;
+    const body = html`
+<div class="page-head">
+  <div><h1>Releases</h1><p class="muted">Embargo times in each release's zone; yours underneath.</p></div>
+  ${allows(request.actor, 'editor') ? html`<a class="button primary" href="/console/releases/new">New release</a>` : ''}
+</div>
+${
+  rows.length === 0
+    ? html`<div class="empty"><h2>No releases yet</h2><p>Write one, choose its lists and embargo, and Presslift sends it at the instant.</p></div>`
+    : html`<table class="table">
+<thead><tr><th>Release</th><th>Status</th><th>Embargo</th><th>Lifts in</th><th class="wide">Delivery</th></tr></thead>
+<tbody>${rows.map(
+        (r) => html`<tr data-release-row="${r.id}" data-release-status="${r.status}">
+  <td><a class="title-link" href="/console/releases/${r.id}">${r.title}</a><div class="muted small">${r.lists.join(', ')}</div></td>
+  <td>${statusBadge(r.status)}</td>
+  <td>${embargoCell(r.embargoAt, r.zone)}</td>
+  <td>${countdown(r.embargoAt, r.status)}</td>
+  <td>${
+    r.total > 0
+      ? html`${progressBar({ sent: r.sent, bounced: r.bounced, failed: r.failed, skipped: r.skipped, cancelled: r.total - r.sent - r.bounced - r.failed - r.skipped - r.waiting, waiting: r.waiting, queued: 0, sending: 0 }, r.total)}
+      <div class="small muted"><span data-count="sent">${r.sent.toLocaleString('en-US')}</span> of <span data-count="total">${r.total.toLocaleString('en-US')}</span> sent${r.failed ? html` · <span class="text-failed">${r.failed} failed</span>` : ''}</div>`
+      : html`<span class="muted small">not lifted</span>`
+  }</td>
+</tr>`,
+      )}</tbody></table>`
+}`;
     return reply.type('text/html').send(page(request.actor, 'releases', 'Releases', body));
   });
 }
