@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from './index.js';
+import type { ConsentKind } from './schema.js';
 
 /**
  * Journalists managing themselves: sign-up with double opt-in and the consent it records, and the
@@ -218,23 +219,7 @@ export async function savePreferences(
     const joined = joinable.filter((r) => !r.blocked).map((r) => r.id);
     if (joined.length > 0) {
       await joinLists(tx as unknown as Db, subscriberId, joined);
-      const { email } = await tx
-        .selectFrom('subscribers')
-        .select('email')
-        .where('id', '=', subscriberId)
-        .executeTakeFirstOrThrow();
-      await tx
-        .insertInto('consents')
-        .values({
-          subscriber_id: subscriberId,
-          kind: 'signup',
-          email,
-          version: change.consent.version,
-          text: change.consent.text,
-          list_ids: joined,
-          confirmed_at: new Date(),
-        })
-        .execute();
+      await recordConsent(tx, subscriberId, 'signup', change.consent, joined);
     }
     return { joined, left: left.map((r) => Number(r.list_id)) };
   });
@@ -290,4 +275,21 @@ export async function abandonSignup(db: Db, signupId: number): Promise<void> {
         AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.subscriber_id = s.id)
         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.subscriber_id = s.id)`.execute(tx);
   });
+}
+
+/**
+ * A consent given now by a known subscriber, at their current address (a list joined from the
+ * preference page, the embargo terms accepted): the exact text and version shown, confirmed at once.
+ */
+export async function recordConsent(
+  db: Db,
+  subscriberId: number,
+  kind: ConsentKind,
+  shown: ConsentShown,
+  listIds: number[] = [],
+): Promise<void> {
+  await sql`
+    INSERT INTO consents (subscriber_id, kind, email, version, text, list_ids, confirmed_at)
+    SELECT s.id, ${kind}, s.email, ${shown.version}, ${shown.text}, ${listIds}::bigint[], now()
+    FROM subscribers s WHERE s.id = ${subscriberId}`.execute(db);
 }

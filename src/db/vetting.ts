@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './index.js';
 import type { AccessRequestStatus } from './schema.js';
-import { joinLists, type ConsentShown } from './journalists.js';
+import { joinLists, recordConsent, type ConsentShown } from './journalists.js';
 
 /**
  * Embargo access: journalists' applications for advance copies and staff's decisions on them, and
@@ -27,22 +27,7 @@ export async function createAccessRequest(
   terms: ConsentShown,
 ): Promise<number | null> {
   return db.transaction().execute(async (tx) => {
-    const { email } = await tx
-      .selectFrom('subscribers')
-      .select('email')
-      .where('id', '=', subscriberId)
-      .executeTakeFirstOrThrow();
-    await tx
-      .insertInto('consents')
-      .values({
-        subscriber_id: subscriberId,
-        kind: 'embargo-terms',
-        email,
-        version: terms.version,
-        text: terms.text,
-        confirmed_at: new Date(),
-      })
-      .execute();
+    await recordConsent(tx, subscriberId, 'embargo-terms', terms);
     await tx
       .updateTable('subscribers')
       .set({ terms_version: terms.version, updated_at: new Date() })
