@@ -445,8 +445,12 @@ const hangingRelay: Scenario = {
     }),
 };
 
-/** How long the rolling deploy keeps a release sending at least (a global rate), so every replacement lands mid-send. */
-const ROLLING_SEND_SECONDS = 20;
+/**
+ * How long the rolling deploy keeps a release sending at least (a global rate), so every replacement
+ * lands mid-send. On a loaded machine one graceful stop has taken 19 s (CI, 2 cores), which used up
+ * a 20 s release before the second worker was replaced; 45 s leaves room for both.
+ */
+const ROLLING_SEND_SECONDS = 45;
 
 const rollingDeploy: Scenario = {
   name: 'rolling deploy: every worker replaced one by one mid-send',
