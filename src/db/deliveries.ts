@@ -299,12 +299,19 @@ export async function recipientStanding(db: Db, ids: number[], token: string): P
  * waiting notice the earlier rows of its person that hold it back (see claimBatch).
  */
 export async function leaseHeldUntil(db: Db, ids: number[]): Promise<Date | null> {
+  // Two branches, not one join on an OR: with the OR, PostgreSQL scanned every row of the release
+  // in flight for each of the job's rows (1.7 s a batch of 200 halfway through 20,000).
   const { rows } = await sql<{ until: Date | null }>`
-    SELECT max(e.lease_until) AS until
-    FROM deliveries d
-    JOIN deliveries e ON e.id = d.id
-      OR (d.change_id IS NOT NULL AND d.state = 'queued' AND e.release_id = d.release_id AND e.subscriber_id = d.subscriber_id AND e.id < d.id)
-    WHERE d.id = ANY(${ids}::bigint[]) AND e.state = 'sending' AND e.lease_until >= now()`.execute(db);
+    SELECT max(until) AS until FROM (
+      SELECT lease_until AS until FROM deliveries
+      WHERE id = ANY(${ids}::bigint[]) AND state = 'sending' AND lease_until >= now()
+      UNION ALL
+      SELECT e.lease_until
+      FROM deliveries d
+      JOIN deliveries e ON e.release_id = d.release_id AND e.subscriber_id = d.subscriber_id AND e.id < d.id
+      WHERE d.id = ANY(${ids}::bigint[]) AND d.change_id IS NOT NULL AND d.state = 'queued'
+        AND e.state = 'sending' AND e.lease_until >= now()
+    ) held`.execute(db);
   return rows[0]?.until ?? null;
 }
 
@@ -441,9 +448,11 @@ const CANCELLED = 'release cancelled before this message was sent';
 export async function cancelWaiting(db: Db | Tx, releaseId: number): Promise<number> {
   const result = await sql`
     UPDATE deliveries d SET state = 'cancelled', last_error = ${CANCELLED}, lease_until = NULL, claim_token = NULL, updated_at = now()
-    FROM releases r
-    WHERE r.id = ${releaseId} AND r.status = 'cancelled' AND d.release_id = r.id AND d.change_id IS NULL
-      AND (d.state = 'queued' OR (d.state = 'sending' AND d.lease_until < now()))`.execute(db);
+    WHERE d.release_id = ${releaseId} AND d.change_id IS NULL
+      AND (d.state = 'queued' OR (d.state = 'sending' AND d.lease_until < now()))
+      -- Uncorrelated, so checked once before any row is read: every batch's end asks, and most
+      -- releases are not cancelled.
+      AND (SELECT status FROM releases WHERE id = ${releaseId}) = 'cancelled'`.execute(db);
   return Number(result.numAffectedRows ?? 0);
 }
 
