@@ -7,7 +7,10 @@ export type Db = Kysely<Database>;
 // bigint identities and count(*) arrive as strings by default; ours stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-export function createDb(databaseUrl: string, poolSize = 10): Db {
+/** Connections a process's pool may open. */
+export const POOL_SIZE = 10;
+
+export function createDb(databaseUrl: string, poolSize = POOL_SIZE): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
   // An idle client whose server went away emits 'error'; the pool replaces it, so only note it.
   pool.on('error', () => {});
@@ -83,7 +86,7 @@ export async function pingDatabase(db: Db): Promise<void> {
   await sql`SELECT 1`.execute(db);
 }
 
-/** Opens `connections` of the pool's connections now (each holds one for 10 ms), so a lift does not open them. */
-export async function warmConnections(db: Db, connections: number): Promise<void> {
-  await Promise.all(Array.from({ length: connections }, () => sql`SELECT pg_sleep(0.01)`.execute(db)));
+/** Opens the pool's connections now (each held for 10 ms), so a lift does not open them. */
+export async function warmConnections(db: Db): Promise<void> {
+  await Promise.all(Array.from({ length: POOL_SIZE }, () => sql`SELECT pg_sleep(0.01)`.execute(db)));
 }

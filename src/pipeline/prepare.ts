@@ -19,18 +19,14 @@ export interface PrepareDeps {
 
 /**
  * Readies this process for a release's first sends: its email compiled and MIME-encoded, the
- * database pool's connections and the relay connections open. The lift does it in the moments
- * before the instant, so none of it is on the clock from the instant to the first message.
+ * database pool's connections and the relay connections open, the per-message code rehearsed. The
+ * lift does it in the moments before the instant, so none of it is on the clock from the instant
+ * to the first message.
  */
 export async function prepareToSend(deps: PrepareDeps, release: Release): Promise<{ rehearsed: number }> {
   const compiled = await deps.renders.get(release);
   prepareMimeParts(compiled);
-  const [, , rehearsed] = await Promise.all([
-    warmConnections(deps.ctx.db, deps.ctx.config.SEND_CONCURRENCY + 1),
-    deps.mailer.warm(),
-    rehearse(compiled, messageSettings(deps.ctx.config, deps.ctx.keys), release.id),
-  ]);
-  return { rehearsed };
+  return { rehearsed: await warmProcess(deps, compiled, release.id) };
 }
 
 /** Messages the rehearsal builds; enough for V8 to optimise the per-message code. */
@@ -38,9 +34,35 @@ const REHEARSAL_MESSAGES = 300;
 /** Built in slices, so the lift waiting in this process for its instant is never held up by more. */
 const REHEARSAL_SLICE = 10;
 const REHEARSAL_NAMES = ['Zoë Müller', '이정민', null, 'Reader'];
-/** V8 may drop optimised code (and bytecode) a process has not run for a while; after this, rehearse again. */
-const REHEARSAL_VALID_MS = 60_000;
-let lastRehearsalAt = -Infinity;
+/**
+ * V8 may drop optimised code (and bytecode) a process has not run for a while, and idle connections
+ * close: after this, warm again.
+ */
+const WARM_VALID_MS = 60_000;
+/** By the relay pool: a process has one (tests run several worker sets in one process). */
+const warmedAt = new WeakMap<Mailer, number>();
+let rehearsedAt = -Infinity;
+
+/**
+ * What is warmed is the process, not a release: one warm-up serves every release lifting within
+ * the minute. Twenty releases embargoed to one second each prepare, in every process, twice (the
+ * lift for its own process and the announcement); warming each time held the database pool's
+ * connections and the event loop through the instant, and the last lifts woke 150 ms late.
+ */
+async function warmProcess(deps: PrepareDeps, compiled: CompiledEmail, releaseId: number): Promise<number> {
+  const now = performance.now();
+  if (now - (warmedAt.get(deps.mailer) ?? -Infinity) < WARM_VALID_MS) return 0;
+  warmedAt.set(deps.mailer, now);
+  // What the rehearsal warms is code, which every worker set of the process shares.
+  const rehearsing = now - rehearsedAt >= WARM_VALID_MS;
+  if (rehearsing) rehearsedAt = now;
+  const [, , rehearsed] = await Promise.all([
+    warmConnections(deps.ctx.db),
+    deps.mailer.warm(),
+    rehearsing ? rehearse(compiled, messageSettings(deps.ctx.config, deps.ctx.keys), releaseId) : 0,
+  ]);
+  return rehearsed;
+}
 
 /**
  * A fresh process sends its first messages at about half the rate of its later ones: the code that
@@ -50,10 +72,6 @@ let lastRehearsalAt = -Infinity;
  * row is written, so it is safe however early it runs.
  */
 async function rehearse(compiled: CompiledEmail, settings: MessageSettings, releaseId: number): Promise<number> {
-  // What it warms is code, not data: one rehearsal serves every release lifting in the next minute
-  // (twenty embargoed to one second, and the lift preparing its own process as well as announcing).
-  if (performance.now() - lastRehearsalAt < REHEARSAL_VALID_MS) return 0;
-  lastRehearsalAt = performance.now();
   for (let i = 0; i < REHEARSAL_MESSAGES; i++) {
     if (i % REHEARSAL_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
     const message = assembleMessage(
