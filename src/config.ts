@@ -133,7 +133,7 @@ const schema = z.object({
   HOST: z.string().default('0.0.0.0'),
   OUTBOX_DIR: z.string().default(path.resolve('outbox')),
   SEND_BATCH_SIZE: integer(200),
-  SEND_CONCURRENCY: integer(4),
+  SEND_CONCURRENCY: integer(32),
   FANOUT_CHUNK_SIZE: integer(2000),
   /** Global sending rate across all workers, in messages a second; 0 means unlimited. */
   SEND_RATE_PER_SECOND: integer(0, 0),

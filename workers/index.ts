@@ -3,7 +3,7 @@ import { createMailer } from '../src/mail/transport.js';
 import { applyPauseState } from '../src/controls/pause.js';
 import { RelayHealthRecorder } from '../src/mail/relay-health.js';
 import { listenForPreparations } from '../src/pipeline/prepare.js';
-import { sentRecorder } from '../src/pipeline/send.js';
+import { messageSlots, sentRecorder } from '../src/pipeline/send.js';
 import { runEvery, startSweeper, sweepOnce } from '../src/pipeline/sweep.js';
 import { relayWebhooks } from '../src/pipeline/webhook.js';
 import { WORKER_NAME } from '../src/queue/index.js';
@@ -41,6 +41,7 @@ export async function startWorkers(ctx: Context): Promise<RunningWorkers> {
       renders,
       mailer,
       recorder: sentRecorder(ctx),
+      slots: messageSlots(ctx.config),
       relayHealth: new RelayHealthRecorder(ctx.db, ctx.log),
       pacer,
     }),

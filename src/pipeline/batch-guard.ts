@@ -25,6 +25,10 @@ export const CHECK_INTERVAL_MS = 250;
 /** How often it asks about its remaining recipients' consent (one query over the batch's rows). */
 export const CONSENT_INTERVAL_MS = 1000;
 
+const READINGS = ['release', 'recipients'] as const;
+type Reading = (typeof READINGS)[number];
+const INTERVAL_MS: Record<Reading, number> = { release: CHECK_INTERVAL_MS, recipients: CONSENT_INTERVAL_MS };
+
 export interface GuardedClaim {
   token: string;
   releaseId: number;
@@ -44,16 +48,21 @@ export interface GuardedClaim {
  *   instant until which its lease surely holds. A renewal that fails, a row no longer held, or a
  *   process that stalled (a GC pause, a frozen VM, SIGSTOP) past that instant stops the batch
  *   before its next message, so a worker can never send a row another worker has taken over.
- * - Every CHECK_INTERVAL_MS it reads the release's status and version and the pause flag: a
- *   cancellation or a pause stops the batch, and a new version (an edit, a move, an unschedule, a
- *   lift-now) supersedes the rows staged for the old one.
- * - Every CONSENT_INTERVAL_MS it reads, in one query, whether the remaining rows are still held
- *   and their recipients still want the release (an unsubscribe, a staff suppression, a hard
- *   bounce elsewhere). A failed check counts as "go on": the lease still guards.
+ * - No message is built on a reading of the release older than CHECK_INTERVAL_MS: its status and
+ *   version and the pause flag. A cancellation or a pause stops the batch, and a new version (an
+ *   edit, a move, an unschedule, a lift-now) supersedes the rows staged for the old one.
+ * - Nor on a reading of its recipients older than CONSENT_INTERVAL_MS: in one query, whether the
+ *   remaining rows are still held and their recipients still want the release (an unsubscribe, a
+ *   staff suppression, a hard bounce elsewhere). A failed check counts as "go on": the lease still
+ *   guards.
  *
- * The checks run on timers, beside the sending, so no message waits for one: `mayHandOver`, asked
- * when a connection is ready for the message, decides synchronously from the latest answers and
- * the process's clock, right before MAIL FROM is written.
+ * The readings run on timers beside the sending, so no message waits for one, from the batch's
+ * first message on (`upToDate`): a worker holds many batches, most of them waiting for the
+ * process's message slots (see MessageSlots), and reading for each of them from its claim on cost
+ * PostgreSQL more than the sending did. The first message of a batch that waited longer than an
+ * interval waits for fresh readings. `mayHandOver`, asked when a connection is ready for the
+ * message, decides synchronously from the latest answers and the process's clock, right before
+ * MAIL FROM is written.
  */
 export class BatchGuard {
   private readonly pending: Set<number>;
@@ -63,6 +72,10 @@ export class BatchGuard {
   private stoppedBy: Withheld | null = null;
   private leaseUntil: number;
   private readonly timers: NodeJS.Timeout[];
+  private started = false;
+  /** When each reading began (performance.now()), and the one under way. */
+  private readonly readAt: Record<Reading, number>;
+  private readonly reading = new Map<Reading, Promise<void>>();
 
   constructor(
     private readonly db: Db,
@@ -74,12 +87,33 @@ export class BatchGuard {
     this.versions = new Map(claim.rows.map((row) => [row.id, row.version]));
     this.notices = new Set(claim.rows.filter((row) => row.notice).map((row) => row.id));
     this.leaseUntil = claim.claimedAt + leaseSeconds * 1000;
-    // The claim itself read the release and the recipients: the first checks are due one interval on.
-    this.timers = [
-      repeat(() => this.renew(), (leaseSeconds * 1000) / 3),
-      repeat(() => this.refreshRelease(), CHECK_INTERVAL_MS),
-      repeat(() => this.refreshRecipients(), CONSENT_INTERVAL_MS),
-    ];
+    // The claim itself read the release and the recipients: the first readings are due one interval on.
+    this.readAt = { release: claim.claimedAt, recipients: claim.claimedAt };
+    this.timers = [repeat(() => this.renew(), (leaseSeconds * 1000) / 3)];
+  }
+
+  /** Before a message is built: readings older than their interval are taken again (the first call starts timers). */
+  async upToDate(): Promise<void> {
+    if (!this.started) {
+      this.started = true;
+      for (const what of READINGS) this.timers.push(repeat(() => this.read(what), INTERVAL_MS[what]));
+    }
+    const now = performance.now();
+    await Promise.all(READINGS.filter((what) => now - this.readAt[what] >= INTERVAL_MS[what]).map((w) => this.read(w)));
+  }
+
+  /** One reading at a time of each kind; whoever asks meanwhile waits for the one under way. */
+  private read(what: Reading): Promise<void> {
+    let round = this.reading.get(what);
+    if (!round) {
+      const startedAt = performance.now();
+      round = (what === 'release' ? this.refreshRelease() : this.refreshRecipients()).finally(() => {
+        this.readAt[what] = startedAt;
+        this.reading.delete(what);
+      });
+      this.reading.set(what, round);
+    }
+    return round;
   }
 
   /** Before a message is built: is this row still to be sent? */

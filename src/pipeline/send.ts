@@ -30,6 +30,7 @@ import { completeRelease } from '../releases/lifecycle.js';
 import type { RenderCache } from '../releases/renders.js';
 import { BatchGuard, type Withheld } from './batch-guard.js';
 import { GroupWriter } from './group-writer.js';
+import { MessageSlots } from './message-slots.js';
 
 export interface SendDeps {
   ctx: Context;
@@ -41,7 +42,15 @@ export interface SendDeps {
   relayHealth?: RelayHealthRecorder;
   /** Paces each destination domain, and all mail, across workers (src/queue/pacing.ts). */
   pacer: Pacer;
+  /** The process's messages in hand, shared among its batches (see messageSlots). */
+  slots: MessageSlots;
 }
+
+/**
+ * Four messages per SMTP connection in hand at once across the process's batches: one on the wire,
+ * the next ones built and waiting, so no connection idles while a batch claims or records.
+ */
+export const messageSlots = (config: Context['config']) => new MessageSlots(config.SMTP_POOL_SIZE * 4);
 
 /** Records acceptances for every batch of a worker process, in shared multi-row UPDATEs. */
 export function sentRecorder(ctx: Context): GroupWriter<SentRecord> {
@@ -148,12 +157,10 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
 }
 
 /**
- * Hands the batch's messages to SMTP. Four messages per SMTP connection at a time (one in hand,
- * the next ones built and waiting, so no connection idles while a batch claims or records),
- * counted across the worker's concurrent batches: the rest wait here, where the guard can still
- * stop them and no message is built before its turn (built early, they outlive the young
- * generation and fill the heap). Every lane runs to its end even if another fails, and every
- * acceptance is stored before this returns.
+ * Hands the batch's messages to SMTP, each once it has one of the process's message slots: the
+ * rest wait here, where the guard can still stop them and no message is built before its turn
+ * (built early, they outlive the young generation and fill the heap). Every lane runs to its end
+ * even if another fails, and every acceptance is stored before this returns.
  */
 async function deliverAll(
   deps: SendDeps,
@@ -174,6 +181,7 @@ async function deliverAll(
 
   const deliver = async (delivery: ClaimedDelivery) => {
     const id = delivery.deliveryId;
+    await guard.upToDate();
     if (!guard.check(id)) {
       outcome.withheld.push({ id, why: guard.reasonFor(id) });
       return;
@@ -228,11 +236,13 @@ async function deliverAll(
   };
 
   const pending = claimed.values();
+  const share = deps.slots.open();
   const lane = async () => {
-    for (const delivery of pending) await deliver(delivery);
+    for (const delivery of pending) await share.run(() => deliver(delivery));
   };
-  const lanes = Math.ceil((config.SMTP_POOL_SIZE * 4) / config.SEND_CONCURRENCY);
-  const ended = await Promise.allSettled(Array.from({ length: Math.min(claimed.length, lanes) }, lane));
+  const ended = await Promise.allSettled(
+    Array.from({ length: Math.min(claimed.length, config.SMTP_POOL_SIZE * 4) }, lane),
+  ).finally(share.close);
   deps.recorder.flush();
   await Promise.all(outcome.recorded);
   const failed = ended.find((lane): lane is PromiseRejectedResult => lane.status === 'rejected');
