@@ -143,6 +143,8 @@ export interface Claim {
   /** The fencing token: every later write to these rows, and every message, requires it. */
   token: string;
   deliveries: ClaimedDelivery[];
+  /** The job's rows this claim neither took nor skipped: ended already, held by another worker, or not due. */
+  passedOver: number;
 }
 
 /**
@@ -165,7 +167,7 @@ export interface Claim {
  */
 export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): Promise<Claim> {
   const token = randomUUID();
-  if (ids.length === 0) return { token, deliveries: [] };
+  if (ids.length === 0) return { token, deliveries: [], passedOver: 0 };
   const { rows } = await sql<{
     id: number;
     release_id: number;
@@ -246,7 +248,7 @@ export async function claimBatch(db: Db, ids: number[], leaseSeconds: number): P
       plainText: r.plain_text,
       changeId: r.change_id === null ? null : Number(r.change_id),
     }));
-  return { token, deliveries };
+  return { token, deliveries, passedOver: ids.length - rows.length };
 }
 
 /**

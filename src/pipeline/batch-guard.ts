@@ -56,13 +56,13 @@ export interface GuardedClaim {
  *   staff suppression, a hard bounce elsewhere). A failed check counts as "go on": the lease still
  *   guards.
  *
- * The readings run on timers beside the sending, so no message waits for one, from the batch's
- * first message on (`upToDate`): a worker holds many batches, most of them waiting for the
- * process's message slots (see MessageSlots), and reading for each of them from its claim on cost
- * PostgreSQL more than the sending did. The first message of a batch that waited longer than an
- * interval waits for fresh readings. `mayHandOver`, asked when a connection is ready for the
- * message, decides synchronously from the latest answers and the process's clock, right before
- * MAIL FROM is written.
+ * The readings run on timers beside the sending, so no message waits for one, but only while the
+ * batch has a message in hand (`message`): a worker holds many batches, most of them waiting for
+ * the process's message slots (see MessageSlots), and reading for every one of them cost
+ * PostgreSQL more than the sending did. A message whose batch has not read for longer than an
+ * interval waits for fresh readings before it is built. `mayHandOver`, asked when a connection is
+ * ready for the message, decides synchronously from the latest answers and the process's clock,
+ * right before MAIL FROM is written.
  */
 export class BatchGuard {
   private readonly pending: Set<number>;
@@ -72,7 +72,8 @@ export class BatchGuard {
   private stoppedBy: Withheld | null = null;
   private leaseUntil: number;
   private readonly timers: NodeJS.Timeout[];
-  private started = false;
+  /** Messages of this batch being built or sent right now. */
+  private inHand = 0;
   /** When each reading began (performance.now()), and the one under way. */
   private readonly readAt: Record<Reading, number>;
   private readonly reading = new Map<Reading, Promise<void>>();
@@ -89,17 +90,29 @@ export class BatchGuard {
     this.leaseUntil = claim.claimedAt + leaseSeconds * 1000;
     // The claim itself read the release and the recipients: the first readings are due one interval on.
     this.readAt = { release: claim.claimedAt, recipients: claim.claimedAt };
-    this.timers = [repeat(() => this.renew(), (leaseSeconds * 1000) / 3)];
+    this.timers = [
+      repeat(() => this.renew(), (leaseSeconds * 1000) / 3),
+      ...READINGS.map((what) =>
+        repeat(() => (this.inHand > 0 ? this.read(what) : Promise.resolve()), INTERVAL_MS[what]),
+      ),
+    ];
   }
 
-  /** Before a message is built: readings older than their interval are taken again (the first call starts timers). */
-  async upToDate(): Promise<void> {
-    if (!this.started) {
-      this.started = true;
-      for (const what of READINGS) this.timers.push(repeat(() => this.read(what), INTERVAL_MS[what]));
+  /**
+   * Runs one message of the batch (build and hand-over): first takes again the readings older than
+   * their interval, and while it is in hand the timers keep reading.
+   */
+  async message<T>(send: () => Promise<T>): Promise<T> {
+    this.inHand += 1;
+    try {
+      const now = performance.now();
+      await Promise.all(
+        READINGS.filter((what) => now - this.readAt[what] >= INTERVAL_MS[what]).map((w) => this.read(w)),
+      );
+      return await send();
+    } finally {
+      this.inHand -= 1;
     }
-    const now = performance.now();
-    await Promise.all(READINGS.filter((what) => now - this.readAt[what] >= INTERVAL_MS[what]).map((w) => this.read(w)));
   }
 
   /** One reading at a time of each kind; whoever asks meanwhile waits for the one under way. */

@@ -115,7 +115,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
   const claim = await claimBatch(db, job.data.deliveryIds, config.LEASE_SECONDS);
   const claimed = claim.deliveries;
   if (claimed.length === 0) {
-    await settle(deps, job);
+    await settle(deps, job, true);
     return { claimed: 0, sent: 0, failed: 0, retrying: 0 };
   }
   // A notice or correction is not superseded by a later version, nor stopped by a cancellation: it tells of them.
@@ -152,7 +152,7 @@ export async function processSend(deps: SendDeps, job: Job<SendJob>): Promise<Ba
       );
     }
   }
-  await settle(deps, job);
+  await settle(deps, job, claim.passedOver > 0);
   return result;
 }
 
@@ -181,7 +181,6 @@ async function deliverAll(
 
   const deliver = async (delivery: ClaimedDelivery) => {
     const id = delivery.deliveryId;
-    await guard.upToDate();
     if (!guard.check(id)) {
       outcome.withheld.push({ id, why: guard.reasonFor(id) });
       return;
@@ -238,7 +237,7 @@ async function deliverAll(
   const pending = claimed.values();
   const share = deps.slots.open();
   const lane = async () => {
-    for (const delivery of pending) await share.run(() => deliver(delivery));
+    for (const delivery of pending) await share.run(() => guard.message(() => deliver(delivery)));
   };
   const ended = await Promise.allSettled(
     Array.from({ length: Math.min(claimed.length, config.SMTP_POOL_SIZE * 4) }, lane),
@@ -320,10 +319,12 @@ async function settleWithheld(
 /**
  * Ends the job's part: completes the release when nothing is left, or, when another worker still
  * holds some of the job's rows under a live lease, comes back when that lease ends. That worker may
- * have died, and its rows are recovered only by a job that looks again after the lease (invariant "nothing lost").
+ * have died, and its rows are recovered only by a job that looks again after the lease (invariant
+ * "nothing lost"). A claim that took every row of the job knows no other worker holds one, and
+ * does not ask.
  */
-async function settle(deps: SendDeps, job: Job<SendJob>): Promise<void> {
-  const heldUntil = await leaseHeldUntil(deps.ctx.db, job.data.deliveryIds);
+async function settle(deps: SendDeps, job: Job<SendJob>, passedOver: boolean): Promise<void> {
+  const heldUntil = passedOver ? await leaseHeldUntil(deps.ctx.db, job.data.deliveryIds) : null;
   if (heldUntil)
     throw new DeferUntil(heldUntil, 'another worker holds some of these deliveries; looking again when its lease ends');
   await finishIfDone(deps, job.data.releaseId);
