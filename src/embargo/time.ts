@@ -80,9 +80,17 @@ function springForwardAround(local: string, zone: string) {
  * locales and otherwise answers "GMT+1", so the first locale that names it wins.
  */
 const ABBREVIATION_LOCALES = ['en-US', 'en-GB', 'en-IN', 'en-AU'];
+/** By zone and offset: asking Intl in four locales cost most of a millisecond each time. */
+const abbreviations = new Map<string, string>();
 function abbreviation(dt: DateTime): string {
-  const names = ABBREVIATION_LOCALES.map((locale) => dt.setLocale(locale).toFormat('ZZZZ'));
-  return names.find((name) => !/^GMT[+-]/.test(name)) ?? names[0]!;
+  const key = `${dt.zoneName} ${dt.offset}`;
+  let name = abbreviations.get(key);
+  if (name === undefined) {
+    const names = ABBREVIATION_LOCALES.map((locale) => dt.setLocale(locale).toFormat('ZZZZ'));
+    name = names.find((n) => !/^GMT[+-]/.test(n)) ?? names[0]!;
+    abbreviations.set(key, name);
+  }
+  return name;
 }
 
 /**
@@ -160,7 +168,24 @@ export interface ZonedTime {
   text: string;
 }
 
-export function inZone(instant: Date, zone: string): ZonedTime {
+/**
+ * The same instants are shown again and again (every page of releases shows each in five zones),
+ * and formatting one costs Luxon and Intl most of a millisecond: answers are kept, frozen.
+ */
+const zonedTimes = new Map<string, Readonly<ZonedTime>>();
+const ZONED_TIMES_KEPT = 10_000;
+
+export function inZone(instant: Date, zone: string): Readonly<ZonedTime> {
+  const key = `${instant.getTime()} ${zone}`;
+  let zoned = zonedTimes.get(key);
+  if (!zoned) {
+    if (zonedTimes.size >= ZONED_TIMES_KEPT) zonedTimes.clear();
+    zonedTimes.set(key, (zoned = Object.freeze(formatInZone(instant, zone))));
+  }
+  return zoned;
+}
+
+function formatInZone(instant: Date, zone: string): ZonedTime {
   const dt = DateTime.fromJSDate(instant, { zone }).setLocale('en-GB');
   const name = abbreviation(dt);
   return {
