@@ -47,8 +47,11 @@ it('pages GET /api/releases newest embargo first with a cursor: every release on
   expect(paged).toEqual(whole.json.items);
   expect(paged.find((r) => r.id === counted).counts.sent).toBe(1);
   expect(paged.every((r) => r.listIds.length === 1 && r.listIds[0] === list)).toBe(true);
-  // What GET /api/releases/:id says of a release, the page says too.
-  expect(paged.find((r) => r.id === counted)).toEqual((await h.api('GET', `/api/releases/${counted}`)).json);
+  // What GET /api/releases/:id says of a release, the page says too, all but the body.
+  const { body, ...summary } = (await h.api('GET', `/api/releases/${counted}`)).json;
+  expect(body).toEqual(expect.any(String));
+  expect(paged.find((r) => r.id === counted)).toEqual(summary);
+  expect(paged.every((r) => !('body' in r))).toBe(true);
 });
 
 it('refuses a cursor or limit that makes no sense with a 400 naming it', async () => {

@@ -205,7 +205,8 @@ function watchReleaseList() {
   const rows = [...document.querySelectorAll('[data-release-row]')].filter((r) => LIVE.has(r.dataset.releaseStatus));
   if (rows.length === 0) return;
   const poll = async () => {
-    const result = await api('GET', '/api/releases').catch(() => null);
+    // As many as the page shows (see releaseRows).
+    const result = await api('GET', '/api/releases?limit=200').catch(() => null);
     if (result?.ok) {
       const byId = new Map(result.json.items.map((r) => [String(r.id), r]));
       if (rows.some((row) => byId.get(row.dataset.releaseRow)?.status !== row.dataset.releaseStatus))
