@@ -80,6 +80,17 @@ export async function releaseRows(db: Db, limit = 200): Promise<ReleaseRow[]> {
  */
 export async function audienceSize(db: Db, listIds: number[]): Promise<number> {
   if (listIds.length === 0) return 0;
+  if (listIds.length === 1) {
+    // One list has nobody twice: its kept count (list_member_counts, migration 012) less its
+    // suppressed members, found from the suppressions. Counting 100,000 members took 250 ms a view.
+    const { rows } = await sql<{ n: number }>`
+      SELECT (SELECT coalesce(max(active), 0) FROM list_member_counts WHERE list_id = ${listIds[0]})
+           - (SELECT count(*) FROM suppressions x JOIN subscribers s ON s.email_key = x.email_key
+              JOIN list_members m ON m.subscriber_id = s.id AND m.list_id = ${listIds[0]} AND m.status = 'active')::int AS n`.execute(
+      db,
+    );
+    return rows[0]!.n;
+  }
   const { rows } = await sql<{ n: number }>`
     SELECT count(DISTINCT m.subscriber_id)::int AS n
     FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { audienceSize } from '../../src/db/console-views.js';
 import { listLists } from '../../src/db/lists.js';
 import { createHarness, type Harness } from '../support/harness.js';
 import { listOfSize, listWith } from '../support/fixtures.js';
@@ -61,4 +62,31 @@ it('keeps each list’s active count right through imports, adds, unsubscribes, 
   expect(shown).toEqual(counted);
   const kept = await h.ctx.db.selectFrom('list_member_counts').select('list_id').execute();
   expect(kept.map((r) => r.list_id)).not.toContain(small);
+});
+
+it('counts a release’s audience as the lift would freeze it: active, unsuppressed, each person once', async () => {
+  const people = ['an', 'bea', 'cal', 'dee'].map((n) => ({ email: `${n}@audience.example.org` }));
+  const one = await listWith(h, 'Audience one', people);
+  const two = await listWith(h, 'Audience two', [people[0]!, { email: 'eve@audience.example.org' }]);
+  const member = async (email: string) =>
+    (await h.ctx.db.selectFrom('subscribers').select('id').where('email', '=', email).executeTakeFirstOrThrow()).id;
+  expect(
+    (await h.api('DELETE', `/api/lists/${one}/subscribers/${await member('bea@audience.example.org')}`)).status,
+  ).toBe(200);
+  expect(
+    (await h.api('POST', '/api/suppressions', { email: 'cal@audience.example.org', reason: 'asked' })).status,
+  ).toBe(201);
+  // What freezing the audience would take, counted the long way.
+  const frozen = async (lists: number[]) => {
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(DISTINCT m.subscriber_id)::int AS n FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id
+      WHERE m.list_id = ANY(${lists}::bigint[]) AND m.status = 'active'
+        AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email_key = s.email_key)`.execute(h.ctx.db);
+    return rows[0]!.n;
+  };
+  expect(await audienceSize(h.ctx.db, [one])).toBe(2);
+  expect(await audienceSize(h.ctx.db, [one, two])).toBe(3);
+  expect(await audienceSize(h.ctx.db, [one])).toBe(await frozen([one]));
+  expect(await audienceSize(h.ctx.db, [one, two])).toBe(await frozen([one, two]));
+  expect(await audienceSize(h.ctx.db, [])).toBe(0);
 });
