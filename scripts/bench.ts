@@ -9,7 +9,8 @@
  * own SMTP pool (what is left is the worker's own work); with `--sink postfix`, Postfix's smtp-sink
  * is the sink and `smtp-source -d` with the workers' connection count is a third ceiling, the wire's.
  * With `--releases R`, each run lifts R releases of N recipients at one instant, after one release
- * of R × N as their ceiling (see manyFigures). Cleans up what it made.
+ * of R × N as their ceiling (see manyFigures), all after an unmeasured warm-up release. Cleans up
+ * what it made.
  */
 import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
