@@ -108,7 +108,7 @@ export interface MemberRow {
   subscribedAt: Date;
 }
 
-/** A list's members, filtered by a search over address, name and outlet. */
+/** A list's members, newest first, filtered by a search over address, name and outlet. */
 export async function listMembers(db: Db, listId: number, search: string, limit = 200): Promise<MemberRow[]> {
   const pattern = `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   const { rows } = await sql<{
@@ -125,7 +125,7 @@ export async function listMembers(db: Db, listId: number, search: string, limit 
     FROM list_members m JOIN subscribers s ON s.id = m.subscriber_id
     WHERE m.list_id = ${listId}
       AND (${search} = '' OR s.email ILIKE ${pattern} OR s.name ILIKE ${pattern} OR s.outlet ILIKE ${pattern})
-    ORDER BY s.email_key
+    ORDER BY m.subscribed_at DESC, m.subscriber_id DESC
     LIMIT ${limit}`.execute(db);
   return rows.map((r) => ({
     id: r.id,

@@ -11,6 +11,7 @@ import * as operations from './migrations/009_operations.js';
 import * as changeNotices from './migrations/010_change_notices.js';
 import * as selfService from './migrations/011_self_service.js';
 import * as listCounts from './migrations/012_staff_side_at_size.js';
+import * as membersNewest from './migrations/013_members_newest_first.js';
 
 /**
  * Migrations are listed here, in order, so they work the same from source and from a bundle. Each
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '010_change_notices': changeNotices,
   '011_self_service': selfService,
   '012_staff_side_at_size': listCounts,
+  '013_members_newest_first': membersNewest,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

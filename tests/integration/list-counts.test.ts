@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { audienceSize } from '../../src/db/console-views.js';
+import { audienceSize, listMembers } from '../../src/db/console-views.js';
 import { listLists } from '../../src/db/lists.js';
 import { createHarness, type Harness } from '../support/harness.js';
 import { listOfSize, listWith } from '../support/fixtures.js';
@@ -89,4 +89,18 @@ it('counts a release’s audience as the lift would freeze it: active, unsuppres
   expect(await audienceSize(h.ctx.db, [one])).toBe(await frozen([one]));
   expect(await audienceSize(h.ctx.db, [one, two])).toBe(await frozen([one, two]));
   expect(await audienceSize(h.ctx.db, [])).toBe(0);
+});
+
+it('shows a list’s newest members first', async () => {
+  const list = await listWith(h, 'Newest first', [
+    { email: 'first@newest.example.org' },
+    { email: 'second@newest.example.org' },
+    { email: 'third@newest.example.org' },
+  ]);
+  expect((await listMembers(h.ctx.db, list, '')).map((m) => m.email)).toEqual([
+    'third@newest.example.org',
+    'second@newest.example.org',
+    'first@newest.example.org',
+  ]);
+  expect((await listMembers(h.ctx.db, list, 'second')).map((m) => m.email)).toEqual(['second@newest.example.org']);
 });

@@ -102,6 +102,7 @@ ${own ? complaintWarning([own], new Map([[id, list.name]]), warnAt) : ''}
       members.length === 0
         ? html`<p class="muted">${q ? 'Nobody matches.' : 'Nobody on this list yet: add someone or import a CSV.'}</p>`
         : html`
+    <p class="muted small">Newest first${members.length === 200 ? html`; the first 200 shown, search to find anyone else` : ''}.</p>
     <table class="table compact" data-members>
       <thead><tr><th>Address</th><th>Name</th><th>Outlet</th><th>Status</th><th>Since</th><th></th></tr></thead>
       <tbody>${members.map(
