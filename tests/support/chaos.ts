@@ -448,7 +448,9 @@ const hangingRelay: Scenario = {
 /**
  * How long the rolling deploy keeps a release sending at least (a global rate), so every replacement
  * lands mid-send. On a loaded machine one graceful stop has taken 19 s (CI, 2 cores), which used up
- * a 20 s release before the second worker was replaced; 45 s leaves room for both.
+ * a 20 s release before the second worker was replaced; 45 s leaves room for both. The rate is a
+ * whole number a second, so the release has at least this many recipients: 24 at one a second
+ * were done in 26 s, before the second replacement.
  */
 const ROLLING_SEND_SECONDS = 45;
 
@@ -456,15 +458,16 @@ const rollingDeploy: Scenario = {
   name: 'rolling deploy: every worker replaced one by one mid-send',
   run: (scale) =>
     withWorld(scale, undefined, async (world) => {
-      const list = await listOfSize(world.h, 'Rolling', scale.recipients);
-      const rate = { SEND_RATE_PER_SECOND: String(Math.max(1, Math.floor(scale.recipients / ROLLING_SEND_SECONDS))) };
+      const recipients = Math.max(scale.recipients, ROLLING_SEND_SECONDS);
+      const list = await listOfSize(world.h, 'Rolling', recipients);
+      const rate = { SEND_RATE_PER_SECOND: String(Math.floor(recipients / ROLLING_SEND_SECONDS)) };
       const old = [await world.startWorker(rate), await world.startWorker(rate)];
       const startedAt = Date.now();
       const { id } = await releaseTo(world, list);
       // The new workers start while the release sends (as an orchestrator surges a deployment), and
       // each old worker is told to stop only once a new one is up.
       const fresh = [world.startWorker(rate), world.startWorker(rate)];
-      await waitForReceived(world, id, Math.ceil(scale.recipients / 10));
+      await waitForReceived(world, id, Math.ceil(recipients / 10));
       const replaced: Array<{ exitCode: number | string; stopSeconds: number; receivedAtStop: number }> = [];
       for (const [i, worker] of old.entries()) {
         await fresh[i];
@@ -477,14 +480,14 @@ const rollingDeploy: Scenario = {
           receivedAtStop,
         });
         // The others carry on.
-        await waitForReceived(world, id, Math.min(scale.recipients, receivedAtStop + 1));
+        await waitForReceived(world, id, Math.min(recipients, receivedAtStop + 1));
       }
-      await waitForSent(world, [id], ROLLING_SEND_SECONDS * 1000);
+      await waitForSent(world, [id], 2 * ROLLING_SEND_SECONDS * 1000);
       const row = await measure(world, 'rolling deploy', [id], startedAt);
-      const problems = check(row, { sent: scale.recipients });
+      const problems = check(row, { sent: recipients });
       if (replaced.some((r) => r.exitCode !== 0))
         problems.push(`a replaced worker exited ${replaced.map((r) => r.exitCode).join(', ')}, not 0`);
-      if (replaced.some((r) => r.receivedAtStop >= scale.recipients))
+      if (replaced.some((r) => r.receivedAtStop >= recipients))
         problems.push('the release was done before every worker was replaced');
       return { row, problems, notes: { replaced } };
     }),
