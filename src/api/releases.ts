@@ -10,6 +10,8 @@ import {
   releaseListIds,
   releaseListIdsOf,
   releasePage,
+  releasePageStart,
+  RELEASES_PAGE,
 } from '../db/releases.js';
 import { releaseSampleRecipient } from '../db/subscribers.js';
 import { type Release } from '../db/schema.js';
@@ -201,7 +203,7 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
   // and writing it out was most of the answer's time.
   const releasesQuery = z.object({
     cursor: idParam.optional(),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
+    limit: z.coerce.number().int().min(1).max(200).default(RELEASES_PAGE),
   });
   app.get(
     '',
@@ -215,11 +217,7 @@ export const releaseRoutes: ApiPlugin = async (app, { ctx }) => {
     },
     async (request) => {
       const query = request.query;
-      const rows = await releasePage(db, query.limit, query.cursor);
-      if (!rows)
-        throw new HttpError(400, 'invalid_input', 'cursor: names no release', {
-          fields: [{ field: 'cursor', message: 'names no release' }],
-        });
+      const rows = await releasePage(db, query.limit, await releasePageStart(db, query.cursor, 'cursor'));
       const ids = rows.map((r) => r.id);
       const [lists, counts, feedback] = await Promise.all([
         releaseListIdsOf(db, ids),

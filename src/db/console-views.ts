@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from './index.js';
 import type { ReleaseStatus } from '../states.js';
+import { releasesAfter, type ReleasePageStart } from './releases.js';
 
 /** Read-only queries shaped for the console's screens (its releases table, a list's members, an audience's size). */
 
@@ -20,8 +21,11 @@ export interface ReleaseRow {
   waiting: number;
 }
 
-/** Releases, newest embargo first, with their lists and delivery counts in one round trip. */
-export async function releaseRows(db: Db, limit = 200): Promise<ReleaseRow[]> {
+/**
+ * A page of releases, the API's page (releasePage): newest embargo first, after `start` when given,
+ * with their lists and delivery counts in one round trip.
+ */
+export async function releaseRows(db: Db, limit: number, start?: ReleasePageStart): Promise<ReleaseRow[]> {
   const { rows } = await sql<{
     id: number;
     title: string;
@@ -55,6 +59,7 @@ export async function releaseRows(db: Db, limit = 200): Promise<ReleaseRow[]> {
              count(*) FILTER (WHERE state IN ('queued', 'sending'))::int AS waiting
       FROM deliveries d WHERE d.release_id = r.id
     ) c ON true
+    WHERE ${releasesAfter(start)}
     ORDER BY r.embargo_at DESC, r.id DESC
     LIMIT ${limit}`.execute(db);
   return rows.map((r) => ({

@@ -1,6 +1,7 @@
 import { sql, type Transaction, type UpdateObject } from 'kysely';
 import type { Db } from './index.js';
 import { type Database, type Release } from './schema.js';
+import { DomainError } from '../errors.js';
 import { DELIVERY_STATES, type DeliveryState, type ReleaseStatus } from '../states.js';
 
 type Tx = Transaction<Database>;
@@ -264,23 +265,47 @@ export async function deliveryCounts(db: Db, releaseId: number): Promise<Record<
   return counts;
 }
 
+/** Releases a page shows when its reader does not say (the API's default, the console's page). */
+export const RELEASES_PAGE = 50;
+
+/** Where a page of releases starts: after this release in (embargo_at, id) order. */
+export interface ReleasePageStart {
+  embargoAt: Date;
+  id: number;
+}
+
 /**
- * One page of releases, newest embargo first, those after the release `afterId` when given: keyset
- * pagination on (embargo_at, id), which the releases_embargo_id index serves in the order asked,
- * so page 50 costs what page 1 does. Null when `afterId` names no release.
+ * The start of the page after the release `afterId` (none: the first page); `field` is the input
+ * that named it, for the refusal when it names no release.
  */
-export async function releasePage(db: Db, limit: number, afterId?: number): Promise<Release[] | null> {
-  let query = db.selectFrom('releases').selectAll().orderBy('embargo_at', 'desc').orderBy('id', 'desc').limit(limit);
-  if (afterId !== undefined) {
-    const after = await db
-      .selectFrom('releases')
-      .select(['embargo_at', 'id'])
-      .where('id', '=', afterId)
-      .executeTakeFirst();
-    if (!after) return null;
-    query = query.where((eb) => eb(eb.refTuple('embargo_at', 'id'), '<', eb.tuple(after.embargo_at, after.id)));
-  }
-  return query.execute();
+export async function releasePageStart(
+  db: Db,
+  afterId: number | undefined,
+  field: string,
+): Promise<ReleasePageStart | undefined> {
+  if (afterId === undefined) return undefined;
+  const row = await db.selectFrom('releases').select(['embargo_at', 'id']).where('id', '=', afterId).executeTakeFirst();
+  if (!row) throw new DomainError('invalid_input', `${field}: names no release`, field);
+  return { embargoAt: row.embargo_at, id: row.id };
+}
+
+/**
+ * The keyset condition of a page of releases, newest embargo first, ties by id: the releases_embargo_id
+ * index serves every page in the order asked, so page 50 costs what page 1 does.
+ */
+export const releasesAfter = (start: ReleasePageStart | undefined) =>
+  start ? sql<boolean>`(embargo_at, id) < (${start.embargoAt}, ${start.id})` : sql<boolean>`true`;
+
+/** One page of releases, newest embargo first, those after `start` when given. */
+export async function releasePage(db: Db, limit: number, start?: ReleasePageStart): Promise<Release[]> {
+  return db
+    .selectFrom('releases')
+    .selectAll()
+    .where(releasesAfter(start))
+    .orderBy('embargo_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
 }
 
 /** The lift and advance lists of many releases in one query (a page of them), in their positions. */

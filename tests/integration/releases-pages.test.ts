@@ -1,5 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { RELEASES_PAGE } from '../../src/db/releases.js';
+import { setupLink } from '../../src/processes.js';
+import { consoleClient, PASSWORD } from '../support/console-client.js';
 import { createHarness, type Harness } from '../support/harness.js';
 import { createRelease, listWith } from '../support/fixtures.js';
 
@@ -65,4 +68,52 @@ it('refuses a cursor or limit that makes no sense with a 400 naming it', async (
     expect(answer.status).toBe(400);
     expect(answer.body).toContain(field);
   }
+});
+
+it("pages the console's releases list as the API pages them, and its live counts poll that same page", async () => {
+  const list = await listWith(h, 'Console paged', [{ email: 'grace@example.org' }]);
+  const base = Date.now() + 2 * 86_400_000;
+  for (let i = 0; i < 53; i++) await createRelease(h, [list], new Date(base + (i % 5) * 3_600_000));
+  const admin = consoleClient(h, '192.0.2.40');
+  const link = new URL((await setupLink(h.ctx))!);
+  const made = await admin.submit(`${link.pathname}${link.search}`, '/console/setup', {
+    token: link.searchParams.get('token')!,
+    email: 'pages-admin@example.org',
+    password: PASSWORD,
+    confirm: PASSWORD,
+  });
+  expect(made.statusCode).toBe(303);
+
+  const rowIds = (body: string) => [...body.matchAll(/data-release-row="(\d+)"/g)].map((m) => Number(m[1]));
+  const pollUrl = (body: string) => /data-release-page="([^"]+)"/.exec(body)![1]!.replaceAll('&amp;', '&');
+  const olderLink = (body: string) => /href="(\/console\/releases\?after=\d+)" rel="next"/.exec(body)?.[1];
+
+  const seen: number[] = [];
+  let url: string | undefined = '/console/releases';
+  let pages = 0;
+  while (url && pages < 5) {
+    const page = await admin.request({ method: 'GET', url });
+    expect(page.statusCode).toBe(200);
+    const ids = rowIds(page.body);
+    expect(ids.length).toBeLessThanOrEqual(RELEASES_PAGE);
+    // The poll asks for exactly the releases the page shows, in its order.
+    const polled = await h.api('GET', pollUrl(page.body));
+    expect(polled.json.items.map((r: { id: number }) => r.id)).toEqual(ids);
+    seen.push(...ids);
+    url = olderLink(page.body);
+    pages += 1;
+  }
+  const all: number[] = [];
+  for (let cursor: number | null | undefined; cursor !== null;) {
+    const page = await h.api('GET', `/api/releases?limit=200${cursor ? `&cursor=${cursor}` : ''}`);
+    all.push(...page.json.items.map((r: { id: number }) => r.id));
+    cursor = page.json.nextCursor;
+  }
+  expect(all.length).toBeGreaterThan(RELEASES_PAGE);
+  expect(pages).toBe(Math.ceil(all.length / RELEASES_PAGE));
+  expect(seen).toEqual(all);
+
+  const unknown = await admin.request({ method: 'GET', url: '/console/releases?after=999999' });
+  expect(unknown.statusCode).toBe(400);
+  expect(unknown.body).toContain('after');
 });

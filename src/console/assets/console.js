@@ -205,8 +205,10 @@ function watchReleaseList() {
   const rows = [...document.querySelectorAll('[data-release-row]')].filter((r) => LIVE.has(r.dataset.releaseStatus));
   if (rows.length === 0) return;
   const poll = async () => {
-    // As many as the page shows (see releaseRows).
-    const result = await api('GET', '/api/releases?limit=200').catch(() => null);
+    // The API's page of the releases this page shows.
+    const result = await api('GET', document.querySelector('[data-release-page]').dataset.releasePage).catch(
+      () => null,
+    );
     if (result?.ok) {
       const byId = new Map(result.json.items.map((r) => [String(r.id), r]));
       if (rows.some((row) => byId.get(row.dataset.releaseRow)?.status !== row.dataset.releaseStatus))
