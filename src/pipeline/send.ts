@@ -171,12 +171,17 @@ async function deliverAll(
   log: Context['log'],
 ): Promise<void> {
   const { db, config } = deps.ctx;
-  const release = await findRelease(db, claimed[0]!.releaseId);
-  if (!release) throw new Error(`release ${claimed[0]!.releaseId} vanished while sending`);
+  // The release is read only when its email is not in the cache: a query a batch, twenty at once
+  // when twenty releases lift together, for what the claim already says (its version).
+  const release = async () => {
+    const found = await findRelease(db, claimed[0]!.releaseId);
+    if (!found) throw new Error(`release ${claimed[0]!.releaseId} vanished while sending`);
+    return found;
+  };
   const compiled = (delivery: ClaimedDelivery) =>
     delivery.changeId !== null
       ? deps.renders.change(delivery.changeId)
-      : deps.renders.get(release, delivery.phase as Phase);
+      : deps.renders.ofVersion(delivery.releaseId, delivery.version, delivery.phase as Phase, release);
   const settings = messageSettings(config, deps.ctx.keys);
 
   const deliver = async (delivery: ClaimedDelivery) => {

@@ -85,6 +85,8 @@ export async function compiledRelease(
   return { ...compiled, ...sharedParts(release, org, phase) };
 }
 
+const renderKey = (releaseId: number, version: number, phase: Phase) => `${releaseId}:${version}:${phase}`;
+
 /** An in-process cache in front of compiledRelease, keyed by release version and phase. */
 export class RenderCache {
   private readonly entries = new Map<string, Promise<CompiledEmail>>();
@@ -95,7 +97,7 @@ export class RenderCache {
   ) {}
 
   get(release: RenderSource, phase: Phase = 'lift'): Promise<CompiledEmail> {
-    const key = `${release.id}:${release.version}:${phase}`;
+    const key = renderKey(release.id, release.version, phase);
     let entry = this.entries.get(key);
     if (!entry) {
       entry = compiledRelease(this.db, release, this.org, phase);
@@ -104,6 +106,19 @@ export class RenderCache {
       if (this.entries.size > 50) this.entries.delete(this.entries.keys().next().value!);
     }
     return entry;
+  }
+
+  /**
+   * The email of a release version and phase: from the cache when it holds it, else `load` reads
+   * the release (at its current version, which claimed copies are of).
+   */
+  async ofVersion(
+    releaseId: number,
+    version: number,
+    phase: Phase,
+    load: () => Promise<RenderSource>,
+  ): Promise<CompiledEmail> {
+    return this.entries.get(renderKey(releaseId, version, phase)) ?? this.get(await load(), phase);
   }
 
   /**
