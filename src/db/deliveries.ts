@@ -18,15 +18,14 @@ export interface FreezeStep {
   releaseId: number;
   /** The version the job was made for; nothing is frozen once the release has moved on. */
   version: number;
-  phase: Phase;
   /** The send instant: rows are sent no earlier, and only members who had joined by then are frozen. */
   instant: Date;
   afterSubscriberId: number;
-  chunkSize: number;
 }
 
 /**
- * Freezes the next chunk of a release version's audience into delivery rows.
+ * Freezes the next chunk of the audience of each of some release versions into delivery rows, in
+ * one statement: releases lifting at one instant freeze their first chunks together.
  *
  * The release row is read FOR KEY SHARE at the version and status the step expects (scheduled for
  * the advance copies, sending for the lift): a lifecycle change holds the row FOR UPDATE, so it
@@ -43,25 +42,38 @@ export interface FreezeStep {
  * is re-staged for this step. So the lift gives its copy to someone whose advance copy was skipped
  * or failed, and a new version's advance send reaches whoever an older version's plan had left out.
  */
-export async function freezeAudienceChunk(db: Db, step: FreezeStep): Promise<FrozenChunk> {
-  const { releaseId, version, phase, instant } = step;
+export async function freezeAudienceChunks(
+  db: Db,
+  phase: Phase,
+  chunkSize: number,
+  steps: FreezeStep[],
+): Promise<Map<number, FrozenChunk>> {
   const status = phase === 'lift' ? 'sending' : 'scheduled';
-  const { rows } = await sql<{ last_subscriber: number | null; queued_ids: number[] }>`
-    WITH release AS (
-      SELECT id FROM releases WHERE id = ${releaseId} AND version = ${version} AND status = ${status} FOR KEY SHARE
+  const { rows } = await sql<{ release_id: number; last_subscriber: number | null; queued_ids: number[] }>`
+    WITH step AS (
+      SELECT * FROM unnest(${steps.map((s) => s.releaseId)}::bigint[], ${steps.map((s) => s.version)}::int[],
+                           ${steps.map((s) => s.instant)}::timestamptz[], ${steps.map((s) => s.afterSubscriberId)}::bigint[])
+        AS t(release_id, version, instant, after_subscriber)
+    ),
+    release AS (
+      SELECT r.id, r.version, step.instant, step.after_subscriber
+      FROM releases r JOIN step ON step.release_id = r.id AND step.version = r.version
+      WHERE r.status = ${status} FOR KEY SHARE OF r
     ),
     audience AS (
-      SELECT DISTINCT ON (m.subscriber_id) m.subscriber_id, m.list_id
-      FROM release
-      JOIN release_lists rl ON rl.release_id = release.id
-      JOIN list_members m ON m.list_id = rl.list_id AND m.status = 'active' AND m.subscribed_at <= ${instant}
-      WHERE m.subscriber_id > ${step.afterSubscriberId} AND (${phase} = 'lift' OR rl.advance)
-      ORDER BY m.subscriber_id, rl.advance, rl.position
-      LIMIT ${step.chunkSize}
+      SELECT release.id AS release_id, release.version, release.instant, a.subscriber_id, a.list_id
+      FROM release CROSS JOIN LATERAL (
+        SELECT DISTINCT ON (m.subscriber_id) m.subscriber_id, m.list_id
+        FROM release_lists rl
+        JOIN list_members m ON m.list_id = rl.list_id AND m.status = 'active' AND m.subscribed_at <= release.instant
+        WHERE rl.release_id = release.id AND m.subscriber_id > release.after_subscriber AND (${phase} = 'lift' OR rl.advance)
+        ORDER BY m.subscriber_id, rl.advance, rl.position
+        LIMIT ${chunkSize}
+      ) a
     ),
     staged AS (
       INSERT INTO deliveries AS d (release_id, release_version, subscriber_id, list_id, phase, not_before, state, last_error)
-      SELECT ${releaseId}, ${version}, a.subscriber_id, a.list_id, ${phase}, ${instant},
+      SELECT a.release_id, a.version, a.subscriber_id, a.list_id, ${phase}, a.instant,
              CASE WHEN skip.reason IS NULL THEN 'queued' ELSE 'skipped' END, skip.reason
       FROM audience a
       JOIN subscribers s ON s.id = a.subscriber_id
@@ -78,14 +90,20 @@ export async function freezeAudienceChunk(db: Db, step: FreezeStep): Promise<Fro
         WHERE d.phase = 'advance'
           AND (d.state IN ('skipped', 'failed') OR (d.state = 'queued' AND d.release_version < excluded.release_version))
           AND (excluded.phase = 'lift' OR d.release_version < excluded.release_version)
-      RETURNING d.id, d.state
+      RETURNING d.id, d.state, d.release_id
     )
-    SELECT (SELECT max(subscriber_id) FROM audience) AS last_subscriber,
-           coalesce((SELECT array_agg(id ORDER BY id) FROM staged WHERE state = 'queued'), '{}') AS queued_ids`.execute(
-    db,
-  );
-  const row = rows[0]!;
-  return { nextCursor: row.last_subscriber, queuedIds: row.queued_ids.map(Number) };
+    SELECT a.release_id, max(a.subscriber_id) AS last_subscriber,
+           coalesce((SELECT array_agg(st.id ORDER BY st.id) FROM staged st WHERE st.release_id = a.release_id AND st.state = 'queued'), '{}') AS queued_ids
+    FROM audience a GROUP BY a.release_id`.execute(db);
+  const chunks = new Map<number, FrozenChunk>(steps.map((s) => [s.releaseId, { nextCursor: null, queuedIds: [] }]));
+  for (const row of rows)
+    chunks.set(Number(row.release_id), { nextCursor: row.last_subscriber, queuedIds: row.queued_ids.map(Number) });
+  return chunks;
+}
+
+/** The next chunk of one release version's audience (see freezeAudienceChunks). */
+export async function freezeAudienceChunk(db: Db, step: FreezeStep & { phase: Phase; chunkSize: number }) {
+  return (await freezeAudienceChunks(db, step.phase, step.chunkSize, [step])).get(step.releaseId)!;
 }
 
 /**

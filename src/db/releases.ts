@@ -167,31 +167,42 @@ export const markCancelled = (tx: Tx, expected: Expected) =>
   transitionUpdate(tx, expected, { status: 'cancelled', cancelled_at: sql`now()` });
 
 /**
- * scheduled → sending: the lift, with its audit entry (and the lag from the send instant) in the
- * same statement, because it is on the clock: one round trip from the instant to the freeze. Only
+ * scheduled → sending: the lift of releases due at one instant, with their audit entries (and the
+ * lag from the send instant) in the same statement, because it is on the clock: one round trip from
+ * the instant to the freeze, however many lift at once. Returns those that were lifted. Only
  * once the send instant has passed by PostgreSQL's clock, and only for the version the lift job was
  * made for, whose title the slug was made from: no address carries the headline before the lift.
  */
 export async function markSending(
   db: Db,
-  expected: Expected,
-  slug: string,
-  audit: { actor: string; details: Record<string, unknown> },
-): Promise<Release | null> {
+  lifts: Array<{
+    id: number;
+    version: number;
+    slug: string;
+    audit: { actor: string; details: Record<string, unknown> };
+  }>,
+): Promise<Release[]> {
   const { rows } = await sql<Release>`
-    WITH lifted AS (
-      UPDATE releases SET status = 'sending', lifted_at = now(), slug = ${slug}, updated_at = now()
-      WHERE id = ${expected.id} AND version = ${expected.version} AND status = ANY(${[...expected.from]}::text[])
-        AND send_at <= now() AND fanout_done_at IS NULL
-      RETURNING *
+    WITH lift AS (
+      SELECT * FROM unnest(${lifts.map((l) => l.id)}::bigint[], ${lifts.map((l) => l.version)}::int[],
+                           ${lifts.map((l) => l.slug)}::text[], ${lifts.map((l) => l.audit.actor)}::text[],
+                           ${lifts.map((l) => JSON.stringify(l.audit.details))}::jsonb[])
+        AS t(id, version, slug, actor, details)
+    ),
+    lifted AS (
+      UPDATE releases r SET status = 'sending', lifted_at = now(), slug = lift.slug, updated_at = now()
+      FROM lift
+      WHERE r.id = lift.id AND r.version = lift.version AND r.status = 'scheduled'
+        AND r.send_at <= now() AND r.fanout_done_at IS NULL
+      RETURNING r.*
     ),
     audited AS (
       INSERT INTO audit (release_id, actor, action, details)
-      SELECT id, ${audit.actor}, 'lifted', ${JSON.stringify(audit.details)}::jsonb || jsonb_build_object('lagMs', round(extract(epoch FROM lifted_at - send_at) * 1000))
-      FROM lifted
+      SELECT lifted.id, lift.actor, 'lifted', lift.details || jsonb_build_object('lagMs', round(extract(epoch FROM lifted.lifted_at - lifted.send_at) * 1000))
+      FROM lifted JOIN lift ON lift.id = lifted.id
     )
     SELECT * FROM lifted`.execute(db);
-  return rows[0] ?? null;
+  return rows;
 }
 
 /**

@@ -1,6 +1,5 @@
 import { DelayedError, type Job } from 'bullmq';
 import type { Context } from '../context.js';
-import type { Db } from '../db/index.js';
 import {
   cancelWaiting,
   discardStaged,
@@ -14,20 +13,18 @@ import type { Phase } from '../states.js';
 import type { LiftJob } from '../queue/index.js';
 import { enqueueSends } from '../queue/send-jobs.js';
 import { LIFT_PREPARE_MS } from '../releases/jobs.js';
-import { beginSending, completeRelease } from '../releases/lifecycle.js';
+import { completeRelease } from '../releases/lifecycle.js';
+import { firstChunkSize, liftAtInstant, type LiftStart } from './instant-lifts.js';
 import { announcePreparation, prepareToSend, type PrepareDeps } from './prepare.js';
 import { Turns } from './turns.js';
 
 export type LiftDeps = PrepareDeps;
 
-/** Rows in the fan-out's first chunk (see processLift). */
-const FIRST_CHUNK_SIZE = 25;
-
 /**
- * Fan-out chunks running at once in a process. Many releases embargoed to the same instant all
- * lift together; with a queue of turns each one's first (small) chunk is frozen and queued before
- * any one's second, so every release has its first send job within milliseconds of the instant,
- * and the database is not asked for twenty big INSERTs at once while the send workers need it.
+ * Fan-out chunks running at once in a process, after the first ones (frozen together at the
+ * instant, see liftAtInstant). Many releases embargoed to the same instant fan out together; with
+ * a queue of turns the database is not asked for twenty big INSERTs at once while the send
+ * workers need it, and each release's chunks keep pace with the others'.
  */
 const fanoutTurns = new Turns(2);
 
@@ -74,18 +71,19 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   // database and relay connections while this one waits for the instant.
   await deps.renders.get(release);
   let lifted = release;
+  let start: LiftStart | undefined;
   if (release.status === 'scheduled') {
     await announcePreparation(deps.ctx, release);
     // This process prepares itself too, should the announcement not reach it. Not awaited: a relay
     // slow to answer must never make the lift late; the first sends open whatever is not ready.
     prepareToSend(deps, release).catch((error: Error) => log.warn({ err: error.message }, 'preparing to send failed'));
-    await untilInstant(db, release.send_at);
-    const begun = await beginSending(deps.ctx, release);
+    const begun = await liftAtInstant(deps.ctx, release);
     if (!begun) {
-      log.info('release changed while lifting; nothing to do');
+      log.info('release changed while lifting, or another job lifts it; nothing to do');
       return 'stale';
     }
-    lifted = begun;
+    start = begun;
+    lifted = begun.release;
   }
   const liftedAt = lifted.lifted_at!;
   // Late is never lost, but it is worth a warning: no worker was running, or the queue was stuck.
@@ -93,7 +91,7 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
   const late = lagMs > LATE_LIFT_MS;
   log[late ? 'warn' : 'info']({ lagMs }, `embargo lifted${late ? ' late' : ''}; freezing the audience`);
 
-  const jobs = await freezeStage(deps.ctx, job, token, lifted, 'lift', liftedAt, resuming);
+  const jobs = await freezeStage(deps.ctx, job, token, lifted, 'lift', liftedAt, resuming, start);
   if (!(await markFanoutDone(db, releaseId, version))) {
     // Cancelled during fan-out: the rows frozen after the cancellation are cancelled now.
     log.info({ cancelled: await cancelWaiting(db, releaseId) }, 'release cancelled while its audience was frozen');
@@ -114,7 +112,8 @@ export async function processLift(deps: LiftDeps, job: Job<LiftJob>, token?: str
  * each pass (not before it: the first chunk is on the clock), and their people frozen by another
  * pass; if a worker still holds some under a live lease, their people are not frozen yet, so the
  * step is looked at again shortly (the worker lets go before its next message, or its lease ends).
- * A re-run first queues again the rows an interrupted run froze, whose send jobs may be lost.
+ * A re-run first queues again the rows an interrupted run froze, whose send jobs may be lost. A
+ * lift's first pass goes on from the first chunk frozen at the instant, when there was one.
  */
 export async function freezeStage(
   ctx: Context,
@@ -124,11 +123,13 @@ export async function freezeStage(
   phase: Phase,
   instant: Date,
   rerun: boolean,
+  start?: LiftStart,
 ): Promise<number> {
   const { db } = ctx;
   let jobs = rerun ? await requeueUnfinished(ctx, release.id) : 0;
-  do jobs += await freezeAudience(ctx, release, phase, instant);
-  while ((await discardStaged(db, release.id, release.version)) > 0);
+  jobs += await freezeAudience(ctx, release, phase, instant, start);
+  while ((await discardStaged(db, release.id, release.version)) > 0)
+    jobs += await freezeAudience(ctx, release, phase, instant);
   const heldUntil = await staleHeldUntil(db, release.id, release.version);
   if (heldUntil) {
     ctx.log.info(
@@ -145,18 +146,25 @@ export async function freezeStage(
 }
 
 /**
- * One pass over the audience, chunk by chunk, queuing send jobs as it goes. The lift's first chunk
- * is small, so the first send job is a quick one, queued and claimed within milliseconds of the
- * lift; chunks then double up to the configured size, keeping round trips few. Advance copies have
- * no such hurry.
+ * One pass over the audience, chunk by chunk, queuing send jobs as it goes, from after `start`'s
+ * first chunk when given. The lift's first chunk is small, so the first send job is a quick one;
+ * chunks then double up to the configured size, keeping round trips few. Advance copies have no
+ * such hurry.
  */
-async function freezeAudience(ctx: Context, release: Release, phase: Phase, instant: Date): Promise<number> {
+async function freezeAudience(
+  ctx: Context,
+  release: Release,
+  phase: Phase,
+  instant: Date,
+  start?: LiftStart,
+): Promise<number> {
   const { db, config, queues } = ctx;
-  let jobs = 0;
-  let cursor = 0;
+  if (start && start.firstChunk.nextCursor === null) return start.jobs;
+  let jobs = start?.jobs ?? 0;
+  let cursor = start?.firstChunk.nextCursor ?? 0;
   let chunkSize =
     phase === 'lift'
-      ? Math.min(FIRST_CHUNK_SIZE, config.SEND_BATCH_SIZE, config.FANOUT_CHUNK_SIZE)
+      ? Math.min(firstChunkSize(config) * (start ? 2 : 1), config.FANOUT_CHUNK_SIZE)
       : config.FANOUT_CHUNK_SIZE;
   for (;;) {
     // Chunks of the releases lifting at once in this process take turns (see fanoutTurns), and the
@@ -184,18 +192,6 @@ async function freezeAudience(ctx: Context, release: Release, phase: Phase, inst
     if (chunk.nextCursor === null) return jobs;
     cursor = chunk.nextCursor;
     chunkSize = Math.min(chunkSize * 2, config.FANOUT_CHUNK_SIZE);
-  }
-}
-
-/**
- * Waits until PostgreSQL's clock reaches the instant. Sleeps most of the way, then checks again:
- * the lift's own UPDATE re-checks `send_at <= now()`, so this only decides how punctual it is.
- */
-async function untilInstant(db: Db, instant: Date): Promise<void> {
-  for (;;) {
-    const remainingMs = instant.getTime() - (await databaseNow(db)).getTime();
-    if (remainingMs <= 0) return;
-    await new Promise((resolve) => setTimeout(resolve, remainingMs));
   }
 }
 

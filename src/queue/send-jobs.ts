@@ -8,8 +8,7 @@ const BULK_LIMIT = 1000;
 const LOWEST_PRIORITY = 2_097_152;
 
 /**
- * Queues send jobs for deliveries, a batch of ids a job, in addBulk calls of at most 1,000 jobs.
- * A duplicate job is harmless: the worker claims rows atomically and finds nothing left to do.
+ * Send jobs for deliveries, a batch of ids a job.
  *
  * `turn` numbers the jobs of a release's fan-out (its first job is turn 1, and each chunk passes
  * on where it ended): the turn is the job's BullMQ priority, so when many releases lift at one
@@ -17,13 +16,12 @@ const LOWEST_PRIORITY = 2_097_152;
  * on — round robin across releases instead of first come, first served. Jobs without a turn
  * (retries, hand-backs, reconcile) have no priority, and BullMQ takes those first.
  */
-export async function enqueueSends(
-  queue: Queue<SendJob>,
+export function sendJobs(
   config: Config,
   releaseId: number,
   deliveryIds: number[],
   options: { delayMs?: number; turn?: number } = {},
-): Promise<number> {
+) {
   const jobs = [];
   const batchSize = sendBatchSize(config);
   for (let i = 0; i < deliveryIds.length; i += batchSize) {
@@ -40,6 +38,23 @@ export async function enqueueSends(
       },
     });
   }
+  return jobs;
+}
+
+/**
+ * Queues send jobs, in addBulk calls of at most 1,000 jobs. A duplicate job is harmless: the
+ * worker claims rows atomically and finds nothing left to do.
+ */
+export async function addSendJobs(queue: Queue<SendJob>, jobs: ReturnType<typeof sendJobs>): Promise<number> {
   for (let i = 0; i < jobs.length; i += BULK_LIMIT) await queue.addBulk(jobs.slice(i, i + BULK_LIMIT));
   return jobs.length;
 }
+
+/** Queues send jobs for one release's deliveries (see sendJobs). */
+export const enqueueSends = (
+  queue: Queue<SendJob>,
+  config: Config,
+  releaseId: number,
+  deliveryIds: number[],
+  options: { delayMs?: number; turn?: number } = {},
+) => addSendJobs(queue, sendJobs(config, releaseId, deliveryIds, options));

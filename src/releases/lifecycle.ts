@@ -479,17 +479,21 @@ export function publicSlug(release: Pick<Release, 'id' | 'title'>): string {
 }
 
 /**
- * scheduled → sending: the lift, by the lift worker, for the version its job was made for (as the
- * worker read it) and only once the send instant has passed by PostgreSQL's clock. Null when the
- * release moved on (a new version, a cancellation) or is not yet due. The public slug is made here,
- * from the title of that version, the one being lifted.
+ * scheduled → sending: the lift, by the lift worker, of releases due at one instant, each for the
+ * version its job was made for (as the worker read it) and only once the send instant has passed by
+ * PostgreSQL's clock. Returns those lifted: not one that moved on (a new version, a cancellation)
+ * or is not yet due. The public slug is made here, from the title of that version, the one being lifted.
  */
-export async function beginSending(ctx: LifecycleDeps, release: Release): Promise<Release | null> {
-  const expected: Expected = { id: release.id, version: release.version, from: ['scheduled'] };
-  return markSending(ctx.db, expected, publicSlug(release), {
-    actor: 'system',
-    details: embargoAudit(release, release),
-  });
+export async function beginSending(ctx: LifecycleDeps, releases: Release[]): Promise<Release[]> {
+  return markSending(
+    ctx.db,
+    releases.map((release) => ({
+      id: release.id,
+      version: release.version,
+      slug: publicSlug(release),
+      audit: { actor: 'system', details: embargoAudit(release, release) },
+    })),
+  );
 }
 
 /**

@@ -123,12 +123,12 @@ describe('leases are owned', () => {
     const list = await listWith(t.h, 'Token desk', people('token', 2));
     const release = await createRelease(t.h, [list], new Date(Date.now() + 3_600_000));
     expect((await t.h.api('POST', `/api/releases/${release.id}/lift`, { reason: 'now' })).status).toBe(200);
-    const lifted = (await beginSending(t.h.ctx, (await findRelease(t.h.ctx.db, release.id))!))!;
+    const [lifted] = await beginSending(t.h.ctx, [(await findRelease(t.h.ctx.db, release.id))!]);
     const { queuedIds: ids } = await freezeAudienceChunk(t.h.ctx.db, {
       releaseId: release.id,
       version: 2,
       phase: 'lift',
-      instant: lifted.lifted_at!,
+      instant: lifted!.lifted_at!,
       afterSubscriberId: 0,
       chunkSize: 10,
     });

@@ -66,7 +66,7 @@ async function releaseIn(state: ReleaseStatus): Promise<number> {
   if (state === 'cancelled') await step('cancel');
   if (state === 'sending' || state === 'sent') {
     await step('lift');
-    const lifted = await beginSending(h.ctx, (await findRelease(h.ctx.db, id))!);
+    const [lifted] = await beginSending(h.ctx, [(await findRelease(h.ctx.db, id))!]);
     expect(lifted?.status).toBe('sending');
   }
   if (state === 'sent') {
