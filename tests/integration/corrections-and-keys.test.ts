@@ -1,6 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { setupLink } from '../../src/processes.js';
-import { consoleClient, PASSWORD } from '../support/console-client.js';
+import { consoleClient } from '../support/console-client.js';
 import { createRelease, listWith, releaseReaches } from '../support/fixtures.js';
 import { waitUntil } from '../support/harness.js';
 import { useProcessHarness } from '../support/process-harness.js';
@@ -181,14 +180,7 @@ describe('per-recipient file keys and who opened what before the lift', () => {
     ]);
     // The console report lists the uses, by person, as "before the lift".
     const admin = consoleClient(t.h, '192.0.2.30');
-    const link = new URL((await setupLink(t.h.ctx))!);
-    const made = await admin.submit(`${link.pathname}${link.search}`, '/console/setup', {
-      token: link.searchParams.get('token')!,
-      email: 'keys-admin@example.org',
-      password: PASSWORD,
-      confirm: PASSWORD,
-    });
-    expect(made.statusCode).toBe(303);
+    expect((await admin.setUpFirstAdmin('keys-admin@example.org')).answer.statusCode).toBe(303);
     const report = await admin.request({ method: 'GET', url: `/console/releases/${created.id}` });
     expect(report.statusCode).toBe(200);
     expect(report.body).toContain('Who opened what before the lift');

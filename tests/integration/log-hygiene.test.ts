@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/password.js';
 import { createAccount } from '../../src/db/accounts.js';
-import { setupLink } from '../../src/processes.js';
 import { consoleClient, PASSWORD } from '../support/console-client.js';
 import { createRelease, listWith, releaseStatus } from '../support/fixtures.js';
 import { createHarness, waitUntil, type Harness } from '../support/harness.js';
@@ -39,16 +38,9 @@ describe('logs', () => {
 
     // The first-start setup link.
     const admin = consoleClient(h, '192.0.2.20');
-    const link = new URL((await setupLink(h.ctx))!);
-    const setupToken = link.searchParams.get('token')!;
-    secrets.push(setupToken);
-    const created = await admin.submit(`${link.pathname}${link.search}`, '/console/setup', {
-      token: setupToken,
-      email: 'first-admin@example.org',
-      password: PASSWORD,
-      confirm: PASSWORD,
-    });
-    expect(created.statusCode).toBe(303);
+    const created = await admin.setUpFirstAdmin('first-admin@example.org');
+    secrets.push(created.token);
+    expect(created.answer.statusCode).toBe(303);
     secrets.push(admin.jar.get('presslift_session')!, admin.jar.get('XSRF-TOKEN')!);
 
     // A release with advance copies and a file.

@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RELEASES_PAGE } from '../../src/db/releases.js';
-import { setupLink } from '../../src/processes.js';
-import { consoleClient, PASSWORD } from '../support/console-client.js';
+import { consoleClient } from '../support/console-client.js';
 import { createHarness, type Harness } from '../support/harness.js';
 import { createRelease, listWith } from '../support/fixtures.js';
 
@@ -75,14 +74,7 @@ it("pages the console's releases list as the API pages them, and its live counts
   const base = Date.now() + 2 * 86_400_000;
   for (let i = 0; i < 53; i++) await createRelease(h, [list], new Date(base + (i % 5) * 3_600_000));
   const admin = consoleClient(h, '192.0.2.40');
-  const link = new URL((await setupLink(h.ctx))!);
-  const made = await admin.submit(`${link.pathname}${link.search}`, '/console/setup', {
-    token: link.searchParams.get('token')!,
-    email: 'pages-admin@example.org',
-    password: PASSWORD,
-    confirm: PASSWORD,
-  });
-  expect(made.statusCode).toBe(303);
+  expect((await admin.setUpFirstAdmin('pages-admin@example.org')).answer.statusCode).toBe(303);
 
   const rowIds = (body: string) => [...body.matchAll(/data-release-row="(\d+)"/g)].map((m) => Number(m[1]));
   const pollUrl = (body: string) => /data-release-page="([^"]+)"/.exec(body)![1]!.replaceAll('&amp;', '&');
