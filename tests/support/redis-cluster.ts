@@ -130,6 +130,10 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       await until(`${node} to see the cluster ok`, async () =>
         (await ask<string>(node, 'CLUSTER', 'INFO')).includes('cluster_state:ok'),
       );
+    // The state is ok before gossip has told every node of the replicas: slotOwner reads nodes[0]'s view.
+    await until(`${nodes[0]} to see a replica of every master`, async () =>
+      (await ask<unknown[][]>(nodes[0]!, 'CLUSTER', 'SLOTS')).every((range) => range.length >= 4),
+    );
   } catch (error) {
     await stop();
     throw error;
